@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+/* weft/loop.h: the event loop: scheduled calls, timers, signals, errors nobody handled. */
+#ifndef WEFT_LOOP_H
+#define WEFT_LOOP_H
+
+#include <weft/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * One loop per thread, wrapping one libevent event_base. Every function here
+ * must be called on the loop's thread unless it says "any thread".
+ * Times are milliseconds on the monotonic clock.
+ */
+
+/**
+ * Create a loop with its own event_base. Returns NULL with errno set on
+ * failure (ENOMEM, or EMFILE for the wake-up pipe). Free with weft_loop_free().
+ * Since 0.1.
+ */
+WEFT_EXPORT struct weft_loop *weft_loop_new(void);
+
+/**
+ * Free a loop that is not running: cancels every pending handle without
+ * calling it, removes signal handlers, frees the event_base. Transports and
+ * servers must have been freed or closed first. NULL is a no-op. Since 0.1.
+ */
+WEFT_EXPORT void weft_loop_free(struct weft_loop *loop);
+
+/**
+ * Run the loop until weft_loop_stop(). Returns 0 after a stop, -EBUSY if
+ * already running, or a negative errno if the event_base fails. Since 0.1.
+ */
+WEFT_EXPORT int weft_loop_run(struct weft_loop *loop);
+
+/**
+ * Run one iteration: the callbacks ready now and the events pending now, then
+ * return (waits for nothing). Returns 0 or a negative errno. Since 0.1.
+ */
+WEFT_EXPORT int weft_loop_run_once(struct weft_loop *loop);
+
+/**
+ * Make weft_loop_run() return after the current iteration's ready callbacks.
+ * Any thread (it wakes the loop). Since 0.1.
+ */
+WEFT_EXPORT void weft_loop_stop(struct weft_loop *loop);
+
+/** True while weft_loop_run() is running this loop. Since 0.1. */
+WEFT_EXPORT bool weft_loop_is_running(const struct weft_loop *loop);
+
+/** The monotonic clock in milliseconds, as used by call_later/call_at. Since 0.1. */
+WEFT_EXPORT uint64_t weft_loop_time(const struct weft_loop *loop);
+
+/** The same clock in nanoseconds, for measurements. Since 0.1. */
+WEFT_EXPORT uint64_t weft_loop_time_ns(const struct weft_loop *loop);
+
+/** The loop's libevent base, borrowed, for code that adds its own events. Since 0.1. */
+WEFT_EXPORT struct event_base *weft_loop_get_base(struct weft_loop *loop);
+
+/**
+ * Schedule cb(arg) for the next iteration. Callbacks run in the order they
+ * were scheduled (FIFO), after pending I/O events are dispatched.
+ * Returns a handle, valid until the callback has started or the handle is
+ * cancelled; NULL on ENOMEM. Since 0.1.
+ */
+WEFT_EXPORT struct weft_handle *weft_call_soon(struct weft_loop *loop,
+                                               weft_callback_cb *cb, void *arg);
+
+/**
+ * Schedule cb(arg) delay_ms milliseconds from now. Calls due at the same
+ * time run in the order they were scheduled. Returns a handle valid until the
+ * callback has started or the handle is cancelled; NULL on ENOMEM. Since 0.1.
+ */
+WEFT_EXPORT struct weft_handle *weft_call_later(struct weft_loop *loop, uint64_t delay_ms,
+                                                weft_callback_cb *cb, void *arg);
+
+/**
+ * Schedule cb(arg) at when_ms on weft_loop_time()'s clock (a past time runs
+ * in the next iteration). Same handle rules as weft_call_later(). Since 0.1.
+ */
+WEFT_EXPORT struct weft_handle *weft_call_at(struct weft_loop *loop, uint64_t when_ms,
+                                             weft_callback_cb *cb, void *arg);
+
+/**
+ * Cancel a scheduled call: it will not run, and the handle is freed. Only
+ * for a handle whose callback has not started; NULL is a no-op. Since 0.1.
+ */
+WEFT_EXPORT void weft_handle_cancel(struct weft_handle *h);
+
+/**
+ * Schedule cb(arg) on the loop from any thread, and wake the loop. Callbacks
+ * from one thread keep their order. Returns 0, or -ENOMEM. Any thread.
+ * Since 0.1.
+ */
+WEFT_EXPORT int weft_call_soon_threadsafe(struct weft_loop *loop,
+                                          weft_callback_cb *cb, void *arg);
+
+/* Runs on the loop's thread when the signal arrived (libevent's evsignal). */
+typedef void weft_signal_cb(struct weft_loop *loop, int signum, void *arg);
+
+/**
+ * Call cb(loop, signum, arg) on the loop each time signum arrives, replacing
+ * any handler this loop had for it. Returns 0, -EINVAL for a signal that
+ * cannot be caught (SIGKILL, SIGSTOP, out of range), or -ENOMEM. Only one loop
+ * in a process should handle a given signal. Since 0.1.
+ */
+WEFT_EXPORT int weft_loop_add_signal_handler(struct weft_loop *loop, int signum,
+                                             weft_signal_cb *cb, void *arg);
+
+/**
+ * Remove the handler for signum and restore the signal's previous disposition.
+ * Returns 1 if one was removed, 0 if there was none. Since 0.1.
+ */
+WEFT_EXPORT int weft_loop_remove_signal_handler(struct weft_loop *loop, int signum);
+
+/* What went wrong, for the error handler. Pointers are borrowed for the call. */
+struct weft_error_context {
+    const char *message;              /* what failed, never NULL */
+    int error;                        /* a negative code, or 0 */
+    struct weft_transport *transport; /* the connection concerned, or NULL */
+    struct weft_task *task;           /* the task concerned, or NULL */
+    struct weft_future *future;       /* the future concerned, or NULL */
+};
+
+typedef void weft_error_handler_cb(struct weft_loop *loop,
+                                   const struct weft_error_context *ctx, void *arg);
+
+/**
+ * Set the handler for errors nobody handled (a task that failed and was never
+ * awaited, a protocol callback that returned an error). NULL restores the
+ * default, weft_loop_default_error_handler(). Since 0.1.
+ */
+WEFT_EXPORT void weft_loop_set_error_handler(struct weft_loop *loop,
+                                             weft_error_handler_cb *cb, void *arg);
+
+/** Pass ctx to the loop's error handler. Since 0.1. */
+WEFT_EXPORT void weft_loop_call_error_handler(struct weft_loop *loop,
+                                              const struct weft_error_context *ctx);
+
+/**
+ * The default handler: one WEFT_LOG_ERR line through weft_log() with the
+ * message, the error's name and the peer address of the transport, if any.
+ * Since 0.1.
+ */
+WEFT_EXPORT void weft_loop_default_error_handler(struct weft_loop *loop,
+                                                 const struct weft_error_context *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/* weft/plugin.h: the record a protocol plugin exports for weftd. */
+#ifndef WEFT_PLUGIN_H
+#define WEFT_PLUGIN_H
+
+#include <weft/common.h>
+#include <weft/protocol.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * A plugin is a shared object exporting one
+ *
+ *     WEFT_PLUGIN_EXPORT const struct weft_plugin weft_plugin = { ... };
+ *
+ * weftd dlopen()s it (RTLD_NOW | RTLD_LOCAL), reads .abi before anything else
+ * and refuses a mismatch, then .size, then the rest. For every config section
+ * with "protocol = <name>" it makes one service:
+ *
+ *     service_new(&svc)                      once per section
+ *     configure(svc, key, value, err, len)   once per plugin key, in file order
+ *     service_check(svc, err, len)           after the last key: validate the whole
+ *     protocol_new(svc)                      once per accepted connection
+ *     service_free(svc)                      when the daemon stops
+ *
+ * Errors are returned as negative codes with a one-line reason in err; the
+ * daemon adds file, line, section and key. configure returns -WEFT_ENOKEY for
+ * a key it does not know, -WEFT_ECONFIG for a bad value.
+ * Everything runs on the loop's thread. Log with weft_log() (weft/log.h).
+ */
+
+/* Bump on any change to the layout or meaning of struct weft_plugin. */
+#define WEFT_PLUGIN_ABI 1u
+
+#define WEFT_PLUGIN_EXPORT __attribute__((visibility("default")))
+
+struct weft_plugin {
+    uint32_t abi;           /* WEFT_PLUGIN_ABI, first member forever */
+    uint32_t size;          /* sizeof(struct weft_plugin) */
+    const char *name;       /* the config's "protocol = name" */
+    const char *version;    /* the plugin's own version */
+    const char *summary;    /* one line for logs and -h */
+
+    /* Make a service's state; 0 and *svc, or a negative code. May be NULL
+     * (svc is then NULL and configure must reject every key). */
+    int (*service_new)(void **svc);
+
+    /* Take one key; 0, -WEFT_ENOKEY, or -WEFT_ECONFIG with err set. */
+    int (*configure)(void *svc, const char *key, const char *value, char *err, size_t errlen);
+
+    /* All keys are in: check the whole, open files. 0 or negative with err. May be NULL. */
+    int (*service_check)(void *svc, char *err, size_t errlen);
+
+    /* Free what service_new made. May be NULL. */
+    void (*service_free)(void *svc);
+
+    /* Protocol layer: a protocol for a new connection, or NULL (dropped). */
+    struct weft_protocol *(*protocol_new)(void *svc);
+};
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: MIT */
+/* weft/server.h: listening servers and outgoing connections on the Protocol layer. */
+#ifndef WEFT_SERVER_H
+#define WEFT_SERVER_H
+
+#include <sys/socket.h>
+#include <weft/common.h>
+#include <weft/protocol.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Server settings. NULL options mean WEFT_SERVER_OPTIONS_INIT. */
+struct weft_server_options {
+    int backlog;        /* listen() backlog; 0 means 511 */
+    bool reuse_address; /* SO_REUSEADDR (asyncio's default on Unix: on) */
+    bool reuse_port;    /* SO_REUSEPORT */
+};
+#define WEFT_SERVER_OPTIONS_INIT { .backlog = 511, .reuse_address = true, .reuse_port = false }
+
+/**
+ * Listen on every address host resolves to (IPv4 and IPv6; NULL or "" means
+ * every interface) at port (0 picks a free one per address), and make a
+ * protocol with factory(arg) for each accepted connection. The name is
+ * resolved with getaddrinfo() before this returns: pass numeric addresses in
+ * code that must not block. On success *out is the server (free it with
+ * weft_server_free) and 0 is returned; otherwise a negative code:
+ * -WEFT_ENONAME, -EADDRINUSE, -EACCES, -EADDRNOTAVAIL, -ENOMEM, ... and
+ * nothing is left open. Since 0.1.
+ */
+WEFT_EXPORT int weft_create_server(struct weft_loop *loop, weft_protocol_factory_cb *factory,
+                                   void *arg, const char *host, uint16_t port,
+                                   const struct weft_server_options *opts,
+                                   struct weft_server **out);
+
+/**
+ * Serve on sockets the caller already bound and put in listening state (a
+ * daemon's own listeners, systemd socket activation). Takes the nfds
+ * descriptors on success only (they are made non-blocking and closed by the
+ * server); opts->backlog and the reuse flags are ignored. Returns 0 or a
+ * negative code as weft_create_server(). Since 0.1.
+ */
+WEFT_EXPORT int weft_create_server_fds(struct weft_loop *loop, weft_protocol_factory_cb *factory,
+                                       void *arg, const int *fds, size_t nfds,
+                                       const struct weft_server_options *opts,
+                                       struct weft_server **out);
+
+/**
+ * Stop listening and close the listening sockets. Connections already
+ * accepted go on. Idempotent. Since 0.1.
+ */
+WEFT_EXPORT void weft_server_close(struct weft_server *s);
+
+/** Close every connection of the server gracefully (weft_transport_close). Since 0.1. */
+WEFT_EXPORT void weft_server_close_clients(struct weft_server *s);
+
+/** Abort every connection of the server (weft_transport_abort). Since 0.1. */
+WEFT_EXPORT void weft_server_abort_clients(struct weft_server *s);
+
+/** Stop accepting without closing the listening sockets. Since 0.1. */
+WEFT_EXPORT void weft_server_pause_accepting(struct weft_server *s);
+
+/** Accept again after weft_server_pause_accepting(). Since 0.1. */
+WEFT_EXPORT void weft_server_resume_accepting(struct weft_server *s);
+
+/** True while listening sockets are open and accepting. Since 0.1. */
+WEFT_EXPORT bool weft_server_is_serving(const struct weft_server *s);
+
+/** Connections accepted and not yet lost. Since 0.1. */
+WEFT_EXPORT size_t weft_server_connection_count(const struct weft_server *s);
+
+/** Number of listening sockets (0 after close). Since 0.1. */
+WEFT_EXPORT size_t weft_server_socket_count(const struct weft_server *s);
+
+/**
+ * The address listening socket i is bound to, copied into addr (*len: in, its
+ * size; out, the address's). Returns 0, -ENOENT for a bad i, or -errno.
+ * Since 0.1.
+ */
+WEFT_EXPORT int weft_server_get_sockname(const struct weft_server *s, size_t i,
+                                         struct sockaddr *addr, socklen_t *len);
+
+/**
+ * Close the server, abort its connections (their connection_lost runs before
+ * this returns) and free it. NULL is a no-op. Since 0.1.
+ */
+WEFT_EXPORT void weft_server_free(struct weft_server *s);
+
+/* Outgoing connections. NULL options mean WEFT_CONNECT_OPTIONS_INIT. */
+struct weft_connect_options {
+    uint64_t timeout_ms;               /* resolve + connect; 0 means no limit */
+    const struct sockaddr *local_addr; /* bind() before connect, or NULL */
+    socklen_t local_addrlen;
+};
+#define WEFT_CONNECT_OPTIONS_INIT { .timeout_ms = 60000, .local_addr = NULL, .local_addrlen = 0 }
+
+/*
+ * The outcome of weft_create_connection: tr is the new transport (its
+ * protocol's connection_made has run) and error 0; or tr NULL and error
+ * negative. Called once, from the loop.
+ */
+typedef void weft_connect_cb(struct weft_transport *tr, int error, void *arg);
+
+/**
+ * Connect to host:port without blocking: the name is resolved with evdns
+ * (numeric addresses and /etc/hosts need no query), each address is tried in
+ * turn until one connects, then factory(farg) makes the protocol and
+ * cb(tr, 0, cbarg) follows. Failures reach cb as -ECONNREFUSED,
+ * -ENETUNREACH, -EHOSTUNREACH, -WEFT_ENONAME, -WEFT_ERESOLVE, -ETIMEDOUT or
+ * -ENOMEM. Returns 0 when started (cb will be called, never from inside this
+ * call), or a negative code (-EINVAL, -ENOMEM) and cb is not called.
+ * If out is not NULL it receives a handle for weft_connect_cancel(), valid
+ * until cb is called. Since 0.1.
+ */
+WEFT_EXPORT int weft_create_connection(struct weft_loop *loop, weft_protocol_factory_cb *factory,
+                                       void *farg, const char *host, uint16_t port,
+                                       const struct weft_connect_options *opts,
+                                       weft_connect_cb *cb, void *cbarg,
+                                       struct weft_connect **out);
+
+/** Abandon a pending connect: cb is not called, nothing is left open. Since 0.1. */
+WEFT_EXPORT void weft_connect_cancel(struct weft_connect *c);
+
+/**
+ * Wrap a connected socket (accepted, or from socketpair()) in a transport
+ * with a protocol from factory(arg); connection_made runs before this
+ * returns. Takes fd on success only. Returns 0 and *out (may be NULL if
+ * unwanted), or -ENOMEM / -errno. Since 0.1.
+ */
+WEFT_EXPORT int weft_connect_accepted_socket(struct weft_loop *loop,
+                                             weft_protocol_factory_cb *factory, void *arg,
+                                             int fd, struct weft_transport **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: MIT */
+/* weft/transport.h: a connection's byte pipe, backed by a libevent bufferevent. */
+#ifndef WEFT_TRANSPORT_H
+#define WEFT_TRANSPORT_H
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <weft/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * A transport owns its socket and bufferevent. The library creates it (a
+ * server accepting, weft_create_connection, weft_connect_accepted_socket),
+ * calls its protocol's callbacks, and frees it right after connection_lost
+ * returns: the protocol must drop its pointer there. Loop thread only.
+ */
+
+/* asyncio's default write-buffer limits. */
+#define WEFT_WRITE_HIGH_DEFAULT (64u * 1024)
+#define WEFT_WRITE_LOW_DEFAULT (16u * 1024)
+
+/**
+ * Queue len bytes from data for sending. Copies them; never blocks. When
+ * nothing is queued the bytes go straight to the socket and only the rest is
+ * queued. Returns 0, or -EPIPE after close, abort or write_eof (the data is
+ * dropped). A socket error is reported later, through connection_lost.
+ * Past the high-water mark the protocol's pause_writing is called. Since 0.1.
+ */
+WEFT_EXPORT int weft_transport_write(struct weft_transport *tr, const void *data, size_t len);
+
+/**
+ * Queue everything in buf for sending, moving its chains (no copy); buf is
+ * left empty and stays the caller's. Returns 0 or -EPIPE as
+ * weft_transport_write(); on -EPIPE buf is left as it was. Since 0.1.
+ */
+WEFT_EXPORT int weft_transport_write_buffer(struct weft_transport *tr, struct evbuffer *buf);
+
+/**
+ * Queue iovcnt buffers in order, as one write (copies). Returns 0, -EPIPE, or
+ * -EINVAL for a negative iovcnt. Since 0.1.
+ */
+WEFT_EXPORT int weft_transport_writelines(struct weft_transport *tr,
+                                          const struct iovec *iov, int iovcnt);
+
+/**
+ * Close the write side once the queued bytes are sent (shutdown(SHUT_WR));
+ * reading goes on. Returns 0, -EPIPE if already closing or shut, or
+ * -ENOTSUP where weft_transport_can_write_eof() is false. Since 0.1.
+ */
+WEFT_EXPORT int weft_transport_write_eof(struct weft_transport *tr);
+
+/** True if write_eof is supported (plain TCP: yes; TLS: no). Since 0.1. */
+WEFT_EXPORT bool weft_transport_can_write_eof(const struct weft_transport *tr);
+
+/**
+ * Stop reading, send what is queued, then close; connection_lost(0) follows
+ * from the loop. A second call is a no-op. Since 0.1.
+ */
+WEFT_EXPORT void weft_transport_close(struct weft_transport *tr);
+
+/**
+ * Close now, dropping what is queued (the peer sees a reset);
+ * connection_lost(0) follows from the loop. Since 0.1.
+ */
+WEFT_EXPORT void weft_transport_abort(struct weft_transport *tr);
+
+/** True once close or abort was called, or the connection was lost. Since 0.1. */
+WEFT_EXPORT bool weft_transport_is_closing(const struct weft_transport *tr);
+
+/**
+ * Stop reading from the socket (data_received is not called until resumed;
+ * EOF is noticed then). Returns 0, or -EPIPE if closing. Idempotent.
+ * Since 0.1.
+ */
+WEFT_EXPORT int weft_transport_pause_reading(struct weft_transport *tr);
+
+/** Resume reading. Returns 0, or -EPIPE if closing. Idempotent. Since 0.1. */
+WEFT_EXPORT int weft_transport_resume_reading(struct weft_transport *tr);
+
+/** True unless reading is paused or the transport is closing. Since 0.1. */
+WEFT_EXPORT bool weft_transport_is_reading(const struct weft_transport *tr);
+
+/**
+ * Set the write buffer's marks: above high, pause_writing; back at or below
+ * low, resume_writing. high 0 pauses whenever anything is queued.
+ * WEFT_LIMIT_DEFAULT for high gives 64 KiB; for low, high / 4.
+ * Returns 0, or -EINVAL if low > high. Since 0.1.
+ */
+#define WEFT_LIMIT_DEFAULT SIZE_MAX
+WEFT_EXPORT int weft_transport_set_write_buffer_limits(struct weft_transport *tr,
+                                                       size_t high, size_t low);
+
+/** The current marks. Since 0.1. */
+WEFT_EXPORT void weft_transport_get_write_buffer_limits(const struct weft_transport *tr,
+                                                        size_t *high, size_t *low);
+
+/** Bytes queued and not yet handed to the kernel. Since 0.1. */
+WEFT_EXPORT size_t weft_transport_get_write_buffer_size(const struct weft_transport *tr);
+
+/**
+ * asyncio's get_extra_info, by name, copying into out (*len: in, its size;
+ * out, the bytes written):
+ *   "peername", "sockname"  struct sockaddr_storage (or shorter)
+ *   "socket"                int, the file descriptor (do not close it)
+ * Returns 0, -ENOENT for a name this transport does not have, -ENOBUFS if
+ * *len is too small (*len is set to the size needed), or -errno from the
+ * socket call. Since 0.1.
+ */
+WEFT_EXPORT int weft_transport_get_extra_info(struct weft_transport *tr, const char *name,
+                                              void *out, size_t *len);
+
+/**
+ * Format the peer address as "1.2.3.4:80" or "[::1]:80" into buf. Returns
+ * buf, or "?" if it is unknown. Since 0.1.
+ */
+WEFT_EXPORT const char *weft_transport_peer_string(struct weft_transport *tr,
+                                                   char *buf, size_t len);
+
+/** The transport's loop, borrowed. Since 0.1. */
+WEFT_EXPORT struct weft_loop *weft_transport_get_loop(const struct weft_transport *tr);
+
+/** The current protocol, borrowed. Since 0.1. */
+WEFT_EXPORT struct weft_protocol *weft_transport_get_protocol(const struct weft_transport *tr);
+
+/**
+ * Hand the connection to another protocol: p receives every later callback
+ * (connection_made is not called for it). The old one is not told; it is the
+ * caller's to free. Since 0.1.
+ */
+WEFT_EXPORT void weft_transport_set_protocol(struct weft_transport *tr, struct weft_protocol *p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

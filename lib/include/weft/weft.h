@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: MIT */
+/* weft/weft.h: every public header of libweft. */
+#ifndef WEFT_WEFT_H
+#define WEFT_WEFT_H
+
+#include <weft/common.h>
+#include <weft/version.h>
+#include <weft/error.h>
+#include <weft/log.h>
+#include <weft/loop.h>
+#include <weft/protocol.h>
+#include <weft/transport.h>
+#include <weft/server.h>
+#include <weft/plugin.h>
+
+#endif

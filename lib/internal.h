@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/* internal.h: helpers and cross-file internals of libweft (weft__ names); not installed. */
+#ifndef WEFT_INTERNAL_H
+#define WEFT_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <weft/weft.h>
+
+#define container_of(ptr, type, member) \
+    ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+struct evdns_base;
+
+/*
+ * Per-loop state owned by other files (tasks, executor, TLS...), kept in
+ * slots so loop.c need not know their types. The destructor runs in
+ * weft_loop_free(), in reverse slot order, before the event_base is freed.
+ */
+enum weft__loop_slot {
+    WEFT__SLOT_TASKS,       /* task.c: current task, all tasks, stack pool */
+    WEFT__SLOT_EXECUTOR,    /* executor.c: the thread pool */
+    WEFT__SLOT_TLS,         /* tls.c */
+    WEFT__SLOT_STREAMS,     /* stream.c */
+    WEFT__SLOT_USER1,       /* spare */
+    WEFT__SLOT_COUNT
+};
+
+/* The slot's pointer, or NULL if unset. */
+void *weft__loop_get_slot(const struct weft_loop *loop, enum weft__loop_slot slot);
+
+/* Set a slot (replacing without destroying the old value). */
+void weft__loop_set_slot(struct weft_loop *loop, enum weft__loop_slot slot, void *p,
+                         void (*destroy)(void *p));
+
+/* The loop's evdns base, created on first use (nameservers from /etc/resolv.conf,
+ * /etc/hosts); NULL with errno set on failure. Freed with the loop. */
+struct evdns_base *weft__loop_dns(struct weft_loop *loop);
+
+#endif

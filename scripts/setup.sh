@@ -1,0 +1,41 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Installs the Debian packages weft needs to build, test and benchmark, if missing.
+# Run by `make run`, `make test` and `make bench` before anything else.
+set -eu
+
+# Build and run: compiler, CMake, libraries.  Test: cmocka, real clients.
+PKGS_BUILD="build-essential cmake pkg-config libevent-dev libssl-dev libinih-dev"
+PKGS_TEST="libcmocka-dev netcat-openbsd curl openssl procps clang llvm node-llhttp"
+PKGS_BENCH="python3 python3-uvloop gnuplot-nox wrk nginx-light"
+
+want="$PKGS_BUILD"
+case "${1:-build}" in
+    build) ;;
+    test)  want="$want $PKGS_TEST" ;;
+    bench) want="$want $PKGS_TEST $PKGS_BENCH" ;;
+    *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
+esac
+# node-llhttp is the HTTP parser's source: the http plugin needs it to build.
+want="$want node-llhttp"
+
+missing=""
+for p in $want; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed' ||
+        missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "weft: missing Debian packages:$missing" >&2
+    echo "weft: install them as root with:" >&2
+    echo "    apt-get install$missing" >&2
+    exit 1
+fi
+echo "weft: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+# A fresh machine has no package lists yet; refresh them once if a package is unknown.
+if ! apt-get install -y -q --no-install-recommends $missing; then
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends $missing
+fi
