@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* error.c: names and messages for errno values and weft's own codes. */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 #include <weft/error.h>
@@ -41,6 +42,8 @@ weft_strerror(int rc)
 {
     const struct code_name *c;
 
+    if (rc == INT_MIN)
+        return "unknown error";     /* -INT_MIN overflows */
     if (rc < 0)
         rc = -rc;
     if (rc == 0)
@@ -49,8 +52,10 @@ weft_strerror(int rc)
         c = find(weft_codes, sizeof(weft_codes) / sizeof(weft_codes[0]), rc);
         return c ? c->message : "unknown error";
     }
+    /* glibc's table is static and thread-safe, but for a value it does not know
+     * strerror() formats into a buffer the next call overwrites */
     if (rc < 4000)
-        return strerror(rc);      /* glibc's table is static and thread-safe */
+        return strerrorname_np(rc) ? strerror(rc) : "unknown error";
     return "unknown error";
 }
 
@@ -59,6 +64,8 @@ weft_err_name(int rc)
 {
     const struct code_name *c;
 
+    if (rc == INT_MIN)
+        return "UNKNOWN";
     if (rc < 0)
         rc = -rc;
     if (rc == 0)

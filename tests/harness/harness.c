@@ -203,3 +203,36 @@ harness_log_clear(void)
     log_next = 0;
     pthread_mutex_unlock(&log_mu);
 }
+
+/* Tasks: run one to completion under a deadline. */
+static void
+task_done_flag(struct weft_future *f, void *arg)
+{
+    (void)f;
+    *(bool *)arg = true;
+}
+
+intptr_t
+harness_run_task(struct weft_loop *loop, weft_task_fn *fn, void *arg, uint64_t timeout_ms)
+{
+    struct weft_task *t = weft_task_spawn(loop, fn, arg, NULL);
+    bool done = false, timed_out = false;
+    intptr_t rc;
+
+    if (t == NULL || weft_future_add_done_callback(weft_task_future(t), task_done_flag,
+                                                   &done) < 0)
+        abort();
+    if (harness_run_until(loop, &done, timeout_ms) < 0) {
+        timed_out = true;
+        weft_task_cancel(t);
+        harness_run_until(loop, &done, 200);
+    }
+    rc = done ? weft_future_result(weft_task_future(t)) : -ETIMEDOUT;
+    if (timed_out)
+        rc = -ETIMEDOUT;
+    if (!done)
+        weft_future_remove_done_callback(weft_task_future(t), task_done_flag, &done);
+    weft_task_unref(t);
+    harness_run_for(loop, 20);
+    return rc;
+}

@@ -37,4 +37,12 @@ void harness_log_capture(void);
 bool harness_log_contains(const char *needle);
 void harness_log_clear(void);
 
+/*
+ * Spawn fn(arg) as a task on loop and run the loop until it is done or
+ * timeout_ms passes (then it is cancelled and given 200 ms to finish), then
+ * 20 ms more so the callbacks it left run. Returns its result, or -ETIMEDOUT.
+ */
+intptr_t harness_run_task(struct weft_loop *loop, weft_task_fn *fn, void *arg,
+                          uint64_t timeout_ms);
+
 #endif

@@ -147,6 +147,42 @@ WEFT_EXPORT void weft_loop_call_error_handler(struct weft_loop *loop,
 WEFT_EXPORT void weft_loop_default_error_handler(struct weft_loop *loop,
                                                  const struct weft_error_context *ctx);
 
+/* ---- executor: blocking work on a thread pool (lib/executor.c) ---- */
+
+/* Work for a pool thread: returns a result (>= 0) or a negative error. */
+typedef intptr_t weft_executor_fn(void *arg);
+
+/**
+ * Set the size of the loop's thread pool for weft_run_in_executor() (default:
+ * the number of online CPUs). Only before the pool's first use; returns 0,
+ * -EINVAL for 0, or -WEFT_ESTATE once the pool is running. Since 0.1.
+ */
+WEFT_EXPORT int weft_loop_set_executor_threads(struct weft_loop *loop, unsigned threads);
+
+/**
+ * asyncio's loop.run_in_executor(None, fn, arg): run fn(arg) on a pool
+ * thread (started on first use) and return a future completed with its
+ * return value on the loop's thread, through weft_call_soon_threadsafe().
+ * The caller owns one reference to the future; await it from a task. fn must
+ * not touch the loop. Cancelling the future does not stop fn, whose result
+ * is then dropped. Pool threads are joined by weft_loop_free(); work not yet
+ * started then is dropped. NULL with errno (ENOMEM, or pthread_create's
+ * error). Since 0.1.
+ */
+WEFT_EXPORT struct weft_future *weft_run_in_executor(struct weft_loop *loop,
+                                                     weft_executor_fn *fn, void *arg);
+
+/**
+ * asyncio.run_coroutine_threadsafe(...).result(): from a thread other than
+ * the loop's, spawn fn(arg) as a task on loop (through
+ * weft_call_soon_threadsafe()) and block this thread until it finishes; its
+ * return value goes to *result (the task's result or negative error). The
+ * loop must be running or run later. Returns 0, -ENOMEM, or the error
+ * spawning the task. Any thread but the loop's. Since 0.1.
+ */
+WEFT_EXPORT int weft_run_coroutine_threadsafe(struct weft_loop *loop, intptr_t (*fn)(void *),
+                                              void *arg, intptr_t *result);
+
 #ifdef __cplusplus
 }
 #endif

@@ -12,5 +12,8 @@
 #include <weft/transport.h>
 #include <weft/server.h>
 #include <weft/plugin.h>
+#include <weft/future.h>
+#include <weft/task.h>
+#include <weft/sync.h>
 
 #endif

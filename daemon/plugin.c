@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: MIT */
+/* plugin.c: dlopen a protocol plugin and check its record before trusting any of it. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <weft/error.h>
+
+#include "plugin.h"
+
+#ifndef WEFT_BUILD_DIR
+#define WEFT_BUILD_DIR ""
+#endif
+#ifndef WEFT_BUILD_PLUGIN_DIR
+#define WEFT_BUILD_PLUGIN_DIR ""
+#endif
+#ifndef WEFT_PLUGIN_INSTALL_DIR
+#define WEFT_PLUGIN_INSTALL_DIR "/usr/local/lib/weft/protocols"
+#endif
+
+const char *
+plugin_default_dir(void)
+{
+    char exe[PATH_MAX], build[PATH_MAX];
+    size_t n;
+
+    if (WEFT_BUILD_DIR[0] == '\0' || realpath("/proc/self/exe", exe) == NULL ||
+        realpath(WEFT_BUILD_DIR, build) == NULL)
+        return WEFT_PLUGIN_INSTALL_DIR;
+    n = strlen(build);
+    if (strncmp(exe, build, n) == 0 && exe[n] == '/')
+        return WEFT_BUILD_PLUGIN_DIR;
+    return WEFT_PLUGIN_INSTALL_DIR;
+}
+
+static bool
+good_name(const char *s)
+{
+    if (*s == '\0' || *s == '-')
+        return false;
+    for (; *s != '\0'; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+              (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
+            return false;
+    return true;
+}
+
+int
+plugin_open(const char *dir, const char *name, struct plugin **out, char *err, size_t errlen)
+{
+    const struct weft_plugin *rec;
+    struct plugin *p = NULL;
+    struct stat st;
+    void *sym;
+    uint32_t abi, size;
+    int rc;
+
+    *out = NULL;
+    if (!good_name(name)) {
+        snprintf(err, errlen, "bad protocol name \"%s\"", name);
+        return -EINVAL;
+    }
+    p = calloc(1, sizeof(*p));
+    if (p == NULL || (p->name = strdup(name)) == NULL ||
+        asprintf(&p->path, "%s/%s.so", dir, name) < 0) {
+        if (p != NULL)
+            p->path = NULL;
+        rc = -ENOMEM;
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (stat(p->path, &st) < 0) {
+        rc = -errno;
+        if (rc == -ENOENT)
+            snprintf(err, errlen, "unknown protocol \"%s\" (no %s)", name, p->path);
+        else
+            snprintf(err, errlen, "%s: %s", p->path, strerror(-rc));
+        goto fail;
+    }
+    p->handle = dlopen(p->path, RTLD_NOW | RTLD_LOCAL);
+    if (p->handle == NULL) {
+        const char *why = dlerror();
+
+        /* dlerror() names the file already: "/x/foo.so: invalid ELF header". */
+        snprintf(err, errlen, "%s", why ? why : p->path);
+        if (why != NULL && strstr(why, p->path) == NULL)
+            snprintf(err, errlen, "%s: %s", p->path, why);
+        rc = -WEFT_ECONFIG;
+        goto fail;
+    }
+    dlerror();
+    sym = dlsym(p->handle, "weft_plugin");
+    if (sym == NULL) {
+        snprintf(err, errlen, "%s: not a weft plugin (no weft_plugin symbol)", p->path);
+        rc = -WEFT_ECONFIG;
+        goto fail;
+    }
+    /*
+     * The ABI number is the one field every version of the record has at the
+     * same place; until it matches, nothing else of the record is meaningful.
+     */
+    memcpy(&abi, sym, sizeof(abi));
+    if (abi != WEFT_PLUGIN_ABI) {
+        snprintf(err, errlen, "%s: built for plugin ABI %u, weftd speaks %u", p->path,
+                 (unsigned)abi, (unsigned)WEFT_PLUGIN_ABI);
+        rc = -WEFT_EABI;
+        goto fail;
+    }
+    memcpy(&size, (const char *)sym + sizeof(abi), sizeof(size));
+    if (size < sizeof(struct weft_plugin)) {
+        snprintf(err, errlen, "%s: plugin record too small (%u bytes, ABI %u needs %zu)",
+                 p->path, (unsigned)size, (unsigned)WEFT_PLUGIN_ABI,
+                 sizeof(struct weft_plugin));
+        rc = -WEFT_EABI;
+        goto fail;
+    }
+    rec = sym;
+    if (rec->name == NULL || strcmp(rec->name, name) != 0) {
+        snprintf(err, errlen, "%s: plugin calls itself \"%s\", expected \"%s\"", p->path,
+                 rec->name ? rec->name : "(null)", name);
+        rc = -WEFT_ECONFIG;
+        goto fail;
+    }
+    if (rec->protocol_new == NULL) {
+        snprintf(err, errlen, "%s: plugin has no protocol_new", p->path);
+        rc = -WEFT_ECONFIG;
+        goto fail;
+    }
+    p->rec = rec;
+    *out = p;
+    return 0;
+
+fail:
+    plugin_close(p);
+    return rc;
+}
+
+void
+plugin_close(struct plugin *p)
+{
+    if (p == NULL)
+        return;
+    if (p->handle != NULL)
+        dlclose(p->handle);
+    free(p->path);
+    free(p->name);
+    free(p);
+}

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/* plugin.h: loading protocol plugins: dlopen, the ABI check, the record's sanity. */
+#ifndef WEFTD_PLUGIN_H
+#define WEFTD_PLUGIN_H
+
+#include <stddef.h>
+
+#include <weft/plugin.h>
+
+struct plugin {
+    char *name;                         /* the protocol name */
+    char *path;                         /* <dir>/<name>.so */
+    void *handle;                       /* from dlopen */
+    const struct weft_plugin *rec;      /* the plugin's weft_plugin, checked */
+};
+
+/*
+ * Load <dir>/<name>.so: dlopen(RTLD_NOW | RTLD_LOCAL), find weft_plugin, read
+ * its abi before anything else, then its size, name and protocol_new.
+ * Returns 0 and *out, or a negative code with a one-line reason naming the
+ * file in err: -ENOENT (no such plugin), -EINVAL (bad name),
+ * -WEFT_EABI (another ABI), -WEFT_ECONFIG (not a plugin, bad record), -ENOMEM.
+ */
+int plugin_open(const char *dir, const char *name, struct plugin **out, char *err,
+                size_t errlen);
+
+/* Unload; NULL is a no-op. Every service and connection must be gone. */
+void plugin_close(struct plugin *p);
+
+/*
+ * Where plugins are when nothing says otherwise: the build tree's plugin
+ * folder if this program runs from the build tree, else the install folder.
+ */
+const char *plugin_default_dir(void);
+
+#endif

@@ -1,0 +1,284 @@
+/* SPDX-License-Identifier: MIT */
+/* services.c: load plugins, configure services, bind every listener, then serve. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "listen.h"
+#include "log.h"
+#include "services.h"
+
+static const char *
+pick_plugin_dir(const struct config *conf, const char *flag, const char **why)
+{
+    const char *env = getenv("WEFT_PLUGIN_DIR");
+
+    if (flag != NULL && *flag != '\0') {
+        *why = "-p";
+        return flag;
+    }
+    if (conf->g.plugin_dir != NULL && conf->g.plugin_dir[0] != '\0') {
+        *why = "plugin_dir";
+        return conf->g.plugin_dir;
+    }
+    if (env != NULL && *env != '\0') {
+        *why = "$WEFT_PLUGIN_DIR";
+        return env;
+    }
+    *why = "built-in default";
+    return plugin_default_dir();
+}
+
+/* The protocol's plugin, loaded once however many services use it. */
+static int
+get_plugin(struct services *ss, const struct conf_service *cs, struct plugin **out)
+{
+    struct plugin *p, **np;
+    char err[512];
+    int rc;
+
+    for (size_t i = 0; i < ss->nplugins; i++) {
+        if (strcmp(ss->plugins[i]->name, cs->protocol) == 0) {
+            *out = ss->plugins[i];
+            return 0;
+        }
+    }
+    rc = plugin_open(ss->plugin_dir, cs->protocol, &p, err, sizeof(err));
+    if (rc == -ENOMEM)
+        return rc;
+    if (rc < 0) {
+        config_error(ss->conf, cs->protocol_line, cs->name, "protocol", "%s", err);
+        return rc;
+    }
+    np = realloc(ss->plugins, (ss->nplugins + 1) * sizeof(*np));
+    if (np == NULL) {
+        plugin_close(p);
+        return -ENOMEM;
+    }
+    ss->plugins = np;
+    np[ss->nplugins++] = p;
+    log_debug("loaded plugin %s %s from %s", p->rec->name,
+              p->rec->version ? p->rec->version : "", p->path);
+    *out = p;
+    return 0;
+}
+
+static void
+plugin_error(struct services *ss, const struct conf_service *cs, int line, const char *key,
+             int rc, const char *err)
+{
+    const char *proto = cs->protocol;
+
+    if (rc == -WEFT_ENOKEY)
+        config_error(ss->conf, line, cs->name, key, "unknown key for protocol %s%s%s", proto,
+                     *err ? ": " : "", err);
+    else if (rc == -WEFT_ECONFIG)
+        config_error(ss->conf, line, cs->name, key, "%s", *err ? err : "bad value");
+    else
+        config_error(ss->conf, line, cs->name, key, "%s%s%s", weft_strerror(rc),
+                     *err ? ": " : "", err);
+}
+
+/* service_new, configure with each key in file order, service_check. */
+static int
+configure_service(struct services *ss, struct service *s)
+{
+    const struct weft_plugin *rec = s->plugin->rec;
+    const struct conf_service *cs = s->conf;
+    char err[512] = "";
+    bool ok = true;
+    int rc;
+
+    if (rec->service_new != NULL) {
+        rc = rec->service_new(&s->svc);
+        if (rc == -ENOMEM)
+            return rc;
+        if (rc < 0) {
+            plugin_error(ss, cs, cs->line, NULL, rc, err);
+            return 0;
+        }
+    }
+    s->made = true;
+    for (size_t i = 0; i < cs->nkeys; i++) {
+        const struct conf_kv *kv = &cs->keys[i];
+
+        err[0] = '\0';
+        rc = rec->configure ? rec->configure(s->svc, kv->key, kv->value, err, sizeof(err))
+                            : -WEFT_ENOKEY;
+        if (rc == -ENOMEM)
+            return rc;
+        if (rc < 0) {
+            plugin_error(ss, cs, kv->line, kv->key, rc, err);
+            ok = false;
+        }
+    }
+    /* A whole-service check after a rejected key would only repeat the news. */
+    if (ok && rec->service_check != NULL) {
+        err[0] = '\0';
+        rc = rec->service_check(s->svc, err, sizeof(err));
+        if (rc == -ENOMEM)
+            return rc;
+        if (rc < 0)
+            plugin_error(ss, cs, cs->line, NULL, rc, err);
+    }
+    return 0;
+}
+
+static int
+bind_service(struct services *ss, struct service *s)
+{
+    const struct conf_service *cs = s->conf;
+
+    if (cs->nlisten == 0)
+        return 0;
+    s->fds = malloc(cs->nlisten * sizeof(*s->fds));
+    if (s->fds == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < cs->nlisten; i++)
+        s->fds[i] = -1;
+    for (size_t i = 0; i < cs->nlisten; i++) {
+        const struct conf_listen *l = &cs->listen[i];
+
+        s->fds[i] = listen_open((const struct sockaddr *)&l->addr, l->addrlen, LISTEN_BACKLOG);
+        if (s->fds[i] == -ENOMEM)
+            return -ENOMEM;
+        if (s->fds[i] < 0)
+            config_error(ss->conf, l->line, cs->name, "listen", "%s: %s", l->text,
+                         listen_strerror(s->fds[i]));
+    }
+    return 0;
+}
+
+int
+services_prepare(struct services *ss, struct config *conf, const char *plugin_dir_flag)
+{
+    const char *dir, *why;
+    int rc;
+
+    memset(ss, 0, sizeof(*ss));
+    ss->conf = conf;
+    dir = pick_plugin_dir(conf, plugin_dir_flag, &why);
+    ss->plugin_dir = strdup(dir);
+    if (ss->plugin_dir == NULL)
+        return -ENOMEM;
+    log_debug("plugins from %s (%s)", dir, why);
+    ss->list = calloc(conf->nservices ? conf->nservices : 1, sizeof(*ss->list));
+    if (ss->list == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < conf->nservices; i++) {
+        struct service *s = &ss->list[ss->count++];
+
+        s->conf = conf->services[i];
+        if (s->conf->protocol == NULL)
+            continue;
+        rc = get_plugin(ss, s->conf, &s->plugin);
+        if (rc == -ENOMEM)
+            return rc;
+        if (rc < 0)
+            continue;
+        rc = configure_service(ss, s);
+        if (rc < 0)
+            return rc;
+    }
+    /* Bind last, and even with errors above, so a port in use shows up now too. */
+    for (size_t i = 0; i < ss->count; i++) {
+        rc = bind_service(ss, &ss->list[i]);
+        if (rc < 0)
+            return rc;
+    }
+    if (conf->oom)
+        return -ENOMEM;
+    if (conf->nservices == 0)
+        config_error(conf, 0, NULL, NULL, "no service defined (add a section with "
+                     "\"protocol = NAME\" and \"listen = HOST:PORT\")");
+    config_sort_errors(conf);
+    return conf->nerrors > 0 ? -WEFT_ECONFIG : 0;
+}
+
+int
+services_start(struct services *ss, struct weft_loop *loop)
+{
+    for (size_t i = 0; i < ss->count; i++) {
+        struct service *s = &ss->list[i];
+        const struct conf_service *cs = s->conf;
+        char addr[80];
+        int rc;
+
+        rc = weft_create_server_fds(loop, s->plugin->rec->protocol_new, s->svc, s->fds,
+                                    cs->nlisten, NULL, &s->server);
+        if (rc < 0) {
+            log_error("%s: cannot serve: %s", cs->name, weft_strerror(rc));
+            return rc;
+        }
+        /* The server owns the sockets now (weft_create_server_fds takes them on success). */
+        for (size_t j = 0; j < cs->nlisten; j++) {
+            s->fds[j] = -1;
+            config_addr_string((const struct sockaddr *)&cs->listen[j].addr, addr,
+                               sizeof(addr));
+            if (strcmp(cs->name, cs->protocol) == 0)
+                log_info("%s: listening on %s", cs->name, addr);
+            else
+                log_info("%s: listening on %s (protocol %s)", cs->name, addr, cs->protocol);
+        }
+    }
+    return 0;
+}
+
+void
+services_close_listeners(struct services *ss)
+{
+    for (size_t i = 0; i < ss->count; i++)
+        if (ss->list[i].server != NULL)
+            weft_server_close(ss->list[i].server);
+}
+
+void
+services_close_clients(struct services *ss)
+{
+    for (size_t i = 0; i < ss->count; i++)
+        if (ss->list[i].server != NULL)
+            weft_server_close_clients(ss->list[i].server);
+}
+
+void
+services_abort_clients(struct services *ss)
+{
+    for (size_t i = 0; i < ss->count; i++)
+        if (ss->list[i].server != NULL)
+            weft_server_abort_clients(ss->list[i].server);
+}
+
+size_t
+services_connection_count(const struct services *ss)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < ss->count; i++)
+        if (ss->list[i].server != NULL)
+            n += weft_server_connection_count(ss->list[i].server);
+    return n;
+}
+
+void
+services_free(struct services *ss)
+{
+    for (size_t i = 0; i < ss->count; i++) {
+        struct service *s = &ss->list[i];
+
+        weft_server_free(s->server);
+        for (size_t j = 0; s->fds != NULL && j < s->conf->nlisten; j++)
+            if (s->fds[j] >= 0)
+                close(s->fds[j]);
+        free(s->fds);
+        if (s->made && s->plugin->rec->service_free != NULL)
+            s->plugin->rec->service_free(s->svc);
+    }
+    free(ss->list);
+    for (size_t i = 0; i < ss->nplugins; i++)
+        plugin_close(ss->plugins[i]);
+    free(ss->plugins);
+    free(ss->plugin_dir);
+    memset(ss, 0, sizeof(*ss));
+}

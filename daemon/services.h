@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/* services.h: the config's services made real: plugins, plugin state, listeners, servers. */
+#ifndef WEFTD_SERVICES_H
+#define WEFTD_SERVICES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <weft/weft.h>
+
+#include "config.h"
+#include "plugin.h"
+
+struct service {
+    const struct conf_service *conf;    /* borrowed from the config */
+    struct plugin *plugin;              /* borrowed from services.plugins, or NULL */
+    void *svc;                          /* the plugin's state */
+    bool made;                          /* service_new succeeded: call service_free */
+    int *fds;                           /* one per conf->listen; -1 where binding failed */
+    struct weft_server *server;
+};
+
+struct services {
+    struct config *conf;                /* borrowed */
+    char *plugin_dir;
+    struct plugin **plugins;            /* one per protocol in use */
+    size_t nplugins;
+    struct service *list;
+    size_t count;
+};
+
+/*
+ * Make everything ready without serving: load each protocol's plugin from
+ * the plugin directory (plugin_dir_flag, else [weftd] plugin_dir, else
+ * $WEFT_PLUGIN_DIR, else plugin_default_dir()), create each service and pass
+ * it its keys, run service_check, and bind every listen address. Works on
+ * whatever is valid so that every error is found at once: each one goes to
+ * conf's error list with its file, line and key. Returns 0, -WEFT_ECONFIG
+ * if conf has errors (from here or before), or -ENOMEM. Free with
+ * services_free() in every case.
+ */
+int services_prepare(struct services *ss, struct config *conf, const char *plugin_dir_flag);
+
+/*
+ * Serve: one weft server per service on its bound sockets, with the
+ * plugin's protocol_new as the factory. Logs each address. Returns 0 or a
+ * negative code (logged); what was started is freed by services_free().
+ */
+int services_start(struct services *ss, struct weft_loop *loop);
+
+/* Stop accepting (close the listeners) everywhere. */
+void services_close_listeners(struct services *ss);
+
+/* Close every connection gracefully (flush, then close). */
+void services_close_clients(struct services *ss);
+
+/* Abort every connection now. */
+void services_abort_clients(struct services *ss);
+
+/* Connections open across every service. */
+size_t services_connection_count(const struct services *ss);
+
+/* Free servers (aborting their connections), plugin state, sockets, plugins. */
+void services_free(struct services *ss);
+
+#endif

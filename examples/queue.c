@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT */
+/* queue.c: the tutorial's producer and consumer, connected by a weft_queue. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <weft/weft.h>
+
+#define DONE 0          /* the tutorial's None: no more items */
+
+struct shop {
+    struct weft_queue *queue;
+    int n;
+    unsigned max_delay_ms;
+};
+
+static unsigned
+random_delay(const struct shop *s)
+{
+    return (unsigned)(random() % (s->max_delay_ms + 1));
+}
+
+static intptr_t
+produce(void *arg)
+{
+    struct shop *s = arg;
+
+    for (int x = 1; x <= s->n; x++) {
+        printf("producing %d/%d\n", x, s->n);
+        int rc = weft_sleep(random_delay(s));  /* simulate i/o */
+        if (rc == 0)
+            rc = weft_queue_put(s->queue, x);
+        if (rc < 0)
+            return rc;
+    }
+    return weft_queue_put(s->queue, DONE);
+}
+
+static intptr_t
+consume(void *arg)
+{
+    struct shop *s = arg;
+    intptr_t item;
+
+    for (;;) {
+        int rc = weft_queue_get(s->queue, &item);
+        if (rc < 0)
+            return rc;
+        if (item == DONE)
+            return 0;
+        printf("consuming item %ld...\n", (long)item);
+        rc = weft_sleep(random_delay(s));
+        if (rc < 0)
+            return rc;
+    }
+}
+
+static intptr_t
+main_task(void *arg)
+{
+    struct weft_loop *loop = weft_future_loop(weft_task_future(weft_task_current()));
+    struct shop *s = arg;
+    struct weft_task *p = weft_task_spawn(loop, produce, s, NULL);
+    struct weft_task *c = weft_task_spawn(loop, consume, s, NULL);
+    struct weft_future *both[2];
+    int rc = -ENOMEM;
+
+    if (p != NULL && c != NULL) {
+        both[0] = weft_task_future(p);
+        both[1] = weft_task_future(c);
+        rc = weft_gather(both, 2, NULL, 0);
+    }
+    weft_task_unref(p);
+    weft_task_unref(c);
+    return rc;
+}
+
+static void
+stop_loop(struct weft_future *f, void *arg)
+{
+    weft_loop_stop(arg);
+}
+
+int
+main(int argc, char **argv)
+{
+    struct shop s = { .n = 10, .max_delay_ms = 1000 };
+    struct weft_loop *loop;
+    struct weft_task *t;
+    intptr_t rc;
+
+    if (argc > 1)
+        s.max_delay_ms = (unsigned)atoi(argv[1]);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    s.queue = weft_queue_new(0, WEFT_QUEUE_FIFO, NULL);
+    loop = weft_loop_new();
+    if (s.queue == NULL || loop == NULL)
+        return 1;
+    t = weft_task_spawn(loop, main_task, &s, NULL);
+    if (t == NULL || weft_future_add_done_callback(weft_task_future(t), stop_loop, loop) < 0)
+        return 1;
+    weft_loop_run(loop);
+    rc = weft_future_result(weft_task_future(t));
+    weft_task_unref(t);
+    weft_loop_free(loop);
+    weft_queue_free(s.queue);
+    if (rc < 0)
+        fprintf(stderr, "queue: %s\n", weft_strerror((int)rc));
+    return rc < 0;
+}

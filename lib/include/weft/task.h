@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: MIT */
+/* weft/task.h: tasks on stackful coroutines: await, cancel, sleep, gather, wait, shield. */
+#ifndef WEFT_TASK_H
+#define WEFT_TASK_H
+
+#include <weft/common.h>
+#include <weft/future.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * A task runs fn(arg) on its own stack, on the loop's thread, and is
+ * suspended only where it awaits. Its return value is its future's result:
+ * >= 0 a result (a pointer is fine), < 0 an error; returning -ECANCELED
+ * makes the task count as cancelled. Loop thread only, unless stated.
+ *
+ * Suspending calls (weft_await, weft_sleep, gather, wait...) made outside a
+ * task return -WEFT_ENOTASK and never block. They return -ECANCELED when the
+ * task is cancelled while waiting (see weft_task_cancel()).
+ */
+typedef intptr_t weft_task_fn(void *arg);
+
+/* Per-task settings; a NULL pointer or a zero field means the default. */
+struct weft_task_options {
+    size_t stack_size;      /* bytes; 0 = 64 KiB (256 KiB in sanitizer builds) */
+    const char *name;       /* for error reports; copied (up to 31 bytes) */
+};
+
+/* The default stack size of a task, in bytes. */
+#define WEFT_TASK_STACK_DEFAULT (64 * 1024)
+
+/**
+ * Create a task running fn(arg), like asyncio.create_task(): it starts in a
+ * later iteration of the loop (scheduled with weft_call_soon()). The stack
+ * (size rounded up to pages, with a PROT_NONE guard page below it, so an
+ * overflow is a SIGSEGV) comes from the loop's pool.
+ *
+ * Returns a NEW reference to the task, which the caller must drop with
+ * weft_task_unref() (right away for fire-and-forget: the loop holds its own
+ * reference until the task finishes). NULL with errno set on failure (ENOMEM,
+ * or the kernel's error mapping the stack). Since 0.1.
+ */
+WEFT_EXPORT struct weft_task *weft_task_spawn(struct weft_loop *loop, weft_task_fn *fn,
+                                              void *arg,
+                                              const struct weft_task_options *options);
+
+/** Add a reference to a task (its future's); returns t. Since 0.1. */
+WEFT_EXPORT struct weft_task *weft_task_ref(struct weft_task *t);
+
+/**
+ * Drop a reference. A task that failed and whose result nobody read is
+ * reported to the loop's error handler when its last reference goes.
+ * NULL is a no-op. Since 0.1.
+ */
+WEFT_EXPORT void weft_task_unref(struct weft_task *t);
+
+/** The task's future, borrowed (it lives as long as the task). Since 0.1. */
+WEFT_EXPORT struct weft_future *weft_task_future(struct weft_task *t);
+
+/** The task a future belongs to, or NULL for a plain future. Since 0.1. */
+WEFT_EXPORT struct weft_task *weft_future_task(struct weft_future *f);
+
+/** The task's name ("task-N" unless set). Since 0.1. */
+WEFT_EXPORT const char *weft_task_name(const struct weft_task *t);
+
+/**
+ * Ask t to stop, like Task.cancel(): the call t is suspended in (or its next
+ * one, if it is running or about to resume) returns -ECANCELED. The future t
+ * awaits is not cancelled, except a gather, which cancels its children. The
+ * task may clean up and return -ECANCELED, or carry on. A task cancelled
+ * before it started finishes cancelled without running.
+ * Returns true if the request was made, false if t is done. Since 0.1.
+ */
+WEFT_EXPORT bool weft_task_cancel(struct weft_task *t);
+
+/** The running task, or NULL outside tasks. Since 0.1. */
+WEFT_EXPORT struct weft_task *weft_task_current(void);
+
+/**
+ * Fill out with up to cap borrowed pointers to the loop's unfinished tasks.
+ * Returns their total number (which may exceed cap). Since 0.1.
+ */
+WEFT_EXPORT size_t weft_task_all(struct weft_loop *loop, struct weft_task **out, size_t cap);
+
+/**
+ * How many stacks the loop keeps for reuse after tasks end (default 64; 0
+ * unmaps each). Since 0.1.
+ */
+WEFT_EXPORT void weft_task_set_stack_cache(struct weft_loop *loop, size_t max_stacks);
+
+/**
+ * Suspend the running task until f is done; return f's result or error (and
+ * count it as retrieved). A done future returns at once without suspending.
+ * Returns -ECANCELED if the task is cancelled meanwhile (f is left alone),
+ * -WEFT_ENOTASK outside a task. Since 0.1.
+ */
+WEFT_EXPORT intptr_t weft_await(struct weft_future *f);
+
+/**
+ * Suspend the running task for ms milliseconds (0: let the other ready
+ * callbacks and tasks run first). Returns 0, -ECANCELED, -WEFT_ENOTASK or
+ * -ENOMEM. Since 0.1.
+ */
+WEFT_EXPORT int weft_sleep(uint64_t ms);
+
+/* Flags of weft_gather(). */
+enum weft_gather_flags {
+    WEFT_GATHER_RETURN_ERRORS = 1u << 0, /* keep errors as results; wait for all */
+};
+
+/**
+ * asyncio.gather(): a new future (one reference for the caller) done when all
+ * n futures are done, with result 0; results are read with
+ * weft_gather_results(). Without WEFT_GATHER_RETURN_ERRORS the first error
+ * completes it with that error at once, and the others keep running.
+ * Cancelling it cancels the children (tasks through weft_task_cancel()).
+ * The gather holds references to the children. NULL with errno ENOMEM.
+ * Since 0.1.
+ */
+WEFT_EXPORT struct weft_future *weft_gather_new(struct weft_loop *loop,
+                                                struct weft_future *const *futs, size_t n,
+                                                unsigned flags);
+
+/**
+ * Copy a gather's results (each child's result or error, in the order
+ * given) into results[0..n). Returns 0, or -WEFT_ESTATE if g is not a done
+ * gather of n children or a child is not done. Since 0.1.
+ */
+WEFT_EXPORT int weft_gather_results(struct weft_future *g, intptr_t *results, size_t n);
+
+/**
+ * Await a gather of futs: results[i] gets each one's result, in order
+ * (results may be NULL). Returns 0, the first error (the others keep running),
+ * or -ECANCELED if the calling task is cancelled, which cancels the children.
+ * Since 0.1.
+ */
+WEFT_EXPORT int weft_gather(struct weft_future *const *futs, size_t n, intptr_t *results,
+                            unsigned flags);
+
+/* When weft_wait() returns. */
+enum weft_wait_when {
+    WEFT_ALL_COMPLETED = 0,
+    WEFT_FIRST_COMPLETED,
+    WEFT_FIRST_EXCEPTION,   /* the first error (a cancellation does not count), else all */
+};
+
+/**
+ * asyncio.wait(): suspend until `when` holds or timeout_ms passes (negative:
+ * no timeout). Then done[] gets the futures done and pending[] the others
+ * (borrowed pointers, in the order given; either may be NULL; capacity n),
+ * with their counts in *ndone and *npending. Nothing is cancelled.
+ * Returns 0 (also on timeout), -ECANCELED, -WEFT_ENOTASK or -ENOMEM. Since 0.1.
+ */
+WEFT_EXPORT int weft_wait(struct weft_future *const *futs, size_t n, enum weft_wait_when when,
+                          int64_t timeout_ms, struct weft_future **done, size_t *ndone,
+                          struct weft_future **pending, size_t *npending);
+
+/**
+ * asyncio.wait_for() (3.12): await f for at most timeout_ms (negative: no
+ * limit). On timeout f is cancelled and waited for; then -ETIMEDOUT is
+ * returned (or f's result, if it finished anyway). If the calling task is
+ * cancelled, f is cancelled too. Returns f's result or error otherwise.
+ * Since 0.1.
+ */
+WEFT_EXPORT intptr_t weft_wait_for(struct weft_future *f, int64_t timeout_ms);
+
+/**
+ * asyncio.shield(): a new future (one reference for the caller) that takes
+ * f's outcome; cancelling it does not cancel f. NULL with errno ENOMEM.
+ * Since 0.1.
+ */
+WEFT_EXPORT struct weft_future *weft_shield(struct weft_future *f);
+
+/* asyncio.as_completed(): futures in the order they finish. */
+struct weft_as_completed;
+
+/**
+ * Watch n futures (borrowed: keep them alive until _free) with an overall
+ * deadline of timeout_ms (negative: none). NULL with errno ENOMEM. Since 0.1.
+ */
+WEFT_EXPORT struct weft_as_completed *weft_as_completed_new(struct weft_future *const *futs,
+                                                            size_t n, int64_t timeout_ms);
+
+/**
+ * Suspend until the next future finishes; set *f to it (borrowed). Returns 1,
+ * 0 when all have been returned, -ETIMEDOUT past the deadline, -ECANCELED or
+ * -WEFT_ENOTASK. Since 0.1.
+ */
+WEFT_EXPORT int weft_as_completed_next(struct weft_as_completed *ac, struct weft_future **f);
+
+/** Stop watching and free ac. NULL is a no-op. Since 0.1. */
+WEFT_EXPORT void weft_as_completed_free(struct weft_as_completed *ac);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,437 @@
+/* SPDX-License-Identifier: MIT */
+/* server.c: listening servers: bind every address, accept in batches, track connections. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "transport-int.h"
+
+#define ACCEPT_BATCH 64         /* accepts per wake-up, so one listener cannot starve I/O */
+#define EMFILE_PAUSE_MS 100     /* out of descriptors: stop accepting this long */
+#define EMFILE_LOG_MS 1000      /* and say so at most this often */
+
+struct listener {
+    struct weft_server *srv;
+    struct event *ev;
+    int fd;
+};
+
+struct weft_server {
+    struct weft_loop *loop;
+    weft_protocol_factory_cb *factory;
+    void *arg;
+    struct listener *ls;
+    size_t nls;                     /* open listeners (0 after close) */
+    struct weft_transport *conns;   /* intrusive list through srv_prev/srv_next */
+    size_t nconns;
+    struct weft_handle *emfile_timer;
+    uint64_t emfile_logged_ms;
+    bool paused;                    /* pause_accepting() */
+    bool emfile_paused;
+    bool emfile_ever_logged;
+};
+
+void
+weft__server_link(struct weft_server *s, struct weft_transport *tr)
+{
+    tr->server = s;
+    tr->srv_prev = NULL;
+    tr->srv_next = s->conns;
+    if (s->conns != NULL)
+        s->conns->srv_prev = tr;
+    s->conns = tr;
+    s->nconns++;
+}
+
+void
+weft__server_unlink(struct weft_server *s, struct weft_transport *tr)
+{
+    if (tr->srv_prev != NULL)
+        tr->srv_prev->srv_next = tr->srv_next;
+    else
+        s->conns = tr->srv_next;
+    if (tr->srv_next != NULL)
+        tr->srv_next->srv_prev = tr->srv_prev;
+    tr->srv_prev = tr->srv_next = NULL;
+    tr->server = NULL;
+    s->nconns--;
+}
+
+static void
+listeners_enable(struct weft_server *s, bool on)
+{
+    for (size_t i = 0; i < s->nls; i++) {
+        if (on)
+            event_add(s->ls[i].ev, NULL);
+        else
+            event_del(s->ls[i].ev);
+    }
+}
+
+static void
+emfile_resume(void *arg)
+{
+    struct weft_server *s = arg;
+
+    s->emfile_timer = NULL;
+    s->emfile_paused = false;
+    if (!s->paused)
+        listeners_enable(s, true);
+}
+
+/* Out of descriptors or memory: back off instead of spinning on the ready listener. */
+static void
+accept_backoff(struct weft_server *s, int err)
+{
+    uint64_t now = weft_loop_time(s->loop);
+
+    if (!s->emfile_ever_logged || now - s->emfile_logged_ms >= EMFILE_LOG_MS) {
+        weft_log(WEFT_LOG_WARNING, "accept: %s; pausing accepts for %d ms",
+                 weft_strerror(-err), EMFILE_PAUSE_MS);
+        s->emfile_logged_ms = now;
+        s->emfile_ever_logged = true;
+    }
+    if (s->emfile_paused)
+        return;
+    s->emfile_timer = weft_call_later(s->loop, EMFILE_PAUSE_MS, emfile_resume, s);
+    if (s->emfile_timer == NULL)
+        return;     /* no memory for a timer either: retry on the next wake-up */
+    s->emfile_paused = true;
+    listeners_enable(s, false);
+}
+
+static void
+accept_one(struct weft_server *s, int fd)
+{
+    struct weft_protocol *proto = s->factory(s->arg);
+    int rc;
+
+    if (proto == NULL) {
+        weft_log(WEFT_LOG_WARNING, "accept: protocol factory failed; connection dropped");
+        close(fd);
+        return;
+    }
+    rc = weft__transport_new_socket(s->loop, proto, fd, s, NULL);
+    if (rc < 0) {
+        weft_log(WEFT_LOG_WARNING, "accept: cannot make a transport: %s", weft_strerror(rc));
+        close(fd);
+        if (proto->ops != NULL && proto->ops->connection_lost != NULL)
+            proto->ops->connection_lost(proto, rc);     /* lets the protocol free itself */
+    }
+}
+
+static void
+on_accept(evutil_socket_t lfd, short what, void *arg)
+{
+    struct listener *l = arg;
+    struct weft_server *s = l->srv;
+
+    (void)what;
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+        if (fd < 0) {
+            int err = errno;
+
+            if (err == EAGAIN || err == EWOULDBLOCK)
+                return;
+            if (err == EINTR || err == ECONNABORTED || err == EPROTO)
+                continue;
+            if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+                accept_backoff(s, -err);
+                return;
+            }
+            weft_log(WEFT_LOG_WARNING, "accept: %s", strerror(err));
+            return;
+        }
+        accept_one(s, fd);
+        /* A protocol may have closed or paused the server meanwhile. */
+        if (s->nls == 0 || s->paused)
+            return;
+    }
+}
+
+static int
+server_start(struct weft_loop *loop, weft_protocol_factory_cb *factory, void *arg,
+             const int *fds, size_t nfds, struct weft_server **out)
+{
+    struct event_base *base = weft_loop_get_base(loop);
+    struct weft_server *s;
+
+    s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return -ENOMEM;
+    s->ls = calloc(nfds ? nfds : 1, sizeof(*s->ls));
+    if (s->ls == NULL) {
+        free(s);
+        return -ENOMEM;
+    }
+    s->loop = loop;
+    s->factory = factory;
+    s->arg = arg;
+    for (size_t i = 0; i < nfds; i++) {
+        struct listener *l = &s->ls[i];
+
+        l->srv = s;
+        l->fd = fds[i];
+        l->ev = event_new(base, fds[i], EV_READ | EV_PERSIST, on_accept, l);
+        if (l->ev == NULL || event_add(l->ev, NULL) < 0) {
+            for (size_t j = 0; j <= i; j++)     /* the fds stay the caller's */
+                if (s->ls[j].ev != NULL)
+                    event_free(s->ls[j].ev);
+            free(s->ls);
+            free(s);
+            return -ENOMEM;
+        }
+        s->nls++;
+    }
+    *out = s;
+    return 0;
+}
+
+int
+weft_create_server_fds(struct weft_loop *loop, weft_protocol_factory_cb *factory, void *arg,
+                       const int *fds, size_t nfds, const struct weft_server_options *opts,
+                       struct weft_server **out)
+{
+    (void)opts;
+    if (loop == NULL || factory == NULL || out == NULL || (nfds > 0 && fds == NULL))
+        return -EINVAL;
+    for (size_t i = 0; i < nfds; i++) {
+        int fl = fds[i] < 0 ? -1 : fcntl(fds[i], F_GETFL);
+
+        if (fl < 0)
+            return fds[i] < 0 ? -EBADF : -errno;
+        if (!(fl & O_NONBLOCK) && fcntl(fds[i], F_SETFL, fl | O_NONBLOCK) < 0)
+            return -errno;
+    }
+    return server_start(loop, factory, arg, fds, nfds, out);
+}
+
+static int
+map_gai_error(int rc)
+{
+    switch (rc) {
+    case EAI_NONAME:
+#ifdef EAI_NODATA
+    case EAI_NODATA:
+#endif
+        return -WEFT_ENONAME;
+    case EAI_MEMORY:
+        return -ENOMEM;
+    case EAI_SYSTEM:
+        return errno ? -errno : -WEFT_ERESOLVE;
+    default:
+        return -WEFT_ERESOLVE;
+    }
+}
+
+/* Bind and listen on one address; returns the fd or -errno. */
+static int
+listen_on(const struct addrinfo *ai, const struct weft_server_options *opts)
+{
+    int one = 1, fd, rc;
+
+    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                ai->ai_protocol);
+    if (fd < 0)
+        return -errno;
+    if (opts->reuse_address)
+        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (opts->reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+        goto fail;
+    /* Without V6ONLY, "::" would also take the IPv4 port and 0.0.0.0 could not bind. */
+    if (ai->ai_family == AF_INET6 &&
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+        goto fail;
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
+        listen(fd, opts->backlog > 0 ? opts->backlog : 511) < 0)
+        goto fail;
+    return fd;
+fail:
+    rc = -errno;
+    close(fd);
+    return rc;
+}
+
+int
+weft_create_server(struct weft_loop *loop, weft_protocol_factory_cb *factory, void *arg,
+                   const char *host, uint16_t port, const struct weft_server_options *opts,
+                   struct weft_server **out)
+{
+    static const struct weft_server_options defaults = WEFT_SERVER_OPTIONS_INIT;
+    struct addrinfo hints = {
+        .ai_flags = AI_PASSIVE,
+        .ai_family = AF_UNSPEC,
+        .ai_socktype = SOCK_STREAM,
+        .ai_protocol = IPPROTO_TCP,
+    };
+    struct addrinfo *res = NULL, *ai;
+    char service[8];
+    int *fds = NULL;
+    size_t nfds = 0, nai = 0;
+    int rc;
+
+    if (loop == NULL || factory == NULL || out == NULL)
+        return -EINVAL;
+    if (opts == NULL)
+        opts = &defaults;
+    if (host != NULL && host[0] == '\0')
+        host = NULL;
+    if (host != NULL && weft__host_is_invalid(host))
+        return -WEFT_ENONAME;
+    snprintf(service, sizeof(service), "%u", port);
+    errno = 0;
+    rc = getaddrinfo(host, service, &hints, &res);
+    if (rc != 0)
+        return map_gai_error(rc);
+    for (ai = res; ai != NULL; ai = ai->ai_next)
+        nai++;
+    fds = calloc(nai ? nai : 1, sizeof(*fds));
+    if (fds == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    rc = 0;
+    for (ai = res; ai != NULL; ai = ai->ai_next) {
+        const struct addrinfo *prev;
+        int fd;
+
+        /* /etc/hosts may list an address twice: bind it once. */
+        for (prev = res; prev != ai; prev = prev->ai_next)
+            if (prev->ai_addrlen == ai->ai_addrlen &&
+                memcmp(prev->ai_addr, ai->ai_addr, ai->ai_addrlen) == 0)
+                break;
+        if (prev != ai)
+            continue;
+        fd = listen_on(ai, opts);
+        if (fd == -EAFNOSUPPORT && ai->ai_family == AF_INET6)
+            continue;   /* a kernel without IPv6: serve the rest */
+        if (fd < 0) {
+            rc = fd;
+            goto out;
+        }
+        fds[nfds++] = fd;
+    }
+    if (nfds == 0) {
+        rc = -EADDRNOTAVAIL;
+        goto out;
+    }
+    rc = server_start(loop, factory, arg, fds, nfds, out);
+out:
+    if (rc < 0)
+        for (size_t i = 0; i < nfds; i++)
+            close(fds[i]);
+    free(fds);
+    freeaddrinfo(res);
+    return rc;
+}
+
+void
+weft_server_close(struct weft_server *s)
+{
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < s->nls; i++) {
+        event_free(s->ls[i].ev);
+        s->ls[i].ev = NULL;
+        close(s->ls[i].fd);
+        s->ls[i].fd = -1;
+    }
+    s->nls = 0;
+    if (s->emfile_timer != NULL) {
+        weft_handle_cancel(s->emfile_timer);
+        s->emfile_timer = NULL;
+    }
+}
+
+void
+weft_server_close_clients(struct weft_server *s)
+{
+    for (struct weft_transport *tr = s->conns, *next; tr != NULL; tr = next) {
+        next = tr->srv_next;
+        weft_transport_close(tr);
+    }
+}
+
+void
+weft_server_abort_clients(struct weft_server *s)
+{
+    for (struct weft_transport *tr = s->conns, *next; tr != NULL; tr = next) {
+        next = tr->srv_next;
+        weft_transport_abort(tr);
+    }
+}
+
+void
+weft_server_pause_accepting(struct weft_server *s)
+{
+    if (s->paused)
+        return;
+    s->paused = true;
+    listeners_enable(s, false);
+}
+
+void
+weft_server_resume_accepting(struct weft_server *s)
+{
+    if (!s->paused)
+        return;
+    s->paused = false;
+    if (!s->emfile_paused)
+        listeners_enable(s, true);
+}
+
+bool
+weft_server_is_serving(const struct weft_server *s)
+{
+    return s->nls > 0 && !s->paused;
+}
+
+size_t
+weft_server_connection_count(const struct weft_server *s)
+{
+    return s->nconns;
+}
+
+size_t
+weft_server_socket_count(const struct weft_server *s)
+{
+    return s->nls;
+}
+
+int
+weft_server_get_sockname(const struct weft_server *s, size_t i, struct sockaddr *addr,
+                         socklen_t *len)
+{
+    if (i >= s->nls)
+        return -ENOENT;
+    if (addr == NULL || len == NULL)
+        return -EINVAL;
+    return getsockname(s->ls[i].fd, addr, len) < 0 ? -errno : 0;
+}
+
+void
+weft_server_free(struct weft_server *s)
+{
+    if (s == NULL)
+        return;
+    weft_server_close(s);
+    while (s->conns != NULL) {
+        struct weft_transport *tr = s->conns;
+
+        weft__server_unlink(s, tr);
+        /* One inside its own callback is lost later, from the loop. */
+        (void)weft__transport_abort_now(tr);
+    }
+    free(s->ls);
+    free(s);
+}

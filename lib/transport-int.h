@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/* transport-int.h: the transport's layout and its hooks for server.c (and a TLS flavour). */
+#ifndef WEFT_TRANSPORT_INT_H
+#define WEFT_TRANSPORT_INT_H
+
+#include <stdint.h>
+
+#include "internal.h"
+
+struct bufferevent;
+
+/* tr->flags */
+enum {
+    TR_READ_PAUSED = 1u << 0,   /* pause_reading() */
+    TR_WRITE_PAUSED = 1u << 1,  /* pause_writing() was called, resume_writing() not yet */
+    TR_CLOSING = 1u << 2,       /* close(), abort() or a fatal error: no more writes */
+    TR_ABORTED = 1u << 3,       /* abort(): the queue was dropped */
+    TR_EOF_SENT = 1u << 4,      /* write_eof() asked; writes refused */
+    TR_SHUT_WR = 1u << 5,       /* shutdown(SHUT_WR) done */
+    TR_EOF_RCVD = 1u << 6,      /* read() returned 0 */
+    TR_LOST_PENDING = 1u << 7,  /* connection_lost is scheduled (ev_read activated) */
+    TR_LOST = 1u << 8,          /* connection_lost is running or ran */
+    TR_MADE = 1u << 9,          /* connection_made ran */
+};
+
+/*
+ * Kept small: 10,000 idle connections must stay under 1.5 KiB each, and the
+ * bufferevent with its two evbuffers already takes about 1 KiB of that.
+ */
+struct weft_transport {
+    struct bufferevent *bev;        /* owns the evbuffers and both events */
+    struct weft_loop *loop;
+    struct weft_protocol *proto;
+    struct weft_server *server;     /* the server that accepted it, or NULL */
+    struct weft_transport *srv_prev, *srv_next;
+    size_t high, low;               /* write buffer marks */
+    int fd;
+    int error;                      /* for connection_lost */
+    uint16_t flags;
+    uint8_t rd_shift;               /* next read size is 1 << rd_shift (adaptive) */
+    uint8_t in_cb;                  /* depth of protocol callbacks running */
+};
+
+/*
+ * Make a transport over a connected socket and run connection_made. Takes fd
+ * on success only. server may be NULL; if not, the transport joins its list
+ * (weft__server_link) before connection_made. Returns 0 and *out, or -errno.
+ * *out may already be closing if connection_made failed.
+ */
+int weft__transport_new_socket(struct weft_loop *loop, struct weft_protocol *proto, int fd,
+                               struct weft_server *server, struct weft_transport **out);
+
+/*
+ * Abort and run connection_lost now, unless the transport is inside one of
+ * its protocol's callbacks (then it is aborted and lost later, from the loop).
+ * For weft_server_free(). Returns true if the transport was freed.
+ */
+bool weft__transport_abort_now(struct weft_transport *tr);
+
+/*
+ * True for names under ".invalid", which RFC 6761 (6.4) says resolvers should
+ * answer negatively at once: no query leaves the machine for them.
+ */
+bool weft__host_is_invalid(const char *host);
+
+/* server.c: join / leave the server's connection list (connection_count). */
+void weft__server_link(struct weft_server *s, struct weft_transport *tr);
+void weft__server_unlink(struct weft_server *s, struct weft_transport *tr);
+
+#endif

@@ -1,0 +1,774 @@
+/* SPDX-License-Identifier: MIT */
+/* transport.c: the socket transport: its own readv path and direct writes over a bufferevent. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_struct.h>
+#include <event2/event.h>
+
+#include "transport-int.h"
+
+/*
+ * How the socket transport uses its bufferevent (docs/design-transport.md has
+ * the long version):
+ *
+ * - The bufferevent supplies the two evbuffers and the two events; we
+ *   re-assign both events to our own callbacks. libevent 2.1 reads at most
+ *   4 KiB per read() (EVBUFFER_MAX_READ, after a FIONREAD ioctl) and writes
+ *   with writev(), which raises SIGPIPE; we read with one large readv() into
+ *   space reserved in the input evbuffer and write with sendmsg(MSG_NOSIGNAL).
+ * - A write with nothing queued goes straight to the socket; only the rest
+ *   is queued, and adding to the output evbuffer arms ev_write through the
+ *   bufferevent's own output callback (we also arm it ourselves).
+ * - connection_lost is never called from inside a transport method: it is
+ *   delivered by activating ev_read, which by then is off the socket. That
+ *   cannot fail for lack of memory, and the transport is freed right there.
+ */
+
+#define RD_SHIFT_MIN 12     /* reads of 4 KiB ... */
+#define RD_SHIFT_INIT 14    /* starting at 16 KiB ... */
+#define RD_SHIFT_MAX 18     /* ... up to 256 KiB, adapting to what arrives */
+#define CHAIN_SLACK 128     /* evbuffer's chain header: keeps each chain a power of two */
+#define SEND_IOV 64         /* chains per sendmsg() */
+
+_Static_assert(sizeof(struct evbuffer_iovec) == sizeof(struct iovec) &&
+               offsetof(struct evbuffer_iovec, iov_base) == offsetof(struct iovec, iov_base) &&
+               offsetof(struct evbuffer_iovec, iov_len) == offsetof(struct iovec, iov_len),
+               "evbuffer_iovec must match struct iovec");
+
+static void
+report_error(struct weft_transport *tr, const char *message, int error)
+{
+    struct weft_error_context ctx = {
+        .message = message, .error = error, .transport = tr,
+    };
+
+    weft_loop_call_error_handler(tr->loop, &ctx);
+}
+
+static inline const struct weft_protocol_ops *
+proto_ops(const struct weft_transport *tr)
+{
+    return tr->proto != NULL ? tr->proto->ops : NULL;
+}
+
+/*
+ * Stop all I/O and have connection_lost(err) delivered from the loop. The
+ * first reason wins; later calls are no-ops.
+ */
+static void
+schedule_lost(struct weft_transport *tr, int err)
+{
+    struct bufferevent *bev = tr->bev;
+
+    if (tr->flags & (TR_LOST_PENDING | TR_LOST))
+        return;
+    tr->flags |= TR_CLOSING | TR_LOST_PENDING;
+    tr->error = err;
+    bufferevent_disable(bev, EV_READ | EV_WRITE);   /* deletes both events */
+    event_active(&bev->ev_read, EV_READ, 1);
+}
+
+static void
+on_nothing(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+}
+
+static void
+restore_events(struct bufferevent *bev, int fd)
+{
+    event_assign(&bev->ev_read, bev->ev_base, fd, EV_READ | EV_PERSIST | EV_FINALIZE,
+                 on_nothing, bev);
+    event_assign(&bev->ev_write, bev->ev_base, fd, EV_WRITE | EV_PERSIST | EV_FINALIZE,
+                 on_nothing, bev);
+}
+
+static void
+transport_free(struct weft_transport *tr)
+{
+    struct bufferevent *bev = tr->bev;
+
+    bufferevent_disable(bev, EV_READ | EV_WRITE);
+    event_del(&bev->ev_read);
+    event_del(&bev->ev_write);
+    /*
+     * libevent finalizes both events with their ev_arg taken as the
+     * bufferevent: give them back their original argument. Both are off the
+     * fd, so closing it cannot confuse libevent's map either.
+     */
+    restore_events(bev, tr->fd);
+    close(tr->fd);
+    bufferevent_free(bev);
+    free(tr);
+}
+
+static void
+deliver_lost(struct weft_transport *tr)
+{
+    const struct weft_protocol_ops *ops = proto_ops(tr);
+
+    tr->flags = (uint16_t)((tr->flags & ~TR_LOST_PENDING) | TR_LOST | TR_CLOSING);
+    if (tr->server != NULL)
+        weft__server_unlink(tr->server, tr);
+    if (ops != NULL && ops->connection_lost != NULL)
+        ops->connection_lost(tr->proto, tr->error);
+    transport_free(tr);
+}
+
+/* A protocol callback returned an error: tell the loop, then abort. */
+static void
+protocol_failed(struct weft_transport *tr, const char *message, int rc)
+{
+    report_error(tr, message, rc);
+    weft_transport_abort(tr);
+}
+
+/* The queue grew: arm the write event and pause the protocol past the mark. */
+static void
+queued(struct weft_transport *tr)
+{
+    struct bufferevent *bev = tr->bev;
+    const struct weft_protocol_ops *ops;
+
+    if (!event_pending(&bev->ev_write, EV_WRITE, NULL))
+        event_add(&bev->ev_write, NULL);
+    if ((tr->flags & TR_WRITE_PAUSED) || evbuffer_get_length(bev->output) <= tr->high)
+        return;
+    tr->flags |= TR_WRITE_PAUSED;
+    ops = proto_ops(tr);
+    if (ops != NULL && ops->pause_writing != NULL) {
+        tr->in_cb++;
+        ops->pause_writing(tr->proto);
+        tr->in_cb--;
+    }
+}
+
+static void
+do_shutdown(struct weft_transport *tr)
+{
+    /* ENOTCONN after a reset is fine: the read side reports it. */
+    (void)shutdown(tr->fd, SHUT_WR);
+    tr->flags |= TR_SHUT_WR;
+    if (tr->flags & TR_EOF_RCVD)
+        weft_transport_close(tr);   /* both directions are done */
+}
+
+/*
+ * Send from the output evbuffer until it is empty or the socket is full.
+ * Returns 0 or -errno.
+ */
+static int
+flush_output(struct weft_transport *tr)
+{
+    struct evbuffer *out = tr->bev->output;
+    struct evbuffer_iovec vec[SEND_IOV];
+
+    for (;;) {
+        struct msghdr mh = { .msg_iov = (struct iovec *)vec };
+        size_t total = 0;
+        ssize_t w;
+        int n = evbuffer_peek(out, -1, NULL, vec, SEND_IOV);
+
+        if (n <= 0)
+            return 0;
+        if (n > SEND_IOV)
+            n = SEND_IOV;
+        for (int i = 0; i < n; i++)
+            total += vec[i].iov_len;
+        mh.msg_iovlen = (size_t)n;
+        do
+            w = sendmsg(tr->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        while (w < 0 && errno == EINTR);
+        if (w < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+        /* bufferevent_socket_new() froze the output's start; we are its reader. */
+        evbuffer_unfreeze(out, 1);
+        evbuffer_drain(out, (size_t)w);
+        evbuffer_freeze(out, 1);
+        if ((size_t)w < total)
+            return 0;
+    }
+}
+
+static void
+on_writable(evutil_socket_t fd, short what, void *arg)
+{
+    struct weft_transport *tr = arg;
+    struct bufferevent *bev = tr->bev;
+    const struct weft_protocol_ops *ops;
+    size_t len;
+    int rc;
+
+    (void)fd;
+    (void)what;
+    rc = flush_output(tr);
+    if (rc < 0) {
+        schedule_lost(tr, rc);
+        return;
+    }
+    len = evbuffer_get_length(bev->output);
+    if (len == 0)
+        event_del(&bev->ev_write);
+    if ((tr->flags & TR_WRITE_PAUSED) && len <= tr->low) {
+        tr->flags &= (uint16_t)~TR_WRITE_PAUSED;
+        ops = proto_ops(tr);
+        if (ops != NULL && ops->resume_writing != NULL) {
+            tr->in_cb++;
+            ops->resume_writing(tr->proto);
+            tr->in_cb--;
+        }
+        if (tr->flags & TR_LOST_PENDING)
+            return;
+        len = evbuffer_get_length(bev->output);
+    }
+    if (len != 0)
+        return;
+    if (tr->flags & TR_CLOSING)
+        schedule_lost(tr, 0);
+    else if ((tr->flags & (TR_EOF_SENT | TR_SHUT_WR)) == TR_EOF_SENT)
+        do_shutdown(tr);
+}
+
+/*
+ * evbuffer_reserve_space() leaves an empty chain attached when nothing was
+ * committed, and evbuffer_drain() ignores an empty buffer; an idle
+ * connection must not keep a 16 KiB chain, so add a byte and drain it.
+ * Only on the rare reads that bring nothing.
+ */
+static void
+drop_empty_chain(struct evbuffer *in)
+{
+    if (evbuffer_get_length(in) == 0 && evbuffer_add(in, "", 1) == 0)
+        evbuffer_drain(in, 1);
+}
+
+static void
+on_eof(struct weft_transport *tr)
+{
+    const struct weft_protocol_ops *ops = proto_ops(tr);
+    bool keep = false;
+
+    tr->flags |= TR_EOF_RCVD;
+    event_del(&tr->bev->ev_read);
+    if (ops != NULL && ops->eof_received != NULL) {
+        tr->in_cb++;
+        keep = ops->eof_received(tr->proto);
+        tr->in_cb--;
+    }
+    if (tr->flags & TR_CLOSING)
+        return;
+    if (!keep || (tr->flags & TR_SHUT_WR))
+        weft_transport_close(tr);
+}
+
+static void
+read_once(struct weft_transport *tr)
+{
+    struct evbuffer *in = tr->bev->input;
+    struct evbuffer_iovec vec[2];
+    const struct weft_protocol_ops *ops;
+    size_t want = ((size_t)1 << tr->rd_shift) - CHAIN_SLACK;
+    ssize_t n;
+    int nvec, rc;
+
+    /* bufferevent_socket_new() froze the input's end; we are its writer. */
+    evbuffer_unfreeze(in, 0);
+    nvec = evbuffer_reserve_space(in, (ev_ssize_t)want, vec, 2);
+    if (nvec <= 0) {
+        evbuffer_freeze(in, 0);
+        protocol_failed(tr, "cannot allocate the read buffer", -ENOMEM);
+        return;
+    }
+    do
+        n = readv(tr->fd, (struct iovec *)vec, nvec);
+    while (n < 0 && errno == EINTR);
+    if (n > 0) {
+        size_t left = (size_t)n;
+        int used = 0;
+
+        for (; used < nvec && left > 0; used++) {
+            if (vec[used].iov_len > left)
+                vec[used].iov_len = left;
+            left -= vec[used].iov_len;
+        }
+        evbuffer_commit_space(in, vec, used);
+        if ((size_t)n == want && tr->rd_shift < RD_SHIFT_MAX)
+            tr->rd_shift++;
+        else if ((size_t)n < want / 8 && tr->rd_shift > RD_SHIFT_MIN)
+            tr->rd_shift--;
+    } else {
+        rc = n == 0 ? 0 : -errno;
+        drop_empty_chain(in);
+    }
+    evbuffer_freeze(in, 0);
+
+    if (n == 0) {
+        on_eof(tr);
+        return;
+    }
+    if (n < 0) {
+        if (rc != -EAGAIN && rc != -EWOULDBLOCK)
+            schedule_lost(tr, rc);
+        return;
+    }
+    ops = proto_ops(tr);
+    if (ops == NULL || ops->data_received == NULL) {
+        evbuffer_drain(in, evbuffer_get_length(in));    /* nobody wants it */
+        return;
+    }
+    tr->in_cb++;
+    rc = ops->data_received(tr->proto, in);
+    tr->in_cb--;
+    if (rc < 0)
+        protocol_failed(tr, "protocol data_received failed", rc);
+}
+
+static void
+on_readable(evutil_socket_t fd, short what, void *arg)
+{
+    struct weft_transport *tr = arg;
+
+    (void)fd;
+    (void)what;
+    if (unlikely(tr->flags & TR_LOST_PENDING)) {
+        deliver_lost(tr);
+        return;
+    }
+    if (tr->flags & (TR_READ_PAUSED | TR_CLOSING | TR_EOF_RCVD))
+        return;
+    read_once(tr);
+}
+
+int
+weft__transport_new_socket(struct weft_loop *loop, struct weft_protocol *proto, int fd,
+                           struct weft_server *server, struct weft_transport **out)
+{
+    struct event_base *base = weft_loop_get_base(loop);
+    const struct weft_protocol_ops *ops;
+    struct weft_transport *tr;
+    struct bufferevent *bev;
+    int one = 1, rc;
+
+    tr = calloc(1, sizeof(*tr));
+    if (tr == NULL)
+        return -ENOMEM;
+    bev = bufferevent_socket_new(base, fd, 0);
+    if (bev == NULL) {
+        free(tr);
+        return -ENOMEM;
+    }
+    tr->bev = bev;
+    tr->loop = loop;
+    tr->proto = proto;
+    tr->fd = fd;
+    tr->high = WEFT_WRITE_HIGH_DEFAULT;
+    tr->low = WEFT_WRITE_LOW_DEFAULT;
+    tr->rd_shift = RD_SHIFT_INIT;
+    /* Neither event is pending yet, so both may be re-assigned. */
+    event_assign(&bev->ev_read, base, fd, EV_READ | EV_PERSIST | EV_FINALIZE, on_readable, tr);
+    event_assign(&bev->ev_write, base, fd, EV_WRITE | EV_PERSIST | EV_FINALIZE, on_writable, tr);
+    /* Fails on a socketpair(): harmless. */
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (event_add(&bev->ev_read, NULL) < 0) {
+        rc = errno ? -errno : -ENOMEM;
+        restore_events(bev, fd);
+        bufferevent_free(bev);
+        free(tr);
+        return rc;
+    }
+    if (server != NULL)
+        weft__server_link(server, tr);
+    if (out != NULL)
+        *out = tr;
+    tr->flags |= TR_MADE;
+    ops = proto_ops(tr);
+    if (ops != NULL && ops->connection_made != NULL) {
+        tr->in_cb++;
+        rc = ops->connection_made(proto, tr);
+        tr->in_cb--;
+        if (rc < 0)
+            protocol_failed(tr, "protocol connection_made failed", rc);
+    }
+    return 0;
+}
+
+bool
+weft__transport_abort_now(struct weft_transport *tr)
+{
+    if (tr->flags & TR_LOST)
+        return false;
+    weft_transport_abort(tr);
+    if (tr->in_cb != 0)
+        return false;
+    event_del(&tr->bev->ev_read);   /* the pending delivery: we do it now */
+    deliver_lost(tr);
+    return true;
+}
+
+int
+weft_transport_write(struct weft_transport *tr, const void *data, size_t len)
+{
+    struct evbuffer *out;
+
+    if (unlikely(tr->flags & (TR_CLOSING | TR_EOF_SENT)))
+        return -EPIPE;
+    if (len == 0)
+        return 0;
+    out = tr->bev->output;
+    if (evbuffer_get_length(out) == 0) {
+        ssize_t w;
+
+        do
+            w = send(tr->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        while (w < 0 && errno == EINTR);
+        if (w < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                schedule_lost(tr, -errno);
+                return 0;
+            }
+            w = 0;
+        }
+        if ((size_t)w == len)
+            return 0;
+        data = (const char *)data + w;
+        len -= (size_t)w;
+    }
+    if (evbuffer_add(out, data, len) < 0) {
+        schedule_lost(tr, -ENOMEM);     /* part may be sent: the stream is broken */
+        return -ENOMEM;
+    }
+    queued(tr);
+    return 0;
+}
+
+int
+weft_transport_write_buffer(struct weft_transport *tr, struct evbuffer *buf)
+{
+    struct evbuffer *out;
+    size_t len;
+
+    if (unlikely(tr->flags & (TR_CLOSING | TR_EOF_SENT)))
+        return -EPIPE;
+    len = evbuffer_get_length(buf);
+    if (len == 0)
+        return 0;
+    out = tr->bev->output;
+    if (evbuffer_get_length(out) == 0) {
+        struct evbuffer_iovec vec[SEND_IOV];
+        struct msghdr mh = { .msg_iov = (struct iovec *)vec };
+        int n = evbuffer_peek(buf, -1, NULL, vec, SEND_IOV);
+        ssize_t w;
+
+        mh.msg_iovlen = (size_t)(n > SEND_IOV ? SEND_IOV : n);
+        do
+            w = sendmsg(tr->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        while (w < 0 && errno == EINTR);
+        if (w < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                schedule_lost(tr, -errno);
+                evbuffer_drain(buf, len);
+                return 0;
+            }
+            w = 0;
+        }
+        if (w > 0 && evbuffer_drain(buf, (size_t)w) < 0) {
+            /* A buffer frozen at its start: the bytes went out, cannot be dropped. */
+            schedule_lost(tr, -EINVAL);
+            return -EINVAL;
+        }
+        if ((size_t)w == len)
+            return 0;
+    }
+    if (evbuffer_add_buffer(out, buf) < 0) {
+        schedule_lost(tr, -ENOMEM);
+        return -ENOMEM;
+    }
+    queued(tr);
+    return 0;
+}
+
+int
+weft_transport_writelines(struct weft_transport *tr, const struct iovec *iov, int iovcnt)
+{
+    struct evbuffer *out;
+    size_t skip = 0, total = 0;
+
+    if (iovcnt < 0)
+        return -EINVAL;
+    if (unlikely(tr->flags & (TR_CLOSING | TR_EOF_SENT)))
+        return -EPIPE;
+    for (int i = 0; i < iovcnt; i++)
+        total += iov[i].iov_len;
+    if (total == 0)
+        return 0;
+    out = tr->bev->output;
+    if (evbuffer_get_length(out) == 0 && iovcnt <= IOV_MAX) {
+        struct msghdr mh = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+        ssize_t w;
+
+        do
+            w = sendmsg(tr->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        while (w < 0 && errno == EINTR);
+        if (w < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                schedule_lost(tr, -errno);
+                return 0;
+            }
+            w = 0;
+        }
+        if ((size_t)w == total)
+            return 0;
+        skip = (size_t)w;
+    }
+    for (int i = 0; i < iovcnt; i++) {
+        size_t l = iov[i].iov_len;
+
+        if (skip >= l) {
+            skip -= l;
+            continue;
+        }
+        if (evbuffer_add(out, (const char *)iov[i].iov_base + skip, l - skip) < 0) {
+            schedule_lost(tr, -ENOMEM);
+            return -ENOMEM;
+        }
+        skip = 0;
+    }
+    queued(tr);
+    return 0;
+}
+
+int
+weft_transport_write_eof(struct weft_transport *tr)
+{
+    if (!weft_transport_can_write_eof(tr))
+        return -ENOTSUP;
+    if (tr->flags & (TR_CLOSING | TR_EOF_SENT))
+        return -EPIPE;
+    tr->flags |= TR_EOF_SENT;
+    if (evbuffer_get_length(tr->bev->output) == 0)
+        do_shutdown(tr);
+    return 0;
+}
+
+bool
+weft_transport_can_write_eof(const struct weft_transport *tr)
+{
+    (void)tr;
+    return true;
+}
+
+void
+weft_transport_close(struct weft_transport *tr)
+{
+    if (tr->flags & TR_CLOSING)
+        return;
+    tr->flags |= TR_CLOSING;
+    event_del(&tr->bev->ev_read);
+    if (evbuffer_get_length(tr->bev->output) == 0)
+        schedule_lost(tr, 0);
+    /* else on_writable() schedules it once the queue is sent */
+}
+
+void
+weft_transport_abort(struct weft_transport *tr)
+{
+    struct evbuffer *out = tr->bev->output;
+    struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+    if (tr->flags & (TR_LOST_PENDING | TR_LOST))
+        return;
+    tr->flags |= TR_CLOSING | TR_ABORTED;
+    evbuffer_unfreeze(out, 1);
+    evbuffer_drain(out, evbuffer_get_length(out));
+    evbuffer_freeze(out, 1);
+    /* close() then sends a reset, as asyncio's abort does in effect. */
+    (void)setsockopt(tr->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    schedule_lost(tr, 0);
+}
+
+bool
+weft_transport_is_closing(const struct weft_transport *tr)
+{
+    return (tr->flags & TR_CLOSING) != 0;
+}
+
+int
+weft_transport_pause_reading(struct weft_transport *tr)
+{
+    if (tr->flags & TR_CLOSING)
+        return -EPIPE;
+    if (!(tr->flags & TR_READ_PAUSED)) {
+        tr->flags |= TR_READ_PAUSED;
+        event_del(&tr->bev->ev_read);
+    }
+    return 0;
+}
+
+int
+weft_transport_resume_reading(struct weft_transport *tr)
+{
+    if (tr->flags & TR_CLOSING)
+        return -EPIPE;
+    if (tr->flags & TR_READ_PAUSED) {
+        tr->flags &= (uint16_t)~TR_READ_PAUSED;
+        if (!(tr->flags & TR_EOF_RCVD) && event_add(&tr->bev->ev_read, NULL) < 0)
+            return errno ? -errno : -ENOMEM;
+    }
+    return 0;
+}
+
+bool
+weft_transport_is_reading(const struct weft_transport *tr)
+{
+    return !(tr->flags & (TR_READ_PAUSED | TR_CLOSING));
+}
+
+int
+weft_transport_set_write_buffer_limits(struct weft_transport *tr, size_t high, size_t low)
+{
+    if (high == WEFT_LIMIT_DEFAULT)
+        high = WEFT_WRITE_HIGH_DEFAULT;
+    if (low == WEFT_LIMIT_DEFAULT)
+        low = high / 4;
+    if (low > high)
+        return -EINVAL;
+    tr->high = high;
+    tr->low = low;
+    if (!(tr->flags & TR_CLOSING) && evbuffer_get_length(tr->bev->output) > 0)
+        queued(tr);     /* may pause now, as asyncio's _maybe_pause_protocol */
+    return 0;
+}
+
+void
+weft_transport_get_write_buffer_limits(const struct weft_transport *tr, size_t *high,
+                                       size_t *low)
+{
+    if (high != NULL)
+        *high = tr->high;
+    if (low != NULL)
+        *low = tr->low;
+}
+
+size_t
+weft_transport_get_write_buffer_size(const struct weft_transport *tr)
+{
+    return evbuffer_get_length(tr->bev->output);
+}
+
+int
+weft_transport_get_extra_info(struct weft_transport *tr, const char *name, void *out,
+                              size_t *len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    int rc;
+
+    if (name == NULL || len == NULL || (out == NULL && *len != 0))
+        return -EINVAL;
+    if (strcmp(name, "socket") == 0) {
+        if (*len < sizeof(int)) {
+            *len = sizeof(int);
+            return -ENOBUFS;
+        }
+        memcpy(out, &tr->fd, sizeof(int));
+        *len = sizeof(int);
+        return 0;
+    }
+    if (strcmp(name, "peername") == 0)
+        rc = getpeername(tr->fd, (struct sockaddr *)&ss, &sl);
+    else if (strcmp(name, "sockname") == 0)
+        rc = getsockname(tr->fd, (struct sockaddr *)&ss, &sl);
+    else
+        return -ENOENT;
+    if (rc < 0)
+        return -errno;
+    if (*len < sl) {
+        *len = sl;
+        return -ENOBUFS;
+    }
+    memcpy(out, &ss, sl);
+    *len = sl;
+    return 0;
+}
+
+const char *
+weft_transport_peer_string(struct weft_transport *tr, char *buf, size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char host[INET6_ADDRSTRLEN];
+    int n = -1;
+
+    if (tr == NULL || buf == NULL || len == 0 ||
+        getpeername(tr->fd, (struct sockaddr *)&ss, &sl) < 0)
+        return "?";
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+
+        if (inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host)) != NULL)
+            n = snprintf(buf, len, "%s:%u", host, ntohs(sin->sin_port));
+    } else if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
+
+        if (inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host)) != NULL)
+            n = snprintf(buf, len, "[%s]:%u", host, ntohs(sin6->sin6_port));
+    } else if (ss.ss_family == AF_UNIX) {
+        n = snprintf(buf, len, "unix");
+    }
+    return n < 0 || (size_t)n >= len ? "?" : buf;
+}
+
+struct weft_loop *
+weft_transport_get_loop(const struct weft_transport *tr)
+{
+    return tr->loop;
+}
+
+struct weft_protocol *
+weft_transport_get_protocol(const struct weft_transport *tr)
+{
+    return tr->proto;
+}
+
+void
+weft_transport_set_protocol(struct weft_transport *tr, struct weft_protocol *p)
+{
+    tr->proto = p;
+}
+
+int
+weft_connect_accepted_socket(struct weft_loop *loop, weft_protocol_factory_cb *factory,
+                             void *arg, int fd, struct weft_transport **out)
+{
+    struct weft_protocol *proto;
+    int fl, rc;
+
+    if (loop == NULL || factory == NULL || fd < 0)
+        return -EINVAL;
+    fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0))
+        return -errno;
+    proto = factory(arg);
+    if (proto == NULL)
+        return -ENOMEM;
+    rc = weft__transport_new_socket(loop, proto, fd, NULL, out);
+    if (rc < 0 && proto->ops != NULL && proto->ops->connection_lost != NULL)
+        proto->ops->connection_lost(proto, rc);     /* lets the protocol free itself */
+    return rc;
+}

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/* files.h: static files for the http plugin: safe paths, MIME types, ranges, validators, cache. */
+#ifndef WEFT_HTTP_FILES_H
+#define WEFT_HTTP_FILES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+
+/* http_path_normalise() outcomes (negative) besides 0. */
+enum {
+    HTTP_PATH_BAD = -400,       /* malformed: bad %-escape, not origin-form */
+    HTTP_PATH_FORBIDDEN = -403, /* "..", NUL, control bytes, backslash */
+};
+
+/**
+ * Turn a request target (origin-form "/a%20b?q", or absolute-form
+ * "http://h/a") into a clean path in out: query and fragment dropped,
+ * %-escapes decoded once, "." and empty segments removed, a trailing slash
+ * kept. Any ".." segment, NUL or control byte, or backslash after decoding is
+ * HTTP_PATH_FORBIDDEN; a bad escape or a target not starting with '/' is
+ * HTTP_PATH_BAD; a result longer than outlen - 1 is HTTP_PATH_BAD too.
+ * Returns the length of out (always starts with '/') or a code above.
+ */
+int http_path_normalise(const char *target, size_t len, char *out, size_t outlen);
+
+/** True if a segment of the normalised path starts with '.' (a dotfile). */
+bool http_path_has_dotfile(const char *path);
+
+/**
+ * Open relpath (no leading '/', "" for root itself) strictly beneath the
+ * directory rootfd: with follow_symlinks false no symlink may be crossed;
+ * with it true symlinks may be crossed but must resolve inside root.
+ * Uses openat2(RESOLVE_BENEATH) and falls back to a component-wise
+ * O_NOFOLLOW walk where openat2 is missing. Returns an fd (O_RDONLY |
+ * O_CLOEXEC) or -errno: -ENOENT/-ENOTDIR (404), -ELOOP/-EXDEV/-EACCES (403).
+ */
+int http_open_beneath(int rootfd, const char *root_real, const char *relpath,
+                      bool follow_symlinks);
+
+/* MIME types by extension: a built-in table, then /etc/mime.types under it. */
+struct http_mime;
+
+/** Build the table; path NULL or missing means the built-in table only. NULL on ENOMEM. */
+struct http_mime *http_mime_new(const char *mime_types_path);
+
+/** Free the table; NULL is a no-op. */
+void http_mime_free(struct http_mime *m);
+
+/** The type for path's extension, or "application/octet-stream". Never NULL. */
+const char *http_mime_lookup(const struct http_mime *m, const char *path);
+
+/**
+ * Parse a Range header against a file of size bytes. Returns 1 and sets
+ * *start, *len for one satisfiable byte range; 0 to ignore it and send the
+ * whole file (not "bytes=", malformed, several ranges); -1 when unsatisfiable
+ * (416).
+ */
+int http_range_parse(const char *h, uint64_t size, uint64_t *start, uint64_t *len);
+
+/** The strong validator for a file: "\"<mtime hex>-<size hex>\"" (nginx's form). */
+void http_etag_format(char *out, size_t outlen, time_t mtime, uint64_t size);
+
+/** True if the If-None-Match list h names etag (weak comparison) or is "*". */
+bool http_etag_match(const char *h, const char *etag);
+
+/** Format t as an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT"); out holds 30 bytes. */
+void http_date_format(time_t t, char out[30]);
+
+/** Parse an HTTP date (IMF-fixdate, RFC 850 or asctime). 0 and *t, or -1. */
+int http_date_parse(const char *s, time_t *t);
+
+/*
+ * A small file kept in memory, keyed by its normalised path. Entries are
+ * revalidated (reopened beneath root and fstat'ed) at most once a second:
+ * a changed size, mtime or inode drops them.
+ */
+struct http_cache;
+
+struct http_cached {
+    const char *data;           /* the file's bytes */
+    uint64_t size;
+    time_t mtime;
+    const char *mime;
+    char etag[40];
+    char last_modified[30];
+};
+
+/** A cache of files up to max_file bytes, max_total in all. NULL on ENOMEM. */
+struct http_cache *http_cache_new(size_t max_file, size_t max_total);
+
+/** Free the cache; NULL is a no-op. */
+void http_cache_free(struct http_cache *c);
+
+/** The entry for path if present and checked within the last second (now_ms); else NULL. */
+const struct http_cached *http_cache_get(struct http_cache *c, const char *path, uint64_t now_ms);
+
+/**
+ * Store (or refresh) path from the open regular file fd with stat st, if it
+ * is small enough; reads the file. Returns the entry, or NULL if it is not
+ * cached (too big, read error, ENOMEM). Does not close fd.
+ */
+const struct http_cached *http_cache_put(struct http_cache *c, const char *path, int fd,
+                                         const struct stat *st, const char *mime,
+                                         uint64_t now_ms);
+
+/** Bytes held and entries, for tests. */
+size_t http_cache_bytes(const struct http_cache *c);
+size_t http_cache_count(const struct http_cache *c);
+
+#endif

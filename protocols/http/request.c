@@ -1,0 +1,447 @@
+/* SPDX-License-Identifier: MIT */
+/* request.c: glue over llhttp (strict mode): one request at a time, limits, smuggling guards. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <llhttp.h>
+
+#include "request.h"
+
+/* The header values a static file server looks at; the rest are only counted. */
+enum slot { S_HOST, S_INM, S_IMS, S_RANGE, S_IF_RANGE, S_UA, S_REFERER, S_EXPECT, S_COUNT };
+
+static const char *const slot_names[S_COUNT] = {
+    [S_HOST] = "host", [S_INM] = "if-none-match", [S_IMS] = "if-modified-since",
+    [S_RANGE] = "range", [S_IF_RANGE] = "if-range", [S_UA] = "user-agent",
+    [S_REFERER] = "referer", [S_EXPECT] = "expect",
+};
+
+enum state { ST_IDLE, ST_HEAD, ST_BODY, ST_DONE, ST_ERROR };
+
+struct http_parser {
+    llhttp_t ll;
+    struct http_limits lim;
+    struct http_request req;
+    enum state state;
+    enum http_parse_event event;    /* set by the callbacks during one execute */
+    bool paused;                    /* llhttp is paused and must be resumed */
+
+    /* Copies of the target and the interesting values; offsets, since it grows. */
+    char *arena;
+    size_t alen, acap;
+    size_t target_off, target_len;
+    size_t slot_off[S_COUNT];       /* offset + 1; 0 when absent */
+
+    char name[24];                  /* the current header's name, lower-cased */
+    size_t name_len;                /* > sizeof(name) - 1 means "not interesting" */
+    int slot;                       /* slot of the current value, or -1 */
+    size_t value_off;
+    unsigned hosts;
+
+    size_t header_bytes, header_count;
+    uint64_t body_bytes;
+
+    /* Head scanning across calls: bare LF and obs-fold are ours to catch. */
+    char last;                      /* last head byte seen, 0 at a request's start */
+    bool bare_lf, obs_fold;
+
+    int status;                     /* HTTP status of the error */
+    const char *reason;
+};
+
+static struct http_parser *
+parser_of(llhttp_t *ll)
+{
+    return ll->data;
+}
+
+static int
+fail(struct http_parser *p, int status, const char *reason)
+{
+    p->status = status;
+    p->reason = reason;
+    return -1;
+}
+
+static int
+arena_add(struct http_parser *p, const char *at, size_t len)
+{
+    if (p->alen + len + 1 > p->acap) {
+        size_t cap = p->acap ? p->acap : 256;
+        while (cap < p->alen + len + 1)
+            cap *= 2;
+        char *a = realloc(p->arena, cap);
+        if (a == NULL)
+            return fail(p, 500, "out of memory");
+        p->arena = a;
+        p->acap = cap;
+    }
+    memcpy(p->arena + p->alen, at, len);
+    p->alen += len;
+    return 0;
+}
+
+static int
+on_message_begin(llhttp_t *ll)
+{
+    struct http_parser *p = parser_of(ll);
+    p->state = ST_HEAD;
+    return 0;
+}
+
+static int
+on_url(llhttp_t *ll, const char *at, size_t len)
+{
+    struct http_parser *p = parser_of(ll);
+    if (p->req.method_name == NULL) {
+        /* known from here on: lets the access log name even a refused request */
+        p->req.method_name = llhttp_method_name((llhttp_method_t)ll->method);
+        p->req.major = 1;
+        p->req.minor = 1;
+    }
+    p->target_len += len;
+    if (p->target_len > p->lim.max_request_line)
+        return fail(p, 414, "request target too long");
+    return arena_add(p, at, len);
+}
+
+static int
+on_url_complete(llhttp_t *ll)
+{
+    struct http_parser *p = parser_of(ll);
+    return arena_add(p, "", 1);
+}
+
+static int
+on_header_field(llhttp_t *ll, const char *at, size_t len)
+{
+    struct http_parser *p = parser_of(ll);
+    p->header_bytes += len + 4;         /* ": " and CRLF, roughly */
+    if (p->header_bytes > p->lim.max_header_size)
+        return fail(p, 431, "header block too large");
+    for (size_t i = 0; i < len; i++) {
+        if (p->name_len < sizeof(p->name) - 1) {
+            char c = at[i];
+            p->name[p->name_len] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+        }
+        p->name_len++;
+    }
+    return 0;
+}
+
+static int
+on_header_field_complete(llhttp_t *ll)
+{
+    struct http_parser *p = parser_of(ll);
+    if (++p->header_count > p->lim.max_headers)
+        return fail(p, 431, "too many headers");
+    p->slot = -1;
+    if (p->name_len < sizeof(p->name)) {
+        p->name[p->name_len] = '\0';
+        for (int s = 0; s < S_COUNT; s++) {
+            if (strcmp(p->name, slot_names[s]) == 0) {
+                p->slot = s;
+                break;
+            }
+        }
+    }
+    if (p->slot == S_HOST && ++p->hosts > 1)
+        return fail(p, 400, "more than one Host header");
+    p->value_off = p->alen;
+    return 0;
+}
+
+static int
+on_header_value(llhttp_t *ll, const char *at, size_t len)
+{
+    struct http_parser *p = parser_of(ll);
+    p->header_bytes += len;
+    if (p->header_bytes > p->lim.max_header_size)
+        return fail(p, 431, "header block too large");
+    return p->slot >= 0 ? arena_add(p, at, len) : 0;
+}
+
+static int
+on_header_value_complete(llhttp_t *ll)
+{
+    struct http_parser *p = parser_of(ll);
+    if (p->slot >= 0) {
+        if (arena_add(p, "", 1) < 0)
+            return -1;
+        p->slot_off[p->slot] = p->value_off + 1;
+    }
+    p->name_len = 0;
+    p->slot = -1;
+    return 0;
+}
+
+static const char *
+slot_str(const struct http_parser *p, enum slot s)
+{
+    return p->slot_off[s] ? p->arena + p->slot_off[s] - 1 : NULL;
+}
+
+/* Point the request's strings into the arena (after its last realloc). */
+static void
+resolve(struct http_parser *p)
+{
+    struct http_request *r = &p->req;
+    r->target = p->alen ? p->arena + p->target_off : NULL;
+    if (r->target_len == 0)
+        r->target_len = p->target_len < p->alen ? p->target_len : p->alen;
+    if (r->target == NULL)
+        r->method_name = NULL;
+    r->host = slot_str(p, S_HOST);
+    r->if_none_match = slot_str(p, S_INM);
+    r->if_modified_since = slot_str(p, S_IMS);
+    r->range = slot_str(p, S_RANGE);
+    r->if_range = slot_str(p, S_IF_RANGE);
+    r->user_agent = slot_str(p, S_UA);
+    r->referer = slot_str(p, S_REFERER);
+}
+
+static int
+on_headers_complete(llhttp_t *ll)
+{
+    struct http_parser *p = parser_of(ll);
+    struct http_request *r = &p->req;
+    unsigned flags = ll->flags;
+
+    r->major = ll->http_major;
+    r->minor = ll->http_minor;
+    r->method_name = llhttp_method_name((llhttp_method_t)ll->method);
+    r->method = ll->method == HTTP_GET ? HTTP_M_GET
+              : ll->method == HTTP_HEAD ? HTTP_M_HEAD : HTTP_M_OTHER;
+    r->keep_alive = llhttp_should_keep_alive(ll);
+    r->upgrade = ll->upgrade || ll->method == HTTP_CONNECT;
+    r->content_length = (flags & F_CONTENT_LENGTH) ? ll->content_length : 0;
+    r->has_body = (flags & F_CHUNKED) || r->content_length > 0;
+    const char *expect = slot_str(p, S_EXPECT);
+    r->expect_continue = expect && strcasecmp(expect, "100-continue") == 0;
+    r->target_len = p->target_len;
+
+    if (r->major == 0)
+        return fail(p, 400, "HTTP/0.9 is not served");
+    if (r->major > 1)
+        return fail(p, 505, "HTTP version not supported");
+    if (r->minor >= 1 && p->hosts == 0)
+        return fail(p, 400, "HTTP/1.1 request without Host");
+    /* A body framed by anything but a final "chunked" cannot be delimited:
+     * the classic smuggling vector, so refuse it, and TE on 1.0 too. */
+    if (flags & F_TRANSFER_ENCODING) {
+        if (!(flags & F_CHUNKED))
+            return fail(p, 400, "Transfer-Encoding without final chunked");
+        if (r->minor == 0)
+            return fail(p, 400, "Transfer-Encoding in an HTTP/1.0 request");
+    }
+    if (expect && !r->expect_continue)
+        return fail(p, 417, "unsupported Expect");
+    if (r->content_length > p->lim.max_body_size)
+        return fail(p, 413, "request body too large");
+    p->state = ST_BODY;
+    p->event = HTTP_EV_HEAD;
+    /* Without a body llhttp completes the message in this same call, and a
+     * pause here would leave it waiting for a byte that may never come. */
+    return r->has_body ? HPE_PAUSED : 0;
+}
+
+static int
+on_body(llhttp_t *ll, const char *at, size_t len)
+{
+    struct http_parser *p = parser_of(ll);
+    p->body_bytes += len;
+    if (p->body_bytes > p->lim.max_body_size)
+        return fail(p, 413, "request body too large");
+    return 0;
+}
+
+static int
+on_message_complete(llhttp_t *ll)
+{
+    struct http_parser *p = parser_of(ll);
+    p->state = ST_DONE;
+    p->event = HTTP_EV_DONE;
+    return HPE_PAUSED;
+}
+
+static const llhttp_settings_t settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_url_complete = on_url_complete,
+    .on_header_field = on_header_field,
+    .on_header_field_complete = on_header_field_complete,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+struct http_parser *
+http_parser_new(const struct http_limits *limits)
+{
+    static const struct http_limits def = HTTP_LIMITS_DEFAULT;
+    struct http_parser *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    p->lim = limits ? *limits : def;
+    llhttp_init(&p->ll, HTTP_REQUEST, &settings);
+    p->ll.data = p;
+    p->slot = -1;
+    return p;
+}
+
+void
+http_parser_free(struct http_parser *p)
+{
+    if (p == NULL)
+        return;
+    free(p->arena);
+    free(p);
+}
+
+void
+http_parser_next(struct http_parser *p)
+{
+    if (p->state == ST_ERROR)
+        return;
+    memset(&p->req, 0, sizeof(p->req));
+    memset(p->slot_off, 0, sizeof(p->slot_off));
+    p->alen = p->target_off = p->target_len = 0;
+    p->name_len = 0;
+    p->slot = -1;
+    p->hosts = 0;
+    p->header_bytes = p->header_count = 0;
+    p->body_bytes = 0;
+    p->last = 0;
+    p->state = ST_IDLE;
+}
+
+/*
+ * llhttp (8.x, strict) accepts an LF-only request line and obs-fold
+ * continuation lines; we want neither: the first is how `nc` without -C
+ * talks and deserves a hint, the second is a smuggling vector (RFC 9112 §5.2
+ * lets a server reject it). Scan the head bytes llhttp consumed.
+ */
+static void
+scan_head(struct http_parser *p, const char *s, const char *end)
+{
+    for (const char *c = s; c < end; c++) {
+        char prev = c > s ? c[-1] : p->last;
+        if (prev == '\n' && (*c == ' ' || *c == '\t'))
+            p->obs_fold = true;
+        if (*c == '\n' && prev != '\r')
+            p->bare_lf = true;
+    }
+    if (end > s)
+        p->last = end[-1];
+}
+
+static int
+status_of(const struct http_parser *p, llhttp_errno_t e)
+{
+    const char *why = llhttp_get_error_reason(&p->ll);
+    switch (e) {
+    case HPE_INVALID_METHOD:
+        return 501;
+    case HPE_INVALID_VERSION:
+        /* well-formed but not 0.9/1.x/2.0 ("HTTP/3.0") versus garbage */
+        return why && strcmp(why, "Invalid HTTP version") == 0 ? 505 : 400;
+    default:
+        return 400;
+    }
+}
+
+enum http_parse_event
+http_parser_feed(struct http_parser *p, const char *data, size_t len, size_t *used)
+{
+    *used = 0;
+    if (p->state == ST_ERROR)
+        return HTTP_EV_ERROR;
+    if (p->state == ST_DONE)
+        return HTTP_EV_DONE;
+    if (len == 0)
+        return HTTP_EV_MORE;
+    if (p->paused) {
+        llhttp_resume(&p->ll);
+        p->paused = false;
+    }
+    bool in_head = p->state == ST_IDLE || p->state == ST_HEAD;
+    p->event = HTTP_EV_MORE;
+    llhttp_errno_t e = llhttp_execute(&p->ll, data, len);
+    const char *stop = e == HPE_OK ? data + len : llhttp_get_error_pos(&p->ll);
+    if (stop == NULL || stop < data || stop > data + len)
+        stop = data + len;
+    if (in_head)
+        scan_head(p, data, stop);
+    *used = (size_t)(stop - data);
+
+    if (e == HPE_OK || e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
+        if (e != HPE_OK)
+            p->paused = true;
+        if (e == HPE_PAUSED_UPGRADE) {
+            /* Upgrade/CONNECT ends llhttp's HTTP stream: answer, then close. */
+            p->req.upgrade = true;
+            p->state = ST_DONE;
+            p->event = HTTP_EV_DONE;
+        }
+        if (p->event != HTTP_EV_MORE && in_head) {
+            resolve(p);
+            if (p->bare_lf || p->obs_fold) {
+                p->state = ST_ERROR;
+                p->status = 400;
+                p->reason = p->bare_lf ? "bare LF line ending" : "obs-fold header line";
+                return HTTP_EV_ERROR;
+            }
+        }
+        return p->event;
+    }
+    resolve(p);
+    p->state = ST_ERROR;
+    if (p->status == 0) {
+        p->status = status_of(p, e);
+        p->reason = llhttp_get_error_reason(&p->ll);
+    }
+    if (p->bare_lf && p->status == 400)
+        p->reason = "bare LF line ending";
+    if (p->reason == NULL)
+        p->reason = llhttp_errno_name(e);
+    return HTTP_EV_ERROR;
+}
+
+const struct http_request *
+http_parser_request(const struct http_parser *p)
+{
+    return &p->req;
+}
+
+bool
+http_parser_in_request(const struct http_parser *p)
+{
+    return p->state == ST_HEAD || p->state == ST_BODY;
+}
+
+bool
+http_parser_in_head(const struct http_parser *p)
+{
+    return p->state == ST_HEAD;
+}
+
+int
+http_parser_status(const struct http_parser *p)
+{
+    return p->status ? p->status : 400;
+}
+
+const char *
+http_parser_reason(const struct http_parser *p)
+{
+    return p->reason ? p->reason : "bad request";
+}
+
+bool
+http_parser_bare_lf(const struct http_parser *p)
+{
+    return p->bare_lf;
+}

@@ -1,0 +1,120 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# test_http_curl.sh: the http plugin in the real weftd, driven by the real curl (and nc -C):
+# GET, HEAD, 404, 304 with If-None-Match, a range, two URLs on one connection, --http1.0,
+# the built-in test page.
+set -u
+WEFTD=${WEFTD:?WEFTD must name the weftd binary}
+tmp=$(mktemp -d /tmp/weft-http-curl.XXXXXX)
+pid=
+cleanup() {
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+fails=0
+check() {   # check NAME COMMAND...: run, count a failure
+    if "${@:2}"; then echo "ok - $1"; else echo "not ok - $1"; fails=$((fails + 1)); fi
+}
+
+mkdir -p "$tmp/root/sub"
+printf 'hello, world\n' > "$tmp/root/hello.txt"
+printf '<p>sub</p>\n' > "$tmp/root/sub/index.html"
+seq 1 20000 > "$tmp/root/numbers.txt"
+
+# A free port: try a few random ones until weftd starts listening on both.
+for attempt in 1 2 3 4 5 6 7 8; do
+    port=$((20000 + RANDOM % 30000)); port2=$((port + 1))
+    cat > "$tmp/weftd.conf" <<CONF
+[files]
+protocol = http
+listen = 127.0.0.1:$port
+root = $tmp/root
+[page]
+protocol = http
+listen = 127.0.0.1:$port2
+CONF
+    "$WEFTD" -c "$tmp/weftd.conf" 2> "$tmp/stderr" &
+    pid=$!
+    for _ in $(seq 50); do
+        curl -s -o /dev/null "http://127.0.0.1:$port2/" && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    curl -s -o /dev/null "http://127.0.0.1:$port2/" && break
+    kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=
+done
+[ -n "$pid" ] || { echo "weftd did not start"; cat "$tmp/stderr"; exit 1; }
+base="http://127.0.0.1:$port"
+
+get_ok() { [ "$(curl -s "$base/hello.txt")" = "hello, world" ]; }
+check "GET returns the file" get_ok
+
+head_ok() {
+    local h; h=$(curl -s -I "$base/hello.txt")
+    grep -q '^HTTP/1.1 200 OK' <<<"$h" && grep -qi '^content-length: 13' <<<"$h" &&
+        grep -qi '^etag: "' <<<"$h" && grep -qi '^last-modified: ' <<<"$h" &&
+        grep -qi '^date: ' <<<"$h" && grep -qi '^server: weft' <<<"$h" &&
+        grep -qi '^content-type: text/plain' <<<"$h"
+}
+check "HEAD gives the headers" head_ok
+
+notfound() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/nope.txt")" = 404 ]; }
+check "a missing file is 404" notfound
+
+not_modified() {
+    local etag; etag=$(curl -s -I "$base/hello.txt" | tr -d '\r' | sed -n 's/^[Ee][Tt]ag: //p')
+    [ -n "$etag" ] &&
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: $etag" "$base/hello.txt")" = 304 ] &&
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'If-None-Match: "other"' "$base/hello.txt")" = 200 ]
+}
+check "If-None-Match gives 304" not_modified
+
+ims() {
+    local lm; lm=$(curl -s -I "$base/hello.txt" | tr -d '\r' | sed -n 's/^[Ll]ast-[Mm]odified: //p')
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -H "If-Modified-Since: $lm" "$base/hello.txt")" = 304 ]
+}
+check "If-Modified-Since gives 304" ims
+
+range() {
+    [ "$(curl -s -r 0-4 "$base/hello.txt")" = hello ] &&
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -r 0-4 "$base/hello.txt")" = 206 ] &&
+    [ "$(curl -s -r 7- "$base/hello.txt")" = world ] &&
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -r 100-200 "$base/hello.txt")" = 416 ] &&
+    [ "$(curl -s -r -6 "$base/numbers.txt")" = 20000 ]
+}
+check "byte ranges: 206 and 416" range
+
+reuse() {
+    local v; v=$(curl -sv "$base/hello.txt" "$base/sub/" 2>&1)
+    grep -q 'Re-using existing connection' <<<"$v" && grep -q '<p>sub</p>' <<<"$v" &&
+        grep -q 'hello, world' <<<"$v"
+}
+check "two URLs on one connection" reuse
+
+http10() {
+    local v; v=$(curl -s -i --http1.0 "$base/hello.txt")
+    grep -q '^HTTP/1.0 200 OK' <<<"$v" && grep -qi '^connection: close' <<<"$v" &&
+        grep -q 'hello, world' <<<"$v"
+}
+check "--http1.0 is answered in 1.0 and closed" http10
+
+testpage() {
+    [ "$(curl -s "http://127.0.0.1:$port2/")" = '<h1>Web Server Test</h1>' ] &&
+    curl -s -I "http://127.0.0.1:$port2/" | grep -qi '^content-type: text/html; charset=utf-8'
+}
+check "no root: the built-in test page" testpage
+
+netcat() {
+    local a b
+    a=$(printf 'GET / HTTP/1.1\nHost: x\n\n' | nc -q 3 127.0.0.1 "$port2")
+    b=$(printf 'GET / HTTP/1.1\nHost: x\nConnection: close\n\n' | nc -C -q 3 127.0.0.1 "$port2")
+    grep -q '400 Bad Request' <<<"$a" && grep -q 'nc -C' <<<"$a" &&
+        grep -q 'Web Server Test' <<<"$b"
+}
+check "plain nc gets a hint, nc -C the page" netcat
+
+kill "$pid"; wait "$pid"; st=$?; pid=
+check "weftd exits 0 on SIGTERM" [ "$st" -eq 0 ]
+[ "$fails" -eq 0 ] || { echo "--- weftd stderr"; cat "$tmp/stderr"; }
+exit "$fails"

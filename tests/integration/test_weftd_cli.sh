@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# test_weftd_cli.sh: weftd's command line: -V, -h, and -t on good and bad configs.
+set -uo pipefail
+
+: "${WEFTD:?WEFTD must name the weftd binary}"
+: "${WEFT_BINARY_DIR:?WEFT_BINARY_DIR must name the build tree}"
+: "${WEFT_SOURCE_DIR:?WEFT_SOURCE_DIR must name the source tree}"
+
+tmp=$(mktemp -d /tmp/weft-cli.XXXXXX)
+holder=
+cleanup() {
+    [ -n "$holder" ] && kill -KILL "$holder" 2>/dev/null || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+failures=0
+
+fail() {
+    echo "FAIL: $*" >&2
+    for f in out err; do
+        [ -s "$tmp/$f" ] && { echo "---- std$f ----" >&2; cat "$tmp/$f" >&2; }
+    done
+    failures=$((failures + 1))
+}
+
+pick_port() {
+    local p
+    while :; do
+        p=$((20000 + RANDOM % 40000))
+        nc -z 127.0.0.1 "$p" 2>/dev/null || { echo "$p"; return; }
+    done
+}
+
+# run EXPECTED_STATUS ARGS...: run weftd, keep stdout/stderr in $tmp/out, $tmp/err.
+run() {
+    local want=$1 got=0
+    shift
+    timeout 30 "$WEFTD" "$@" >"$tmp/out" 2>"$tmp/err" || got=$?
+    [ "$got" -eq "$want" ] || { fail "weftd $* exited $got, expected $want"; return 1; }
+}
+
+expect_err() {
+    grep -qF -- "$1" "$tmp/err" || fail "stderr lacks: $1"
+}
+
+# check_bad NAME CONFIG NEEDLE...: weftd -t on CONFIG exits 1 and stderr has every needle.
+check_bad() {
+    local name=$1 conf=$2
+    shift 2
+    printf '%b' "$conf" >"$tmp/$name.conf"
+    run 1 -t -c "$tmp/$name.conf" || return
+    for needle in "$@"; do
+        expect_err "${needle//%F/$tmp/$name.conf}"
+    done
+    grep -q "configuration ok" "$tmp/out" && fail "$name: said ok"
+}
+
+# -V, -h
+run 0 -V && grep -qE '^weftd [0-9]+\.[0-9]+\.[0-9]+' "$tmp/out" || fail "-V prints no version"
+run 0 -h && grep -q "usage: weftd" "$tmp/out" || fail "-h prints no usage"
+grep -q -- "-t" "$tmp/out" || fail "-h does not mention -t"
+run 2 -x && grep -q "usage: weftd" "$tmp/err" || fail "bad option: no usage on stderr"
+
+port=$(pick_port)
+good="[weftd]\nlog_level = info\n\n[echo]\nprotocol = echo\nlisten = 127.0.0.1:$port\n"
+
+# A good config.
+printf '%b' "$good" >"$tmp/good.conf"
+run 0 -t -c "$tmp/good.conf" && grep -qx "configuration ok" "$tmp/out" ||
+    fail "good config not ok"
+# The shipped config is good too (its port may be taken on a busy machine: then say so).
+if ! nc -z 127.0.0.1 7007 2>/dev/null; then
+    run 0 -t -c "$WEFT_SOURCE_DIR/conf/weftd.conf" || fail "conf/weftd.conf is not ok"
+fi
+
+# Bad configs: each error names the file, the line and the key.
+check_bad unknown_key "[weftd]\nlog_level = info\nworkers_max = 3\n$good" \
+    "%F:3: [weftd] workers_max: unknown key"
+check_bad bad_level "[weftd]\nlog_level = verbose\n" "%F:2: [weftd] log_level: bad value"
+check_bad unknown_protocol "[x]\nprotocol = gopher\nlisten = 127.0.0.1:$port\n" \
+    "%F:2: [x] protocol: unknown protocol \"gopher\""
+check_bad bad_listen "[echo]\nprotocol = echo\nlisten = localhost-ish:7\n" \
+    "%F:3: [echo] listen: \"localhost-ish\" is not a numeric"
+check_bad port_zero "[echo]\nprotocol = echo\nlisten = 127.0.0.1:0\n" \
+    "%F:3: [echo] listen: bad port \"0\""
+check_bad port_big "[echo]\nprotocol = echo\nlisten = 127.0.0.1:99999\n" \
+    "%F:3: [echo] listen: bad port \"99999\""
+check_bad duplicate_listen \
+    "[a]\nprotocol = echo\nlisten = 127.0.0.1:$port\n[b]\nprotocol = echo\nlisten = 127.0.0.1:$port\n" \
+    "%F:6: [b] listen: 127.0.0.1:$port is already listed by [a] at line 3"
+check_bad plugin_key "[echo]\nprotocol = echo\nlisten = 127.0.0.1:$port\ncolour = red\n" \
+    "%F:4: [echo] colour: unknown key for protocol echo"
+check_bad several "[weftd]\nlog_level = loud\n[echo]\nprotocol = echo\nlisten = 127.0.0.1:0\n" \
+    "%F:2: [weftd] log_level" "%F:5: [echo] listen" "2 errors"
+check_bad bad_abi "[weftd]\nplugin_dir = $WEFT_BINARY_DIR/test-plugins\n[x]\nprotocol = bad_abi\nlisten = 127.0.0.1:$port\n" \
+    "%F:4: [x] protocol: $WEFT_BINARY_DIR/test-plugins/bad_abi.so: built for plugin ABI 7"
+
+# Port in use: a listener held by nc.
+busy=$(pick_port)
+nc -lk 127.0.0.1 "$busy" >/dev/null 2>&1 &
+holder=$!
+for _ in $(seq 100); do nc -z 127.0.0.1 "$busy" 2>/dev/null && break; sleep 0.05; done
+check_bad port_in_use "[echo]\nprotocol = echo\n\nlisten = 127.0.0.1:$busy\n" \
+    "%F:4: [echo] listen: 127.0.0.1:$busy: port in use"
+kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null; holder=
+
+# Missing and unreadable files.
+run 1 -t -c "$tmp/nonexistent.conf" && expect_err "$tmp/nonexistent.conf: cannot read: No such file"
+run 1 -t -c "$tmp" && expect_err "$tmp: cannot read: Is a directory"
+if [ "$(id -u)" -ne 0 ]; then
+    printf '%b' "$good" >"$tmp/secret.conf"
+    chmod 000 "$tmp/secret.conf"
+    run 1 -t -c "$tmp/secret.conf" && expect_err "$tmp/secret.conf: cannot read: Permission denied"
+fi
+
+# -p wins over plugin_dir: with -p pointing at the broken plugins, echo is unknown.
+printf '%b' "$good" >"$tmp/good.conf"
+run 1 -t -p "$WEFT_BINARY_DIR/test-plugins" -c "$tmp/good.conf" &&
+    expect_err "unknown protocol \"echo\""
+
+if [ "$failures" -ne 0 ]; then
+    echo "$failures check(s) failed" >&2
+    exit 1
+fi
+echo "ok: weftd -V, -h and -t behave"

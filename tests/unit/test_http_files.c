@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: MIT */
+/* test_http_files.c: the http plugin's paths, open-beneath-root, MIME, ranges, validators, cache. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "files.h"
+
+static int
+norm(const char *target, char *out)
+{
+    return http_path_normalise(target, strlen(target), out, PATH_MAX);
+}
+
+static void
+test_normalise_clean_paths(void **state)
+{
+    char out[PATH_MAX];
+    assert_int_equal(norm("/", out), 1);
+    assert_string_equal(out, "/");
+    assert_true(norm("/a%20b/c.txt?x=/../../etc#f", out) > 0);
+    assert_string_equal(out, "/a b/c.txt");
+    assert_true(norm("//a///b/./c/", out) > 0);
+    assert_string_equal(out, "/a/b/c/");
+    assert_true(norm("/a/.", out) > 0);
+    assert_string_equal(out, "/a/");
+    assert_true(norm("http://example.com/x/y", out) > 0);
+    assert_string_equal(out, "/x/y");
+    assert_true(norm("/%252e%252e/x", out) > 0);      /* decoded once: a literal name */
+    assert_string_equal(out, "/%2e%2e/x");
+    assert_true(norm("/%C3%A9t%C3%A9", out) > 0);
+    assert_string_equal(out, "/\xc3\xa9t\xc3\xa9");
+}
+
+static void
+test_normalise_refuses_traversal_in_every_encoding(void **state)
+{
+    char out[PATH_MAX];
+    const char *forbidden[] = {
+        "/..", "/../etc/passwd", "/a/../../etc/passwd", "/%2e%2e/etc/passwd",
+        "/%2E%2E/etc/passwd", "/.%2e/etc/passwd", "/%2e./etc/passwd", "/a/%2e%2e",
+        "/..%2fetc%2fpasswd", "/%2f..%2f", "/..\\etc", "/%5c..%5cetc", "/a%00.html",
+        "/a\x01", "/%0d%0aX: y", "/%7f",
+    };
+    for (size_t i = 0; i < sizeof(forbidden) / sizeof(forbidden[0]); i++) {
+        int rc = norm(forbidden[i], out);
+        if (rc != HTTP_PATH_FORBIDDEN)
+            fail_msg("%s gave %d", forbidden[i], rc);
+    }
+    const char *bad[] = { "", "a/b", "/%", "/%2", "/%zz", "*", "http://x" "y:1?z" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]) - 1; i++) {
+        int rc = norm(bad[i], out);
+        if (rc != HTTP_PATH_BAD)
+            fail_msg("'%s' gave %d", bad[i], rc);
+    }
+    char tiny[4];
+    assert_int_equal(http_path_normalise("/abcdef", 7, tiny, sizeof(tiny)), HTTP_PATH_BAD);
+}
+
+static void
+test_dotfiles_are_detected(void **state)
+{
+    assert_true(http_path_has_dotfile("/.git/config"));
+    assert_true(http_path_has_dotfile("/a/.env"));
+    assert_false(http_path_has_dotfile("/a/b.c/d"));
+    assert_false(http_path_has_dotfile("/"));
+}
+
+static void
+test_mime_table(void **state)
+{
+    struct http_mime *m = http_mime_new("/etc/mime.types");
+    assert_non_null(m);
+    assert_string_equal(http_mime_lookup(m, "/x/index.html"), "text/html; charset=utf-8");
+    assert_string_equal(http_mime_lookup(m, "/A.PNG"), "image/png");
+    assert_string_equal(http_mime_lookup(m, "/noext"), "application/octet-stream");
+    assert_string_equal(http_mime_lookup(m, "/dir.d/noext"), "application/octet-stream");
+    assert_string_equal(http_mime_lookup(m, "/x.css"), "text/css; charset=utf-8");
+    http_mime_free(m);
+    m = http_mime_new("/nonexistent/mime.types");
+    assert_non_null(m);
+    assert_string_equal(http_mime_lookup(m, "/a.json"), "application/json");
+    http_mime_free(m);
+}
+
+static void
+test_ranges(void **state)
+{
+    uint64_t s, l;
+    assert_int_equal(http_range_parse("bytes=0-9", 100, &s, &l), 1);
+    assert_int_equal(s, 0);
+    assert_int_equal(l, 10);
+    assert_int_equal(http_range_parse("bytes=90-", 100, &s, &l), 1);
+    assert_int_equal(s, 90);
+    assert_int_equal(l, 10);
+    assert_int_equal(http_range_parse("bytes=-5", 100, &s, &l), 1);
+    assert_int_equal(s, 95);
+    assert_int_equal(l, 5);
+    assert_int_equal(http_range_parse("bytes=-500", 100, &s, &l), 1);
+    assert_int_equal(s, 0);
+    assert_int_equal(l, 100);
+    assert_int_equal(http_range_parse("bytes=50-1000", 100, &s, &l), 1);
+    assert_int_equal(l, 50);
+    assert_int_equal(http_range_parse("bytes=100-", 100, &s, &l), -1);
+    assert_int_equal(http_range_parse("bytes=-0", 100, &s, &l), -1);
+    assert_int_equal(http_range_parse("bytes=0-1,5-6", 100, &s, &l), 0);
+    assert_int_equal(http_range_parse("items=0-1", 100, &s, &l), 0);
+    assert_int_equal(http_range_parse("bytes=5-1", 100, &s, &l), 0);
+    assert_int_equal(http_range_parse("bytes=99999999999999999999999-", 100, &s, &l), 0);
+}
+
+static void
+test_etags_and_dates(void **state)
+{
+    char etag[40], date[30];
+    time_t t;
+    http_etag_format(etag, sizeof(etag), 0x5f000000, 13);
+    assert_string_equal(etag, "\"5f000000-d\"");
+    assert_true(http_etag_match("\"5f000000-d\"", etag));
+    assert_true(http_etag_match("\"a\", W/\"5f000000-d\"", etag));
+    assert_true(http_etag_match("*", etag));
+    assert_false(http_etag_match("\"5f000000-e\"", etag));
+    assert_false(http_etag_match("", etag));
+
+    http_date_format(784111777, date);
+    assert_string_equal(date, "Sun, 06 Nov 1994 08:49:37 GMT");
+    assert_int_equal(http_date_parse("Sun, 06 Nov 1994 08:49:37 GMT", &t), 0);
+    assert_int_equal(t, 784111777);
+    assert_int_equal(http_date_parse("Sunday, 06-Nov-94 08:49:37 GMT", &t), 0);
+    assert_int_equal(t, 784111777);
+    assert_int_equal(http_date_parse("Sun Nov  6 08:49:37 1994", &t), 0);
+    assert_int_equal(t, 784111777);
+    assert_int_equal(http_date_parse("yesterday", &t), -1);
+}
+
+/* A root with a file, a subdir, and symlinks pointing in and out. */
+struct tree {
+    char dir[64];
+    char outside[80];
+    int rootfd;
+    char *real;
+};
+
+static int
+tree_setup(void **state)
+{
+    struct tree *t = calloc(1, sizeof(*t));
+    char p[256];
+    strcpy(t->dir, "/tmp/weft-http-unit-XXXXXX");
+    if (mkdtemp(t->dir) == NULL)
+        return -1;
+    snprintf(p, sizeof(p), "%s/root", t->dir);
+    mkdir(p, 0755);
+    snprintf(p, sizeof(p), "%s/root/sub", t->dir);
+    mkdir(p, 0755);
+    snprintf(p, sizeof(p), "%s/root/sub/f.txt", t->dir);
+    FILE *f = fopen(p, "w");
+    fputs("inside", f);
+    fclose(f);
+    snprintf(t->outside, sizeof(t->outside), "%s/secret", t->dir);
+    f = fopen(t->outside, "w");
+    fputs("secret", f);
+    fclose(f);
+    snprintf(p, sizeof(p), "%s/root/out", t->dir);
+    if (symlink(t->outside, p) < 0)
+        return -1;
+    snprintf(p, sizeof(p), "%s/root/in", t->dir);
+    if (symlink("sub/f.txt", p) < 0)
+        return -1;
+    snprintf(p, sizeof(p), "%s/root/updir", t->dir);
+    if (symlink("..", p) < 0)
+        return -1;
+    snprintf(p, sizeof(p), "%s/root", t->dir);
+    t->rootfd = open(p, O_RDONLY | O_DIRECTORY);
+    t->real = realpath(p, NULL);
+    *state = t;
+    return t->rootfd >= 0 ? 0 : -1;
+}
+
+static int
+tree_teardown(void **state)
+{
+    struct tree *t = *state;
+    char cmd[128];
+    close(t->rootfd);
+    free(t->real);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->dir);
+    if (system(cmd) != 0)
+        return -1;
+    free(t);
+    return 0;
+}
+
+static void
+test_open_beneath_root(void **state)
+{
+    struct tree *t = *state;
+    int fd = http_open_beneath(t->rootfd, t->real, "sub/f.txt", false);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(http_open_beneath(t->rootfd, t->real, "nope", false), -ENOENT);
+    /* no symlinks at all when follow_symlinks is off */
+    assert_true(http_open_beneath(t->rootfd, t->real, "in", false) < 0);
+    assert_true(http_open_beneath(t->rootfd, t->real, "out", false) < 0);
+    /* with it on: inside is fine, outside never */
+    fd = http_open_beneath(t->rootfd, t->real, "in", true);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_true(http_open_beneath(t->rootfd, t->real, "out", true) < 0);
+    assert_true(http_open_beneath(t->rootfd, t->real, "updir/secret", true) < 0);
+    assert_true(http_open_beneath(t->rootfd, t->real, "../secret", true) < 0);
+    assert_true(http_open_beneath(t->rootfd, t->real, "../secret", false) < 0);
+    fd = http_open_beneath(t->rootfd, t->real, "", false);
+    assert_true(fd >= 0);
+    close(fd);
+}
+
+static void
+test_cache_serves_and_revalidates(void **state)
+{
+    struct tree *t = *state;
+    struct http_cache *c = http_cache_new(16, 24);
+    struct stat st;
+    char p[256];
+    assert_non_null(c);
+    int fd = http_open_beneath(t->rootfd, t->real, "sub/f.txt", false);
+    assert_true(fd >= 0);
+    assert_int_equal(fstat(fd, &st), 0);
+    const struct http_cached *e = http_cache_put(c, "/sub/f.txt", fd, &st, "text/plain", 1000);
+    close(fd);
+    assert_non_null(e);
+    assert_int_equal(e->size, 6);
+    assert_memory_equal(e->data, "inside", 6);
+    assert_non_null(http_cache_get(c, "/sub/f.txt", 1500));
+    assert_null(http_cache_get(c, "/sub/f.txt", 2000));     /* a second old: recheck */
+    assert_null(http_cache_get(c, "/other", 1500));
+
+    /* the file changes size: the entry is replaced */
+    snprintf(p, sizeof(p), "%s/root/sub/f.txt", t->dir);
+    FILE *f = fopen(p, "w");
+    fputs("changed!", f);
+    fclose(f);
+    fd = open(p, O_RDONLY);
+    fstat(fd, &st);
+    e = http_cache_put(c, "/sub/f.txt", fd, &st, "text/plain", 2000);
+    close(fd);
+    assert_non_null(e);
+    assert_memory_equal(e->data, "changed!", 8);
+    assert_int_equal(http_cache_count(c), 1);
+
+    /* too big for max_file: not cached; the total stays bounded */
+    f = fopen(p, "w");
+    fputs("0123456789abcdefXYZ", f);
+    fclose(f);
+    fd = open(p, O_RDONLY);
+    fstat(fd, &st);
+    assert_null(http_cache_put(c, "/sub/f.txt", fd, &st, "text/plain", 3000));
+    close(fd);
+    assert_int_equal(http_cache_count(c), 0);
+    assert_true(http_cache_bytes(c) <= 24);
+    http_cache_free(c);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_normalise_clean_paths),
+        cmocka_unit_test(test_normalise_refuses_traversal_in_every_encoding),
+        cmocka_unit_test(test_dotfiles_are_detected),
+        cmocka_unit_test(test_mime_table),
+        cmocka_unit_test(test_ranges),
+        cmocka_unit_test(test_etags_and_dates),
+        cmocka_unit_test_setup_teardown(test_open_beneath_root, tree_setup, tree_teardown),
+        cmocka_unit_test_setup_teardown(test_cache_serves_and_revalidates, tree_setup,
+                                        tree_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

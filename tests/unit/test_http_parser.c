@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: MIT */
+/* test_http_parser.c: the http plugin's adapter over llhttp: events, limits, strictness. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "request.h"
+
+/* Feed all of s; returns the first non-MORE event, *used_total the bytes consumed. */
+static enum http_parse_event
+feed_all(struct http_parser *p, const char *s, size_t len, size_t *used_total)
+{
+    size_t off = 0, used;
+    enum http_parse_event ev = HTTP_EV_MORE;
+    while (off < len) {
+        ev = http_parser_feed(p, s + off, len - off, &used);
+        off += used;
+        if (ev != HTTP_EV_MORE && ev != HTTP_EV_HEAD)
+            break;
+    }
+    if (used_total)
+        *used_total = off;
+    return ev;
+}
+
+static int
+error_status(const char *req)
+{
+    struct http_parser *p = http_parser_new(NULL);
+    enum http_parse_event ev = feed_all(p, req, strlen(req), NULL);
+    int st = ev == HTTP_EV_ERROR ? http_parser_status(p) : 0;
+    http_parser_free(p);
+    return st;
+}
+
+static void
+test_simple_get_gives_done_with_fields(void **state)
+{
+    const char req[] = "GET /a%20b?x=1 HTTP/1.1\r\nHost: h\r\nUser-Agent: t\r\n"
+                       "If-None-Match: \"x\"\r\nRange: bytes=0-1\r\n\r\n";
+    struct http_parser *p = http_parser_new(NULL);
+    size_t used;
+    assert_int_equal(http_parser_feed(p, req, sizeof(req) - 1, &used), HTTP_EV_DONE);
+    assert_int_equal(used, sizeof(req) - 1);
+    const struct http_request *r = http_parser_request(p);
+    assert_int_equal(r->method, HTTP_M_GET);
+    assert_string_equal(r->target, "/a%20b?x=1");
+    assert_string_equal(r->host, "h");
+    assert_string_equal(r->user_agent, "t");
+    assert_string_equal(r->if_none_match, "\"x\"");
+    assert_string_equal(r->range, "bytes=0-1");
+    assert_true(r->keep_alive);
+    assert_int_equal(r->minor, 1);
+    http_parser_free(p);
+}
+
+static void
+test_pipelined_requests_come_one_at_a_time(void **state)
+{
+    const char req[] = "GET /1 HTTP/1.1\r\nHost: h\r\n\r\n"
+                       "HEAD /2 HTTP/1.1\r\nHost: h\r\n\r\n"
+                       "GET /3 HTTP/1.0\r\n\r\n";
+    struct http_parser *p = http_parser_new(NULL);
+    const char *targets[] = { "/1", "/2", "/3" };
+    size_t off = 0;
+    for (int i = 0; i < 3; i++) {
+        size_t used;
+        assert_int_equal(feed_all(p, req + off, sizeof(req) - 1 - off, &used), HTTP_EV_DONE);
+        off += used;
+        assert_string_equal(http_parser_request(p)->target, targets[i]);
+        if (i == 1)
+            assert_int_equal(http_parser_request(p)->method, HTTP_M_HEAD);
+        if (i == 2)
+            assert_false(http_parser_request(p)->keep_alive);
+        http_parser_next(p);
+    }
+    assert_int_equal(off, sizeof(req) - 1);
+    http_parser_free(p);
+}
+
+static void
+test_byte_by_byte_feed_parses(void **state)
+{
+    const char req[] = "GET /slow HTTP/1.1\r\nHost: hh\r\nReferer: r\r\n\r\n";
+    struct http_parser *p = http_parser_new(NULL);
+    enum http_parse_event ev = HTTP_EV_MORE;
+    size_t used;
+    for (size_t i = 0; i < sizeof(req) - 1; i++) {
+        ev = http_parser_feed(p, req + i, 1, &used);
+        assert_int_equal(used, 1);
+        if (ev == HTTP_EV_DONE)
+            break;
+    }
+    assert_int_equal(ev, HTTP_EV_DONE);
+    assert_string_equal(http_parser_request(p)->target, "/slow");
+    assert_string_equal(http_parser_request(p)->host, "hh");
+    assert_string_equal(http_parser_request(p)->referer, "r");
+    http_parser_free(p);
+}
+
+static void
+test_chunked_body_is_consumed(void **state)
+{
+    const char req[] = "POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       "3\r\nabc\r\n0\r\n\r\nGET /next HTTP/1.1\r\nHost: h\r\n\r\n";
+    struct http_parser *p = http_parser_new(NULL);
+    size_t used;
+    assert_int_equal(feed_all(p, req, sizeof(req) - 1, &used), HTTP_EV_DONE);
+    assert_int_equal(http_parser_request(p)->method, HTTP_M_OTHER);
+    assert_true(http_parser_request(p)->has_body);
+    http_parser_next(p);
+    size_t used2;
+    assert_int_equal(feed_all(p, req + used, sizeof(req) - 1 - used, &used2), HTTP_EV_DONE);
+    assert_string_equal(http_parser_request(p)->target, "/next");
+    http_parser_free(p);
+}
+
+static void
+test_expect_continue_is_reported(void **state)
+{
+    const char req[] = "PUT /x HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n"
+                       "Content-Length: 5\r\n\r\n";
+    struct http_parser *p = http_parser_new(NULL);
+    size_t used;
+    assert_int_equal(http_parser_feed(p, req, sizeof(req) - 1, &used), HTTP_EV_HEAD);
+    assert_true(http_parser_request(p)->expect_continue);
+    assert_true(http_parser_request(p)->has_body);
+    assert_int_equal(http_parser_feed(p, req + used, sizeof(req) - 1 - used, &used), HTTP_EV_MORE);
+    assert_int_equal(http_parser_feed(p, "hello", 5, &used), HTTP_EV_DONE);
+    http_parser_free(p);
+}
+
+static void
+test_malformed_requests_get_400(void **state)
+{
+    /* bare CR, obs-fold, conflicting and duplicate Content-Length, CL with TE */
+    assert_int_equal(error_status("GET / HTTP/1.1\r\nHost: a\rX: b\r\n\r\n"), 400);
+    assert_int_equal(error_status("GET / HTTP/1.1\r\nHost: a\r\nX: b\r\n c\r\n\r\n"), 400);
+    assert_int_equal(error_status("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n"
+                                  "Content-Length: 2\r\n\r\nab"), 400);
+    assert_int_equal(error_status("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n"
+                                  "Content-Length: 1\r\n\r\na"), 400);
+    assert_int_equal(error_status("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n"
+                                  "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"), 400);
+    assert_int_equal(error_status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+                                  "Content-Length: 3\r\n\r\n0\r\n\r\n"), 400);
+    assert_int_equal(error_status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n"),
+                     400);
+    assert_int_equal(error_status("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+                     400);
+    assert_int_equal(error_status("GET / HTTP/1.1\r\nHost : a\r\n\r\n"), 400);
+    assert_int_equal(error_status("GET / HTTP/1.1\r\n\r\n"), 400);              /* no Host */
+    assert_int_equal(error_status("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), 400);
+    assert_int_equal(error_status("GET /\r\n\r\n"), 400);                       /* HTTP/0.9 */
+    assert_int_equal(error_status("GET /a b HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
+    assert_int_equal(error_status("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n"),
+                     400);
+    assert_int_equal(error_status("GET / HTTP/1.1\r\nHost: a\r\nX: a\x01" "b\r\n\r\n"), 400);
+    assert_int_equal(error_status("FOO / HTTP/1.1\r\nHost: a\r\n\r\n"), 501);
+    assert_int_equal(error_status("GET / HTTP/2.0\r\nHost: a\r\n\r\n"), 505);
+}
+
+static void
+test_lf_only_request_is_flagged(void **state)
+{
+    const char *reqs[] = { "GET / HTTP/1.1\nHost: a\n\n", "GET / HTTP/1.0\n\n" };
+    for (int i = 0; i < 2; i++) {
+        struct http_parser *p = http_parser_new(NULL);
+        assert_int_equal(feed_all(p, reqs[i], strlen(reqs[i]), NULL), HTTP_EV_ERROR);
+        assert_int_equal(http_parser_status(p), 400);
+        assert_true(http_parser_bare_lf(p));
+        http_parser_free(p);
+    }
+}
+
+static void
+test_limits_give_414_431_413(void **state)
+{
+    struct http_limits lim = { .max_request_line = 100, .max_header_size = 200,
+                               .max_headers = 3, .max_body_size = 10 };
+    char buf[1024];
+    struct http_parser *p;
+
+    p = http_parser_new(&lim);
+    snprintf(buf, sizeof(buf), "GET /%0200d HTTP/1.1\r\nHost: a\r\n\r\n", 0);
+    assert_int_equal(feed_all(p, buf, strlen(buf), NULL), HTTP_EV_ERROR);
+    assert_int_equal(http_parser_status(p), 414);
+    http_parser_free(p);
+
+    p = http_parser_new(&lim);
+    snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: a\r\nX: %0300d\r\n\r\n", 0);
+    assert_int_equal(feed_all(p, buf, strlen(buf), NULL), HTTP_EV_ERROR);
+    assert_int_equal(http_parser_status(p), 431);
+    http_parser_free(p);
+
+    p = http_parser_new(&lim);
+    snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n");
+    assert_int_equal(feed_all(p, buf, strlen(buf), NULL), HTTP_EV_ERROR);
+    assert_int_equal(http_parser_status(p), 431);
+    http_parser_free(p);
+
+    p = http_parser_new(&lim);
+    snprintf(buf, sizeof(buf), "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n");
+    assert_int_equal(feed_all(p, buf, strlen(buf), NULL), HTTP_EV_ERROR);
+    assert_int_equal(http_parser_status(p), 413);
+    http_parser_free(p);
+
+    p = http_parser_new(&lim);
+    snprintf(buf, sizeof(buf), "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                               "8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n");
+    assert_int_equal(feed_all(p, buf, strlen(buf), NULL), HTTP_EV_ERROR);
+    assert_int_equal(http_parser_status(p), 413);
+    http_parser_free(p);
+}
+
+static void
+test_error_is_sticky(void **state)
+{
+    struct http_parser *p = http_parser_new(NULL);
+    size_t used;
+    assert_int_equal(feed_all(p, "BAD\r\n", 5, NULL), HTTP_EV_ERROR);
+    assert_int_equal(http_parser_feed(p, "GET / HTTP/1.1\r\n", 16, &used), HTTP_EV_ERROR);
+    assert_int_equal(used, 0);
+    assert_non_null(http_parser_reason(p));
+    http_parser_free(p);
+}
+
+static void
+test_http10_keep_alive_on_request(void **state)
+{
+    const char req[] = "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
+    struct http_parser *p = http_parser_new(NULL);
+    assert_int_equal(feed_all(p, req, sizeof(req) - 1, NULL), HTTP_EV_DONE);
+    assert_true(http_parser_request(p)->keep_alive);
+    assert_int_equal(http_parser_request(p)->minor, 0);
+    http_parser_free(p);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_simple_get_gives_done_with_fields),
+        cmocka_unit_test(test_pipelined_requests_come_one_at_a_time),
+        cmocka_unit_test(test_byte_by_byte_feed_parses),
+        cmocka_unit_test(test_chunked_body_is_consumed),
+        cmocka_unit_test(test_expect_continue_is_reported),
+        cmocka_unit_test(test_malformed_requests_get_400),
+        cmocka_unit_test(test_lf_only_request_is_flagged),
+        cmocka_unit_test(test_limits_give_414_431_413),
+        cmocka_unit_test(test_error_is_sticky),
+        cmocka_unit_test(test_http10_keep_alive_on_request),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
