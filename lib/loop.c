@@ -236,10 +236,8 @@ ready_arm(struct weft_loop *loop)
      * in this same pass over its active queue, before polling for I/O. A zero
      * timeout makes it fire in the next iteration, after the poll.
      */
-    if (loop->draining)
-        event_add(loop->ready_ev, &zero);
-    else
-        event_active(loop->ready_ev, EV_TIMEOUT, 0);
+    if (!loop->draining || event_add(loop->ready_ev, &zero) < 0)
+        event_active(loop->ready_ev, EV_TIMEOUT, 0);     /* the fallback still runs them */
 }
 
 static void

@@ -663,6 +663,33 @@ test_signal_handler_runs_on_the_loop_and_remove_restores(void **state)
 }
 
 static void
+on_signal_remove_self(struct weft_loop *loop, int signum, void *arg)
+{
+    struct sig_seen *s = arg;
+
+    s->count++;
+    s->done = true;
+    assert_int_equal(weft_loop_remove_signal_handler(loop, signum), 1);
+}
+
+static void
+test_signal_handler_may_remove_itself(void **state)
+{
+    struct trace *t = *state;
+    struct sig_seen s = { .loop = t->loop };
+    struct sigaction after;
+
+    assert_int_equal(weft_loop_add_signal_handler(t->loop, SIGUSR2, on_signal_remove_self, &s),
+                     0);
+    assert_int_equal(raise(SIGUSR2), 0);
+    assert_int_equal(harness_run_until(t->loop, &s.done, 3000), 0);
+    harness_run_for(t->loop, 5);
+    assert_int_equal(s.count, 1);
+    assert_int_equal(sigaction(SIGUSR2, NULL, &after), 0);
+    assert_ptr_equal(after.sa_handler, SIG_DFL);
+}
+
+static void
 test_signal_handler_rejects_uncatchable(void **state)
 {
     struct trace *t = *state;
@@ -961,6 +988,7 @@ main(void)
         T(test_stop_lets_the_current_batch_finish),
         T(test_stop_before_run_runs_one_iteration),
         T(test_signal_handler_runs_on_the_loop_and_remove_restores),
+        T(test_signal_handler_may_remove_itself),
         T(test_signal_handler_rejects_uncatchable),
         cmocka_unit_test(test_loop_free_restores_signal_disposition),
         T(test_custom_error_handler_receives_context),

@@ -1,0 +1,27 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# fuzzrun.sh TARGET OUTDIR SECONDS CORPUS INCDIRS SOURCES...: build a libFuzzer target with
+# clang (ASan + UBSan) and fuzz it for SECONDS from a copy of its seed corpus. Exits 77
+# (skipped) when clang cannot build with -fsanitize=fuzzer.
+set -eu
+target=$1 out=$2 secs=$3 corpus=$4 incs=$5
+shift 5
+command -v clang >/dev/null || { echo "no clang: skipped"; exit 77; }
+mkdir -p "$out"
+probe="$out/probe.c"
+printf '#include <stdint.h>\n#include <stddef.h>\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { return 0; }\n' > "$probe"
+clang -fsanitize=fuzzer "$probe" -o "$out/probe" 2>/dev/null ||
+    { echo "clang has no libFuzzer (libclang-rt-dev): skipped"; exit 77; }
+iflags=()
+for d in ${incs//;/ }; do iflags+=(-I "$d"); done
+for s in "$@"; do iflags+=(-I "$(dirname "$s")"); done
+clang -g -O1 -D_GNU_SOURCE -DLLHTTP_STRICT_MODE=1 -fsanitize=fuzzer,address,undefined \
+    -fno-sanitize-recover=undefined "${iflags[@]}" "$@" -o "$out/$target"
+work="$out/$target.corpus"
+rm -rf "$work"; mkdir -p "$work"
+cp "$corpus"/* "$work"/
+# -max_total_time bounds the run; a crash leaves crash-* in $out and fails the test.
+cd "$out"
+"./$target" -max_total_time="$secs" -timeout=10 -rss_limit_mb=1024 -print_final_stats=1 \
+    "$work" 2>&1 | tail -n 15
+exit "${PIPESTATUS[0]}"
