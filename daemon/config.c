@@ -26,7 +26,7 @@
  * the value goes and its default as a string: defaults are parsed by the same
  * code as the file, so a bad default is caught by the unit tests.
  */
-enum conf_type { CONF_PATH, CONF_LEVEL, CONF_DURATION };
+enum conf_type { CONF_PATH, CONF_LEVEL, CONF_DURATION, CONF_WORKERS, CONF_STRING, CONF_COUNT };
 
 struct conf_key {
     const char *name;
@@ -43,6 +43,14 @@ static const struct conf_key global_keys[] = {
       "error, warning, notice, info or debug" },
     { "shutdown_timeout", CONF_DURATION, offsetof(struct conf_global, shutdown_ms), "10s",
       "on SIGTERM/SIGINT, time open connections get to finish before they are aborted" },
+    { "workers", CONF_WORKERS, offsetof(struct conf_global, workers), "auto",
+      "worker processes: auto (one per core) or 0-1024; 0 serves in the master (debugging)" },
+    { "user", CONF_STRING, offsetof(struct conf_global, user), "",
+      "user the workers run as when weftd starts as root" },
+    { "group", CONF_STRING, offsetof(struct conf_global, group), "",
+      "group the workers run as (default: the user's primary group)" },
+    { "max_connections", CONF_COUNT, offsetof(struct conf_global, max_connections), "10000",
+      "connections per worker; at the limit the worker stops accepting" },
 };
 
 _Static_assert(ARRAY_SIZE(global_keys) <= ARRAY_SIZE(((struct config *)0)->g_lines),
@@ -160,6 +168,8 @@ config_free(struct config *c)
         free(c->errors[i].msg);
     free(c->errors);
     free(c->g.plugin_dir);
+    free(c->g.user);
+    free(c->g.group);
     free(c->file);
     free(c);
 }
@@ -396,6 +406,44 @@ set_global(struct parser *p, const struct conf_key *k, const char *value, char *
     }
     case CONF_DURATION:
         return config_parse_duration(value, (uint64_t *)field, why, whylen);
+    case CONF_WORKERS:
+    case CONF_COUNT: {
+        unsigned long long n = 0;
+        const char *q = value;
+        uint64_t max = k->type == CONF_WORKERS ? CONF_WORKERS_MAX : 100000000;
+
+        if (k->type == CONF_WORKERS && strcmp(value, "auto") == 0) {
+            *(int *)field = CONF_WORKERS_AUTO;
+            return 0;
+        }
+        for (; *q >= '0' && *q <= '9' && n <= max; q++)
+            n = n * 10 + (unsigned long long)(*q - '0');
+        if (q == value || *q != '\0' || n > max || (k->type == CONF_COUNT && n == 0)) {
+            if (k->type == CONF_WORKERS)
+                snprintf(why, whylen, "bad value \"%s\" (auto, or a number from 0 to %d)",
+                         value, CONF_WORKERS_MAX);
+            else
+                snprintf(why, whylen, "bad value \"%s\" (a number from 1 to %llu)", value,
+                         (unsigned long long)max);
+            return -WEFT_ECONFIG;
+        }
+        if (k->type == CONF_WORKERS)
+            *(int *)field = (int)n;
+        else
+            *(uint64_t *)field = n;
+        return 0;
+    }
+    case CONF_STRING: {
+        char *copy = strdup(value);
+
+        if (copy == NULL) {
+            snprintf(why, whylen, "out of memory");
+            return -ENOMEM;
+        }
+        free(*(char **)field);
+        *(char **)field = copy;
+        return 0;
+    }
     }
     return -WEFT_ECONFIG;
 }
@@ -418,8 +466,8 @@ on_global(struct parser *p, const char *key, const char *value)
             p->c->g_lines[i] = p->line;
         return;
     }
-    config_error(p->c, p->line, "weftd", key,
-                 "unknown key (known: plugin_dir, log_level, shutdown_timeout)");
+    config_error(p->c, p->line, "weftd", key, "unknown key (known: plugin_dir, log_level, "
+                 "shutdown_timeout, workers, user, group, max_connections)");
 }
 
 /* Where addr is already listed, across every service; NULL if nowhere. */

@@ -16,7 +16,14 @@ struct conf_global {
     char *plugin_dir;           /* "" means: the -p flag, $WEFT_PLUGIN_DIR, the default */
     int log_level;              /* WEFT_LOG_ERR .. WEFT_LOG_DEBUG */
     uint64_t shutdown_ms;       /* SIGTERM: time granted to open connections */
+    int workers;                /* worker processes: CONF_WORKERS_AUTO (one per core), 0 = none */
+    char *user;                 /* workers run as this user when started as root; "" = stay */
+    char *group;                /* and this group; "" = the user's primary group */
+    uint64_t max_connections;   /* per worker: stop accepting at this many */
 };
+
+#define CONF_WORKERS_AUTO (-1)
+#define CONF_WORKERS_MAX 1024
 
 /* One address of a listen = line. */
 struct conf_listen {
@@ -54,7 +61,7 @@ struct conf_error {
 struct config {
     char *file;
     struct conf_global g;
-    int g_lines[8];             /* line of each [weftd] key that was set, 0 if default */
+    int g_lines[16];             /* line of each [weftd] key that was set, 0 if default */
     struct conf_service **services;
     size_t nservices;
     struct conf_error *errors;

@@ -22,6 +22,6 @@ rm -rf "$work"; mkdir -p "$work"
 cp "$corpus"/* "$work"/
 # -max_total_time bounds the run; a crash leaves crash-* in $out and fails the test.
 cd "$out"
-"./$target" -max_total_time="$secs" -timeout=10 -rss_limit_mb=1024 -print_final_stats=1 \
+"./$target" -max_total_time="$secs" -timeout=10 -error_exitcode=1 -rss_limit_mb=1024 -print_final_stats=1 \
     "$work" 2>&1 | tail -n 15
 exit "${PIPESTATUS[0]}"

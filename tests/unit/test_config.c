@@ -179,7 +179,8 @@ test_unknown_global_key_names_file_line_and_key(void **state)
     assert_int_equal(c->nerrors, 1);
     assert_string_equal(c->errors[0].msg,
                         "t.conf:2: [weftd] bogus: unknown key "
-                        "(known: plugin_dir, log_level, shutdown_timeout)");
+                        "(known: plugin_dir, log_level, shutdown_timeout, workers, user, "
+                        "group, max_connections)");
     config_free(c);
 }
 
