@@ -57,7 +57,7 @@ cleanup() {
     rm -rf "$TMP"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' HUP INT PIPE TERM
 
 # Idle servers may hold many descriptors; the programs raise their own soft limit, weftd may not.
 ulimit -S -n "$(ulimit -H -n)" 2>/dev/null
@@ -249,6 +249,10 @@ END {
             cpur[i, j] = cr
         }
         printf "\n" > dat
+        if (("epoll", k) in rps && scpu["epoll", k] + ccpu["epoll", k] < 150)
+            printf "note: the epoll server and the load generator got only %d%% and %d%% of " \
+                   "their CPUs:\n      the machine is busy; req/s ratios are noisy, the CPU " \
+                   "ratios much less so\n", scpu["epoll", k], ccpu["epoll", k]
     }
     for (i = 1; i <= nk; i++) {
         printf "\"CPU/req, %s\"", label(kk[i]) > dat

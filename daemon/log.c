@@ -10,6 +10,7 @@
 #include "log.h"
 
 static bool log_journal;
+static char log_prefix[32];         /* "worker 1234: " in a worker, else "" */
 
 /*
  * systemd sets JOURNAL_STREAM=dev:ino for the stream it connects to stdout
@@ -38,9 +39,10 @@ log_handler(int level, const char *msg, void *arg)
 
     (void)arg;
     if (log_journal)
-        n = snprintf(line, sizeof(line), "<%d>%s\n", level, msg);
+        n = snprintf(line, sizeof(line), "<%d>%s%s\n", level, log_prefix, msg);
     else
-        n = snprintf(line, sizeof(line), "%s: %s\n", weft_log_level_name(level), msg);
+        n = snprintf(line, sizeof(line), "%s: %s%s\n", weft_log_level_name(level), log_prefix,
+                     msg);
     if (n < 0)
         return;
     if ((size_t)n >= sizeof(line)) {
@@ -63,6 +65,12 @@ void
 log_set_level(int max_level)
 {
     weft_log_set_handler(log_handler, NULL, max_level);
+}
+
+void
+log_set_prefix(const char *prefix)
+{
+    snprintf(log_prefix, sizeof(log_prefix), "%s", prefix ? prefix : "");
 }
 
 int

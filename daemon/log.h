@@ -15,6 +15,9 @@ void log_init(int max_level);
 /* Change the most verbose level passed on. */
 void log_set_level(int max_level);
 
+/* Put prefix ("worker 1234: ") before every message of this process; NULL for none. */
+void log_set_prefix(const char *prefix);
+
 /* The level named by s ("error", "warning", "notice", "info", "debug"), or -1. */
 int log_level_parse(const char *s);
 

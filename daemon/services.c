@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* services.c: load plugins, configure services, bind every listener, then serve. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,22 +127,42 @@ configure_service(struct services *ss, struct service *s)
     return 0;
 }
 
+/*
+ * The service's sockets, from the pool: systemd sockets named after the
+ * service if there are any (they replace its listen lines), else one per
+ * listen address (the pool's own if it has it, else bound now).
+ */
 static int
-bind_service(struct services *ss, struct service *s)
+bind_service(struct services *ss, struct service *s, struct listen_pool *pool)
 {
     const struct conf_service *cs = s->conf;
+    size_t named = 0;
 
-    if (cs->nlisten == 0)
+    for (size_t i = 0; i < pool->count; i++)
+        if (pool->list[i].name != NULL && strcmp(pool->list[i].name, cs->name) == 0)
+            named++;
+    s->nfds = named > 0 ? named : cs->nlisten;
+    if (s->nfds == 0)
         return 0;
-    s->fds = malloc(cs->nlisten * sizeof(*s->fds));
+    s->fds = malloc(s->nfds * sizeof(*s->fds));
     if (s->fds == NULL)
         return -ENOMEM;
+    if (named > 0) {
+        size_t j = 0;
+
+        for (size_t i = 0; i < pool->count; i++)
+            if (pool->list[i].name != NULL && strcmp(pool->list[i].name, cs->name) == 0)
+                s->fds[j++] = pool->list[i].fd;
+        log_info("%s: %zu socket%s from systemd (FileDescriptorName=%s) replace its listen "
+                 "line", cs->name, named, named == 1 ? "" : "s", cs->name);
+        return 0;
+    }
     for (size_t i = 0; i < cs->nlisten; i++)
         s->fds[i] = -1;
     for (size_t i = 0; i < cs->nlisten; i++) {
         const struct conf_listen *l = &cs->listen[i];
 
-        s->fds[i] = listen_open((const struct sockaddr *)&l->addr, l->addrlen, LISTEN_BACKLOG);
+        s->fds[i] = listen_pool_get(pool, (const struct sockaddr *)&l->addr, l->addrlen);
         if (s->fds[i] == -ENOMEM)
             return -ENOMEM;
         if (s->fds[i] < 0)
@@ -152,7 +173,8 @@ bind_service(struct services *ss, struct service *s)
 }
 
 int
-services_prepare(struct services *ss, struct config *conf, const char *plugin_dir_flag)
+services_prepare(struct services *ss, struct config *conf, const char *plugin_dir_flag,
+                 struct listen_pool *pool)
 {
     const char *dir, *why;
     int rc;
@@ -183,8 +205,8 @@ services_prepare(struct services *ss, struct config *conf, const char *plugin_di
             return rc;
     }
     /* Bind last, and even with errors above, so a port in use shows up now too. */
-    for (size_t i = 0; i < ss->count; i++) {
-        rc = bind_service(ss, &ss->list[i]);
+    for (size_t i = 0; pool != NULL && i < ss->count; i++) {
+        rc = bind_service(ss, &ss->list[i], pool);
         if (rc < 0)
             return rc;
     }
@@ -198,30 +220,75 @@ services_prepare(struct services *ss, struct config *conf, const char *plugin_di
 }
 
 int
-services_start(struct services *ss, struct weft_loop *loop)
+services_take_fds(struct services *ss)
 {
     for (size_t i = 0; i < ss->count; i++) {
         struct service *s = &ss->list[i];
-        const struct conf_service *cs = s->conf;
-        char addr[80];
-        int rc;
 
-        rc = weft_create_server_fds(loop, s->plugin->rec->protocol_new, s->svc, s->fds,
-                                    cs->nlisten, NULL, &s->server);
-        if (rc < 0) {
-            log_error("%s: cannot serve: %s", cs->name, weft_strerror(rc));
-            return rc;
+        for (size_t j = 0; j < s->nfds; j++) {
+            int fd = s->fds[j] < 0 ? -1 : fcntl(s->fds[j], F_DUPFD_CLOEXEC, 3);
+
+            if (s->fds[j] >= 0 && fd < 0) {
+                int rc = -errno;
+
+                for (size_t k = 0; k < j; k++)      /* undo: the rest is the pool's */
+                    close(s->fds[k]);
+                return rc;
+            }
+            s->fds[j] = fd;
         }
-        /* The server owns the sockets now (weft_create_server_fds takes them on success). */
-        for (size_t j = 0; j < cs->nlisten; j++) {
-            s->fds[j] = -1;
-            config_addr_string((const struct sockaddr *)&cs->listen[j].addr, addr,
-                               sizeof(addr));
+        ss->own_fds = true;
+    }
+    return 0;
+}
+
+void
+services_log_listeners(const struct services *ss)
+{
+    for (size_t i = 0; i < ss->count; i++) {
+        const struct service *s = &ss->list[i];
+        const struct conf_service *cs = s->conf;
+
+        for (size_t j = 0; j < s->nfds; j++) {
+            struct sockaddr_storage sa;
+            socklen_t len = sizeof(sa);
+            char addr[80];
+
+            if (s->fds[j] < 0 || getsockname(s->fds[j], (struct sockaddr *)&sa, &len) < 0)
+                continue;
+            config_addr_string((const struct sockaddr *)&sa, addr, sizeof(addr));
             if (strcmp(cs->name, cs->protocol) == 0)
                 log_info("%s: listening on %s", cs->name, addr);
             else
                 log_info("%s: listening on %s (protocol %s)", cs->name, addr, cs->protocol);
         }
+    }
+}
+
+static struct weft_protocol *
+plain_factory(void *arg)
+{
+    struct service *s = arg;
+
+    return s->plugin->rec->protocol_new(s->svc);
+}
+
+int
+services_start(struct services *ss, struct weft_loop *loop, weft_protocol_factory_cb *factory)
+{
+    for (size_t i = 0; i < ss->count; i++) {
+        struct service *s = &ss->list[i];
+        int rc;
+
+        rc = weft_create_server_fds(loop, factory ? factory : plain_factory, s, s->fds,
+                                    s->nfds, NULL, &s->server);
+        if (rc < 0) {
+            log_error("%s: cannot serve: %s", s->conf->name, weft_strerror(rc));
+            return rc;
+        }
+        /* The server owns the sockets now (weft_create_server_fds takes them on success). */
+        for (size_t j = 0; j < s->nfds; j++)
+            s->fds[j] = -1;
     }
     return 0;
 }
@@ -268,7 +335,7 @@ services_free(struct services *ss)
         struct service *s = &ss->list[i];
 
         weft_server_free(s->server);
-        for (size_t j = 0; s->fds != NULL && j < s->conf->nlisten; j++)
+        for (size_t j = 0; ss->own_fds && j < s->nfds; j++)
             if (s->fds[j] >= 0)
                 close(s->fds[j]);
         free(s->fds);

@@ -9,6 +9,7 @@
 #include <weft/weft.h>
 
 #include "config.h"
+#include "listen.h"
 #include "plugin.h"
 
 struct service {
@@ -16,7 +17,8 @@ struct service {
     struct plugin *plugin;              /* borrowed from services.plugins, or NULL */
     void *svc;                          /* the plugin's state */
     bool made;                          /* service_new succeeded: call service_free */
-    int *fds;                           /* one per conf->listen; -1 where binding failed */
+    int *fds;                           /* listening sockets; -1 where binding failed */
+    size_t nfds;                        /* conf->nlisten, or systemd's sockets named so */
     struct weft_server *server;
 };
 
@@ -27,26 +29,43 @@ struct services {
     size_t nplugins;
     struct service *list;
     size_t count;
+    bool own_fds;                       /* fds are ours (services_take_fds), not the pool's */
 };
 
 /*
  * Make everything ready without serving: load each protocol's plugin from
  * the plugin directory (plugin_dir_flag, else [weftd] plugin_dir, else
  * $WEFT_PLUGIN_DIR, else plugin_default_dir()), create each service and pass
- * it its keys, run service_check, and bind every listen address. Works on
- * whatever is valid so that every error is found at once: each one goes to
- * conf's error list with its file, line and key. Returns 0, -WEFT_ECONFIG
- * if conf has errors (from here or before), or -ENOMEM. Free with
- * services_free() in every case.
+ * it its keys, run service_check, and take each listen address's socket from
+ * pool (see bind_service: systemd sockets named after the service, else the
+ * pool's socket for the address, else a new one). pool NULL skips sockets
+ * (weftd -T). Works on whatever is valid so that every error is found at
+ * once: each one goes to conf's error list with its file, line and key.
+ * Returns 0, -WEFT_ECONFIG if conf has errors (from here or before), or
+ * -ENOMEM. Free with services_free() in every case; the sockets stay the
+ * pool's.
  */
-int services_prepare(struct services *ss, struct config *conf, const char *plugin_dir_flag);
+int services_prepare(struct services *ss, struct config *conf, const char *plugin_dir_flag,
+                     struct listen_pool *pool);
 
 /*
- * Serve: one weft server per service on its bound sockets, with the
- * plugin's protocol_new as the factory. Logs each address. Returns 0 or a
- * negative code (logged); what was started is freed by services_free().
+ * In a worker: replace every socket by a private duplicate (close-on-exec),
+ * which services_start hands to the servers and services_free closes; the
+ * pool's can then be closed. Returns 0 or -errno (nothing changed).
  */
-int services_start(struct services *ss, struct weft_loop *loop);
+int services_take_fds(struct services *ss);
+
+/* Log "NAME: listening on ADDR" for each socket. */
+void services_log_listeners(const struct services *ss);
+
+/*
+ * Serve: one weft server per service on its sockets (after
+ * services_take_fds), with factory(struct service *) making each connection's
+ * protocol (NULL: the plugin's protocol_new). Returns 0 or a negative code
+ * (logged); what was started is freed by services_free().
+ */
+int services_start(struct services *ss, struct weft_loop *loop,
+                   weft_protocol_factory_cb *factory);
 
 /* Stop accepting (close the listeners) everywhere. */
 void services_close_listeners(struct services *ss);

@@ -38,6 +38,7 @@ struct weft_transport {
     int error;                      /* for connection_lost */
     uint16_t flags;
     uint8_t rd_shift;               /* next read size is 1 << rd_shift (adaptive) */
+    uint8_t rd_small;               /* small reads in a row (shrinks rd_shift) */
     uint8_t in_cb;                  /* depth of protocol callbacks running */
 };
 

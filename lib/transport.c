@@ -41,6 +41,7 @@
 #define RD_SHIFT_MIN 12     /* reads of 4 KiB ... */
 #define RD_SHIFT_INIT 14    /* starting at 16 KiB ... */
 #define RD_SHIFT_MAX 18     /* ... up to 256 KiB, adapting to what arrives */
+#define RD_SMALL_RUN 16    /* small reads in a row before the size halves */
 #define CHAIN_SLACK 128     /* evbuffer's chain header: keeps each chain a power of two */
 #define SEND_IOV 64         /* chains per sendmsg() */
 
@@ -299,19 +300,34 @@ read_once(struct weft_transport *tr)
         n = readv(tr->fd, (struct iovec *)vec, nvec);
     while (n < 0 && errno == EINTR);
     if (n > 0) {
-        size_t left = (size_t)n;
+        size_t left = (size_t)n, cap = 0;
         int used = 0;
 
+        for (int i = 0; i < nvec; i++)
+            cap += vec[i].iov_len;      /* at least want: the chains' whole space */
         for (; used < nvec && left > 0; used++) {
             if (vec[used].iov_len > left)
                 vec[used].iov_len = left;
             left -= vec[used].iov_len;
         }
         evbuffer_commit_space(in, vec, used);
-        if ((size_t)n == want && tr->rd_shift < RD_SHIFT_MAX)
-            tr->rd_shift++;
-        else if ((size_t)n < want / 8 && tr->rd_shift > RD_SHIFT_MIN)
-            tr->rd_shift--;
+        /*
+         * Grow at once when a read fills the space; shrink only after a run of
+         * small reads, since the first read of a large message often catches
+         * just its first segments.
+         */
+        if ((size_t)n == cap) {
+            tr->rd_small = 0;
+            if (tr->rd_shift < RD_SHIFT_MAX)
+                tr->rd_shift++;
+        } else if ((size_t)n < want / 8) {
+            if (++tr->rd_small >= RD_SMALL_RUN && tr->rd_shift > RD_SHIFT_MIN) {
+                tr->rd_shift--;
+                tr->rd_small = 0;
+            }
+        } else {
+            tr->rd_small = 0;
+        }
     } else {
         rc = n == 0 ? 0 : -errno;
         drop_empty_chain(in);

@@ -26,6 +26,7 @@ struct http_parser {
     enum state state;
     enum http_parse_event event;    /* set by the callbacks during one execute */
     bool paused;                    /* llhttp is paused and must be resumed */
+    bool upgraded;                  /* llhttp stopped at an Upgrade/CONNECT */
 
     /* Copies of the target and the interesting values; offsets, since it grows. */
     char *arena;
@@ -363,6 +364,12 @@ http_parser_feed(struct http_parser *p, const char *data, size_t len, size_t *us
         return HTTP_EV_DONE;
     if (len == 0)
         return HTTP_EV_MORE;
+    if (p->upgraded) {
+        p->state = ST_ERROR;
+        p->status = 400;
+        p->reason = "data after an Upgrade or CONNECT request";
+        return HTTP_EV_ERROR;
+    }
     if (p->paused) {
         llhttp_resume(&p->ll);
         p->paused = false;
@@ -381,8 +388,10 @@ http_parser_feed(struct http_parser *p, const char *data, size_t len, size_t *us
         if (e != HPE_OK)
             p->paused = true;
         if (e == HPE_PAUSED_UPGRADE) {
-            /* Upgrade/CONNECT ends llhttp's HTTP stream: answer, then close. */
+            /* Upgrade/CONNECT ends llhttp's HTTP stream: answer, then close;
+             * whatever the peer sends after it is not HTTP any more. */
             p->req.upgrade = true;
+            p->upgraded = true;
             p->state = ST_DONE;
             p->event = HTTP_EV_DONE;
         }

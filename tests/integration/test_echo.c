@@ -337,7 +337,7 @@ test_client_that_never_reads_is_paused(void **state)
 }
 
 static void
-test_sigint_stops_cleanly_and_closes_clients(void **state)
+test_sigint_stops_accepting_and_waits_for_clients(void **state)
 {
     struct weftd w;
     char buf[4];
@@ -350,10 +350,16 @@ test_sigint_stops_cleanly_and_closes_clients(void **state)
     set_timeouts(fd, 20000);
     write_full(fd, "hi", 2);
     assert_int_equal(read_full(fd, buf, 2), 2);
-    stop_expect_clean(&w, SIGINT, "SIGINT");
-    /* The idle client was closed gracefully: EOF, not a reset. */
-    assert_int_equal(read(fd, buf, sizeof(buf)), 0);
+    kill(w.pid, SIGINT);
+    /* The client is still served after the signal; weftd waits for it to leave. */
+    write_full(fd, "yo", 2);
+    assert_int_equal(read_full(fd, buf, 2), 2);
+    assert_memory_equal(buf, "yo", 2);
     close(fd);
+    assert_int_equal(weftd_wait(&w, 15000), 0);
+    assert_true(weftd_stderr_contains(&w, "stopping (SIGINT)"));
+    assert_true(weftd_stderr_contains(&w, "notice: stopped"));
+    assert_false(weftd_stderr_contains(&w, "aborting"));
     /* Nothing listens any more. */
     fd = weftd_connect(w.ports[0]);
     assert_int_equal(fd, -ECONNREFUSED);
@@ -432,7 +438,7 @@ main(void)
         cmocka_unit_test(test_200_concurrent_clients),
         cmocka_unit_test(test_client_reset_mid_stream_leaves_others_served),
         cmocka_unit_test(test_client_that_never_reads_is_paused),
-        cmocka_unit_test(test_sigint_stops_cleanly_and_closes_clients),
+        cmocka_unit_test(test_sigint_stops_accepting_and_waits_for_clients),
         cmocka_unit_test(test_shutdown_timeout_aborts_a_stuck_client),
         cmocka_unit_test(test_config_error_exits_1_naming_the_line),
         cmocka_unit_test(test_sigterm_stops_the_shared_daemon),

@@ -240,6 +240,28 @@ test_http10_keep_alive_on_request(void **state)
     http_parser_free(p);
 }
 
+static void
+test_upgrade_ends_the_http_stream(void **state)
+{
+    const char req[] = "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
+                       "Connection: Upgrade\r\n\r\nGET / HTTP/1.1\r\n\r\n";
+    struct http_parser *p = http_parser_new(NULL);
+    size_t used;
+    assert_int_equal(http_parser_feed(p, req, sizeof(req) - 1, &used), HTTP_EV_DONE);
+    assert_true(http_parser_request(p)->upgrade);
+    http_parser_next(p);
+    assert_int_equal(http_parser_feed(p, req + used, sizeof(req) - 1 - used, &used),
+                     HTTP_EV_ERROR);
+    http_parser_free(p);
+
+    const char conn[] = "CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n";
+    p = http_parser_new(NULL);
+    assert_int_equal(feed_all(p, conn, sizeof(conn) - 1, NULL), HTTP_EV_DONE);
+    assert_int_equal(http_parser_request(p)->method, HTTP_M_OTHER);
+    assert_true(http_parser_request(p)->upgrade);
+    http_parser_free(p);
+}
+
 int
 main(void)
 {
@@ -254,6 +276,7 @@ main(void)
         cmocka_unit_test(test_limits_give_414_431_413),
         cmocka_unit_test(test_error_is_sticky),
         cmocka_unit_test(test_http10_keep_alive_on_request),
+        cmocka_unit_test(test_upgrade_ends_the_http_stream),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

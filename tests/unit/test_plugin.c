@@ -144,6 +144,9 @@ test_default_dir_is_the_build_tree_from_the_build_tree(void **state)
     assert_string_equal(plugin_default_dir(), echo_dir());
 }
 
+/* The sockets services_prepare binds; freed after each test's services. */
+static struct listen_pool test_pool;
+
 /* Load text as a config and prepare its services with plugins from dir. */
 static struct config *
 prepare(const char *text, const char *dir, struct services *ss, int *rc)
@@ -152,7 +155,7 @@ prepare(const char *text, const char *dir, struct services *ss, int *rc)
 
     config_load_mem("t.conf", text, strlen(text), &c);
     assert_non_null(c);
-    *rc = services_prepare(ss, c, dir);
+    *rc = services_prepare(ss, c, dir, &test_pool);
     for (size_t i = 0; i < c->nerrors; i++)
         print_message("  error: %s\n", c->errors[i].msg);
     return c;
@@ -195,6 +198,7 @@ test_good_service_is_configured_and_bound(void **state)
         close(fd);
     }
     services_free(&ss);
+    listen_pool_free(&test_pool);
     config_free(c);
 }
 
@@ -211,6 +215,7 @@ test_plugin_rejects_unknown_key_with_line(void **state)
     assert_int_equal(rc, -WEFT_ECONFIG);
     assert_true(has_error(c, "t.conf:4: [echo] color: unknown key for protocol echo"));
     services_free(&ss);
+    listen_pool_free(&test_pool);
     config_free(c);
 }
 
@@ -226,6 +231,7 @@ test_unknown_protocol_names_line_and_key(void **state)
     assert_int_equal(rc, -WEFT_ECONFIG);
     assert_true(has_error(c, "t.conf:3: [x] protocol: unknown protocol \"gopher\""));
     services_free(&ss);
+    listen_pool_free(&test_pool);
     config_free(c);
 }
 
@@ -243,6 +249,7 @@ test_bad_plugin_in_config_names_line_and_file(void **state)
     assert_true(has_error(c, "t.conf:2: [x] protocol: " WEFT_TEST_PLUGIN_DIR "/bad_abi.so: "
                              "built for plugin ABI 7"));
     services_free(&ss);
+    listen_pool_free(&test_pool);
     config_free(c);
 }
 
@@ -265,6 +272,7 @@ test_port_in_use_names_the_line(void **state)
              (unsigned)port);
     assert_true(has_error(c, want));
     services_free(&ss);
+    listen_pool_free(&test_pool);
     config_free(c);
     close(busy);
 }
@@ -281,6 +289,7 @@ test_no_service_is_an_error(void **state)
     assert_int_equal(rc, -WEFT_ECONFIG);
     assert_true(has_error(c, "t.conf: no service defined"));
     services_free(&ss);
+    listen_pool_free(&test_pool);
     config_free(c);
 }
 
@@ -300,6 +309,7 @@ test_parse_errors_and_plugin_errors_together(void **state)
     assert_true(has_error(c, "t.conf:5: [echo] listen: bad port"));
     assert_true(has_error(c, "t.conf:6: [echo] shout: unknown key for protocol echo"));
     services_free(&ss);
+    listen_pool_free(&test_pool);
     config_free(c);
 }
 

@@ -23,6 +23,7 @@ extern "C" {
  *     configure(svc, key, value, err, len)   once per plugin key, in file order
  *     service_check(svc, err, len)           after the last key: validate the whole
  *     protocol_new(svc)                      once per accepted connection
+ *       or client(r, w, svc)                 in a task per connection (stream layer)
  *     service_free(svc)                      when the daemon stops
  *
  * Errors are returned as negative codes with a one-line reason in err; the
@@ -58,6 +59,15 @@ struct weft_plugin {
 
     /* Protocol layer: a protocol for a new connection, or NULL (dropped). */
     struct weft_protocol *(*protocol_new)(void *svc);
+
+    /* Stream layer, instead of protocol_new (which is then NULL): weftd runs
+     * client(r, w, svc) in a task per connection (weft/stream.h; serve it with
+     * weft_stream_factory_new(client, svc, NULL) and weft_stream_factory).
+     * r and w are borrowed for the call; the connection is closed when it
+     * returns. Returns 0 or a negative code (connection errors and -ECANCELED
+     * are normal endings). A record whose .size does not reach this field has
+     * none. Since 0.1. */
+    int (*client)(struct weft_reader *r, struct weft_writer *w, void *svc);
 };
 
 #ifdef __cplusplus

@@ -15,5 +15,6 @@
 #include <weft/future.h>
 #include <weft/task.h>
 #include <weft/sync.h>
+#include <weft/stream.h>
 
 #endif

@@ -1,0 +1,707 @@
+/* SPDX-License-Identifier: MIT */
+/* master.c: the master: forks workers on its sockets, restarts them, reloads, stops, notifies. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "master.h"
+#include "sdnotify.h"
+#include "worker.h"
+
+#define KILL_GRACE_MS 5000      /* after shutdown_timeout, SIGKILL a worker that hangs on */
+#define RELOAD_START_MS 30000   /* new workers not ready by then: the reload fails */
+#define CRASH_LOOP_MS 1000      /* a worker that dies younger than this is restarted... */
+#define CRASH_DELAY_MS 500      /* ...this much later (a crash loop forks twice a second) */
+#define STATUS_MS 1000          /* STATUS= at most this often */
+
+/* Indices of the [weftd] keys in config.c's table, for errors on their lines. */
+enum { KEY_USER_LINE = 4, KEY_GROUP_LINE = 5 };
+
+/* A config made real: what a generation of workers serves. */
+struct generation {
+    unsigned id;
+    struct config *conf;
+    struct services ss;
+    int nworkers;
+    bool drop;                  /* workers switch to uid/gid */
+    uid_t uid;
+    gid_t gid;
+};
+
+struct proc {
+    pid_t pid;
+    int fd;                     /* status pipe, read end; -1 at EOF */
+    unsigned gen;
+    bool ready;
+    bool draining;              /* told to stop accepting and finish */
+    uint64_t conns;
+    uint64_t started;           /* ms */
+    uint64_t kill_at;           /* ms; 0: none */
+};
+
+struct master {
+    const char *file;
+    const char *plugin_dir;
+    pid_t pid;
+    struct listen_pool pool;
+    struct generation *cur;
+    struct generation *next;    /* a reload waiting for its workers */
+    uint64_t next_deadline;
+    unsigned last_gen;
+    struct proc *procs;
+    size_t nprocs;
+    int sigfd;
+    bool started;               /* the first workers were all ready */
+    bool stopping;
+    int status;                 /* exit status */
+    uint64_t stop_kill_at;
+    int missing;                /* current workers to start again */
+    uint64_t restart_at;
+    uint64_t status_at;
+    char status_line[160];
+};
+
+static uint64_t
+now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int
+master_auto_workers(void)
+{
+    cpu_set_t set;
+    long n;
+
+    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
+    n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+void
+master_check_config(struct config *conf)
+{
+    const struct conf_global *g = &conf->g;
+
+    if (g->user != NULL && g->user[0] != '\0' && getpwnam(g->user) == NULL)
+        config_error(conf, conf->g_lines[KEY_USER_LINE], "weftd", "user", "no such user \"%s\"",
+                     g->user);
+    if (g->group != NULL && g->group[0] != '\0') {
+        if (g->user == NULL || g->user[0] == '\0')
+            config_error(conf, conf->g_lines[KEY_GROUP_LINE], "weftd", "group",
+                         "group needs user");
+        else if (getgrnam(g->group) == NULL)
+            config_error(conf, conf->g_lines[KEY_GROUP_LINE], "weftd", "group",
+                         "no such group \"%s\"", g->group);
+    }
+    config_sort_errors(conf);
+}
+
+static void
+report_errors(const struct config *conf, const char *what)
+{
+    for (size_t i = 0; i < conf->nerrors; i++)
+        log_error("%s", conf->errors[i].msg);
+    log_error("%s: %zu error%s, %s", conf->file, conf->nerrors, conf->nerrors == 1 ? "" : "s",
+              what);
+}
+
+static struct generation *
+generation_new(struct master *m, struct config *conf)
+{
+    struct generation *g = calloc(1, sizeof(*g));
+    const struct conf_global *cg = &conf->g;
+
+    if (g == NULL)
+        return NULL;
+    g->id = ++m->last_gen;
+    g->conf = conf;
+    g->nworkers = cg->workers == CONF_WORKERS_AUTO ? master_auto_workers() : cg->workers;
+    if (cg->user != NULL && cg->user[0] != '\0') {
+        struct passwd *pw = getpwnam(cg->user);
+        struct group *gr = cg->group && cg->group[0] ? getgrnam(cg->group) : NULL;
+
+        if (geteuid() != 0) {
+            log_warning("user = %s: ignored, weftd does not run as root", cg->user);
+        } else if (pw != NULL) {
+            g->drop = true;
+            g->uid = pw->pw_uid;
+            g->gid = gr != NULL ? gr->gr_gid : pw->pw_gid;
+        }
+    }
+    return g;
+}
+
+static void
+generation_free(struct generation *g)
+{
+    if (g == NULL)
+        return;
+    services_free(&g->ss);
+    config_free(g->conf);
+    free(g);
+}
+
+static size_t
+count_procs(const struct master *m, unsigned gen, bool ready_only)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < m->nprocs; i++)
+        if (m->procs[i].gen == gen && !m->procs[i].draining &&
+            (!ready_only || m->procs[i].ready))
+            n++;
+    return n;
+}
+
+static uint64_t
+total_conns(const struct master *m)
+{
+    uint64_t n = 0;
+
+    for (size_t i = 0; i < m->nprocs; i++)
+        n += m->procs[i].conns;
+    return n;
+}
+
+/* The worker's side of a fork: shed the master's state, drop privileges, serve. */
+static void
+child(struct master *m, struct generation *g, int wfd)
+{
+    struct generation *other = g == m->cur ? m->next : m->cur;
+    char prefix[32];
+    int rc;
+
+    snprintf(prefix, sizeof(prefix), "worker %ld: ", (long)getpid());
+    log_set_prefix(prefix);
+    close(m->sigfd);
+    for (size_t i = 0; i < m->nprocs; i++)
+        if (m->procs[i].fd >= 0)
+            close(m->procs[i].fd);
+    free(m->procs);
+    m->procs = NULL;
+    m->nprocs = 0;
+    unsetenv("NOTIFY_SOCKET");
+    rc = services_take_fds(&g->ss);
+    listen_pool_free(&m->pool);
+    generation_free(other);
+    m->cur = m->next = NULL;
+    if (rc < 0) {
+        log_error("cannot take the listening sockets: %s", weft_strerror(rc));
+        goto out;
+    }
+    if (g->drop && (setgroups(1, &g->gid) < 0 || setgid(g->gid) < 0 || setuid(g->uid) < 0)) {
+        log_error("cannot switch to user %s: %s", g->conf->g.user, strerror(errno));
+        rc = -1;
+        goto out;
+    }
+#ifdef __SANITIZE_ADDRESS__
+    /* setuid made us undumpable, and LeakSanitizer cannot stop an undumpable process. */
+    if (g->drop)
+        prctl(PR_SET_DUMPABLE, 1);
+#endif
+    /* An orphan worker drains and exits (set after setuid, which clears it). */
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != m->pid) {
+        rc = -1;
+        goto out;
+    }
+    rc = worker_run(&g->ss, &g->conf->g, wfd) == 0 ? 0 : -1;
+    memset(&g->ss, 0, sizeof(g->ss));   /* worker_run freed it */
+out:
+    close(wfd);
+    generation_free(g);
+    exit(rc == 0 ? 0 : 1);
+}
+
+static int
+spawn(struct master *m, struct generation *g)
+{
+    struct proc *np;
+    int fds[2];
+    pid_t pid;
+
+    np = realloc(m->procs, (m->nprocs + 1) * sizeof(*np));
+    if (np == NULL)
+        return -ENOMEM;
+    m->procs = np;
+    if (pipe2(fds, O_CLOEXEC) < 0)
+        return -errno;
+    pid = fork();
+    if (pid < 0) {
+        int rc = -errno;
+
+        close(fds[0]);
+        close(fds[1]);
+        return rc;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        child(m, g, fds[1]);
+    }
+    close(fds[1]);
+    fcntl(fds[0], F_SETFL, O_NONBLOCK);
+    np[m->nprocs++] = (struct proc){ .pid = pid, .fd = fds[0], .gen = g->id,
+                                     .started = now_ms() };
+    log_info("worker %ld started (config %u)", (long)pid, g->id);
+    return 0;
+}
+
+/* Start n workers of g; the ones that could not start are counted as missing. */
+static int
+spawn_n(struct master *m, struct generation *g, int n)
+{
+    for (int i = 0; i < n; i++) {
+        int rc = spawn(m, g);
+
+        if (rc < 0) {
+            log_error("cannot start a worker: %s", weft_strerror(rc));
+            return n - i;
+        }
+    }
+    return 0;
+}
+
+static void
+signal_procs(struct master *m, int sig, unsigned gen, bool all)
+{
+    uint64_t now = now_ms();
+
+    for (size_t i = 0; i < m->nprocs; i++) {
+        struct proc *p = &m->procs[i];
+
+        if ((!all && p->gen != gen) || (sig == SIGTERM && p->draining))
+            continue;       /* a second SIGTERM would make a draining worker abort */
+        kill(p->pid, sig);
+        if (sig == SIGTERM && !p->draining) {
+            p->draining = true;
+            p->kill_at = now + m->cur->conf->g.shutdown_ms + KILL_GRACE_MS;
+        }
+    }
+}
+
+static void
+update_status(struct master *m, bool force)
+{
+    char line[160];
+    uint64_t now = now_ms();
+    size_t nw = 0;
+
+    if (!force && now < m->status_at)
+        return;
+    for (size_t i = 0; i < m->nprocs; i++)
+        nw += !m->procs[i].draining;
+    snprintf(line, sizeof(line), "%llu connection%s, %zu worker%s%s",
+             (unsigned long long)total_conns(m), total_conns(m) == 1 ? "" : "s", nw,
+             nw == 1 ? "" : "s", m->stopping ? ", stopping" : "");
+    if (force || strcmp(line, m->status_line) != 0) {
+        sdnotify("STATUS=%s", line);
+        snprintf(m->status_line, sizeof(m->status_line), "%s", line);
+    }
+    m->status_at = now + STATUS_MS;
+}
+
+static void
+begin_stop(struct master *m, const char *why, int status)
+{
+    uint64_t n = total_conns(m);
+
+    if (m->stopping)
+        return;
+    m->stopping = true;
+    m->status = status;
+    sdnotify("STOPPING=1");
+    log_notice("stopping (%s): %llu connection%s open, waiting at most %llu ms for them to "
+               "finish", why, (unsigned long long)n, n == 1 ? "" : "s",
+               (unsigned long long)m->cur->conf->g.shutdown_ms);
+    signal_procs(m, SIGTERM, 0, true);
+    /* Workers drain on their own copies; ours go now, so new clients are refused. */
+    listen_pool_free(&m->pool);
+    m->stop_kill_at = now_ms() + m->cur->conf->g.shutdown_ms + KILL_GRACE_MS;
+    if (m->next != NULL) {
+        generation_free(m->next);
+        m->next = NULL;
+    }
+}
+
+static void
+abort_reload(struct master *m, const char *why)
+{
+    log_error("reload failed: %s; the running config goes on", why);
+    signal_procs(m, SIGTERM, m->next->id, false);
+    generation_free(m->next);
+    m->next = NULL;
+    listen_pool_rollback(&m->pool);
+    sdnotify("READY=1");
+    update_status(m, true);
+}
+
+static void
+finish_reload(struct master *m)
+{
+    struct generation *old = m->cur;
+
+    signal_procs(m, SIGTERM, old->id, false);     /* old workers: stop accepting, finish */
+    m->cur = m->next;
+    m->next = NULL;
+    m->missing = 0;
+    generation_free(old);
+    listen_pool_commit(&m->pool);
+    for (size_t i = 0; i < m->cur->ss.count; i++)
+        for (size_t j = 0; j < m->cur->ss.list[i].nfds; j++)
+            listen_pool_mark(&m->pool, m->cur->ss.list[i].fds[j]);
+    listen_pool_sweep(&m->pool);
+    log_set_level(m->cur->conf->g.log_level);
+    log_notice("reloaded: %zu service%s, %d worker%s (config %u)", m->cur->ss.count,
+               m->cur->ss.count == 1 ? "" : "s", m->cur->nworkers,
+               m->cur->nworkers == 1 ? "" : "s", m->cur->id);
+    sdnotify("READY=1");
+    update_status(m, true);
+}
+
+static void
+reload(struct master *m)
+{
+    struct generation *g;
+    struct config *conf = NULL;
+    int rc, left;
+
+    if (m->stopping)
+        return;
+    if (m->next != NULL) {
+        log_warning("SIGHUP: a reload is already in progress; ignored");
+        return;
+    }
+    sdnotify("RELOADING=1\nMONOTONIC_USEC=%llu", sdnotify_monotonic_usec());
+    log_notice("reloading %s (SIGHUP)", m->file);
+    rc = config_load(m->file, &conf);
+    if (conf == NULL) {
+        log_error("%s: out of memory; the running config goes on", m->file);
+        sdnotify("READY=1");
+        return;
+    }
+    g = generation_new(m, conf);
+    if (g == NULL) {
+        config_free(conf);
+        log_error("%s: out of memory; the running config goes on", m->file);
+        sdnotify("READY=1");
+        return;
+    }
+    if (rc != -ENOMEM && (rc == 0 || rc == -WEFT_ECONFIG))
+        rc = services_prepare(&g->ss, conf, m->plugin_dir, &m->pool);
+    if (rc != -ENOMEM && !conf->oom)
+        master_check_config(conf);
+    if (rc == -ENOMEM || conf->oom || conf->nerrors > 0) {
+        if (rc == -ENOMEM || conf->oom)
+            log_error("%s: out of memory", m->file);
+        else
+            report_errors(conf, "the running config goes on");
+        generation_free(g);
+        listen_pool_rollback(&m->pool);
+        sdnotify("READY=1");
+        update_status(m, true);
+        return;
+    }
+    m->next = g;
+    m->next_deadline = now_ms() + RELOAD_START_MS;
+    services_log_listeners(&g->ss);
+    left = spawn_n(m, g, g->nworkers);
+    if (left > 0)
+        abort_reload(m, "cannot start the new workers");
+}
+
+/* "SIGTERM": the name a sysadmin types, not strsignal's "Terminated". */
+static const char *
+signal_name(int sig)
+{
+    static char buf[16];
+    const char *abbrev = sigabbrev_np(sig);
+
+    snprintf(buf, sizeof(buf), "SIG%s", abbrev ? abbrev : "?");
+    return buf;
+}
+
+static void
+on_exit_status(struct master *m, pid_t pid, int wstatus)
+{
+    struct proc p;
+    size_t i;
+    char how[64];
+    bool expected;
+
+    for (i = 0; i < m->nprocs && m->procs[i].pid != pid; i++)
+        ;
+    if (i == m->nprocs)
+        return;
+    p = m->procs[i];
+    if (p.fd >= 0)
+        close(p.fd);
+    m->procs[i] = m->procs[--m->nprocs];
+    if (WIFSIGNALED(wstatus))
+        snprintf(how, sizeof(how), "killed by %s", signal_name(WTERMSIG(wstatus)));
+    else
+        snprintf(how, sizeof(how), "exited with status %d", WEXITSTATUS(wstatus));
+    expected = m->stopping || p.draining;
+    if (expected) {
+        if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)
+            log_info("worker %ld finished", (long)pid);
+        else
+            log_warning("worker %ld %s while stopping", (long)pid, how);
+        return;
+    }
+    if (m->next != NULL && p.gen == m->next->id && !p.ready) {
+        log_error("new worker %ld %s before it was ready", (long)pid, how);
+        abort_reload(m, "a new worker died");
+        return;
+    }
+    if (!m->started) {
+        log_error("worker %ld %s before it was ready", (long)pid, how);
+        begin_stop(m, "a worker failed to start", 1);
+        return;
+    }
+    if (m->cur == NULL || p.gen != m->cur->id)
+        return;
+    m->missing++;
+    if (now_ms() - p.started < CRASH_LOOP_MS) {
+        m->restart_at = now_ms() + CRASH_DELAY_MS;
+        log_warning("worker %ld %s %llu ms after it started; starting another in %d ms",
+                    (long)pid, how, (unsigned long long)(now_ms() - p.started), CRASH_DELAY_MS);
+    } else {
+        log_warning("worker %ld %s; starting another", (long)pid, how);
+        if (m->restart_at < now_ms())
+            m->restart_at = now_ms();
+    }
+}
+
+static void
+reap(struct master *m)
+{
+    int wstatus;
+    pid_t pid;
+
+    while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0)
+        on_exit_status(m, pid, wstatus);
+}
+
+static void
+on_signal(struct master *m, int sig)
+{
+    switch (sig) {
+    case SIGCHLD:
+        reap(m);
+        break;
+    case SIGHUP:
+        reload(m);
+        break;
+    case SIGUSR1:
+        log_notice("SIGUSR1: weftd logs to stderr only; no log file to reopen");
+        break;
+    case SIGTERM:
+    case SIGINT:
+    case SIGQUIT:
+        if (m->stopping) {
+            log_notice("%s again: workers abort their connections now", signal_name(sig));
+            signal_procs(m, SIGQUIT, 0, true);
+        } else {
+            begin_stop(m, signal_name(sig), 0);
+        }
+        break;
+    }
+}
+
+static void
+read_status(struct master *m, struct proc *p)
+{
+    struct worker_msg msg;
+    ssize_t n;
+
+    while ((n = read(p->fd, &msg, sizeof(msg))) == (ssize_t)sizeof(msg)) {
+        if (msg.type == WORKER_MSG_READY)
+            p->ready = true;
+        else if (msg.type == WORKER_MSG_CONNS)
+            p->conns = msg.value;
+    }
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        close(p->fd);
+        p->fd = -1;
+        p->conns = 0;
+    }
+}
+
+static void
+timers(struct master *m)
+{
+    uint64_t now = now_ms();
+
+    for (size_t i = 0; i < m->nprocs; i++) {
+        struct proc *p = &m->procs[i];
+
+        if (p->kill_at != 0 && now >= p->kill_at) {
+            log_warning("worker %ld still running after shutdown_timeout: SIGKILL",
+                        (long)p->pid);
+            kill(p->pid, SIGKILL);
+            p->kill_at = 0;
+        }
+    }
+    if (m->stopping)
+        return;
+    if (m->missing > 0 && now >= m->restart_at)
+        m->missing = spawn_n(m, m->cur, m->missing);
+    if (m->missing > 0 && now >= m->restart_at)
+        m->restart_at = now + CRASH_DELAY_MS;       /* fork failed: try again later */
+    if (!m->started && count_procs(m, m->cur->id, true) >= (size_t)m->cur->nworkers) {
+        m->started = true;
+        log_notice("ready: %zu service%s, %d worker%s", m->cur->ss.count,
+                   m->cur->ss.count == 1 ? "" : "s", m->cur->nworkers,
+                   m->cur->nworkers == 1 ? "" : "s");
+        sdnotify("READY=1\nMAINPID=%ld", (long)getpid());
+        update_status(m, true);
+    }
+    if (m->next != NULL) {
+        if (count_procs(m, m->next->id, true) >= (size_t)m->next->nworkers)
+            finish_reload(m);
+        else if (now >= m->next_deadline)
+            abort_reload(m, "the new workers were not ready in time");
+    }
+    update_status(m, false);
+}
+
+static int
+master_loop(struct master *m)
+{
+    struct pollfd *pfd = NULL;
+
+    while (!(m->stopping && m->nprocs == 0)) {
+        struct pollfd *np = realloc(pfd, (m->nprocs + 1) * sizeof(*np));
+        size_t n = 1;
+        int timeout, rc;
+
+        if (np == NULL) {
+            poll(NULL, 0, 100);     /* out of memory: wait, the workers go on */
+            continue;
+        }
+        pfd = np;
+        pfd[0] = (struct pollfd){ .fd = m->sigfd, .events = POLLIN };
+        for (size_t i = 0; i < m->nprocs; i++)
+            if (m->procs[i].fd >= 0)
+                pfd[n++] = (struct pollfd){ .fd = m->procs[i].fd, .events = POLLIN };
+        timeout = (m->missing > 0 || m->stopping || m->next != NULL || !m->started) ? 50
+                                                                                       : 500;
+        rc = poll(pfd, n, timeout);
+        if (rc < 0 && errno != EINTR) {
+            log_error("poll: %s", strerror(errno));
+            break;
+        }
+        for (size_t k = 1; rc > 0 && k < n; k++) {
+            if (pfd[k].revents == 0)
+                continue;
+            for (size_t i = 0; i < m->nprocs; i++)
+                if (m->procs[i].fd == pfd[k].fd)
+                    read_status(m, &m->procs[i]);
+        }
+        if (rc > 0 && (pfd[0].revents & POLLIN)) {
+            struct signalfd_siginfo si;
+
+            while (read(m->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+                on_signal(m, (int)si.ssi_signo);
+        }
+        reap(m);        /* SIGCHLDs coalesce: look every time */
+        timers(m);
+    }
+    free(pfd);
+    return m->status;
+}
+
+int
+master_run(const char *file, const char *plugin_dir_flag, struct config *conf,
+           struct services *ss, struct listen_pool *pool)
+{
+    struct master m = { .file = file, .plugin_dir = plugin_dir_flag, .pid = getpid(),
+                        .sigfd = -1 };
+    sigset_t mask, old;
+    int status;
+
+    m.pool = *pool;
+    memset(pool, 0, sizeof(*pool));
+    m.cur = generation_new(&m, conf);
+    if (m.cur == NULL) {
+        log_error("out of memory");
+        services_free(ss);
+        config_free(conf);
+        listen_pool_free(&m.pool);
+        return 1;
+    }
+    m.cur->ss = *ss;
+    memset(ss, 0, sizeof(*ss));
+    listen_pool_commit(&m.pool);
+
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGCHLD);
+    sigaddset(&mask, SIGHUP);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGQUIT);
+    sigaddset(&mask, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &mask, &old);
+
+    if (m.cur->nworkers == 0) {
+        int rc = services_take_fds(&m.cur->ss);
+
+        listen_pool_free(&m.pool);
+        if (rc < 0) {
+            log_error("cannot take the listening sockets: %s", weft_strerror(rc));
+            status = 1;
+        } else {
+            status = worker_run(&m.cur->ss, &m.cur->conf->g, -1);
+            memset(&m.cur->ss, 0, sizeof(m.cur->ss));
+        }
+        goto out;
+    }
+    m.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (m.sigfd < 0) {
+        log_error("signalfd: %s", strerror(errno));
+        status = 1;
+        goto out;
+    }
+    services_log_listeners(&m.cur->ss);
+    m.missing = spawn_n(&m, m.cur, m.cur->nworkers);
+    if (m.missing == m.cur->nworkers) {
+        log_error("no worker could start");
+        status = 1;
+        goto out;
+    }
+    m.restart_at = now_ms() + CRASH_LOOP_MS;
+    status = master_loop(&m);
+out:
+    if (m.sigfd >= 0)
+        close(m.sigfd);
+    for (size_t i = 0; i < m.nprocs; i++) {      /* only after a poll failure */
+        kill(m.procs[i].pid, SIGKILL);
+        waitpid(m.procs[i].pid, NULL, 0);
+        if (m.procs[i].fd >= 0)
+            close(m.procs[i].fd);
+    }
+    free(m.procs);
+    listen_pool_free(&m.pool);
+    generation_free(m.next);
+    generation_free(m.cur);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    log_notice("stopped");
+    return status;
+}

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+/* sdnotify.h: systemd's readiness protocol (sd_notify), without libsystemd. */
+#ifndef WEFTD_SDNOTIFY_H
+#define WEFTD_SDNOTIFY_H
+
+#include <weft/common.h>
+
+/*
+ * Send one datagram of "KEY=VALUE\n..." lines to $NOTIFY_SOCKET (a path, or
+ * an abstract name when it starts with '@'), as sd_notify(3) does. Returns 1
+ * when sent, 0 when there is no NOTIFY_SOCKET (not under systemd, or a
+ * worker), or -errno. Never blocks: the datagram is dropped if the socket is
+ * full.
+ */
+int sdnotify(const char *fmt, ...) WEFT_PRINTF(1, 2);
+
+/* CLOCK_MONOTONIC in microseconds, for "RELOADING=1\nMONOTONIC_USEC=...". */
+unsigned long long sdnotify_monotonic_usec(void);
+
+#endif

@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: MIT */
+/* worker.c: a worker's loop: serve, report, stop accepting at max_connections, drain on SIGTERM. */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <weft/weft.h>
+
+#include "log.h"
+#include "worker.h"
+
+#define DRAIN_TICK_MS 20        /* how often a draining worker looks at its connections */
+#define PAUSED_TICK_MS 20       /* how often a worker at max_connections looks again */
+#define STATUS_TICK_MS 1000     /* how often the connection count goes to the master */
+
+struct worker {
+    struct services *ss;
+    const struct conf_global *g;
+    struct weft_loop *loop;
+    int status_fd;
+    bool draining;
+    bool paused;                /* at max_connections */
+    uint64_t deadline;          /* draining: abort what is left at this loop time */
+    uint64_t reported;          /* connection count last sent */
+    struct weft_handle *tick;
+};
+
+/* One per process: the factory has only its service for an argument. */
+static struct worker *self;
+
+static const char *
+signal_name(int sig)
+{
+    switch (sig) {
+    case SIGINT:  return "SIGINT";
+    case SIGTERM: return "SIGTERM";
+    case SIGHUP:  return "SIGHUP";
+    case SIGQUIT: return "SIGQUIT";
+    default:      return "signal";
+    }
+}
+
+static void
+send_msg(struct worker *w, uint32_t type, uint64_t value)
+{
+    struct worker_msg m = { .type = type, .value = value };
+
+    if (w->status_fd < 0)
+        return;
+    /* 16 bytes < PIPE_BUF: atomic. A full pipe drops the record; the next one corrects it. */
+    while (write(w->status_fd, &m, sizeof(m)) < 0 && errno == EINTR)
+        ;
+}
+
+static void
+set_accepting(struct worker *w, bool on)
+{
+    for (size_t i = 0; i < w->ss->count; i++) {
+        struct weft_server *s = w->ss->list[i].server;
+
+        if (s == NULL)
+            continue;
+        if (on)
+            weft_server_resume_accepting(s);
+        else
+            weft_server_pause_accepting(s);
+    }
+}
+
+static void tick(void *arg);
+
+static void
+schedule_tick(struct worker *w)
+{
+    uint64_t ms = w->draining ? DRAIN_TICK_MS : w->paused ? PAUSED_TICK_MS : STATUS_TICK_MS;
+
+    if (w->tick != NULL)
+        weft_handle_cancel(w->tick);
+    w->tick = weft_call_later(w->loop, ms, tick, w);
+}
+
+static void
+tick(void *arg)
+{
+    struct worker *w = arg;
+    size_t n = services_connection_count(w->ss);
+
+    w->tick = NULL;
+    if (n != w->reported) {
+        send_msg(w, WORKER_MSG_CONNS, n);
+        w->reported = n;
+    }
+    if (w->draining) {
+        if (n == 0) {
+            weft_loop_stop(w->loop);
+            return;
+        }
+        if (weft_loop_time(w->loop) >= w->deadline) {
+            log_warning("shutdown_timeout reached: aborting %zu connection%s", n,
+                        n == 1 ? "" : "s");
+            services_abort_clients(w->ss);
+            weft_loop_stop(w->loop);
+            return;
+        }
+    } else if (w->paused && n < w->g->max_connections) {
+        w->paused = false;
+        set_accepting(w, true);
+        log_info("%zu connections, below max_connections: accepting again", n);
+    }
+    schedule_tick(w);
+    if (w->tick == NULL && w->draining) {   /* no memory for a timer: stop now */
+        services_abort_clients(w->ss);
+        weft_loop_stop(w->loop);
+    }
+}
+
+/* Each connection's protocol; the one that reaches max_connections pauses accepting. */
+static struct weft_protocol *
+limited_factory(void *arg)
+{
+    struct service *s = arg;
+    struct worker *w = self;
+    size_t n = services_connection_count(w->ss) + 1;
+
+    if (n >= w->g->max_connections && !w->paused && !w->draining) {
+        w->paused = true;
+        set_accepting(w, false);
+        log_warning("max_connections (%llu) reached: not accepting until one closes",
+                    (unsigned long long)w->g->max_connections);
+        schedule_tick(w);
+    }
+    return s->plugin->rec->protocol_new(s->svc);
+}
+
+static void
+on_signal(struct weft_loop *loop, int sig, void *arg)
+{
+    struct worker *w = arg;
+    size_t n = services_connection_count(w->ss);
+
+    if (sig == SIGHUP) {
+        log_warning("SIGHUP: reloading needs worker processes (workers = 0 here); "
+                    "restart weftd to apply a new config");
+        return;
+    }
+    if (w->draining || sig == SIGQUIT) {
+        log_notice("%s%s: aborting %zu connection%s now", signal_name(sig),
+                   w->draining ? " again" : "", n, n == 1 ? "" : "s");
+        services_abort_clients(w->ss);
+        weft_loop_stop(loop);
+        return;
+    }
+    w->draining = true;
+    if (w->status_fd < 0)
+        log_notice("stopping (%s): waiting for %zu connection%s to finish, at most %llu ms",
+                   signal_name(sig), n, n == 1 ? "" : "s",
+                   (unsigned long long)w->g->shutdown_ms);
+    else
+        log_debug("draining %zu connection%s, at most %llu ms", n, n == 1 ? "" : "s",
+                  (unsigned long long)w->g->shutdown_ms);
+    /* Only our copies close: the master keeps the sockets, so nobody is refused. */
+    services_close_listeners(w->ss);
+    w->deadline = weft_loop_time(loop) + w->g->shutdown_ms;
+    if (w->tick != NULL)
+        weft_handle_cancel(w->tick);
+    w->tick = weft_call_soon(loop, tick, w);
+    if (w->tick == NULL) {
+        services_abort_clients(w->ss);
+        weft_loop_stop(loop);
+    }
+}
+
+int
+worker_run(struct services *ss, const struct conf_global *g, int status_fd)
+{
+    struct worker w = { .ss = ss, .g = g, .status_fd = status_fd };
+    int sigs[] = { SIGTERM, SIGQUIT, SIGINT, SIGHUP };
+    size_t nsigs = status_fd < 0 ? 4 : 2;
+    sigset_t none;
+    int rc, status = 1;
+
+    self = &w;
+    w.loop = weft_loop_new();
+    if (w.loop == NULL) {
+        log_error("cannot create the event loop: %s", strerror(errno));
+        services_free(ss);
+        return 1;
+    }
+    for (size_t i = 0; i < nsigs; i++) {
+        rc = weft_loop_add_signal_handler(w.loop, sigs[i], on_signal, &w);
+        if (rc < 0) {
+            log_error("cannot handle %s: %s", signal_name(sigs[i]), weft_strerror(rc));
+            goto out;
+        }
+    }
+    if (status_fd >= 0) {
+        /* The master handles these (a terminal's ^C reaches the whole process group). */
+        signal(SIGINT, SIG_IGN);
+        signal(SIGHUP, SIG_IGN);
+        signal(SIGUSR1, SIG_IGN);
+    }
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    rc = services_start(ss, w.loop, limited_factory);
+    if (rc < 0)
+        goto out;
+    if (status_fd < 0) {
+        services_log_listeners(ss);
+        log_notice("ready: %zu service%s, no worker processes (workers = 0)", ss->count,
+                   ss->count == 1 ? "" : "s");
+    }
+    send_msg(&w, WORKER_MSG_READY, 0);
+    schedule_tick(&w);
+    rc = weft_loop_run(w.loop);
+    if (rc < 0)
+        log_error("event loop failed: %s", weft_strerror(rc));
+    else
+        status = 0;
+out:
+    /* Servers (and their connections) go before the loop; plugin state with them. */
+    services_free(ss);
+    weft_loop_free(w.loop);
+    self = NULL;
+    return status;
+}

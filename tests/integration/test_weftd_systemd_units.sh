@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# test_weftd_systemd_units.sh: the unit files pass systemd-analyze verify, and weftd takes
+# its sockets from systemd (socket activation, through systemd-socket-activate).
+set -uo pipefail
+
+: "${WEFTD:?WEFTD must name the weftd binary}"
+: "${WEFT_SOURCE_DIR:?WEFT_SOURCE_DIR must name the source tree}"
+
+tmp=$(mktemp -d /tmp/weft-systemd.XXXXXX)
+pid=
+cleanup() {
+    [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+failures=0
+fail() {
+    echo "FAIL: $*" >&2
+    [ -s "$tmp/err" ] && { echo "---- weftd stderr ----" >&2; cat "$tmp/err" >&2; }
+    failures=$((failures + 1))
+}
+
+pick_port() {
+    local p
+    while :; do
+        p=$((20000 + RANDOM % 40000))
+        nc -z 127.0.0.1 "$p" 2>/dev/null || { echo "$p"; return; }
+    done
+}
+
+# echo_ok PORT: a line sent comes back.
+echo_ok() {
+    [ "$(printf 'ping\n' | timeout 5 nc -N 127.0.0.1 "$1" 2>/dev/null)" = "ping" ]
+}
+
+wait_port() {
+    for _ in $(seq 1 200); do
+        nc -z 127.0.0.1 "$1" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# 1. The units, made from the templates as the install does, verify cleanly.
+if ! command -v systemd-analyze >/dev/null; then
+    echo "SKIP: systemd-analyze is not installed (Debian package systemd)"
+else
+    sed -e "s|@WEFTD_PATH@|$WEFTD|g" -e "s|@WEFTD_CONF@|$tmp/weftd.conf|g" \
+        "$WEFT_SOURCE_DIR/systemd/weftd.service.in" >"$tmp/weftd.service"
+    cp "$WEFT_SOURCE_DIR/systemd/weftd.socket" "$tmp/weftd.socket"
+    printf '[echo]\nprotocol = echo\nlisten = 127.0.0.1:7007\n' >"$tmp/weftd.conf"
+    # --man=no: the man pages are not installed where man looks while testing the build.
+    if ! (cd "$tmp" && systemd-analyze verify --man=no ./weftd.service ./weftd.socket) \
+            >"$tmp/verify" 2>&1; then
+        fail "systemd-analyze verify: $(cat "$tmp/verify")"
+    elif [ -s "$tmp/verify" ]; then
+        fail "systemd-analyze verify warns: $(cat "$tmp/verify")"
+    fi
+    # The check can fail: an unknown key is reported.
+    printf '[Service]\nExecStart=/bin/true\nNoSuchKey=1\n' >"$tmp/bad.service"
+    (cd "$tmp" && systemd-analyze verify --man=no ./bad.service) 2>&1 | grep -q NoSuchKey ||
+        fail "systemd-analyze verify does not catch a bad unit"
+    grep -q '^u weft ' "$WEFT_SOURCE_DIR/systemd/weftd.sysusers.conf" ||
+        fail "sysusers snippet lacks the weft user"
+fi
+
+# 2. Socket activation: a socket named after a service replaces its listen line; an
+#    unnamed one is matched to a listen address.
+if ! command -v systemd-socket-activate >/dev/null; then
+    echo "SKIP: systemd-socket-activate is not installed (Debian package systemd)"
+else
+    for attempt in 1 2 3 4 5; do
+    p_named=$(pick_port)
+    p_unused=$(pick_port)
+    p_addr=$(pick_port)
+    [ "$p_named" != "$p_addr" ] && [ "$p_named" != "$p_unused" ] && [ "$p_addr" != "$p_unused" ] ||
+        continue
+    cat >"$tmp/act.conf" <<CONF
+[weftd]
+workers = 2
+[echo]
+protocol = echo
+listen = 127.0.0.1:$p_unused
+[other]
+protocol = echo
+listen = 127.0.0.1:$p_addr
+CONF
+    systemd-socket-activate -l "127.0.0.1:$p_named" -l "127.0.0.1:$p_addr" \
+        --fdname=echo:unknown "$WEFTD" -c "$tmp/act.conf" 2>"$tmp/err" &
+    pid=$!
+    wait_port "$p_named" && break
+    # Another process took a port meanwhile: try others.
+    kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=
+    done
+    [ -n "$pid" ] || fail "systemd-socket-activate did not listen"
+    echo_ok "$p_named" || fail "the socket named echo is not served"
+    echo_ok "$p_addr" || fail "the unnamed socket matched by address is not served"
+    nc -z 127.0.0.1 "$p_unused" 2>/dev/null && fail "echo's own listen line was bound too"
+    grep -q "socket activation: 2 sockets from systemd" "$tmp/err" ||
+        fail "no socket activation log line"
+    # A reload keeps systemd's sockets.
+    kill -HUP "$pid"
+    for _ in $(seq 1 100); do grep -q "reloaded" "$tmp/err" && break; sleep 0.05; done
+    grep -q "notice: reloaded" "$tmp/err" || fail "no reload"
+    echo_ok "$p_named" || fail "the named socket is not served after a reload"
+    echo_ok "$p_addr" || fail "the matched socket is not served after a reload"
+    kill -TERM "$pid"
+    st=0
+    wait "$pid" || st=$?
+    pid=
+    [ "$st" -eq 0 ] || fail "weftd exited $st after SIGTERM"
+fi
+
+[ "$failures" -eq 0 ] || exit 1
+echo "ok: systemd units verify; socket activation by name and by address"

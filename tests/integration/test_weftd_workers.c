@@ -1,0 +1,644 @@
+/* SPDX-License-Identifier: MIT */
+/* test_weftd_workers.c: master and workers: restart, reload under load, graceful stop, limits. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "weftd.h"
+
+#define NCLIENTS 50
+#define PER_CLIENT (512u * 1024)    /* bytes each streaming client sends and gets back */
+#define WINDOW (128u * 1024)        /* at most this much unechoed per client */
+
+static uint64_t
+now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+sleep_ms(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+static void
+show_stderr(const struct weftd *w)
+{
+    char *s = weftd_stderr(w);
+
+    print_message("---- weftd stderr ----\n%s----\n", s);
+    free(s);
+}
+
+static void
+start(struct weftd *w, const char *conf)
+{
+    int rc = weftd_start(w, conf, NULL);
+
+    if (rc != 0) {
+        print_message("weftd_start: %d (status %d)\n", rc, w->status);
+        show_stderr(w);
+    }
+    assert_int_equal(rc, 0);
+}
+
+/* Wait until stderr has needle (true) or ms pass (false). */
+static bool
+wait_log(const struct weftd *w, const char *needle, int ms)
+{
+    uint64_t end = now_ms() + (uint64_t)ms;
+
+    do {
+        if (weftd_stderr_contains(w, needle))
+            return true;
+        sleep_ms(20);
+    } while (now_ms() < end);
+    return false;
+}
+
+/* Count occurrences of needle in stderr. */
+static int
+log_count(const struct weftd *w, const char *needle)
+{
+    char *s = weftd_stderr(w), *p = s;
+    int n = 0;
+
+    while ((p = strstr(p, needle)) != NULL) {
+        n++;
+        p += strlen(needle);
+    }
+    free(s);
+    return n;
+}
+
+/* The children of pid (its workers), from /proc; returns how many. */
+static int
+children_of(pid_t pid, pid_t *out, int max)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int n = 0;
+
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL && n < max) {
+        char path[300], buf[512], *p;
+        long ppid;
+        FILE *f;
+
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        if (fgets(buf, sizeof(buf), f) != NULL && (p = strrchr(buf, ')')) != NULL &&
+            sscanf(p + 2, "%*c %ld", &ppid) == 1 && ppid == (long)pid)
+            out[n++] = (pid_t)atol(e->d_name);
+        fclose(f);
+    }
+    closedir(d);
+    return n;
+}
+
+/* Wait until pid has n children; returns how many it has. */
+static int
+wait_children(pid_t pid, int n, pid_t *out, int ms)
+{
+    uint64_t end = now_ms() + (uint64_t)ms;
+    int got;
+
+    do {
+        got = children_of(pid, out, 64);
+        if (got == n)
+            return got;
+        sleep_ms(20);
+    } while (now_ms() < end);
+    return got;
+}
+
+static void
+set_timeouts(int fd, int ms)
+{
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+/* A new connection to port echoes a line within 5 s. */
+static bool
+echo_ok(uint16_t port)
+{
+    char buf[16];
+    ssize_t got = 0, n;
+    int fd = weftd_connect(port);
+
+    if (fd < 0)
+        return false;
+    set_timeouts(fd, 5000);
+    if (write(fd, "ping\n", 5) != 5) {
+        close(fd);
+        return false;
+    }
+    while (got < 5 && (n = read(fd, buf + got, (size_t)(5 - got))) > 0)
+        got += n;
+    close(fd);
+    return got == 5 && memcmp(buf, "ping\n", 5) == 0;
+}
+
+static void
+rewrite_config(const struct weftd *w, const char *fmt, ...)
+{
+    va_list ap;
+    FILE *f = fopen(w->conf, "w");
+
+    assert_non_null(f);
+    va_start(ap, fmt);
+    vfprintf(f, fmt, ap);
+    va_end(ap);
+    assert_int_equal(fclose(f), 0);
+}
+
+static uint8_t
+pattern(int client, size_t k)
+{
+    return (uint8_t)(k * 7 + (size_t)client * 13 + (k >> 9));
+}
+
+struct streamer {
+    int fd;
+    size_t sent, rcvd;
+    bool done;
+};
+
+/*
+ * NCLIENTS clients stream PER_CLIENT bytes each through echo; at 25% and 60%
+ * of the total, sig goes to weftd (unless 0). Every byte must come back in
+ * order, with no error on any socket.
+ */
+static void
+stream_through(struct weftd *w, int sig)
+{
+    static struct streamer c[NCLIENTS];
+    struct pollfd pfd[NCLIENTS];
+    uint8_t buf[16384];
+    uint64_t total = (uint64_t)NCLIENTS * PER_CLIENT, rcvd = 0, deadline = now_ms() + 120000;
+    int signals = 0, left = NCLIENTS;
+
+    for (int i = 0; i < NCLIENTS; i++) {
+        c[i] = (struct streamer){ .fd = weftd_connect(w->ports[0]) };
+        assert_true(c[i].fd >= 0);
+        fcntl(c[i].fd, F_SETFL, fcntl(c[i].fd, F_GETFL) | O_NONBLOCK);
+    }
+    while (left > 0) {
+        assert_true(now_ms() < deadline);
+        if (sig != 0 && ((signals == 0 && rcvd >= total / 4) ||
+                         (signals == 1 && rcvd >= total * 6 / 10))) {
+            kill(w->pid, sig);
+            signals++;
+        }
+        for (int i = 0; i < NCLIENTS; i++) {
+            pfd[i] = (struct pollfd){ .fd = c[i].done ? -1 : c[i].fd, .events = POLLIN };
+            if (c[i].sent < PER_CLIENT && c[i].sent - c[i].rcvd < WINDOW)
+                pfd[i].events |= POLLOUT;
+        }
+        assert_true(poll(pfd, NCLIENTS, 1000) >= 0);
+        for (int i = 0; i < NCLIENTS; i++) {
+            struct streamer *s = &c[i];
+            ssize_t n;
+
+            if (s->done)
+                continue;
+            if (pfd[i].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+                print_message("client %d: poll revents %#x after %zu/%zu bytes\n", i,
+                              pfd[i].revents, s->rcvd, s->sent);
+                show_stderr(w);
+                fail();
+            }
+            if (pfd[i].revents & POLLOUT) {
+                size_t len = PER_CLIENT - s->sent;
+
+                if (len > sizeof(buf))
+                    len = sizeof(buf);
+                if (len > WINDOW - (s->sent - s->rcvd))
+                    len = WINDOW - (s->sent - s->rcvd);
+                for (size_t k = 0; k < len; k++)
+                    buf[k] = pattern(i, s->sent + k);
+                n = write(s->fd, buf, len);
+                if (n < 0 && errno != EAGAIN) {
+                    print_message("client %d: write: %s\n", i, strerror(errno));
+                    fail();
+                }
+                if (n > 0)
+                    s->sent += (size_t)n;
+            }
+            if (pfd[i].revents & POLLIN) {
+                n = read(s->fd, buf, sizeof(buf));
+                if (n <= 0 && !(n < 0 && errno == EAGAIN)) {
+                    print_message("client %d: read: %s after %zu bytes\n", i,
+                                  n == 0 ? "EOF" : strerror(errno), s->rcvd);
+                    show_stderr(w);
+                    fail();
+                }
+                for (ssize_t k = 0; k < n; k++) {
+                    if (buf[k] != pattern(i, s->rcvd + (size_t)k)) {
+                        print_message("client %d: byte %zu differs\n", i, s->rcvd + (size_t)k);
+                        fail();
+                    }
+                }
+                if (n > 0) {
+                    s->rcvd += (size_t)n;
+                    rcvd += (uint64_t)n;
+                }
+                if (s->rcvd == PER_CLIENT) {
+                    s->done = true;
+                    close(s->fd);
+                    left--;
+                }
+            }
+        }
+    }
+    if (sig != 0)
+        assert_int_equal(signals, 2);
+}
+
+static void
+test_a_killed_worker_is_replaced_within_a_second(void **state)
+{
+    struct weftd w;
+    pid_t kids[64], after[64];
+    uint64_t t0;
+    int n;
+
+    (void)state;
+    start(&w, "[weftd]\nworkers = 2\n[echo]\nprotocol = echo\nlisten = 127.0.0.1:%PORT%\n");
+    assert_int_equal(wait_children(w.pid, 2, kids, 10000), 2);
+    assert_true(wait_log(&w, "ready: 1 service, 2 workers", 10000));
+    /* A client of the worker that survives keeps its connection. */
+    assert_true(echo_ok(w.ports[0]));
+    assert_int_equal(kill(kids[0], SIGKILL), 0);
+    t0 = now_ms();
+    /* Meanwhile the service answers: the other worker, or the socket's backlog. */
+    for (int i = 0; i < 20; i++)
+        assert_true(echo_ok(w.ports[0]));
+    do {
+        n = children_of(w.pid, after, 64);
+        if (n == 2 && after[0] != kids[0] && after[1] != kids[0])
+            break;
+        sleep_ms(10);
+    } while (now_ms() - t0 < 5000);
+    print_message("  replaced in %llu ms\n", (unsigned long long)(now_ms() - t0));
+    assert_int_equal(n, 2);
+    assert_true(now_ms() - t0 < 1500);  /* within a second, plus scheduling slack */
+    assert_true(weftd_stderr_contains(&w, "killed by SIGKILL"));
+    assert_true(echo_ok(w.ports[0]));
+    assert_int_equal(weftd_stop(&w, SIGTERM), 0);
+    assert_true(weftd_stderr_contains(&w, "notice: stopped"));
+    weftd_cleanup(&w);
+}
+
+static void
+test_kill_9_under_load_others_keep_streaming(void **state)
+{
+    struct weftd w;
+    pid_t kids[64];
+    int fds[8];
+
+    (void)state;
+    start(&w, "[weftd]\nworkers = 2\n[echo]\nprotocol = echo\nlisten = 127.0.0.1:%PORT%\n");
+    assert_int_equal(wait_children(w.pid, 2, kids, 10000), 2);
+    for (int i = 0; i < 8; i++) {
+        fds[i] = weftd_connect(w.ports[0]);
+        assert_true(fds[i] >= 0);
+    }
+    assert_int_equal(kill(kids[0], SIGKILL), 0);
+    /* New clients stream through the worker left and the one that replaces the dead. */
+    stream_through(&w, 0);
+    for (int i = 0; i < 8; i++)
+        close(fds[i]);
+    assert_int_equal(weftd_stop(&w, SIGTERM), 0);
+    weftd_cleanup(&w);
+}
+
+static void
+test_reload_while_50_clients_stream_loses_nothing(void **state)
+{
+    struct weftd w;
+    pid_t kids[64];
+
+    (void)state;
+    start(&w, "[weftd]\nworkers = 2\nshutdown_timeout = 60s\n"
+              "[echo]\nprotocol = echo\nlisten = 127.0.0.1:%PORT%\n");
+    assert_int_equal(wait_children(w.pid, 2, kids, 10000), 2);
+    stream_through(&w, SIGHUP);
+    if (log_count(&w, "notice: reloaded") != 2)
+        show_stderr(&w);
+    assert_true(wait_log(&w, "(config 3)", 5000));
+    assert_int_equal(log_count(&w, "notice: reloaded"), 2);
+    /* The old workers finished once their clients were done: 4 of them. */
+    assert_true(wait_log(&w, "finished", 5000));
+    for (int i = 0; i < 100 && log_count(&w, "finished") < 4; i++)
+        sleep_ms(50);
+    assert_int_equal(log_count(&w, "finished"), 4);
+    assert_int_equal(wait_children(w.pid, 2, kids, 5000), 2);
+    assert_false(weftd_stderr_contains(&w, "aborting"));
+    assert_int_equal(weftd_stop(&w, SIGTERM), 0);
+    weftd_cleanup(&w);
+}
+
+static void
+test_reload_with_broken_config_keeps_serving(void **state)
+{
+    struct weftd w;
+    pid_t before[64], after[64];
+
+    (void)state;
+    start(&w, "[weftd]\nworkers = 1\n[echo]\nprotocol = echo\nlisten = 127.0.0.1:%PORT%\n");
+    assert_int_equal(wait_children(w.pid, 1, before, 10000), 1);
+    rewrite_config(&w, "[weftd]\nworkers = 1\nlog_level = loud\n[echo]\nprotocol = echo\n"
+                       "listen = 127.0.0.1:%u\ncolour = red\n", (unsigned)w.ports[0]);
+    kill(w.pid, SIGHUP);
+    assert_true(wait_log(&w, "the running config goes on", 10000));
+    /* Every error, with its line. */
+    assert_true(weftd_stderr_contains(&w, "weftd.conf:3: [weftd] log_level: bad value"));
+    assert_true(weftd_stderr_contains(&w, "weftd.conf:7: [echo] colour: unknown key"));
+    assert_true(weftd_stderr_contains(&w, "2 errors, the running config goes on"));
+    assert_true(echo_ok(w.ports[0]));
+    assert_int_equal(children_of(w.pid, after, 64), 1);
+    assert_int_equal(after[0], before[0]);
+    assert_int_equal(weftd_stop(&w, SIGTERM), 0);
+    weftd_cleanup(&w);
+}
+
+static void
+test_reload_adds_and_removes_a_service(void **state)
+{
+    struct weftd w;
+    uint16_t fresh = harness_free_port();
+    int held;
+
+    (void)state;
+    start(&w, "[weftd]\nworkers = 1\n[echo]\nprotocol = echo\nlisten = 127.0.0.1:%PORT0%\n"
+              "[old]\nprotocol = echo\nlisten = 127.0.0.1:%PORT1%\n");
+    assert_true(echo_ok(w.ports[1]));
+    held = weftd_connect(w.ports[1]);       /* a client of the removed service */
+    assert_true(held >= 0);
+    set_timeouts(held, 5000);
+    assert_int_equal(write(held, "x", 1), 1);
+    {
+        char b;
+
+        assert_int_equal(read(held, &b, 1), 1);
+    }
+    rewrite_config(&w, "[weftd]\nworkers = 1\n[echo]\nprotocol = echo\nlisten = 127.0.0.1:%u\n"
+                       "[new]\nprotocol = echo\nlisten = 127.0.0.1:%u\n",
+                   (unsigned)w.ports[0], (unsigned)fresh);
+    kill(w.pid, SIGHUP);
+    if (!wait_log(&w, "notice: reloaded", 10000))
+        show_stderr(&w);
+    assert_true(weftd_stderr_contains(&w, "notice: reloaded: 2 services"));
+    assert_true(echo_ok(fresh));
+    assert_true(echo_ok(w.ports[0]));
+    assert_int_equal(weftd_connect(w.ports[1]), -ECONNREFUSED);
+    /* The removed service's client is still served by its old worker. */
+    {
+        char b;
+
+        assert_int_equal(write(held, "y", 1), 1);
+        assert_int_equal(read(held, &b, 1), 1);
+        assert_int_equal(b, 'y');
+    }
+    close(held);
+    assert_int_equal(weftd_stop(&w, SIGTERM), 0);
+    weftd_cleanup(&w);
+}
+
+static void
+test_sigterm_lets_a_client_finish(void **state)
+{
+    struct weftd w;
+    char buf[8];
+    int fd;
+
+    (void)state;
+    start(&w, "[weftd]\nworkers = 2\nshutdown_timeout = 20s\n"
+              "[echo]\nprotocol = echo\nlisten = 127.0.0.1:%PORT%\n");
+    fd = weftd_connect(w.ports[0]);
+    assert_true(fd >= 0);
+    set_timeouts(fd, 5000);
+    assert_int_equal(write(fd, "one", 3), 3);
+    assert_int_equal(read(fd, buf, 3), 3);
+    kill(w.pid, SIGTERM);
+    assert_true(wait_log(&w, "stopping (SIGTERM)", 5000));
+    /* No new client... */
+    for (int i = 0; i < 100; i++) {
+        int probe = weftd_connect(w.ports[0]);
+
+        if (probe < 0)
+            break;
+        close(probe);
+        sleep_ms(20);
+    }
+    assert_int_equal(weftd_connect(w.ports[0]), -ECONNREFUSED);
+    /* ...but the one connected is still served, for as long as it likes. */
+    sleep_ms(300);
+    assert_int_equal(write(fd, "two", 3), 3);
+    assert_int_equal(read(fd, buf, 3), 3);
+    assert_memory_equal(buf, "two", 3);
+    assert_int_equal(weftd_wait(&w, 300), -ETIMEDOUT);
+    close(fd);
+    if (weftd_wait(&w, 10000) != 0)
+        show_stderr(&w);
+    assert_int_equal(w.status, 0);
+    assert_true(weftd_stderr_contains(&w, "notice: stopped"));
+    assert_false(weftd_stderr_contains(&w, "aborting"));
+    weftd_cleanup(&w);
+}
+
+static void
+test_max_connections_pauses_accepting(void **state)
+{
+    struct weftd w;
+    int fds[3], extra;
+    char buf[4];
+
+    (void)state;
+    start(&w, "[weftd]\nworkers = 1\nmax_connections = 3\n"
+              "[echo]\nprotocol = echo\nlisten = 127.0.0.1:%PORT%\n");
+    for (int i = 0; i < 3; i++) {
+        fds[i] = weftd_connect(w.ports[0]);
+        assert_true(fds[i] >= 0);
+        set_timeouts(fds[i], 5000);
+        assert_int_equal(write(fds[i], "abc", 3), 3);
+        assert_int_equal(read(fds[i], buf, 3), 3);
+    }
+    assert_true(wait_log(&w, "max_connections (3) reached", 5000));
+    /* The fourth waits in the backlog: connected by the kernel, not served, not closed. */
+    extra = weftd_connect(w.ports[0]);
+    assert_true(extra >= 0);
+    set_timeouts(extra, 500);
+    assert_int_equal(write(extra, "4th", 3), 3);
+    assert_int_equal(read(extra, buf, 3), -1);
+    assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+    /* One leaves: the fourth is served. */
+    close(fds[0]);
+    set_timeouts(extra, 5000);
+    assert_int_equal(read(extra, buf, 3), 3);
+    assert_memory_equal(buf, "4th", 3);
+    assert_true(weftd_stderr_contains(&w, "accepting again"));
+    close(extra);
+    close(fds[1]);
+    close(fds[2]);
+    assert_int_equal(weftd_stop(&w, SIGTERM), 0);
+    weftd_cleanup(&w);
+}
+
+/* utime + stime of pid, in clock ticks. */
+static unsigned long long
+cpu_ticks(pid_t pid)
+{
+    char path[64], buf[1024], *p;
+    unsigned long long ut = 0, st = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(buf, sizeof(buf), f));
+    fclose(f);
+    p = strrchr(buf, ')');
+    assert_non_null(p);
+    /* After ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+    assert_int_equal(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                            &ut, &st), 2);
+    return ut + st;
+}
+
+static int
+open_fds(pid_t pid)
+{
+    char path[64];
+    struct dirent *e;
+    DIR *d;
+    int n = 0;
+
+    snprintf(path, sizeof(path), "/proc/%ld/fd", (long)pid);
+    d = opendir(path);
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+static void
+test_emfile_backs_off_without_spinning(void **state)
+{
+    struct weftd w;
+    pid_t worker;
+    struct rlimit rl, old;
+    unsigned long long t0;
+    int fds[12], served = 0;
+
+    (void)state;
+    start(&w, "[weftd]\nworkers = 1\n[echo]\nprotocol = echo\nlisten = 127.0.0.1:%PORT%\n");
+    assert_int_equal(wait_children(w.pid, 1, &worker, 10000), 1);
+    assert_true(wait_log(&w, "ready", 10000));
+    /* Room for two more descriptors in the worker. */
+    assert_int_equal(prlimit(worker, RLIMIT_NOFILE, NULL, &old), 0);
+    rl = old;
+    rl.rlim_cur = (rlim_t)open_fds(worker) + 2;
+    if (prlimit(worker, RLIMIT_NOFILE, &rl, NULL) != 0) {
+        print_message("  skipped: prlimit: %s\n", strerror(errno));
+        weftd_cleanup(&w);
+        skip();
+    }
+    for (int i = 0; i < 12; i++) {
+        fds[i] = weftd_connect(w.ports[0]);
+        assert_true(fds[i] >= 0);
+        set_timeouts(fds[i], 300);
+        assert_int_equal(write(fds[i], "e", 1), 1);
+    }
+    assert_true(wait_log(&w, "pausing accepts", 5000));
+    t0 = cpu_ticks(worker);
+    sleep_ms(1000);
+    /* A spinning worker would use about 100 ticks a second; a waiting one, a few. */
+    print_message("  worker CPU in 1 s at EMFILE: %llu ticks\n", cpu_ticks(worker) - t0);
+    assert_true(cpu_ticks(worker) - t0 < 30);
+    for (int i = 0; i < 12; i++) {
+        char b;
+
+        served += read(fds[i], &b, 1) == 1;
+    }
+    print_message("  served at the limit: %d of 12\n", served);
+    assert_true(served < 6);     /* a few fit in the limit; the rest wait in the backlog */
+    /* Room again: every waiting client is served. */
+    assert_int_equal(prlimit(worker, RLIMIT_NOFILE, &old, NULL), 0);
+    for (int i = 0; i < 12; i++) {
+        char b;
+
+        set_timeouts(fds[i], 5000);
+        assert_int_equal(write(fds[i], "f", 1), 1);
+        assert_int_equal(read(fds[i], &b, 1), 1);
+        close(fds[i]);
+    }
+    assert_int_equal(weftd_stop(&w, SIGTERM), 0);
+    weftd_cleanup(&w);
+}
+
+static void
+test_workers_0_serves_in_one_process(void **state)
+{
+    struct weftd w;
+    pid_t kids[4];
+
+    (void)state;
+    start(&w, "[weftd]\nworkers = 0\n[echo]\nprotocol = echo\nlisten = 127.0.0.1:%PORT%\n");
+    assert_true(echo_ok(w.ports[0]));
+    assert_int_equal(children_of(w.pid, kids, 4), 0);
+    assert_true(wait_log(&w, "no worker processes", 5000));
+    assert_int_equal(weftd_stop(&w, SIGINT), 0);
+    assert_true(weftd_stderr_contains(&w, "stopping (SIGINT)"));
+    weftd_cleanup(&w);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_killed_worker_is_replaced_within_a_second),
+        cmocka_unit_test(test_kill_9_under_load_others_keep_streaming),
+        cmocka_unit_test(test_reload_while_50_clients_stream_loses_nothing),
+        cmocka_unit_test(test_reload_with_broken_config_keeps_serving),
+        cmocka_unit_test(test_reload_adds_and_removes_a_service),
+        cmocka_unit_test(test_sigterm_lets_a_client_finish),
+        cmocka_unit_test(test_max_connections_pauses_accepting),
+        cmocka_unit_test(test_emfile_backs_off_without_spinning),
+        cmocka_unit_test(test_workers_0_serves_in_one_process),
+    };
+    signal(SIGPIPE, SIG_IGN);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
