@@ -71,7 +71,8 @@ free_port() {
     "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# start NAME: launches the server pinned to CPU 0; sets pid_NAME and port_NAME, or reports.
+# start NAME: launches the server pinned to CPU 0; sets pid_NAME (to stop it), mpid_NAME (the
+# process that serves, to measure) and port_NAME, or reports why not.
 start() {
     name=$1
     port=$(free_port)
@@ -99,6 +100,8 @@ start() {
 [weftd]
 plugin_dir = $BUILD/plugins
 log_level = warning
+workers = 1
+max_connections = $((IDLE_CONNS + 1000))
 
 [echo]
 protocol = echo
@@ -131,7 +134,17 @@ EOF
         fi
         sleep 0.1
     done
-    eval "pid_$name=$pid port_$name=$port"
+    # weftd serves from worker processes (one here: workers = 1); measure that one.
+    mpid=$pid
+    if [ "$name" = weft ]; then
+        kids=$(pgrep -P "$pid" 2>/dev/null)
+        if [ "$(echo $kids | wc -w)" -eq 1 ]; then
+            mpid=$kids
+        elif [ -n "$kids" ]; then
+            echo "bench: weft: several worker processes ($kids); measuring the master only"
+        fi
+    fi
+    eval "pid_$name=$pid mpid_$name=$mpid port_$name=$port"
     return 0
 }
 
@@ -168,10 +181,10 @@ for sc in $SCENARIOS; do
     while [ $round -lt "$ROUNDS" ]; do
     round=$((round + 1))
     for s in $RUNNING; do
-        eval "pid=\$pid_$s port=\$port_$s"
+        eval "pid=\$pid_$s mpid=\$mpid_$s port=\$port_$s"
         printf 'bench: %-8s %6d B x %3d conns, round %d ... ' "$s" "$size" "$conns" "$round"
         if line=$(timeout "$limit" taskset -c 1 "$BIN/echo_load" -p "$port" -c "$conns" \
-                  -s "$size" -d "$DURATION" -w "$WARMUP" -P "$pid" 2>"$TMP/load.err"); then
+                  -s "$size" -d "$DURATION" -w "$WARMUP" -P "$mpid" 2>"$TMP/load.err"); then
             echo "$line"
             echo "load $s $size $conns $line" >>"$RESULTS"
         else
@@ -184,9 +197,9 @@ for sc in $SCENARIOS; do
 done
 
 for s in $RUNNING; do
-    eval "pid=\$pid_$s port=\$port_$s"
+    eval "pid=\$pid_$s mpid=\$mpid_$s port=\$port_$s"
     printf 'bench: %-8s %d idle connections ... ' "$s" "$IDLE_CONNS"
-    if line=$(timeout 120 "$BIN/idle_conns" -p "$port" -P "$pid" -n "$IDLE_CONNS" \
+    if line=$(timeout 120 "$BIN/idle_conns" -p "$port" -P "$mpid" -n "$IDLE_CONNS" \
               2>"$TMP/idle.err"); then
         echo "$line"
         echo "idle $s 0 0 $line" >>"$RESULTS"

@@ -58,6 +58,8 @@ demo_client(void *arg)
     }
     weft_writer_write_eof(w);
     printf("server closed: %s\n", weft_reader_readline(r, buf, sizeof(buf)) == 0 ? "yes" : "no");
+    weft_writer_close(w);
+    weft_writer_wait_closed(w, 1000);       /* the transport is gone before the loop stops */
     weft_writer_free(w);
 out:
     weft_loop_stop(d->loop);

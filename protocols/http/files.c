@@ -370,7 +370,7 @@ parse_u64(const char **s, uint64_t *v)
 int
 http_range_parse(const char *h, uint64_t size, uint64_t *start, uint64_t *len)
 {
-    uint64_t a, b;
+    uint64_t a, b = 0;
     const char *c = h;
 
     if (strncasecmp(c, "bytes=", 6) != 0)
@@ -490,6 +490,7 @@ http_date_parse(const char *s, time_t *t)
 
 struct entry {
     struct http_cached pub;
+    char hdr[400];
     char *path;
     char *buf;
     dev_t dev;
@@ -612,6 +613,14 @@ http_cache_put(struct http_cache *c, const char *path, int fd, const struct stat
     e->pub.mime = mime;
     http_etag_format(e->pub.etag, sizeof(e->pub.etag), st->st_mtime, size);
     http_date_format(st->st_mtime, e->pub.last_modified);
+    int n = snprintf(e->hdr, sizeof(e->hdr),
+                     "Content-Type: %s\r\nContent-Length: %zu\r\nLast-Modified: %s\r\n"
+                     "ETag: %s\r\nAccept-Ranges: bytes\r\n",
+                     mime, size, e->pub.last_modified, e->pub.etag);
+    if (n < 0 || (size_t)n >= sizeof(e->hdr))
+        goto fail;                          /* an absurd MIME type: serve it uncached */
+    e->pub.headers = e->hdr;
+    e->pub.headers_len = (size_t)n;
     e->dev = st->st_dev;
     e->ino = st->st_ino;
     e->checked_ms = now_ms;

@@ -87,6 +87,10 @@ struct http_cached {
     const char *mime;
     char etag[40];
     char last_modified[30];
+    /* "Content-Type .. Content-Length .. Last-Modified .. ETag .. Accept-Ranges"
+     * lines of a 200 answer, CRLF-terminated, made once when stored */
+    const char *headers;
+    size_t headers_len;
 };
 
 /** A cache of files up to max_file bytes, max_total in all. NULL on ENOMEM. */

@@ -263,6 +263,8 @@ on_message_complete(llhttp_t *ll)
     struct http_parser *p = parser_of(ll);
     p->state = ST_DONE;
     p->event = HTTP_EV_DONE;
+    if (p->req.upgrade)
+        p->upgraded = true;
     return HPE_PAUSED;
 }
 

@@ -211,9 +211,11 @@ first_child(pid_t pid)
                 continue;
             if (fgets(buf, sizeof(buf), f) != NULL && (p = strrchr(buf, ')')) != NULL &&
                 sscanf(p + 2, "%*c %ld", &ppid) == 1 && ppid == (long)pid) {
+                pid_t child = (pid_t)atol(e->d_name);      /* before closedir frees e */
+
                 fclose(f);
                 closedir(d);
-                return (pid_t)atol(e->d_name);
+                return child;
             }
             fclose(f);
         }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -377,6 +378,47 @@ test_abort_clients(void **state)
     weft_loop_free(loop);
 }
 
+static void
+test_emfile_pauses_accepting_and_recovers(void **state)
+{
+    struct weft_loop *loop = harness_loop_new();
+    struct stats st = { 0 };
+    struct weft_server *s = NULL;
+    struct rlimit old, low;
+    int fds[4], probe;
+    uint16_t port;
+
+    (void)state;
+    harness_log_capture();
+    harness_log_clear();
+    assert_int_equal(weft_create_server(loop, echo_factory, &st, "127.0.0.1", 0, NULL, &s), 0);
+    port = server_port(s, 0, NULL);
+    for (int i = 0; i < 4; i++)
+        fds[i] = client_connect(AF_INET, port);     /* complete in the backlog */
+    /* No descriptor left for accept(): the lowest free one becomes the limit. */
+    probe = dup(0);
+    assert_true(probe >= 0);
+    close(probe);
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    low = old;
+    low.rlim_cur = (rlim_t)probe;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    harness_run_for(loop, 350);
+    assert_int_equal(st.made, 0);
+    assert_true(harness_log_contains("pausing accepts"));
+    assert_true(weft_server_is_serving(s));
+    /* Descriptors are back: accepting resumes on its own. */
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    run_until_count(loop, &st.made, 4);
+    for (int i = 0; i < 4; i++)
+        close(fds[i]);
+    st.expect_lost = 4;
+    assert_int_equal(harness_run_until(loop, &st.all_lost_flag, 2000), 0);
+    weft_server_free(s);
+    weft_loop_free(loop);
+    weft_log_set_handler(NULL, NULL, 0);
+}
+
 /* create_connection */
 
 struct outcome {
@@ -434,6 +476,38 @@ test_connect_success_numeric_and_localhost(void **state)
     cli.expect_lost = 2;
     assert_int_equal(harness_run_until(loop, &cli.all_lost_flag, 2000), 0);
     srv.expect_lost = 2;
+    assert_int_equal(harness_run_until(loop, &srv.all_lost_flag, 2000), 0);
+    weft_server_free(s);
+    weft_loop_free(loop);
+}
+
+static void
+test_connect_local_address(void **state)
+{
+    struct weft_loop *loop = harness_loop_new();
+    struct stats srv = { .expect_lost = 1 }, cli = { .expect_lost = 1 };
+    struct weft_server *s = NULL;
+    struct weft_connect_options opts = WEFT_CONNECT_OPTIONS_INIT;
+    struct sockaddr_in local = { .sin_family = AF_INET }, got;
+    size_t len = sizeof(got);
+    struct outcome o = { 0 };
+    uint16_t lport = harness_free_port();
+
+    (void)state;
+    local.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    local.sin_port = htons(lport);
+    opts.local_addr = (struct sockaddr *)&local;
+    opts.local_addrlen = sizeof(local);
+    assert_int_equal(weft_create_server(loop, echo_factory, &srv, "127.0.0.1", 0, NULL, &s), 0);
+    assert_int_equal(weft_create_connection(loop, echo_factory, &cli, "127.0.0.1",
+                                            server_port(s, 0, NULL), &opts, on_connect, &o,
+                                            NULL), 0);
+    assert_int_equal(harness_run_until(loop, &o.called, 3000), 0);
+    assert_int_equal(o.error, 0);
+    assert_int_equal(weft_transport_get_extra_info(o.tr, "sockname", &got, &len), 0);
+    assert_int_equal(ntohs(got.sin_port), lport);
+    weft_transport_close(o.tr);
+    assert_int_equal(harness_run_until(loop, &cli.all_lost_flag, 2000), 0);
     assert_int_equal(harness_run_until(loop, &srv.all_lost_flag, 2000), 0);
     weft_server_free(s);
     weft_loop_free(loop);
@@ -616,6 +690,8 @@ main(void)
         cmocka_unit_test(test_server_fds_and_pause_accepting),
         cmocka_unit_test(test_close_clients),
         cmocka_unit_test(test_abort_clients),
+        cmocka_unit_test(test_emfile_pauses_accepting_and_recovers),
+        cmocka_unit_test(test_connect_local_address),
         cmocka_unit_test(test_connect_success_numeric_and_localhost),
         cmocka_unit_test(test_connect_refused),
         cmocka_unit_test(test_connect_name_not_found_is_quick),

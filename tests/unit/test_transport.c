@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test_transport.c: the socket transport over real loopback TCP: writes, close, abort, EOF, flow. */
+/* test_transport.c: the socket transport over loopback TCP: writes, close, abort, EOF, flow. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -313,7 +313,6 @@ test_abort_drops_queue_and_resets(void **state)
     assert_int_equal(harness_run_until(f->loop, &f->r.lost_flag, 2000), 0);
     assert_int_equal(f->r.lost_error, 0);
     n = peer_drain(f, NULL, 5000);
-    print_message("abort: peer read %zd\n", n);
     assert_true(n == -ECONNRESET || (n >= 0 && (size_t)n < len));
     free(data);
 }
@@ -359,6 +358,40 @@ test_writelines_and_write_buffer_keep_order(void **state)
 }
 
 static void
+free_ref(const void *data, size_t len, void *arg)
+{
+    (void)data;
+    (void)len;
+    (*(int *)arg)++;
+}
+
+static void
+test_write_buffer_with_many_chains_keeps_order(void **state)
+{
+    struct fix *f = *state;
+    struct evbuffer *b = evbuffer_new();
+    size_t n = 300, piece = 1000, len = n * piece;
+    unsigned char *data = malloc(len);
+    struct evbuffer *got = evbuffer_new();
+    int freed = 0;
+
+    /* Each reference is its own chain: more than one sendmsg() can take. */
+    fill_pattern(data, len, 0);
+    for (size_t i = 0; i < n; i++)
+        evbuffer_add_reference(b, data + i * piece, piece, free_ref, &freed);
+    assert_int_equal(weft_transport_write_buffer(f->r.tr, b), 0);
+    assert_int_equal(evbuffer_get_length(b), 0);
+    weft_transport_close(f->r.tr);
+    assert_int_equal(peer_drain(f, got, 5000), (ssize_t)len);
+    assert_true(check_pattern(got, len));
+    assert_int_equal(harness_run_until(f->loop, &f->r.lost_flag, 2000), 0);
+    assert_int_equal(freed, (int)n);    /* every chain released once sent */
+    evbuffer_free(got);
+    evbuffer_free(b);
+    free(data);
+}
+
+static void
 test_write_eof_half_closes_and_keeps_reading(void **state)
 {
     struct fix *f = *state;
@@ -384,6 +417,31 @@ test_write_eof_half_closes_and_keeps_reading(void **state)
     assert_int_equal(harness_run_until(f->loop, &f->r.lost_flag, 2000), 0);
     assert_int_equal(f->r.eofs, 1);
     assert_int_equal(f->r.lost_error, 0);
+}
+
+static void
+test_write_eof_waits_for_the_queue(void **state)
+{
+    struct fix *f = *state;
+    size_t len = 4u << 20;
+    unsigned char *data = malloc(len);
+    struct evbuffer *got = evbuffer_new();
+
+    fill_pattern(data, len, 0);
+    assert_int_equal(weft_transport_write(f->r.tr, data, len), 0);
+    assert_true(weft_transport_get_write_buffer_size(f->r.tr) > 0);     /* peer not reading */
+    assert_int_equal(weft_transport_write_eof(f->r.tr), 0);
+    /* Everything queued arrives before the EOF. */
+    assert_int_equal(peer_drain(f, got, 5000), (ssize_t)len);
+    assert_true(check_pattern(got, len));
+    assert_int_equal(f->r.lost, 0);
+    assert_false(weft_transport_is_closing(f->r.tr));
+    f->r.keep_open = true;
+    shutdown(f->peer, SHUT_WR);
+    assert_int_equal(harness_run_until(f->loop, &f->r.lost_flag, 2000), 0);
+    assert_int_equal(f->r.eofs, 1);
+    evbuffer_free(got);
+    free(data);
 }
 
 static void
@@ -708,7 +766,9 @@ main(void)
         T(test_abort_drops_queue_and_resets),
         T(test_write_after_close_is_epipe),
         T(test_writelines_and_write_buffer_keep_order),
+        T(test_write_buffer_with_many_chains_keeps_order),
         T(test_write_eof_half_closes_and_keeps_reading),
+        T(test_write_eof_waits_for_the_queue),
         T(test_eof_received_true_keeps_writing),
         T(test_eof_received_false_closes),
         T(test_pause_and_resume_writing_at_the_marks),

@@ -1,0 +1,121 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# bench/http.sh [BUILD_DIR] [SECONDS]: wrk against weftd's http plugin and nginx, in one run.
+# Both servers get one worker pinned to core 0 and serve the same files (13 B, 4 KiB, 1 MiB)
+# from a temp dir on loopback; wrk runs on core 1 with 100 keep-alive connections.
+# nginx gets its own config: access_log off, sendfile, open_file_cache. Prints req/s,
+# throughput and the weft/nginx ratios. Targets: >= 1.2x nginx's req/s on the small
+# files, >= 0.9x its throughput on 1 MiB.
+set -eu
+here=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$here/build-bench}
+secs=${2:-10}
+weftd=$build/daemon/weftd
+conns=${CONNS:-100}
+for tool in wrk nginx taskset; do
+    command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] ||
+        { echo "http.sh: $tool is missing (make setup-bench)" >&2; exit 1; }
+done
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+[ -x "$weftd" ] || { echo "http.sh: no $weftd: build first (make bench)" >&2; exit 1; }
+
+tmp=$(mktemp -d /tmp/weft-bench-http.XXXXXX)
+chmod 755 "$tmp"
+wpid= npid=
+cleanup() {
+    [ -n "$wpid" ] && kill "$wpid" 2>/dev/null && wait "$wpid" 2>/dev/null
+    [ -n "$npid" ] && kill "$npid" 2>/dev/null && wait "$npid" 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+mkdir -p "$tmp/www" "$tmp/nginx"
+printf 'hello, world\n' > "$tmp/www/13b.txt"
+head -c 4096 /dev/urandom > "$tmp/www/4k.bin"
+head -c 1048576 /dev/urandom > "$tmp/www/1m.bin"
+chmod -R a+rX "$tmp/www"
+
+free_port() {
+    local p
+    while :; do
+        p=$((20000 + RANDOM % 30000))
+        ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && { echo "$p"; return; }
+    done
+}
+wport=$(free_port)
+nport=$(free_port)
+[ "$nport" != "$wport" ] || nport=$((wport + 1))
+
+cat > "$tmp/weftd.conf" <<CONF
+[weftd]
+workers = 1
+log_level = warning
+[bench]
+protocol = http
+listen = 127.0.0.1:$wport
+root = $tmp/www
+keepalive_timeout = 60s
+CONF
+cat > "$tmp/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_timeout 60s;
+    keepalive_requests 100000000;
+    open_file_cache max=1000 inactive=60s;
+    open_file_cache_valid 60s;
+    default_type application/octet-stream;
+    client_body_temp_path $tmp/nginx;
+    proxy_temp_path $tmp/nginx;
+    fastcgi_temp_path $tmp/nginx;
+    uwsgi_temp_path $tmp/nginx;
+    scgi_temp_path $tmp/nginx;
+    server {
+        listen 127.0.0.1:$nport;
+        root $tmp/www;
+    }
+}
+CONF
+
+taskset -c 0 "$weftd" -c "$tmp/weftd.conf" 2> "$tmp/weftd.err" &
+wpid=$!
+taskset -c 0 "$nginx_bin" -c "$tmp/nginx.conf" -p "$tmp/nginx" 2> "$tmp/nginx.err" &
+npid=$!
+for _ in $(seq 50); do
+    curl -sf -o /dev/null "http://127.0.0.1:$wport/13b.txt" &&
+        curl -sf -o /dev/null "http://127.0.0.1:$nport/13b.txt" && break
+    sleep 0.1
+done
+for s in "$wport" "$nport"; do
+    curl -sf -o /dev/null "http://127.0.0.1:$s/1m.bin" ||
+        { echo "http.sh: server on $s did not start" >&2; cat "$tmp"/*.err >&2; exit 1; }
+done
+
+# wrk's "Requests/sec" and "Transfer/sec" (normalised to MiB/s)
+run_wrk() {
+    local out rps tput
+    out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${secs}s" --latency "$1" 2>&1)
+    rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+    tput=$(awk '/^Transfer\/sec:/ {
+        v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[A-Za-z]+$/, "", v);
+        if (u == "GB") v *= 1024; else if (u == "KB") v /= 1024; else if (u == "B") v /= 1048576;
+        printf "%.1f", v }' <<<"$out")
+    echo "${rps:-0} ${tput:-0}"
+}
+
+printf '%-8s %14s %14s %12s %12s %8s %8s\n' file weft_req/s nginx_req/s weft_MiB/s nginx_MiB/s req_x MiB_x
+for f in 13b.txt 4k.bin 1m.bin; do
+    read -r wr wt < <(run_wrk "http://127.0.0.1:$wport/$f")
+    read -r nr nt < <(run_wrk "http://127.0.0.1:$nport/$f")
+    awk -v f="$f" -v wr="$wr" -v nr="$nr" -v wt="$wt" -v nt="$nt" 'BEGIN {
+        printf "%-8s %14.0f %14.0f %12.1f %12.1f %8.2f %8.2f\n", f, wr, nr, wt, nt,
+               (nr > 0 ? wr / nr : 0), (nt > 0 ? wt / nt : 0) }'
+done
+echo "(weftd: $(grep -c . "$tmp/weftd.err" || true) stderr lines; nproc $(nproc); ${secs}s per run, $conns connections)"

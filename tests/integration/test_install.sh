@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# test_install.sh: `cmake --install` into a staging root lays out what a sysadmin and a
+# plugin author need; a plugin built out of tree with `pkg-config weft` loads in the
+# installed weftd; `cpack -G DEB` makes a .deb with the right files and metadata.
+set -uo pipefail
+
+: "${WEFT_BINARY_DIR:?WEFT_BINARY_DIR must name the build tree}"
+
+tmp=$(mktemp -d /tmp/weft-install.XXXXXX)
+pid=
+cleanup() {
+    [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+failures=0
+fail() {
+    echo "FAIL: $*" >&2
+    failures=$((failures + 1))
+}
+
+pick_port() {
+    local p
+    while :; do
+        p=$((20000 + RANDOM % 40000))
+        nc -z 127.0.0.1 "$p" 2>/dev/null || { echo "$p"; return; }
+    done
+}
+
+cache() {
+    sed -n "s/^$1:[A-Z]*=//p" "$WEFT_BINARY_DIR/CMakeCache.txt"
+}
+
+root=$tmp/root
+prefix=$(cache CMAKE_INSTALL_PREFIX)
+[ -n "$prefix" ] || prefix=/usr/local
+DESTDIR=$root cmake --install "$WEFT_BINARY_DIR" >"$tmp/install.log" 2>&1 ||
+    { cat "$tmp/install.log" >&2; fail "cmake --install failed"; exit 1; }
+
+# The layout: GNUInstallDirs under the configured prefix.
+libdir=$(sed -n 's/^libdir=//p' "$root$prefix"/lib*/pkgconfig/weft.pc 2>/dev/null | head -1)
+plugindir=$(sed -n 's/^plugindir=//p' "$root$prefix"/lib*/pkgconfig/weft.pc 2>/dev/null | head -1)
+[ -n "$libdir" ] || fail "no weft.pc under $prefix/lib*/pkgconfig"
+for f in "$prefix/sbin/weftd" "$prefix/include/weft/weft.h" "$prefix/include/weft/plugin.h" \
+         "$prefix/include/weft/version.h" "$libdir/libweft.so" "$libdir/libweft.so.0" \
+         "$plugindir/echo.so" "$prefix/share/man/man8/weftd.8" \
+         "$prefix/share/man/man5/weftd.conf.5" "$prefix/lib/systemd/system/weftd.service" \
+         "$prefix/lib/systemd/system/weftd.socket" "$prefix/lib/sysusers.d/weft.conf"; do
+    [ -e "$root$f" ] || fail "not installed: $f"
+done
+conf=$(find "$root" -path '*/weft/weftd.conf' | head -1)
+case "$conf" in
+    "$root"/etc/weft/weftd.conf | "$root$prefix"/etc/weft/weftd.conf) ;;
+    *) fail "weftd.conf not in the config dir: ${conf:-none}" ;;
+esac
+grep -q "^ExecStart=$prefix/sbin/weftd -c " "$root$prefix/lib/systemd/system/weftd.service" ||
+    fail "the installed unit does not run the installed weftd"
+
+# libweft: a SONAME, and only weft_* exported (the version script).
+readelf -d "$root$libdir/libweft.so" | grep -q 'SONAME.*\[libweft\.so\.0\]' ||
+    fail "libweft.so has no SONAME libweft.so.0"
+others=$(nm -D --defined-only "$root$libdir/libweft.so" | awk '{print $3}' |
+         grep -v -e '^weft_' -e '^LIBWEFT_' || true)
+[ -z "$others" ] || fail "libweft exports more than weft_*: $others"
+
+# A plugin built out of tree against the installed headers and weft.pc.
+mkdir -p "$tmp/hello"
+cat >"$tmp/hello/hello.c" <<'C'
+#include <stdlib.h>
+#include <weft/weft.h>
+
+struct hello { struct weft_protocol base; };
+
+static int
+hello_made(struct weft_protocol *p, struct weft_transport *tr)
+{
+    (void)p;
+    weft_transport_write(tr, "hello from out of tree\n", 23);
+    weft_transport_close(tr);
+    return 0;
+}
+
+static void
+hello_lost(struct weft_protocol *p, int error)
+{
+    (void)error;
+    free(p);
+}
+
+static const struct weft_protocol_ops hello_ops = {
+    .connection_made = hello_made,
+    .connection_lost = hello_lost,
+};
+
+static struct weft_protocol *
+hello_new(void *svc)
+{
+    struct hello *h = malloc(sizeof(*h));
+
+    (void)svc;
+    if (h != NULL)
+        h->base.ops = &hello_ops;
+    return h ? &h->base : NULL;
+}
+
+WEFT_PLUGIN_EXPORT const struct weft_plugin weft_plugin = {
+    .abi = WEFT_PLUGIN_ABI,
+    .size = sizeof(struct weft_plugin),
+    .name = "hello",
+    .version = "1.0",
+    .summary = "says hello",
+    .protocol_new = hello_new,
+};
+C
+export PKG_CONFIG_PATH=$root$libdir/pkgconfig PKG_CONFIG_SYSROOT_DIR=$root
+cflags=$(pkg-config --cflags weft) && libs=$(pkg-config --libs weft) ||
+    fail "pkg-config weft fails"
+# shellcheck disable=SC2086
+cc -shared -fPIC -Wall -Werror -o "$tmp/hello/hello.so" "$tmp/hello/hello.c" $cflags $libs \
+    2>"$tmp/cc.log" || { cat "$tmp/cc.log" >&2; fail "the out-of-tree plugin does not build"; }
+cp "$tmp/hello/hello.so" "$root$plugindir/" 2>/dev/null || fail "cannot place hello.so"
+
+# The installed weftd loads it, next to the installed echo.
+ph=$(pick_port)
+pe=$(pick_port)
+while [ "$pe" = "$ph" ]; do pe=$(pick_port); done
+printf '[weftd]\nworkers = 1\n[hello]\nprotocol = hello\nlisten = 127.0.0.1:%s\n[echo]\nprotocol = echo\nlisten = 127.0.0.1:%s\n' \
+    "$ph" "$pe" >"$tmp/t.conf"
+export LD_LIBRARY_PATH=$root$libdir
+"$root$prefix/sbin/weftd" -V | grep -q '^weftd ' || fail "the installed weftd does not run"
+"$root$prefix/sbin/weftd" -p "$root$plugindir" -c "$tmp/t.conf" 2>"$tmp/err" &
+pid=$!
+for _ in $(seq 1 200); do nc -z 127.0.0.1 "$ph" 2>/dev/null && break; sleep 0.05; done
+got=$(timeout 5 nc 127.0.0.1 "$ph" </dev/null 2>/dev/null)
+[ "$got" = "hello from out of tree" ] || { cat "$tmp/err" >&2; fail "hello said \"$got\""; }
+[ "$(printf 'ping\n' | timeout 5 nc -N 127.0.0.1 "$pe")" = "ping" ] || fail "installed echo"
+kill -TERM "$pid"
+st=0
+wait "$pid" || st=$?
+pid=
+[ "$st" -eq 0 ] || { cat "$tmp/err" >&2; fail "installed weftd exited $st"; }
+
+# The .deb.
+if ! command -v cpack >/dev/null || ! command -v dpkg-deb >/dev/null; then
+    echo "SKIP: cpack or dpkg-deb missing"
+else
+    (cd "$tmp" && cpack -G DEB -B "$tmp/pkg" --config "$WEFT_BINARY_DIR/CPackConfig.cmake") \
+        >"$tmp/cpack.log" 2>&1 || { cat "$tmp/cpack.log" >&2; fail "cpack -G DEB failed"; }
+    deb=$(ls "$tmp"/pkg/*.deb 2>/dev/null | head -1)
+    if [ -z "$deb" ]; then
+        fail "no .deb made"
+    else
+        dpkg-deb --info "$deb" >"$tmp/info"
+        grep -q '^ *Package: weft$' "$tmp/info" || fail ".deb: no Package: weft"
+        grep -q '^ *Version: ' "$tmp/info" || fail ".deb: no Version"
+        grep -q '^ *Depends:.*libevent' "$tmp/info" || fail ".deb: no Depends on libevent"
+        dpkg-deb --contents "$deb" | awk '{print $6}' | sed 's|^\./|/|' >"$tmp/contents"
+        for f in "$prefix/sbin/weftd" "$libdir/libweft.so.0" "$plugindir/echo.so" \
+                 "$prefix/include/weft/weft.h" "$libdir/pkgconfig/weft.pc" \
+                 "$prefix/lib/systemd/system/weftd.service" \
+                 "$prefix/lib/systemd/system/weftd.socket" \
+                 "$prefix/lib/sysusers.d/weft.conf" "$prefix/share/man/man8/weftd.8" \
+                 "${conf#"$root"}"; do
+            grep -qxF -- "$f" "$tmp/contents" || grep -qF -- "$f " "$tmp/contents" ||
+                fail ".deb lacks $f"
+        done
+        mkdir -p "$tmp/ctrl"
+        dpkg-deb -e "$deb" "$tmp/ctrl"
+        grep -qxF "${conf#"$root"}" "$tmp/ctrl/conffiles" || fail ".deb: config not a conffile"
+        [ -x "$tmp/ctrl/postinst" ] || fail ".deb: no postinst"
+    fi
+fi
+
+[ "$failures" -eq 0 ] || exit 1
+echo "ok: install layout, out-of-tree plugin loaded by the installed weftd, .deb contents"
