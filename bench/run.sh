@@ -190,7 +190,15 @@ for sc in $SCENARIOS; do
         else
             echo "FAILED"
             sed 's/^/    /' "$TMP/load.err"
-            kill -0 "$pid" 2>/dev/null || gone "$s" "$pid"
+            if ! kill -0 "$pid" 2>/dev/null; then
+                gone "$s" "$pid"
+            elif [ "$s" = weft ]; then
+                # The master replaces a worker that died: say so, measure the new one.
+                echo "    weftd's last output:"
+                tail -n 5 "$TMP/weft.log" | sed 's/^/        /'
+                kids=$(pgrep -P "$pid" 2>/dev/null)
+                [ "$(echo $kids | wc -w)" -eq 1 ] && mpid_weft=$kids
+            fi
         fi
     done
     done

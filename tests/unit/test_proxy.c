@@ -222,7 +222,8 @@ test_v2_partial_asks_for_more(void **state)
 static void
 test_v2_hostile_headers_are_refused(void **state)
 {
-    uint8_t h[WEFT_PROXY_V2_MAX + 64], body[40] = { 0 };
+    static uint8_t h[WEFT_PROXY_V2_MAX + 64];
+    uint8_t body[40] = { 0 };
     struct weft_proxy_info pi;
     size_t n;
 
@@ -244,11 +245,19 @@ test_v2_hostile_headers_are_refused(void **state)
     n = v2(h, 1, 0x21, body, 35);
     assert_int_equal(weft_proxy_parse(h, n, WEFT_PROXY_ANY, &pi), -EPROTO);
     /* Longer than we accept: refused from the first 16 bytes, without waiting. */
-    memset(h + 16, 0, WEFT_PROXY_V2_MAX);
-    n = v2(h, 1, 0x11, h + 16, (uint16_t)(WEFT_PROXY_V2_MAX - 15));
+    n = v2(h, 1, 0x11, NULL, 0);
+    h[14] = (uint8_t)((WEFT_PROXY_V2_MAX - 15) >> 8);
+    h[15] = (uint8_t)(WEFT_PROXY_V2_MAX - 15);
     assert_int_equal(weft_proxy_parse(h, 16, WEFT_PROXY_ANY, &pi), -EPROTO);
-    n = v2(h, 1, 0x11, h + 16, 0xffff - 16);
+    h[14] = h[15] = 0xff;
     assert_int_equal(weft_proxy_parse(h, 16, WEFT_PROXY_ANY, &pi), -EPROTO);
+    /* The largest accepted: the parser waits for all of it. */
+    h[14] = (uint8_t)((WEFT_PROXY_V2_MAX - 16) >> 8);
+    h[15] = (uint8_t)(WEFT_PROXY_V2_MAX - 16);
+    memset(h + 16, 0, WEFT_PROXY_V2_MAX - 16);
+    assert_int_equal(weft_proxy_parse(h, WEFT_PROXY_V2_MAX - 1, WEFT_PROXY_ANY, &pi), 0);
+    assert_int_equal(weft_proxy_parse(h, WEFT_PROXY_V2_MAX, WEFT_PROXY_ANY, &pi),
+                     WEFT_PROXY_V2_MAX);
     /* A signature that goes wrong in its last byte. */
     n = v2(h, 1, 0x11, body, 12);
     h[11] = 0x0B;
