@@ -71,8 +71,7 @@ free_port() {
     "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# start NAME: launches the server pinned to CPU 0; sets pid_NAME (to stop it), mpid_NAME (the
-# process that serves, to measure) and port_NAME, or reports why not.
+# start NAME: launches the server pinned to CPU 0; sets pid_NAME and port_NAME, or reports.
 start() {
     name=$1
     port=$(free_port)
@@ -134,18 +133,21 @@ EOF
         fi
         sleep 0.1
     done
-    # weftd serves from worker processes (one here: workers = 1); measure that one.
-    mpid=$pid
-    if [ "$name" = weft ]; then
-        kids=$(pgrep -P "$pid" 2>/dev/null)
+    eval "pid_$name=$pid port_$name=$port"
+    return 0
+}
+
+# serving NAME PID: the process to measure. weftd serves from a worker process (one here:
+# workers = 1), which its master replaces if it dies, so it is looked up before each run.
+serving() {
+    if [ "$1" = weft ]; then
+        kids=$(pgrep -P "$2" 2>/dev/null)
         if [ "$(echo $kids | wc -w)" -eq 1 ]; then
-            mpid=$kids
-        elif [ -n "$kids" ]; then
-            echo "bench: weft: several worker processes ($kids); measuring the master only"
+            echo "$kids"
+            return
         fi
     fi
-    eval "pid_$name=$pid mpid_$name=$mpid port_$name=$port"
-    return 0
+    echo "$2"
 }
 
 # gone NAME PID: a server died under load: say how, show its output, run nothing more on it.
@@ -181,7 +183,8 @@ for sc in $SCENARIOS; do
     while [ $round -lt "$ROUNDS" ]; do
     round=$((round + 1))
     for s in $RUNNING; do
-        eval "pid=\$pid_$s mpid=\$mpid_$s port=\$port_$s"
+        eval "pid=\$pid_$s port=\$port_$s"
+        mpid=$(serving "$s" "$pid")
         printf 'bench: %-8s %6d B x %3d conns, round %d ... ' "$s" "$size" "$conns" "$round"
         if line=$(timeout "$limit" taskset -c 1 "$BIN/echo_load" -p "$port" -c "$conns" \
                   -s "$size" -d "$DURATION" -w "$WARMUP" -P "$mpid" 2>"$TMP/load.err"); then
@@ -192,12 +195,9 @@ for sc in $SCENARIOS; do
             sed 's/^/    /' "$TMP/load.err"
             if ! kill -0 "$pid" 2>/dev/null; then
                 gone "$s" "$pid"
-            elif [ "$s" = weft ]; then
-                # The master replaces a worker that died: say so, measure the new one.
-                echo "    weftd's last output:"
-                tail -n 5 "$TMP/weft.log" | sed 's/^/        /'
-                kids=$(pgrep -P "$pid" 2>/dev/null)
-                [ "$(echo $kids | wc -w)" -eq 1 ] && mpid_weft=$kids
+            elif [ -s "$TMP/$s.log" ]; then
+                echo "    the $s server's last output:"
+                tail -n 5 "$TMP/$s.log" | sed 's/^/        /'
             fi
         fi
     done
@@ -205,7 +205,8 @@ for sc in $SCENARIOS; do
 done
 
 for s in $RUNNING; do
-    eval "pid=\$pid_$s mpid=\$mpid_$s port=\$port_$s"
+    eval "pid=\$pid_$s port=\$port_$s"
+    mpid=$(serving "$s" "$pid")
     printf 'bench: %-8s %d idle connections ... ' "$s" "$IDLE_CONNS"
     if line=$(timeout 120 "$BIN/idle_conns" -p "$port" -P "$mpid" -n "$IDLE_CONNS" \
               2>"$TMP/idle.err"); then
@@ -263,9 +264,13 @@ END {
                 printf "%-9s %10s\n", s, "n/a"; if (has[s]) printf " ?" > dat; continue
             }
             ratio = rps["epoll", k] > 0 ? rps[s, k] / rps["epoll", k] : 0
-            cr = cpu[s, k] > 0 ? cpu["epoll", k] / cpu[s, k] : 0
-            printf "%-9s %10d %9.1f %9.1f %9.1f %11.2f %6d%% %5d%% %6.2f %9.2f\n", s, rps[s, k],
-                   mib[s, k], p50[s, k], p99[s, k], cpu[s, k], scpu[s, k], ccpu[s, k], ratio, cr
+            cr = cpu[s, k] > 0 ? cpu["epoll", k] / cpu[s, k] : "?"
+            cpus = "n/a"; scpus = "n/a"; crs = "n/a"
+            if (cpu[s, k] > 0) cpus = sprintf("%.2f", cpu[s, k])
+            if (scpu[s, k] != "") scpus = (scpu[s, k] "%")
+            if (cr != "?") crs = sprintf("%.2f", cr)
+            printf "%-9s %10d %9.1f %9.1f %9.1f %11s %6s %5d%% %6.2f %9s\n", s, rps[s, k],
+                   mib[s, k], p50[s, k], p99[s, k], cpus, scpus, ccpu[s, k], ratio, crs
             printf " %.3f", ratio > dat
             cpur[i, j] = cr
         }
@@ -278,7 +283,7 @@ END {
     for (i = 1; i <= nk; i++) {
         printf "\"CPU/req, %s\"", label(kk[i]) > dat
         for (j = 1; j <= ns; j++) {
-            if ((sv[j], kk[i]) in rps) printf " %.3f", cpur[i, j] > dat
+            if ((sv[j], kk[i]) in rps && cpur[i, j] != "?") printf " %.3f", cpur[i, j] > dat
             else if (has[sv[j]]) printf " ?" > dat
         }
         printf "\n" > dat

@@ -114,8 +114,8 @@ http_path_has_dotfile(const char *path)
 }
 
 /* The portable walk: one openat(O_NOFOLLOW) per component. */
-static int
-open_walk(int rootfd, const char *relpath, bool follow, const char *root_real)
+int
+http_open_walk(int rootfd, const char *root_real, const char *relpath, bool follow)
 {
     char comp[NAME_MAX + 1];
     int dir = rootfd, fd;
@@ -151,6 +151,11 @@ open_walk(int rootfd, const char *relpath, bool follow, const char *root_real)
         }
         memcpy(comp, c, n);
         comp[n] = '\0';
+        if (n == 0 || !strcmp(comp, ".") || !strcmp(comp, "..")) {
+            if (dir != rootfd)
+                close(dir);
+            return -EXDEV;              /* never up, whatever the caller passed */
+        }
         bool last = slash == NULL || slash[1] == '\0';
         fd = openat(dir, comp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK |
                                (last ? 0 : O_DIRECTORY));
@@ -185,7 +190,7 @@ http_open_beneath(int rootfd, const char *root_real, const char *relpath, bool f
         no_openat2 = 1;     /* old kernel or a seccomp filter */
     }
 #endif
-    return open_walk(rootfd, relpath, follow_symlinks, root_real);
+    return http_open_walk(rootfd, root_real, relpath, follow_symlinks);
 }
 
 /* ---- MIME types ---- */

@@ -41,6 +41,13 @@ bool http_path_has_dotfile(const char *path);
 int http_open_beneath(int rootfd, const char *root_real, const char *relpath,
                       bool follow_symlinks);
 
+/**
+ * http_open_beneath()'s fallback where openat2 is missing, exposed for tests:
+ * one openat(O_NOFOLLOW) per component, or with follow_symlinks an open whose
+ * /proc/self/fd path must lie under root_real. Same results.
+ */
+int http_open_walk(int rootfd, const char *root_real, const char *relpath, bool follow_symlinks);
+
 /* MIME types by extension: a built-in table, then /etc/mime.types under it. */
 struct http_mime;
 

@@ -122,16 +122,28 @@ cc -shared -fPIC -Wall -Werror -o "$tmp/hello/hello.so" "$tmp/hello/hello.c" $cf
 cp "$tmp/hello/hello.so" "$root$plugindir/" 2>/dev/null || fail "cannot place hello.so"
 
 # The installed weftd loads it, next to the installed echo.
-ph=$(pick_port)
-pe=$(pick_port)
-while [ "$pe" = "$ph" ]; do pe=$(pick_port); done
-printf '[weftd]\nworkers = 1\n[hello]\nprotocol = hello\nlisten = 127.0.0.1:%s\n[echo]\nprotocol = echo\nlisten = 127.0.0.1:%s\n' \
-    "$ph" "$pe" >"$tmp/t.conf"
 export LD_LIBRARY_PATH=$root$libdir
 "$root$prefix/sbin/weftd" -V | grep -q '^weftd ' || fail "the installed weftd does not run"
-"$root$prefix/sbin/weftd" -p "$root$plugindir" -c "$tmp/t.conf" 2>"$tmp/err" &
-pid=$!
-for _ in $(seq 1 200); do nc -z 127.0.0.1 "$ph" 2>/dev/null && break; sleep 0.05; done
+# Ports are picked at random; if another process takes one meanwhile, try others.
+for attempt in 1 2 3 4 5; do
+    ph=$(pick_port)
+    pe=$(pick_port)
+    [ "$pe" != "$ph" ] || continue
+    printf '[weftd]\nworkers = 1\n[hello]\nprotocol = hello\nlisten = 127.0.0.1:%s\n[echo]\nprotocol = echo\nlisten = 127.0.0.1:%s\n' \
+        "$ph" "$pe" >"$tmp/t.conf"
+    "$root$prefix/sbin/weftd" -p "$root$plugindir" -c "$tmp/t.conf" 2>"$tmp/err" &
+    pid=$!
+    for _ in $(seq 1 200); do
+        nc -z 127.0.0.1 "$ph" 2>/dev/null && nc -z 127.0.0.1 "$pe" 2>/dev/null && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    kill -0 "$pid" 2>/dev/null && break
+    wait "$pid" 2>/dev/null
+    pid=
+    grep -q "port in use" "$tmp/err" || break
+done
+[ -n "$pid" ] || { cat "$tmp/err" >&2; fail "the installed weftd did not start"; }
 got=$(timeout 5 nc 127.0.0.1 "$ph" </dev/null 2>/dev/null)
 [ "$got" = "hello from out of tree" ] || { cat "$tmp/err" >&2; fail "hello said \"$got\""; }
 [ "$(printf 'ping\n' | timeout 5 nc -N 127.0.0.1 "$pe")" = "ping" ] || fail "installed echo"

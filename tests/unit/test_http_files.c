@@ -201,28 +201,41 @@ tree_teardown(void **state)
     return 0;
 }
 
+typedef int open_fn(int rootfd, const char *root_real, const char *relpath, bool follow);
+
+static void
+check_open_beneath(struct tree *t, open_fn *op)
+{
+    int fd = op(t->rootfd, t->real, "sub/f.txt", false);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(op(t->rootfd, t->real, "nope", false), -ENOENT);
+    /* no symlinks at all when follow_symlinks is off */
+    assert_true(op(t->rootfd, t->real, "in", false) < 0);
+    assert_true(op(t->rootfd, t->real, "out", false) < 0);
+    /* with it on: inside is fine, outside never */
+    fd = op(t->rootfd, t->real, "in", true);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_true(op(t->rootfd, t->real, "out", true) < 0);
+    assert_true(op(t->rootfd, t->real, "updir/secret", true) < 0);
+    assert_true(op(t->rootfd, t->real, "../secret", true) < 0);
+    assert_true(op(t->rootfd, t->real, "../secret", false) < 0);
+    fd = op(t->rootfd, t->real, "", false);
+    assert_true(fd >= 0);
+    close(fd);
+}
+
 static void
 test_open_beneath_root(void **state)
 {
-    struct tree *t = *state;
-    int fd = http_open_beneath(t->rootfd, t->real, "sub/f.txt", false);
-    assert_true(fd >= 0);
-    close(fd);
-    assert_int_equal(http_open_beneath(t->rootfd, t->real, "nope", false), -ENOENT);
-    /* no symlinks at all when follow_symlinks is off */
-    assert_true(http_open_beneath(t->rootfd, t->real, "in", false) < 0);
-    assert_true(http_open_beneath(t->rootfd, t->real, "out", false) < 0);
-    /* with it on: inside is fine, outside never */
-    fd = http_open_beneath(t->rootfd, t->real, "in", true);
-    assert_true(fd >= 0);
-    close(fd);
-    assert_true(http_open_beneath(t->rootfd, t->real, "out", true) < 0);
-    assert_true(http_open_beneath(t->rootfd, t->real, "updir/secret", true) < 0);
-    assert_true(http_open_beneath(t->rootfd, t->real, "../secret", true) < 0);
-    assert_true(http_open_beneath(t->rootfd, t->real, "../secret", false) < 0);
-    fd = http_open_beneath(t->rootfd, t->real, "", false);
-    assert_true(fd >= 0);
-    close(fd);
+    check_open_beneath(*state, http_open_beneath);
+}
+
+static void
+test_open_walk_fallback_is_as_strict(void **state)
+{
+    check_open_beneath(*state, http_open_walk);
 }
 
 static void
@@ -282,6 +295,8 @@ main(void)
         cmocka_unit_test(test_ranges),
         cmocka_unit_test(test_etags_and_dates),
         cmocka_unit_test_setup_teardown(test_open_beneath_root, tree_setup, tree_teardown),
+        cmocka_unit_test_setup_teardown(test_open_walk_fallback_is_as_strict, tree_setup,
+                                        tree_teardown),
         cmocka_unit_test_setup_teardown(test_cache_serves_and_revalidates, tree_setup,
                                         tree_teardown),
     };
