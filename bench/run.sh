@@ -4,7 +4,8 @@
 #
 # Usage: sh bench/run.sh [BUILD_DIR]      (BUILD_DIR configured with -DWEFT_BENCH=ON)
 # Environment: ROUNDS (3), DURATION (2 s measured per round), WARMUP (0.5 s), IDLE_CONNS (10000),
-#              SERVERS ("epoll libevent asyncio uvloop weft"), OUT (bench/out).
+#              SERVERS ("epoll libevent asyncio uvloop weft"), OUT (bench/out),
+#              SCENARIOS ("1024:100 65536:10": message bytes:connections).
 #
 # Every server is pinned to CPU 0 and the load generator to CPU 1. Each scenario runs against
 # every server in turn, ROUNDS times over, within the same invocation; each server's best round
@@ -25,7 +26,7 @@ IDLE_CONNS=${IDLE_CONNS:-10000}
 SERVERS=${SERVERS:-"epoll libevent asyncio uvloop weft"}
 OUT=${OUT:-$ROOT/bench/out}
 PY=/usr/bin/python3         # Debian's: the one with python3-uvloop
-SCENARIOS="1024:100 65536:10"   # message bytes : connections
+SCENARIOS=${SCENARIOS:-"1024:100 65536:10"}   # message bytes : connections, each
 
 for prog in echo_load echo_epoll echo_libevent idle_conns; do
     [ -x "$BIN/$prog" ] || { echo "bench: $BIN/$prog missing: build with -DWEFT_BENCH=ON" >&2; exit 1; }

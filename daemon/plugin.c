@@ -125,8 +125,11 @@ plugin_open(const char *dir, const char *name, struct plugin **out, char *err, s
         rc = -WEFT_ECONFIG;
         goto fail;
     }
-    if (rec->protocol_new == NULL) {
-        snprintf(err, errlen, "%s: plugin has no protocol_new", p->path);
+    /* .client is read only when the record is large enough to have it. */
+    if (rec->protocol_new == NULL &&
+        (size < offsetof(struct weft_plugin, client) + sizeof(rec->client) ||
+         rec->client == NULL)) {
+        snprintf(err, errlen, "%s: plugin has neither protocol_new nor client", p->path);
         rc = -WEFT_ECONFIG;
         goto fail;
     }

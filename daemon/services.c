@@ -265,21 +265,35 @@ services_log_listeners(const struct services *ss)
     }
 }
 
+struct weft_protocol *
+services_protocol_new(struct service *s)
+{
+    if (s->plugin->rec->protocol_new != NULL)
+        return s->plugin->rec->protocol_new(s->svc);
+    return weft_stream_factory(s->stream);
+}
+
 static struct weft_protocol *
 plain_factory(void *arg)
 {
-    struct service *s = arg;
-
-    return s->plugin->rec->protocol_new(s->svc);
+    return services_protocol_new(arg);
 }
 
 int
 services_start(struct services *ss, struct weft_loop *loop, weft_protocol_factory_cb *factory)
 {
+    ss->loop = loop;
     for (size_t i = 0; i < ss->count; i++) {
         struct service *s = &ss->list[i];
         int rc;
 
+        if (s->plugin->rec->protocol_new == NULL) {
+            s->stream = weft_stream_factory_new(s->plugin->rec->client, s->svc, NULL);
+            if (s->stream == NULL) {
+                log_error("%s: cannot serve: %s", s->conf->name, strerror(errno));
+                return -errno;
+            }
+        }
         rc = weft_create_server_fds(loop, factory ? factory : plain_factory, s, s->fds,
                                     s->nfds, NULL, &s->server);
         if (rc < 0) {
@@ -331,10 +345,20 @@ services_connection_count(const struct services *ss)
 void
 services_free(struct services *ss)
 {
+    for (size_t i = 0; i < ss->count; i++)
+        weft_server_free(ss->list[i].server);
+    /*
+     * Freeing a server aborts its connections, which cancels their stream
+     * handlers; they unwind in the next iterations and must be gone before
+     * the plugin state they use is freed.
+     */
+    for (int spins = 0; ss->loop != NULL && spins < 100 && weft_stream_handler_count(ss->loop);
+         spins++)
+        weft_loop_run_once(ss->loop);
     for (size_t i = 0; i < ss->count; i++) {
         struct service *s = &ss->list[i];
 
-        weft_server_free(s->server);
+        weft_stream_factory_free(s->stream);
         for (size_t j = 0; ss->own_fds && j < s->nfds; j++)
             if (s->fds[j] >= 0)
                 close(s->fds[j]);

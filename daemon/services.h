@@ -20,6 +20,7 @@ struct service {
     int *fds;                           /* listening sockets; -1 where binding failed */
     size_t nfds;                        /* conf->nlisten, or systemd's sockets named so */
     struct weft_server *server;
+    struct weft_stream_factory *stream; /* stream-layer plugins: runs .client in tasks */
 };
 
 struct services {
@@ -30,6 +31,7 @@ struct services {
     struct service *list;
     size_t count;
     bool own_fds;                       /* fds are ours (services_take_fds), not the pool's */
+    struct weft_loop *loop;             /* the worker's, once services_start ran */
 };
 
 /*
@@ -66,6 +68,9 @@ void services_log_listeners(const struct services *ss);
  */
 int services_start(struct services *ss, struct weft_loop *loop,
                    weft_protocol_factory_cb *factory);
+
+/* A new connection's protocol: the plugin's protocol_new, or a stream handler's. */
+struct weft_protocol *services_protocol_new(struct service *s);
 
 /* Stop accepting (close the listeners) everywhere. */
 void services_close_listeners(struct services *ss);

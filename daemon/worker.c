@@ -92,7 +92,7 @@ tick(void *arg)
         w->reported = n;
     }
     if (w->draining) {
-        if (n == 0) {
+        if (n == 0 && weft_stream_handler_count(w->loop) == 0) {
             weft_loop_stop(w->loop);
             return;
         }
@@ -130,7 +130,7 @@ limited_factory(void *arg)
                     (unsigned long long)w->g->max_connections);
         schedule_tick(w);
     }
-    return s->plugin->rec->protocol_new(s->svc);
+    return services_protocol_new(s);
 }
 
 static void

@@ -21,6 +21,7 @@ enum {
     TR_LOST_PENDING = 1u << 7,  /* connection_lost is scheduled (ev_read activated) */
     TR_LOST = 1u << 8,          /* connection_lost is running or ran */
     TR_MADE = 1u << 9,          /* connection_made ran */
+    TR_TLS = 1u << 10,          /* a struct tls_tr (tls_transport.c): TLS branches apply */
 };
 
 /*
@@ -63,6 +64,14 @@ bool weft__transport_abort_now(struct weft_transport *tr);
  * answer negatively at once: no query leaves the machine for them.
  */
 bool weft__host_is_invalid(const char *host);
+
+/*
+ * For the TLS flavour (tls_transport.c): stop all I/O and have
+ * connection_lost(err) delivered from the loop (first reason wins); and
+ * deliver it now (from the activated read event), freeing the transport.
+ */
+void weft__tr_schedule_lost(struct weft_transport *tr, int err);
+void weft__tr_deliver_lost(struct weft_transport *tr);
 
 /* server.c: join / leave the server's connection list (connection_count). */
 void weft__server_link(struct weft_server *s, struct weft_transport *tr);

@@ -19,6 +19,7 @@
 #include <event2/bufferevent_struct.h>
 #include <event2/event.h>
 
+#include "tls-int.h"
 #include "transport-int.h"
 
 /*
@@ -114,6 +115,8 @@ transport_free(struct weft_transport *tr)
      * fd, so closing it cannot confuse libevent's map either.
      */
     restore_events(bev, tr->fd);
+    if (unlikely(tr->flags & TR_TLS))
+        weft__tls_release(tr);      /* the SSL, its timer and context reference */
     close(tr->fd);
     bufferevent_free(bev);
     free(tr);
@@ -130,6 +133,18 @@ deliver_lost(struct weft_transport *tr)
     if (ops != NULL && ops->connection_lost != NULL)
         ops->connection_lost(tr->proto, tr->error);
     transport_free(tr);
+}
+
+void
+weft__tr_schedule_lost(struct weft_transport *tr, int err)
+{
+    schedule_lost(tr, err);
+}
+
+void
+weft__tr_deliver_lost(struct weft_transport *tr)
+{
+    deliver_lost(tr);
 }
 
 /* A protocol callback returned an error: tell the loop, then abort. */
@@ -442,8 +457,11 @@ weft_transport_write(struct weft_transport *tr, const void *data, size_t len)
 {
     struct evbuffer *out;
 
-    if (unlikely(tr->flags & (TR_CLOSING | TR_EOF_SENT)))
-        return -EPIPE;
+    if (unlikely(tr->flags & (TR_CLOSING | TR_EOF_SENT | TR_TLS))) {
+        if (tr->flags & (TR_CLOSING | TR_EOF_SENT))
+            return -EPIPE;
+        return weft__tls_write(tr, data, len);
+    }
     if (len == 0)
         return 0;
     out = tr->bev->output;
@@ -479,8 +497,11 @@ weft_transport_write_buffer(struct weft_transport *tr, struct evbuffer *buf)
     struct evbuffer *out;
     size_t len;
 
-    if (unlikely(tr->flags & (TR_CLOSING | TR_EOF_SENT)))
-        return -EPIPE;
+    if (unlikely(tr->flags & (TR_CLOSING | TR_EOF_SENT | TR_TLS))) {
+        if (tr->flags & (TR_CLOSING | TR_EOF_SENT))
+            return -EPIPE;
+        return weft__tls_write_buffer(tr, buf);
+    }
     len = evbuffer_get_length(buf);
     if (len == 0)
         return 0;
@@ -527,8 +548,11 @@ weft_transport_writelines(struct weft_transport *tr, const struct iovec *iov, in
 
     if (iovcnt < 0)
         return -EINVAL;
-    if (unlikely(tr->flags & (TR_CLOSING | TR_EOF_SENT)))
-        return -EPIPE;
+    if (unlikely(tr->flags & (TR_CLOSING | TR_EOF_SENT | TR_TLS))) {
+        if (tr->flags & (TR_CLOSING | TR_EOF_SENT))
+            return -EPIPE;
+        return weft__tls_writelines(tr, iov, iovcnt);
+    }
     for (int i = 0; i < iovcnt; i++)
         total += iov[i].iov_len;
     if (total == 0)
@@ -585,8 +609,7 @@ weft_transport_write_eof(struct weft_transport *tr)
 bool
 weft_transport_can_write_eof(const struct weft_transport *tr)
 {
-    (void)tr;
-    return true;
+    return !(tr->flags & TR_TLS);   /* TLS has no half-close (close_notify ends both) */
 }
 
 void
@@ -594,6 +617,10 @@ weft_transport_close(struct weft_transport *tr)
 {
     if (tr->flags & TR_CLOSING)
         return;
+    if (tr->flags & TR_TLS) {
+        weft__tls_close(tr);        /* drain, close_notify, wait for the peer's */
+        return;
+    }
     tr->flags |= TR_CLOSING;
     event_del(&tr->bev->ev_read);
     if (evbuffer_get_length(tr->bev->output) == 0)
@@ -645,6 +672,8 @@ weft_transport_resume_reading(struct weft_transport *tr)
         tr->flags &= (uint16_t)~TR_READ_PAUSED;
         if (!(tr->flags & TR_EOF_RCVD) && event_add(&tr->bev->ev_read, NULL) < 0)
             return errno ? -errno : -ENOMEM;
+        if (tr->flags & TR_TLS)
+            weft__tls_resume_reading(tr);   /* records OpenSSL already holds */
     }
     return 0;
 }
@@ -710,6 +739,8 @@ weft_transport_get_extra_info(struct weft_transport *tr, const char *name, void 
         rc = getpeername(tr->fd, (struct sockaddr *)&ss, &sl);
     else if (strcmp(name, "sockname") == 0)
         rc = getsockname(tr->fd, (struct sockaddr *)&ss, &sl);
+    else if (tr->flags & TR_TLS)
+        return weft__tls_extra_info(tr, name, out, len);
     else
         return -ENOENT;
     if (rc < 0)
