@@ -26,7 +26,7 @@ set size 0.66, 0.95
 set title "Ratio to the plain epoll server (higher is better)\nreq/s: throughput ratio;  CPU/req: epoll's server CPU per request / this server's"
 set ylabel "ratio to epoll"
 set yrange [0:ymax * 1.15]
-set key top right
+set key below horizontal
 set arrow 1 from graph 0, first 1 to graph 1, first 1 nohead dt 2 lw 1.5 lc rgb "black" back
 # The issue's targets for weft, over their clusters: 0.9x with 1 KiB, 0.8x with 64 KiB.
 set arrow 2 from -0.45, first 0.9 to 0.45, first 0.9 nohead dt 3 lw 2 lc rgb "red" back

@@ -14,6 +14,7 @@
 #include <event2/event.h>
 #include <event2/util.h>
 
+#include "tls-int.h"
 #include "transport-int.h"
 
 /*
@@ -47,6 +48,9 @@ struct weft_connect {
     bool deferred;                  /* result is waiting for the loop */
     bool dns_pending;               /* evdns still holds a pointer to us */
     bool done;                      /* callback ran or attempt cancelled */
+    struct weft_tls_context *tls;   /* a reference, or NULL */
+    char *hostname;                 /* TLS: SNI and the certificate's name */
+    struct weft_transport *tls_tr;  /* TLS: the transport in its handshake */
 };
 
 static void
@@ -54,6 +58,8 @@ maybe_free(struct weft_connect *c)
 {
     if (!c->done || c->dns_pending)
         return;
+    weft_tls_context_free(c->tls);
+    free(c->hostname);
     free(c->addrs);
     free(c);
 }
@@ -114,6 +120,15 @@ conn_fail(struct weft_connect *c, int err)
 static void try_next(struct weft_connect *c);
 
 static void
+on_tls_done(struct weft_transport *tr, int error, void *arg)
+{
+    struct weft_connect *c = arg;
+
+    c->tls_tr = NULL;
+    deliver(c, tr, error);
+}
+
+static void
 on_connected(evutil_socket_t fd, short what, void *arg)
 {
     struct weft_connect *c = arg;
@@ -136,6 +151,16 @@ on_connected(evutil_socket_t fd, short what, void *arg)
     }
     c->fd = -1;         /* the transport's, or closed below */
     stop_io(c);
+    if (c->tls != NULL) {
+        /* cb follows the handshake (on_tls_done); its timeout is the context's */
+        rc = weft__transport_new_tls(c->loop, fd, c->tls, c->hostname, c->factory, c->farg,
+                                     NULL, on_tls_done, c, &c->tls_tr);
+        if (rc < 0) {
+            close(fd);
+            deliver(c, NULL, rc);
+        }
+        return;
+    }
     proto = c->factory(c->farg);
     if (proto == NULL) {
         close(fd);
@@ -328,6 +353,20 @@ weft_create_connection(struct weft_loop *loop, weft_protocol_factory_cb *factory
         memcpy(&c->local, opts->local_addr, opts->local_addrlen);
         c->local_len = opts->local_addrlen;
     }
+    if (opts->tls != NULL) {
+        const char *name = opts->server_hostname != NULL ? opts->server_hostname : host;
+
+        if (!weft_tls_context_is_client(opts->tls)) {
+            free(c);
+            return -EINVAL;
+        }
+        c->hostname = strdup(name);
+        if (c->hostname == NULL) {
+            free(c);
+            return -ENOMEM;
+        }
+        c->tls = weft_tls_context_ref(opts->tls);
+    }
     if (opts->timeout_ms > 0) {
         c->timer = weft_call_later(loop, opts->timeout_ms, on_timeout, c);
         if (c->timer == NULL)
@@ -385,6 +424,10 @@ weft_connect_cancel(struct weft_connect *c)
 {
     if (c == NULL || c->done)
         return;
+    if (c->tls_tr != NULL) {
+        weft__tls_cancel(c->tls_tr);    /* aborted: on_tls_done is not called */
+        c->tls_tr = NULL;
+    }
     stop_io(c);
     if (c->defer != NULL) {
         weft_handle_cancel(c->defer);

@@ -21,6 +21,7 @@
 #include <weft/transport.h>
 
 #include "stream-int.h"
+#include "tls-int.h"
 
 #define MAX_ADDRS 16
 #define TIMEOUT_DEFAULT_MS 60000
@@ -406,6 +407,70 @@ client_factory(void *arg)
     return s != NULL ? &s->base : NULL;
 }
 
+/* TLS: wait in the task for the handshake, which tls_transport.c reports here. */
+struct tls_wait {
+    struct weft_future *f;
+    struct weft_transport *tr;
+    int error;
+    bool done;
+};
+
+static void
+on_tls_done(struct weft_transport *tr, int error, void *arg)
+{
+    struct tls_wait *tw = arg;
+
+    tw->done = true;
+    tw->tr = tr;
+    tw->error = error;
+    if (!weft_future_done(tw->f))
+        weft_future_set_result(tw->f, 0);
+}
+
+/* Takes fd (closed on failure). Returns 0 and *out, or a negative code. */
+static int
+tls_connect(struct weft_loop *loop, int fd, const char *host,
+            const struct weft_stream_options *opts, struct client_args *ca,
+            struct weft_transport **out)
+{
+    struct weft_tls_context *ctx = (struct weft_tls_context *)opts->tls;
+    const char *name = opts->server_hostname != NULL ? opts->server_hostname : host;
+    struct tls_wait tw = { 0 };
+    struct weft_transport *tr = NULL;
+    int rc;
+
+    if (!weft_tls_context_is_client(ctx)) {
+        close(fd);
+        return -EINVAL;
+    }
+    tw.f = weft_future_new(loop);
+    if (tw.f == NULL) {
+        close(fd);
+        return -ENOMEM;
+    }
+    rc = weft__transport_new_tls(loop, fd, ctx, name, client_factory, ca, NULL, on_tls_done,
+                                 &tw, &tr);
+    if (rc < 0) {
+        close(fd);
+        weft_future_unref(tw.f);
+        return rc;
+    }
+    rc = weft_await(tw.f);
+    weft_future_unref(tw.f);
+    if (!tw.done) {
+        weft__tls_cancel(tr);       /* cancelled in the handshake: on_tls_done never runs */
+        return rc < 0 ? rc : -ECANCELED;
+    }
+    if (tw.error < 0)
+        return tw.error;            /* the transport is gone */
+    if (rc < 0) {
+        weft_transport_abort(tw.tr);    /* connected, but the task was cancelled */
+        return rc;
+    }
+    *out = tw.tr;
+    return 0;
+}
+
 int
 weft_open_connection(const char *host, uint16_t port, const struct weft_stream_options *opts,
                      struct weft_reader **r, struct weft_writer **w)
@@ -454,7 +519,13 @@ weft_open_connection(const char *host, uint16_t port, const struct weft_stream_o
     if (fd < 0)
         return fd;
     /* takes fd on success only */
-    rc = weft_connect_accepted_socket(loop, client_factory, &ca, fd, &tr);
+    if (opts != NULL && opts->tls != NULL) {
+        rc = tls_connect(loop, fd, host, opts, &ca, &tr);
+        if (rc < 0)
+            return rc;              /* fd is closed */
+    } else {
+        rc = weft_connect_accepted_socket(loop, client_factory, &ca, fd, &tr);
+    }
     if (rc < 0) {
         close(fd);
         return rc;

@@ -12,6 +12,7 @@
 
 #include <event2/event.h>
 
+#include "tls-int.h"
 #include "transport-int.h"
 
 #define ACCEPT_BATCH 64         /* accepts per wake-up, so one listener cannot starve I/O */
@@ -33,6 +34,7 @@ struct weft_server {
     struct weft_transport *conns;   /* intrusive list through srv_prev/srv_next */
     size_t nconns;
     struct weft_handle *emfile_timer;
+    struct weft_tls_context *tls;   /* a reference, or NULL for plain TCP */
     uint64_t emfile_logged_ms;
     bool paused;                    /* pause_accepting() */
     bool emfile_paused;
@@ -111,9 +113,21 @@ accept_backoff(struct weft_server *s, int err)
 static void
 accept_one(struct weft_server *s, int fd)
 {
-    struct weft_protocol *proto = s->factory(s->arg);
+    struct weft_protocol *proto;
     int rc;
 
+    if (s->tls != NULL) {
+        /* The protocol is made once the handshake is done. */
+        rc = weft__transport_new_tls(s->loop, fd, s->tls, NULL, s->factory, s->arg, s, NULL,
+                                     NULL, NULL);
+        if (rc < 0) {
+            weft_log(WEFT_LOG_WARNING, "accept: cannot make a TLS transport: %s",
+                     weft_strerror(rc));
+            close(fd);
+        }
+        return;
+    }
+    proto = s->factory(s->arg);
     if (proto == NULL) {
         weft_log(WEFT_LOG_WARNING, "accept: protocol factory failed; connection dropped");
         close(fd);
@@ -161,7 +175,8 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
 
 static int
 server_start(struct weft_loop *loop, weft_protocol_factory_cb *factory, void *arg,
-             const int *fds, size_t nfds, struct weft_server **out)
+             const int *fds, size_t nfds, const struct weft_server_options *opts,
+             struct weft_server **out)
 {
     struct event_base *base = weft_loop_get_base(loop);
     struct weft_server *s;
@@ -177,6 +192,8 @@ server_start(struct weft_loop *loop, weft_protocol_factory_cb *factory, void *ar
     s->loop = loop;
     s->factory = factory;
     s->arg = arg;
+    if (opts != NULL && opts->tls != NULL)
+        s->tls = weft_tls_context_ref(opts->tls);
     for (size_t i = 0; i < nfds; i++) {
         struct listener *l = &s->ls[i];
 
@@ -187,6 +204,7 @@ server_start(struct weft_loop *loop, weft_protocol_factory_cb *factory, void *ar
             for (size_t j = 0; j <= i; j++)     /* the fds stay the caller's */
                 if (s->ls[j].ev != NULL)
                     event_free(s->ls[j].ev);
+            weft_tls_context_free(s->tls);
             free(s->ls);
             free(s);
             return -ENOMEM;
@@ -202,8 +220,9 @@ weft_create_server_fds(struct weft_loop *loop, weft_protocol_factory_cb *factory
                        const int *fds, size_t nfds, const struct weft_server_options *opts,
                        struct weft_server **out)
 {
-    (void)opts;
     if (loop == NULL || factory == NULL || out == NULL || (nfds > 0 && fds == NULL))
+        return -EINVAL;
+    if (opts != NULL && opts->tls != NULL && weft_tls_context_is_client(opts->tls))
         return -EINVAL;
     for (size_t i = 0; i < nfds; i++) {
         int fl = fds[i] < 0 ? -1 : fcntl(fds[i], F_GETFL);
@@ -213,7 +232,7 @@ weft_create_server_fds(struct weft_loop *loop, weft_protocol_factory_cb *factory
         if (!(fl & O_NONBLOCK) && fcntl(fds[i], F_SETFL, fl | O_NONBLOCK) < 0)
             return -errno;
     }
-    return server_start(loop, factory, arg, fds, nfds, out);
+    return server_start(loop, factory, arg, fds, nfds, opts, out);
 }
 
 static int
@@ -284,6 +303,8 @@ weft_create_server(struct weft_loop *loop, weft_protocol_factory_cb *factory, vo
         return -EINVAL;
     if (opts == NULL)
         opts = &defaults;
+    if (opts->tls != NULL && weft_tls_context_is_client(opts->tls))
+        return -EINVAL;
     if (host != NULL && host[0] == '\0')
         host = NULL;
     if (host != NULL && weft__host_is_invalid(host))
@@ -325,7 +346,7 @@ weft_create_server(struct weft_loop *loop, weft_protocol_factory_cb *factory, vo
         rc = -EADDRNOTAVAIL;
         goto out;
     }
-    rc = server_start(loop, factory, arg, fds, nfds, out);
+    rc = server_start(loop, factory, arg, fds, nfds, opts, out);
 out:
     if (rc < 0)
         for (size_t i = 0; i < nfds; i++)
@@ -432,6 +453,7 @@ weft_server_free(struct weft_server *s)
         /* One inside its own callback is lost later, from the loop. */
         (void)weft__transport_abort_now(tr);
     }
+    weft_tls_context_free(s->tls);
     free(s->ls);
     free(s);
 }

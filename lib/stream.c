@@ -66,8 +66,6 @@ weft__stream_opts(const struct weft_stream_options *opts, uint32_t *limit, uint3
     size_t l = WEFT_STREAM_LIMIT_DEFAULT, h = WEFT_WRITE_HIGH_DEFAULT, lo = 0;
 
     if (opts != NULL) {
-        if (opts->tls != NULL)
-            return -ENOTSUP;
         if (opts->limit > 0)
             l = opts->limit;
         if (opts->write_high > 0)

@@ -150,18 +150,34 @@ server_new(struct weft_loop *loop, weft_client_cb *client, void *arg,
     return 0;
 }
 
+/* The server options to use: opts->server, with opts->tls when that is set. */
+static const struct weft_server_options *
+server_opts(const struct weft_stream_options *opts, struct weft_server_options *buf)
+{
+    static const struct weft_server_options defaults = WEFT_SERVER_OPTIONS_INIT;
+
+    if (opts == NULL)
+        return NULL;
+    if (opts->tls == NULL)
+        return opts->server;
+    *buf = opts->server != NULL ? *opts->server : defaults;
+    buf->tls = (struct weft_tls_context *)opts->tls;
+    return buf;
+}
+
 int
 weft_start_server(struct weft_loop *loop, weft_client_cb *client, void *arg, const char *host,
                   uint16_t port, const struct weft_stream_options *opts,
                   struct weft_stream_server **out)
 {
     struct weft_stream_server *ss;
+    struct weft_server_options so;
     int rc = server_new(loop, client, arg, opts, &ss);
 
     if (rc < 0)
         return rc;
     rc = weft_create_server(loop, weft_stream_factory, &ss->home, host, port,
-                            opts != NULL ? opts->server : NULL, &ss->server);
+                            server_opts(opts, &so), &ss->server);
     if (rc < 0) {
         free(ss);
         return rc;
@@ -176,13 +192,14 @@ weft_start_server_fds(struct weft_loop *loop, weft_client_cb *client, void *arg,
                       struct weft_stream_server **out)
 {
     struct weft_stream_server *ss;
+    struct weft_server_options so;
     int rc = server_new(loop, client, arg, opts, &ss);
 
     if (rc < 0)
         return rc;
     /* takes the fds on success only */
     rc = weft_create_server_fds(loop, weft_stream_factory, &ss->home, fds, nfds,
-                                opts != NULL ? opts->server : NULL, &ss->server);
+                                server_opts(opts, &so), &ss->server);
     if (rc < 0) {
         free(ss);
         return rc;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* tls.c: TLS configuration (weftd's service keys), server and client contexts on OpenSSL 3. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,16 @@ file_fail(const char *key, const char *file, char *err, size_t errlen)
     return fail(err, errlen, "%s %s: %s", key, file, weft__tls_reason(why, sizeof(why)));
 }
 
+/* BIO_new_file() failed: fopen()'s errno says why. */
+static int
+open_fail(const char *key, const char *file, char *err, size_t errlen)
+{
+    int sys = errno;
+
+    ERR_clear_error();
+    return fail(err, errlen, "%s %s: %s", key, file, strerror(sys ? sys : EIO));
+}
+
 /* Never prompt for a pass phrase: an encrypted key is a config error. */
 static int
 no_passphrase(char *buf, int size, int rwflag, void *u)
@@ -106,7 +117,7 @@ read_chain(const char *key, const char *file, X509 **cert, STACK_OF(X509) **chai
     ERR_clear_error();
     b = BIO_new_file(file, "r");
     if (b == NULL)
-        return file_fail(key, file, err, errlen);
+        return open_fail(key, file, err, errlen);
     *cert = PEM_read_bio_X509_AUX(b, NULL, no_passphrase, NULL);
     if (*cert == NULL) {
         BIO_free(b);
@@ -150,7 +161,7 @@ read_key(const char *key, const char *file, EVP_PKEY **out, char *err, size_t er
     ERR_clear_error();
     b = BIO_new_file(file, "r");
     if (b == NULL)
-        return file_fail(key, file, err, errlen);
+        return open_fail(key, file, err, errlen);
     *out = PEM_read_bio_PrivateKey(b, NULL, no_passphrase, NULL);
     BIO_free(b);
     if (*out == NULL)

@@ -414,6 +414,35 @@ test_large_file_and_range(void **state)
 }
 
 static void
+test_many_pipelined_large_responses_survive_flow_control(void **state)
+{
+    struct fixture *fx = *state;
+    char req[64 * 60];
+    size_t n = 0, len;
+    bool closed;
+    /* 40 x 300 KB queued at once: far past the write buffer's high-water mark */
+    for (int i = 0; i < 40; i++)
+        n += (size_t)snprintf(req + n, sizeof(req) - n, "GET /big.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+    n += (size_t)snprintf(req + n, sizeof(req) - n,
+                          "GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    int fd = weftd_connect(fx->w.ports[0]);
+    assert_true(fd >= 0);
+    send_all(fd, req, n);
+    shutdown(fd, SHUT_WR);              /* half-close: the answers must still come */
+    char *r = read_until_close(fd, 20000, &closed, &len);
+    close(fd);
+    assert_true(closed);
+    assert_true(len > 40u * 300000u);
+    int ok = 0;
+    for (char *p = r; p < r + len && (p = memmem(p, (size_t)(r + len - p), "HTTP/1.1 200 OK", 15));
+         p += 15)
+        ok++;
+    assert_int_equal(ok, 41);
+    assert_non_null(memmem(r + len - 13, 13, "hello, world\n", 13));
+    free(r);
+}
+
+static void
 test_http10_closes_unless_keep_alive(void **state)
 {
     struct fixture *fx = *state;
@@ -549,6 +578,7 @@ main(void)
         cmocka_unit_test(test_traversal_never_leaves_root),
         cmocka_unit_test(test_directories_index_listing_and_forbidden),
         cmocka_unit_test(test_large_file_and_range),
+        cmocka_unit_test(test_many_pipelined_large_responses_survive_flow_control),
         cmocka_unit_test(test_http10_closes_unless_keep_alive),
         cmocka_unit_test(test_slowloris_is_cut_at_header_timeout),
         cmocka_unit_test(test_idle_keep_alive_is_closed),

@@ -11,11 +11,17 @@
 extern "C" {
 #endif
 
+struct weft_tls_context;
+
 /* Server settings. NULL options mean WEFT_SERVER_OPTIONS_INIT. */
 struct weft_server_options {
     int backlog;        /* listen() backlog; 0 means 511 */
     bool reuse_address; /* SO_REUSEADDR (asyncio's default on Unix: on) */
     bool reuse_port;    /* SO_REUSEPORT */
+    /* Since 0.1 (TLS): wrap every accepted connection in TLS with this server
+     * context (weft/tls.h); the server takes its own reference. The protocol
+     * is made (factory) once the handshake is done. NULL: plain TCP. */
+    struct weft_tls_context *tls;
 };
 #define WEFT_SERVER_OPTIONS_INIT { .backlog = 511, .reuse_address = true, .reuse_port = false }
 
@@ -92,6 +98,14 @@ struct weft_connect_options {
     uint64_t timeout_ms;               /* resolve + connect; 0 means no limit */
     const struct sockaddr *local_addr; /* bind() before connect, or NULL */
     socklen_t local_addrlen;
+    /* Since 0.1 (TLS): a client context (weft_tls_context_new_client) makes the
+     * connection TLS: cb follows the handshake, and a failed handshake or
+     * certificate check reaches cb as -WEFT_ETLS (the reason is logged), a
+     * handshake timeout as -ETIMEDOUT. NULL: plain TCP. */
+    struct weft_tls_context *tls;
+    /* The name sent as SNI and checked against the certificate (an address is
+     * checked against its IP entries); NULL: host. */
+    const char *server_hostname;
 };
 #define WEFT_CONNECT_OPTIONS_INIT { .timeout_ms = 60000, .local_addr = NULL, .local_addrlen = 0 }
 

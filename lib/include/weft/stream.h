@@ -54,7 +54,13 @@ struct weft_stream_options {
     uint64_t happy_eyeballs_ms;     /* delay between attempts; 0 = 250 ms */
     const struct sockaddr *local_addr;  /* bind() before connect, or NULL */
     socklen_t local_addrlen;
-    const void *tls;                /* reserved for TLS (a later version); must be NULL */
+    const void *tls;                /* TLS (weft/tls.h): a struct weft_tls_context *;
+                                       start_server: a server context (used instead of
+                                       server->tls); open_connection: a client one. NULL:
+                                       plain TCP */
+    /* Since 0.1 (TLS), open_connection: the name sent as SNI and checked against the
+     * server's certificate; NULL: host. */
+    const char *server_hostname;
 };
 
 /* A client handler: runs in a task per connection; r and w are borrowed for
@@ -230,7 +236,7 @@ WEFT_EXPORT void weft_writer_free(struct weft_writer *w);
  * asyncio.start_server(): listen on host:port (as weft_create_server(); the
  * name is resolved with getaddrinfo) and run client(r, w, arg) in a new task
  * for each connection. Returns 0 and *out, or a negative code as
- * weft_create_server() (-EINVAL for opts->tls). Since 0.1.
+ * weft_create_server() (-EINVAL for a client context in opts->tls). Since 0.1.
  */
 WEFT_EXPORT int weft_start_server(struct weft_loop *loop, weft_client_cb *client, void *arg,
                                   const char *host, uint16_t port,

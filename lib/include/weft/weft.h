@@ -16,5 +16,6 @@
 #include <weft/task.h>
 #include <weft/sync.h>
 #include <weft/stream.h>
+#include <weft/tls.h>
 
 #endif
