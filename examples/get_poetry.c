@@ -9,8 +9,13 @@
 #include <weft/weft.h>
 
 /*
- * get_poetry [HOST:]PORT ...   fetch from running poem servers (weftd's poem, poem_serve)
+ * get_poetry [TLS options] [HOST:]PORT ...   fetch from running poem servers (weftd's poem)
  * get_poetry                   demo: start three slow poem servers here, then fetch
+ *
+ * TLS options (asyncio's open_connection(ssl=..., server_hostname=...)):
+ *   --tls                 TLS, verifying the server against the system's CA store
+ *   --cafile FILE         TLS, verifying against the CAs in FILE
+ *   --servername NAME     the name to send (SNI) and check; default: the host
  */
 
 struct fetch {
@@ -23,6 +28,7 @@ struct fetch {
 };
 
 static struct weft_loop *loop;
+static struct weft_stream_options conn_opts;    /* .tls and .server_hostname */
 
 static double
 now(void)
@@ -37,7 +43,7 @@ get_poetry(void *arg)
     struct weft_reader *r;
     struct weft_writer *w;
     double t0 = now();
-    int rc = weft_open_connection(f->host, f->port, NULL, &r, &w);
+    int rc = weft_open_connection(f->host, f->port, &conn_opts, &r, &w);
 
     if (rc < 0) {
         printf("Task %d: %s:%u failed: %s\n", f->n, f->host, f->port, weft_strerror(rc));
@@ -120,10 +126,38 @@ main(int argc, char **argv)
     struct weft_task *t;
     int n = 0, status;
 
+    struct weft_tls_client_options tlso = { 0 };
+    struct weft_tls_context *tls = NULL;
+    bool use_tls = false;
+    int first = 1;
+
+    for (; first < argc && strncmp(argv[first], "--", 2) == 0; first++) {
+        if (strcmp(argv[first], "--tls") == 0) {
+            use_tls = true;
+        } else if (strcmp(argv[first], "--cafile") == 0 && first + 1 < argc) {
+            use_tls = true;
+            tlso.ca_file = argv[++first];
+        } else if (strcmp(argv[first], "--servername") == 0 && first + 1 < argc) {
+            conn_opts.server_hostname = argv[++first];
+        } else {
+            fprintf(stderr, "usage: get_poetry [--tls] [--cafile FILE] [--servername NAME] "
+                            "[HOST:]PORT ...\n");
+            return 2;
+        }
+    }
+    if (use_tls) {
+        char err[256];
+
+        if (weft_tls_context_new_client(&tlso, &tls, err, sizeof(err)) < 0) {
+            fprintf(stderr, "get_poetry: TLS: %s\n", err);
+            return 1;
+        }
+        conn_opts.tls = tls;
+    }
     loop = weft_loop_new();
     if (loop == NULL)
         return 1;
-    for (int i = 1; i < argc && n < 16; i++, n++) {
+    for (int i = first; i < argc && n < 16; i++, n++) {
         const char *colon = strrchr(argv[i], ':');
 
         f[n].n = n + 1;
@@ -131,7 +165,7 @@ main(int argc, char **argv)
                  colon ? argv[i] : "127.0.0.1");
         f[n].port = (uint16_t)atoi(colon ? colon + 1 : argv[i]);
     }
-    if (argc == 1) {
+    if (first == argc) {
         /* Three slow poets, 30, 60 and 90 ms per four characters. */
         for (int i = 0; i < 3; i++, n++) {
             struct sockaddr_in sin;
@@ -158,5 +192,6 @@ main(int argc, char **argv)
     for (int k = 0; k < 50 && weft_stream_handler_count(loop) > 0; k++)
         weft_loop_run_once(loop);
     weft_loop_free(loop);
+    weft_tls_context_free(tls);
     return status;
 }

@@ -9,8 +9,13 @@
 #include <weft/weft.h>
 
 /*
- * http_get HOST[:PORT] ...   GET / from each, concurrently; prints status and size
+ * http_get [TLS options] HOST[:PORT] ...   GET / from each, concurrently; prints status and size
  * http_get                   demo: two tiny HTTP servers started here
+ *
+ * TLS options (HTTPS; the port defaults to 443, ALPN offers http/1.1):
+ *   --tls                 verify the server against the system's CA store
+ *   --cafile FILE         verify against the CAs in FILE
+ *   --servername NAME     the name to send (SNI) and check; default: the host
  */
 
 struct get {
@@ -21,6 +26,7 @@ struct get {
 };
 
 static struct weft_loop *loop;
+static struct weft_stream_options conn_opts;    /* .tls and .server_hostname */
 
 static intptr_t
 get_html(void *arg)
@@ -34,7 +40,7 @@ get_html(void *arg)
     int rc, len;
 
     printf("get_html %s:%u...\n", g->host, g->port);
-    rc = weft_open_connection(g->host, g->port, NULL, &r, &w);
+    rc = weft_open_connection(g->host, g->port, &conn_opts, &r, &w);
     if (rc < 0) {
         snprintf(g->status, sizeof(g->status), "failed: %s", weft_strerror(rc));
         return rc;
@@ -107,19 +113,46 @@ main(int argc, char **argv)
     static struct get g[17];
     static const char *const names[] = { "first", "second" };
     struct weft_stream_server *srv[2] = { NULL, NULL };
-    int n = 0;
+    static const char *const alpn[] = { "http/1.1", NULL };
+    struct weft_tls_client_options tlso = { .alpn = alpn };
+    struct weft_tls_context *tls = NULL;
+    bool use_tls = false;
+    int n = 0, first = 1;
 
+    for (; first < argc && strncmp(argv[first], "--", 2) == 0; first++) {
+        if (strcmp(argv[first], "--tls") == 0) {
+            use_tls = true;
+        } else if (strcmp(argv[first], "--cafile") == 0 && first + 1 < argc) {
+            use_tls = true;
+            tlso.ca_file = argv[++first];
+        } else if (strcmp(argv[first], "--servername") == 0 && first + 1 < argc) {
+            conn_opts.server_hostname = argv[++first];
+        } else {
+            fprintf(stderr, "usage: http_get [--tls] [--cafile FILE] [--servername NAME] "
+                            "HOST[:PORT] ...\n");
+            return 2;
+        }
+    }
+    if (use_tls) {
+        char err[256];
+
+        if (weft_tls_context_new_client(&tlso, &tls, err, sizeof(err)) < 0) {
+            fprintf(stderr, "http_get: TLS: %s\n", err);
+            return 1;
+        }
+        conn_opts.tls = tls;
+    }
     loop = weft_loop_new();
     if (loop == NULL)
         return 1;
-    for (int i = 1; i < argc && n < 16; i++, n++) {
+    for (int i = first; i < argc && n < 16; i++, n++) {
         const char *colon = strrchr(argv[i], ':');
 
         snprintf(g[n].host, sizeof(g[n].host), "%.*s",
                  colon ? (int)(colon - argv[i]) : (int)strlen(argv[i]), argv[i]);
-        g[n].port = colon ? (uint16_t)atoi(colon + 1) : 80;
+        g[n].port = colon ? (uint16_t)atoi(colon + 1) : use_tls ? 443 : 80;
     }
-    for (int i = 0; argc == 1 && i < 2; i++, n++) {
+    for (int i = 0; first == argc && i < 2; i++, n++) {
         struct sockaddr_in sin;
         socklen_t sl = sizeof(sin);
 
@@ -137,5 +170,6 @@ main(int argc, char **argv)
     for (int k = 0; k < 50 && weft_stream_handler_count(loop) > 0; k++)
         weft_loop_run_once(loop);
     weft_loop_free(loop);
+    weft_tls_context_free(tls);
     return 0;
 }

@@ -31,6 +31,7 @@
 #ifndef HTTP_SENDFILE
 #define HTTP_SENDFILE 0
 #endif
+#define OUT_FLUSH (64u * 1024)     /* responses batched before a mid-batch flush */
 #define NC_HINT "This server expects CRLF line endings. With netcat, use nc -C."
 
 struct http_service {
@@ -943,6 +944,11 @@ process(struct conn *c)
             close_after = !respond(c, http_parser_request(c->parser));
             http_parser_next(c->parser);
             arm(c, T_IDLE, c->svc->keepalive_timeout_ms);
+            /* A read can hold thousands of pipelined requests: hand over what
+             * is ready, so the transport's high-water mark (pause_writing)
+             * bounds our memory instead of the client's appetite. */
+            if (evbuffer_get_length(c->out) >= OUT_FLUSH)
+                flush(c);
             break;
         case HTTP_EV_ERROR:
             fail_request(c);

@@ -440,6 +440,23 @@ test_many_pipelined_large_responses_survive_flow_control(void **state)
     assert_int_equal(ok, 41);
     assert_non_null(memmem(r + len - 13, 13, "hello, world\n", 13));
     free(r);
+
+    /* 1,000 small pipelined requests in one go: all answered, in order */
+    static char many[1001 * 48];
+    n = 0;
+    for (int i = 0; i < 1000; i++)
+        n += (size_t)snprintf(many + n, sizeof(many) - n, "GET /sub/ HTTP/1.1\r\nHost: x\r\n\r\n");
+    n += (size_t)snprintf(many + n, sizeof(many) - n,
+                          "GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    fd = weftd_connect(fx->w.ports[0]);
+    send_all(fd, many, n);
+    r = read_until_close(fd, 20000, &closed, &len);
+    close(fd);
+    assert_true(closed);
+    assert_int_equal(count(r, "<p>sub</p>\n"), 1000);
+    assert_int_equal(count(r, "HTTP/1.1 200 OK"), 1001);
+    assert_non_null(strstr(r + len - 13, "hello, world\n"));
+    free(r);
 }
 
 static void

@@ -5,28 +5,10 @@
 # installed weftd; `cpack -G DEB` makes a .deb with the right files and metadata.
 set -uo pipefail
 
-: "${WEFT_BINARY_DIR:?WEFT_BINARY_DIR must name the build tree}"
-
-tmp=$(mktemp -d /tmp/weft-install.XXXXXX)
-pid=
-cleanup() {
-    [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-failures=0
-fail() {
-    echo "FAIL: $*" >&2
-    failures=$((failures + 1))
-}
-
-pick_port() {
-    local p
-    while :; do
-        p=$((20000 + RANDOM % 40000))
-        nc -z 127.0.0.1 "$p" 2>/dev/null || { echo "$p"; return; }
-    done
-}
+. "$(dirname "$0")/lib.sh"
+require_env WEFT_BINARY_DIR
+require_tool nc netcat-openbsd
+keep_going=1
 
 cache() {
     sed -n "s/^$1:[A-Z]*=//p" "$WEFT_BINARY_DIR/CMakeCache.txt"
@@ -124,34 +106,17 @@ cp "$tmp/hello/hello.so" "$root$plugindir/" 2>/dev/null || fail "cannot place he
 # The installed weftd loads it, next to the installed echo.
 export LD_LIBRARY_PATH=$root$libdir
 "$root$prefix/sbin/weftd" -V | grep -q '^weftd ' || fail "the installed weftd does not run"
-# Ports are picked at random; if another process takes one meanwhile, try others.
-for attempt in 1 2 3 4 5; do
-    ph=$(pick_port)
-    pe=$(pick_port)
-    [ "$pe" != "$ph" ] || continue
+launch_installed() {
     printf '[weftd]\nworkers = 1\n[hello]\nprotocol = hello\nlisten = 127.0.0.1:%s\n[echo]\nprotocol = echo\nlisten = 127.0.0.1:%s\n' \
-        "$ph" "$pe" >"$tmp/t.conf"
-    "$root$prefix/sbin/weftd" -p "$root$plugindir" -c "$tmp/t.conf" 2>"$tmp/err" &
-    pid=$!
-    for _ in $(seq 1 200); do
-        nc -z 127.0.0.1 "$ph" 2>/dev/null && nc -z 127.0.0.1 "$pe" 2>/dev/null && break
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    kill -0 "$pid" 2>/dev/null && break
-    wait "$pid" 2>/dev/null
-    pid=
-    grep -q "port in use" "$tmp/err" || break
-done
-[ -n "$pid" ] || { cat "$tmp/err" >&2; fail "the installed weftd did not start"; }
-got=$(timeout 5 nc 127.0.0.1 "$ph" </dev/null 2>/dev/null)
-[ "$got" = "hello from out of tree" ] || { cat "$tmp/err" >&2; fail "hello said \"$got\""; }
-[ "$(printf 'ping\n' | timeout 5 nc -N 127.0.0.1 "$pe")" = "ping" ] || fail "installed echo"
-kill -TERM "$pid"
-st=0
-wait "$pid" || st=$?
-pid=
-[ "$st" -eq 0 ] || { cat "$tmp/err" >&2; fail "installed weftd exited $st"; }
+        "${ports[0]}" "${ports[1]}" >"$tmp/t.conf"
+    launch "$root$prefix/sbin/weftd" -p "$root$plugindir" -c "$tmp/t.conf"
+}
+if start_weftd 2 launch_installed; then
+    got=$(timeout 5 nc 127.0.0.1 "${ports[0]}" </dev/null 2>/dev/null)
+    [ "$got" = "hello from out of tree" ] || fail "hello said \"$got\""
+    echo_ok "${ports[1]}" || fail "installed echo"
+    stop_pid "$pid" || fail "installed weftd exited $?"
+fi
 
 # The .deb.
 if ! command -v cpack >/dev/null || ! command -v dpkg-deb >/dev/null; then
@@ -184,5 +149,4 @@ else
     fi
 fi
 
-[ "$failures" -eq 0 ] || exit 1
-echo "ok: install layout, out-of-tree plugin loaded by the installed weftd, .deb contents"
+finish "ok: install layout, out-of-tree plugin loaded by the installed weftd, .deb contents"

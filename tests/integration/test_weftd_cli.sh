@@ -3,34 +3,11 @@
 # test_weftd_cli.sh: weftd's command line: -V, -h, and -t on good and bad configs.
 set -uo pipefail
 
-: "${WEFTD:?WEFTD must name the weftd binary}"
-: "${WEFT_BINARY_DIR:?WEFT_BINARY_DIR must name the build tree}"
-: "${WEFT_SOURCE_DIR:?WEFT_SOURCE_DIR must name the source tree}"
-
-tmp=$(mktemp -d /tmp/weft-cli.XXXXXX)
-holder=
-cleanup() {
-    [ -n "$holder" ] && kill -KILL "$holder" 2>/dev/null || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-failures=0
-
-fail() {
-    echo "FAIL: $*" >&2
-    for f in out err; do
-        [ -s "$tmp/$f" ] && { echo "---- std$f ----" >&2; cat "$tmp/$f" >&2; }
-    done
-    failures=$((failures + 1))
-}
-
-pick_port() {
-    local p
-    while :; do
-        p=$((20000 + RANDOM % 40000))
-        nc -z 127.0.0.1 "$p" 2>/dev/null || { echo "$p"; return; }
-    done
-}
+. "$(dirname "$0")/lib.sh"
+require_env WEFTD WEFT_BINARY_DIR WEFT_SOURCE_DIR
+require_tool nc netcat-openbsd
+keep_going=1
+logs=("$tmp/out" "$tmp/err")
 
 # run EXPECTED_STATUS ARGS...: run weftd, keep stdout/stderr in $tmp/out, $tmp/err.
 run() {
@@ -62,7 +39,7 @@ run 0 -h && grep -q "usage: weftd" "$tmp/out" || fail "-h prints no usage"
 grep -q -- "-t" "$tmp/out" || fail "-h does not mention -t"
 run 2 -x && grep -q "usage: weftd" "$tmp/err" || fail "bad option: no usage on stderr"
 
-port=$(pick_port)
+pick_ports port
 good="[weftd]\nlog_level = info\n\n[echo]\nprotocol = echo\nlisten = 127.0.0.1:$port\n"
 
 # A good config.
@@ -97,13 +74,14 @@ check_bad bad_abi "[weftd]\nplugin_dir = $WEFT_BINARY_DIR/test-plugins\n[x]\npro
     "%F:4: [x] protocol: $WEFT_BINARY_DIR/test-plugins/bad_abi.so: built for plugin ABI 7"
 
 # Port in use: a listener held by nc.
-busy=$(pick_port)
+pick_ports busy
 nc -lk 127.0.0.1 "$busy" >/dev/null 2>&1 &
 holder=$!
-for _ in $(seq 100); do nc -z 127.0.0.1 "$busy" 2>/dev/null && break; sleep 0.05; done
+started "$holder"
+wait_port "$busy" "$holder" || fail "nc -l did not listen on $busy"
 check_bad port_in_use "[echo]\nprotocol = echo\n\nlisten = 127.0.0.1:$busy\n" \
     "%F:4: [echo] listen: 127.0.0.1:$busy: port in use"
-kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null; holder=
+stop_pid "$holder" 2>/dev/null
 
 # Missing and unreadable files.
 run 1 -t -c "$tmp/nonexistent.conf" && expect_err "$tmp/nonexistent.conf: cannot read: No such file"
@@ -119,8 +97,4 @@ printf '%b' "$good" >"$tmp/good.conf"
 run 1 -t -p "$WEFT_BINARY_DIR/test-plugins" -c "$tmp/good.conf" &&
     expect_err "unknown protocol \"echo\""
 
-if [ "$failures" -ne 0 ]; then
-    echo "$failures check(s) failed" >&2
-    exit 1
-fi
-echo "ok: weftd -V, -h and -t behave"
+finish "ok: weftd -V, -h and -t behave"

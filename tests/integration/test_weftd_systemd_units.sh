@@ -4,43 +4,10 @@
 # its sockets from systemd (socket activation, through systemd-socket-activate).
 set -uo pipefail
 
-: "${WEFTD:?WEFTD must name the weftd binary}"
-: "${WEFT_SOURCE_DIR:?WEFT_SOURCE_DIR must name the source tree}"
-
-tmp=$(mktemp -d /tmp/weft-systemd.XXXXXX)
-pid=
-cleanup() {
-    [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-failures=0
-fail() {
-    echo "FAIL: $*" >&2
-    [ -s "$tmp/err" ] && { echo "---- weftd stderr ----" >&2; cat "$tmp/err" >&2; }
-    failures=$((failures + 1))
-}
-
-pick_port() {
-    local p
-    while :; do
-        p=$((20000 + RANDOM % 40000))
-        nc -z 127.0.0.1 "$p" 2>/dev/null || { echo "$p"; return; }
-    done
-}
-
-# echo_ok PORT: a line sent comes back.
-echo_ok() {
-    [ "$(printf 'ping\n' | timeout 5 nc -N 127.0.0.1 "$1" 2>/dev/null)" = "ping" ]
-}
-
-wait_port() {
-    for _ in $(seq 1 200); do
-        nc -z 127.0.0.1 "$1" 2>/dev/null && return 0
-        sleep 0.05
-    done
-    return 1
-}
+. "$(dirname "$0")/lib.sh"
+require_env WEFTD WEFT_SOURCE_DIR
+require_tool nc netcat-openbsd
+keep_going=1
 
 # 1. The units, made from the templates as the install does, verify cleanly.
 if ! command -v systemd-analyze >/dev/null; then
@@ -70,13 +37,11 @@ fi
 if ! command -v systemd-socket-activate >/dev/null; then
     echo "SKIP: systemd-socket-activate is not installed (Debian package systemd)"
 else
-    for attempt in 1 2 3 4 5; do
-    p_named=$(pick_port)
-    p_unused=$(pick_port)
-    p_addr=$(pick_port)
-    [ "$p_named" != "$p_addr" ] && [ "$p_named" != "$p_unused" ] && [ "$p_addr" != "$p_unused" ] ||
-        continue
-    cat >"$tmp/act.conf" <<CONF
+    # The named socket replaces echo's listen line: only it and the address one listen.
+    launch_activated() {
+        p_named=${ports[0]} p_unused=${ports[1]} p_addr=${ports[2]}
+        wait_ports=("$p_named")
+        cat >"$tmp/act.conf" <<CONF
 [weftd]
 workers = 2
 [echo]
@@ -86,31 +51,22 @@ listen = 127.0.0.1:$p_unused
 protocol = echo
 listen = 127.0.0.1:$p_addr
 CONF
-    systemd-socket-activate -l "127.0.0.1:$p_named" -l "127.0.0.1:$p_addr" \
-        --fdname=echo:unknown "$WEFTD" -c "$tmp/act.conf" 2>"$tmp/err" &
-    pid=$!
-    wait_port "$p_named" && break
-    # Another process took a port meanwhile: try others.
-    kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=
-    done
-    [ -n "$pid" ] || fail "systemd-socket-activate did not listen"
+        launch systemd-socket-activate -l "127.0.0.1:$p_named" -l "127.0.0.1:$p_addr" \
+            --fdname=echo:unknown "$WEFTD" -c "$tmp/act.conf"
+    }
+    start_weftd 3 launch_activated
     echo_ok "$p_named" || fail "the socket named echo is not served"
     echo_ok "$p_addr" || fail "the unnamed socket matched by address is not served"
     nc -z 127.0.0.1 "$p_unused" 2>/dev/null && fail "echo's own listen line was bound too"
-    grep -q "socket activation: 2 sockets from systemd" "$tmp/err" ||
+    grep -q "socket activation: 2 sockets from systemd" "$tmp/weftd.err" ||
         fail "no socket activation log line"
     # A reload keeps systemd's sockets.
     kill -HUP "$pid"
-    for _ in $(seq 1 100); do grep -q "reloaded" "$tmp/err" && break; sleep 0.05; done
-    grep -q "notice: reloaded" "$tmp/err" || fail "no reload"
+    for _ in $(seq 1 100); do grep -q "reloaded" "$tmp/weftd.err" && break; sleep 0.05; done
+    grep -q "notice: reloaded" "$tmp/weftd.err" || fail "no reload"
     echo_ok "$p_named" || fail "the named socket is not served after a reload"
     echo_ok "$p_addr" || fail "the matched socket is not served after a reload"
-    kill -TERM "$pid"
-    st=0
-    wait "$pid" || st=$?
-    pid=
-    [ "$st" -eq 0 ] || fail "weftd exited $st after SIGTERM"
+    stop_pid "$pid" || fail "weftd exited $? after SIGTERM"
 fi
 
-[ "$failures" -eq 0 ] || exit 1
-echo "ok: systemd units verify; socket activation by name and by address"
+finish "ok: systemd units verify; socket activation by name and by address"

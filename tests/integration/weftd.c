@@ -1,6 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* weftd.c: start the real weftd on free ports with a test config, stop it, read its stderr. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -20,8 +26,8 @@
 
 #define WAIT_MS 20000
 
-static void
-sleep_ms(int ms)
+void
+itest_sleep_ms(int ms)
 {
     struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 
@@ -142,7 +148,7 @@ weftd_wait(struct weftd *w, int timeout_ms)
             return -errno;
         if (waited >= timeout_ms)
             return -ETIMEDOUT;
-        sleep_ms(10);
+        itest_sleep_ms(10);
     }
 }
 
@@ -189,7 +195,7 @@ weftd_start(struct weftd *w, const char *config, const char *const *args)
             /* Without a port there is nothing to wait for but an exit. */
             if (w->nports > 0 && port_accepts(w->ports[0]))
                 return 0;
-            sleep_ms(20);
+            itest_sleep_ms(20);
         }
         if (w->pid > 0) {
             weftd_stop(w, SIGKILL);
@@ -320,4 +326,146 @@ weftd_connect(uint16_t port)
     }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     return fd;
+}
+
+void
+weftd_show_stderr(const struct weftd *w)
+{
+    char *s = weftd_stderr(w);
+
+    print_message("---- weftd stderr ----\n%s----\n", s != NULL ? s : "(unreadable)\n");
+    free(s);
+}
+
+void
+weftd_start_ok(struct weftd *w, const char *conf)
+{
+    int rc = weftd_start(w, conf, NULL);
+
+    if (rc != 0) {
+        print_message("weftd_start: %d (status %d)\n", rc, w->status);
+        weftd_show_stderr(w);
+    }
+    assert_int_equal(rc, 0);
+}
+
+bool
+weftd_wait_log(const struct weftd *w, const char *needle, int ms)
+{
+    uint64_t end = itest_now_ms() + (uint64_t)ms;
+
+    do {
+        if (weftd_stderr_contains(w, needle))
+            return true;
+        itest_sleep_ms(20);
+    } while (itest_now_ms() < end);
+    return false;
+}
+
+int
+weftd_log_count(const struct weftd *w, const char *needle)
+{
+    char *s = weftd_stderr(w), *p = s;
+    int n = 0;
+
+    assert_non_null(s);
+    while ((p = strstr(p, needle)) != NULL) {
+        n++;
+        p += strlen(needle);
+    }
+    free(s);
+    return n;
+}
+
+uint64_t
+itest_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void
+itest_set_timeouts(int fd, int ms)
+{
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+size_t
+itest_read_full(int fd, void *buf, size_t len)
+{
+    size_t got = 0;
+
+    while (got < len) {
+        ssize_t n = read(fd, (char *)buf + got, len - got);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    return got;
+}
+
+void
+itest_write_full(int fd, const void *buf, size_t len)
+{
+    size_t put = 0;
+
+    while (put < len) {
+        ssize_t n = write(fd, (const char *)buf + put, len - put);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        assert_true(n > 0);
+        put += (size_t)n;
+    }
+}
+
+int
+itest_children_of(pid_t pid, pid_t *out, int max)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int n = 0;
+
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL && n < max) {
+        char path[300], buf[512], *p;
+        long ppid;
+        FILE *f;
+
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        if (fgets(buf, sizeof(buf), f) != NULL && (p = strrchr(buf, ')')) != NULL &&
+            sscanf(p + 2, "%*c %ld", &ppid) == 1 && ppid == (long)pid)
+            out[n++] = (pid_t)atol(e->d_name);
+        fclose(f);
+    }
+    closedir(d);
+    return n;
+}
+
+int
+itest_wait_children(pid_t pid, int n, pid_t *out, int ms)
+{
+    uint64_t end = itest_now_ms() + (uint64_t)ms;
+    int got;
+
+    do {
+        got = itest_children_of(pid, out, 64);
+        if (got == n)
+            return got;
+        itest_sleep_ms(20);
+    } while (itest_now_ms() < end);
+    return got;
 }

@@ -4,6 +4,7 @@
 #define WEFT_TEST_WEFTD_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -61,5 +62,45 @@ void weftd_cleanup(struct weftd *w);
 
 /* A blocking TCP connection to 127.0.0.1:port, or -errno. */
 int weftd_connect(uint16_t port);
+
+/*
+ * The helpers below are for the tests' own side; the asserting ones fail
+ * the calling cmocka test.
+ */
+
+/* Print weftd's stderr so a failing test shows why. */
+void weftd_show_stderr(const struct weftd *w);
+
+/* weftd_start(w, conf, NULL), asserting it listens (stderr shown if not). */
+void weftd_start_ok(struct weftd *w, const char *conf);
+
+/* Wait until stderr has needle (true) or ms pass (false). */
+bool weftd_wait_log(const struct weftd *w, const char *needle, int ms);
+
+/* How many times needle occurs in stderr. */
+int weftd_log_count(const struct weftd *w, const char *needle);
+
+/* CLOCK_MONOTONIC in milliseconds. */
+uint64_t itest_now_ms(void);
+
+/* Sleep ms milliseconds, across signals. */
+void itest_sleep_ms(int ms);
+
+/* SO_RCVTIMEO and SO_SNDTIMEO of fd: blocking reads and writes give up after ms. */
+void itest_set_timeouts(int fd, int ms);
+
+/* Read up to len bytes, blocking (within fd's timeouts) until len, EOF or an error;
+ * returns how many were read. */
+size_t itest_read_full(int fd, void *buf, size_t len);
+
+/* Write all len bytes (blocking), asserting no error. */
+void itest_write_full(int fd, const void *buf, size_t len);
+
+/* The children of pid (e.g. weftd's workers), from /proc: up to max into out; returns how many. */
+int itest_children_of(pid_t pid, pid_t *out, int max);
+
+/* Wait up to ms until pid has exactly n children (out holds at least 64); returns how many
+ * it has at the end. */
+int itest_wait_children(pid_t pid, int n, pid_t *out, int ms);
 
 #endif

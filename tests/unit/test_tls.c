@@ -223,6 +223,7 @@ srv_made(struct weft_protocol *p, struct weft_transport *tr)
 }
 
 static bool serve_mode;     /* "QUIT" closes the connection (for s_client) */
+static bool serve_oneline;  /* serve ... oneline: echo the first line, then close */
 
 static int
 srv_data(struct weft_protocol *p, struct evbuffer *in)
@@ -237,6 +238,13 @@ srv_data(struct weft_protocol *p, struct evbuffer *in)
             weft_transport_write(e->tr, "BYE\n", 4);
             weft_transport_close(e->tr);    /* close_notify once BYE is out */
             return 0;
+        }
+        q = evbuffer_search(in, "\n", 1, NULL);
+        if (serve_oneline && q.pos >= 0) {
+            int rc = weft_transport_write_buffer(e->tr, in);
+
+            weft_transport_close(e->tr);
+            return rc;
         }
     }
     return weft_transport_write_buffer(e->tr, in);
@@ -743,6 +751,8 @@ serve(int argc, char **argv)
     for (int i = 3; i < argc && n < 60; i++) {
         char *eq = strchr(argv[i], '=');
 
+        if (strcmp(argv[i], "oneline") == 0)
+            serve_oneline = true;
         if (eq == NULL)
             continue;
         *eq = '\0';
