@@ -9,6 +9,8 @@
 
 #include <weft/weft.h>
 
+#include "common.h"
+
 /*
  * chat -p PORT   serve until SIGINT (try two: nc 127.0.0.1 PORT)
  * chat           demo: three clients join, each says a line, each hears the others
@@ -159,40 +161,12 @@ demo_main(void *arg)
     return 0;
 }
 
-static void
-on_sigint(struct weft_loop *loop, int sig, void *arg)
-{
-    (void)sig;
-    (void)arg;
-    weft_loop_stop(loop);
-}
-
 int
 main(int argc, char **argv)
 {
-    struct demo d = { .loop = weft_loop_new() };
-    struct weft_stream_server *srv;
-    struct sockaddr_in sin;
-    socklen_t sl = sizeof(sin);
-    int port = argc == 3 && strcmp(argv[1], "-p") == 0 ? atoi(argv[2]) : 0;
+    struct demo d = { .loop = example_loop_new("chat") };
 
-    if (d.loop == NULL ||
-        weft_start_server(d.loop, chat_client, NULL, "127.0.0.1", (uint16_t)port, NULL,
-                          &srv) < 0 ||
-        weft_stream_server_get_sockname(srv, 0, (struct sockaddr *)&sin, &sl) < 0)
+    if (d.loop == NULL)
         return 1;
-    d.port = ntohs(sin.sin_port);
-    if (port != 0) {
-        printf("chat on 127.0.0.1:%u\n", d.port);
-        fflush(stdout);
-        weft_loop_add_signal_handler(d.loop, SIGINT, on_sigint, NULL);
-    } else {
-        weft_task_unref(weft_task_spawn(d.loop, demo_main, &d, NULL));
-    }
-    weft_loop_run(d.loop);
-    weft_stream_server_free(srv);
-    for (int k = 0; k < 50 && weft_stream_handler_count(d.loop) > 0; k++)
-        weft_loop_run_once(d.loop);
-    weft_loop_free(d.loop);
-    return 0;
+    return example_serve("chat", d.loop, argc, argv, chat_client, "chat", demo_main, &d, &d.port);
 }

@@ -6,6 +6,8 @@
 
 #include <weft/weft.h>
 
+#include "common.h"
+
 /* The tutorial sleeps a second per step; pass a step in ms to go faster. */
 static unsigned step_ms = 1000;
 
@@ -56,33 +58,15 @@ main_task(void *arg)
     return 0;
 }
 
-static void
-stop_loop(struct weft_future *f, void *arg)
-{
-    weft_loop_stop(arg);
-}
-
 int
 main(int argc, char **argv)
 {
     struct weft_loop *loop;
-    struct weft_task *t;
-    intptr_t rc;
 
     if (argc > 1)
         step_ms = (unsigned)atoi(argv[1]);
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    loop = weft_loop_new();
+    loop = example_loop_new("gather");
     if (loop == NULL)
         return 1;
-    t = weft_task_spawn(loop, main_task, loop, NULL);
-    if (t == NULL || weft_future_add_done_callback(weft_task_future(t), stop_loop, loop) < 0)
-        return 1;
-    weft_loop_run(loop);                        /* asyncio.run(main()) */
-    rc = weft_future_result(weft_task_future(t));
-    weft_task_unref(t);
-    weft_loop_free(loop);
-    if (rc < 0)
-        fprintf(stderr, "gather: %s\n", weft_strerror((int)rc));
-    return rc < 0;
+    return example_run_main("gather", loop, main_task, loop);   /* asyncio.run(main()) */
 }

@@ -6,6 +6,8 @@
 
 #include <weft/weft.h>
 
+#include "common.h"
+
 #define DONE 0          /* the tutorial's None: no more items */
 
 struct shop {
@@ -75,36 +77,20 @@ main_task(void *arg)
     return rc;
 }
 
-static void
-stop_loop(struct weft_future *f, void *arg)
-{
-    weft_loop_stop(arg);
-}
-
 int
 main(int argc, char **argv)
 {
     struct shop s = { .n = 10, .max_delay_ms = 1000 };
     struct weft_loop *loop;
-    struct weft_task *t;
-    intptr_t rc;
+    int code;
 
     if (argc > 1)
         s.max_delay_ms = (unsigned)atoi(argv[1]);
-    setvbuf(stdout, NULL, _IOLBF, 0);
     s.queue = weft_queue_new(0, WEFT_QUEUE_FIFO, NULL);
-    loop = weft_loop_new();
+    loop = example_loop_new("queue");
     if (s.queue == NULL || loop == NULL)
         return 1;
-    t = weft_task_spawn(loop, main_task, &s, NULL);
-    if (t == NULL || weft_future_add_done_callback(weft_task_future(t), stop_loop, loop) < 0)
-        return 1;
-    weft_loop_run(loop);
-    rc = weft_future_result(weft_task_future(t));
-    weft_task_unref(t);
-    weft_loop_free(loop);
+    code = example_run_main("queue", loop, main_task, &s);
     weft_queue_free(s.queue);
-    if (rc < 0)
-        fprintf(stderr, "queue: %s\n", weft_strerror((int)rc));
-    return rc < 0;
+    return code;
 }

@@ -6,6 +6,8 @@
 
 #include <weft/weft.h>
 
+#include "common.h"
+
 static void
 on_alarm(struct weft_loop *loop, int signum, void *arg)
 {
@@ -35,11 +37,10 @@ ticker(void *arg)
 int
 main(void)
 {
-    struct weft_loop *loop = weft_loop_new();
+    struct weft_loop *loop = example_loop_new("signal");
     struct weft_task *t;
     int ticks = 0;
 
-    setvbuf(stdout, NULL, _IOLBF, 0);
     if (loop == NULL ||
         weft_loop_add_signal_handler(loop, SIGALRM, on_alarm, NULL) < 0 ||
         weft_loop_add_signal_handler(loop, SIGINT, on_interrupt, NULL) < 0)

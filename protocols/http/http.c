@@ -182,22 +182,22 @@ http_configure(void *svc, const char *key, const char *v, char *err, size_t errl
 #define BAD(...) do { snprintf(err, errlen, __VA_ARGS__); return -WEFT_ECONFIG; } while (0)
     if (!strcmp(key, "root")) {
         if (*v == '\0')
-            BAD("root: empty path");
+            BAD("empty path");
         return set_str(&s->root, v, err, errlen);
     }
     if (!strcmp(key, "index")) {
         if (*v == '\0' || strchr(v, '/') || !strcmp(v, ".") || !strcmp(v, ".."))
-            BAD("index: '%s' must be a plain file name", v);
+            BAD("'%s' must be a plain file name", v);
         return set_str(&s->index, v, err, errlen);
     }
     if (!strcmp(key, "access_log")) {
         if (*v == '\0')
-            BAD("access_log: expected off, stderr or a path");
+            BAD("expected off, stderr or a path");
         return set_str(&s->access_log, v, err, errlen);
     }
     if (!strcmp(key, "server_name")) {
         if (strlen(v) >= sizeof(s->server) || strpbrk(v, "\r\n"))
-            BAD("server_name: at most %zu characters on one line", sizeof(s->server) - 1);
+            BAD("at most %zu characters on one line", sizeof(s->server) - 1);
         return set_str(&s->server_name, v, err, errlen);
     }
     bool *flag = !strcmp(key, "autoindex") ? &s->autoindex
@@ -206,7 +206,7 @@ http_configure(void *svc, const char *key, const char *v, char *err, size_t errl
                : !strcmp(key, "server_tokens") ? &s->server_tokens : NULL;
     if (flag) {
         if (parse_bool(v, &b) < 0)
-            BAD("%s: expected on or off, not '%s'", key, v);
+            BAD("expected on or off, not '%s'", v);
         *flag = b;
         return 0;
     }
@@ -214,17 +214,17 @@ http_configure(void *svc, const char *key, const char *v, char *err, size_t errl
                   : !strcmp(key, "keepalive_timeout") ? &s->keepalive_timeout_ms : NULL;
     if (dur) {
         if (parse_duration(v, &n) < 0)
-            BAD("%s: expected a positive duration like 10s or 500ms, not '%s'", key, v);
+            BAD("expected a positive duration like 10s or 500ms, not '%s'", v);
         *dur = n;
         return 0;
     }
     if (!strcmp(key, "max_header_size") || !strcmp(key, "max_request_line") ||
         !strcmp(key, "max_body_size")) {
         if (parse_size(v, &n) < 0)
-            BAD("%s: expected a size like 8k or 1m, not '%s'", key, v);
+            BAD("expected a size like 8k or 1m, not '%s'", v);
         if (key[4] == 'h' || key[4] == 'r') {
             if (n < 64 || n > 1024 * 1024)
-                BAD("%s: must be between 64 and 1m", key);
+                BAD("must be between 64 and 1m");
             *(key[4] == 'h' ? &s->limits.max_header_size : &s->limits.max_request_line) = n;
         } else {
             s->limits.max_body_size = n;
@@ -236,12 +236,14 @@ http_configure(void *svc, const char *key, const char *v, char *err, size_t errl
         errno = 0;
         unsigned long k = strtoul(v, &end, 10);
         if (end == v || *end || errno || k == 0 || k > 10000 || *v == '-')
-            BAD("max_headers: expected a number from 1 to 10000, not '%s'", v);
+            BAD("expected a number from 1 to 10000, not '%s'", v);
         s->limits.max_headers = k;
         return 0;
     }
 #undef BAD
-    snprintf(err, errlen, "unknown key '%s' for protocol http", key);
+    snprintf(err, errlen, "known: root, index, autoindex, follow_symlinks, dotfiles, "
+             "header_timeout, keepalive_timeout, max_request_line, max_header_size, "
+             "max_headers, max_body_size, access_log, server_tokens, server_name");
     return -WEFT_ENOKEY;
 }
 

@@ -124,7 +124,7 @@ configure(void *svc, const char *key, const char *value, char *err, size_t errle
         ps->path = p;
         return 0;
     }
-    snprintf(err, errlen, "unknown key (poem knows greeting_timeout, poems, order, delay, chunk)");
+    snprintf(err, errlen, "known: greeting_timeout, poems, order, delay, chunk");
     return -WEFT_ENOKEY;
 }
 

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,4 +236,38 @@ harness_run_task(struct weft_loop *loop, weft_task_fn *fn, void *arg, uint64_t t
     weft_task_unref(t);
     harness_run_for(loop, 20);
     return rc;
+}
+
+/* A loop per test, and what its tasks say. */
+struct weft_loop *harness_loop;
+char harness_out[4096];
+
+int
+harness_setup(void **state)
+{
+    harness_loop = harness_loop_new();
+    harness_out[0] = '\0';
+    *state = harness_loop;
+    return 0;
+}
+
+int
+harness_teardown(void **state)
+{
+    (void)state;
+    harness_run_for(harness_loop, 10);
+    weft_loop_free(harness_loop);
+    harness_loop = NULL;
+    return 0;
+}
+
+void
+harness_say(const char *fmt, ...)
+{
+    va_list ap;
+    size_t len = strlen(harness_out);
+
+    va_start(ap, fmt);
+    vsnprintf(harness_out + len, sizeof(harness_out) - len, fmt, ap);
+    va_end(ap);
 }

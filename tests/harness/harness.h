@@ -45,4 +45,52 @@ void harness_log_clear(void);
 intptr_t harness_run_task(struct weft_loop *loop, weft_task_fn *fn, void *arg,
                           uint64_t timeout_ms);
 
+/*
+ * A minimal echo protocol, allocated by its factory and freed by
+ * connection_lost, as a plugin's would be. Its counters live in the
+ * harness_echo_stats given to the factory as arg; all_lost_flag becomes true
+ * when lost reaches expect_lost.
+ */
+struct harness_echo_stats {
+    int made, lost, lost_nonzero;
+    size_t echoed;
+    bool all_lost_flag;
+    int expect_lost;
+};
+
+/* The weft_protocol_factory of that protocol: arg is a struct harness_echo_stats. */
+struct weft_protocol *harness_echo_factory(void *arg);
+
+/* The port of s's socket i (asserted to exist); its family in *family unless NULL. */
+uint16_t harness_server_port(struct weft_server *s, size_t i, int *family);
+
+/* A client socket connected to 127.0.0.1:port (or ::1 for AF_INET6); asserts it connects. */
+int harness_client_connect(int family, uint16_t port);
+
+/* Run the loop until *counter reaches want (at most about 5 s); asserts it does. */
+void harness_run_until_count(struct weft_loop *loop, const int *counter, int want);
+
+/* Send msg from the client fd and assert it comes back whole while the loop runs. */
+void harness_client_echo(struct weft_loop *loop, int fd, const char *msg);
+
+/* Read the client fd until EOF or reset while the loop runs (about 5 s at most);
+ * returns 0 on EOF, -errno (-ECONNRESET...) or -ETIMEDOUT. */
+int harness_client_wait_end(struct weft_loop *loop, int fd);
+
+/* The loop of the running test: made by harness_setup(), freed by harness_teardown(). */
+extern struct weft_loop *harness_loop;
+
+/* What a test's tasks print with harness_say(), for assertions; emptied by harness_setup(). */
+extern char harness_out[4096];
+
+/* cmocka setup: harness_loop = a new loop (also *state), harness_out emptied. Returns 0. */
+int harness_setup(void **state);
+
+/* cmocka teardown: run harness_loop 10 ms more so the callbacks left behind run, then free
+ * it. Returns 0. */
+int harness_teardown(void **state);
+
+/* Append printf-style text to harness_out (cut at its end). */
+void harness_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #endif

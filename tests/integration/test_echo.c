@@ -30,36 +30,6 @@
 
 static struct weftd shared;     /* one weftd for the data tests, stopped by the last test */
 
-static uint64_t
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void
-show_stderr(const struct weftd *w)
-{
-    char *s = weftd_stderr(w);
-
-    print_message("---- weftd stderr ----\n%s----\n", s);
-    free(s);
-}
-
-static void
-start(struct weftd *w, const char *conf)
-{
-    int rc = weftd_start(w, conf, NULL);
-
-    if (rc != 0) {
-        print_message("weftd_start: %d (status %d)\n", rc, w->status);
-        show_stderr(w);
-    }
-    assert_int_equal(rc, 0);
-}
-
 static void
 stop_expect_clean(struct weftd *w, int sig, const char *signame)
 {
@@ -68,52 +38,10 @@ stop_expect_clean(struct weftd *w, int sig, const char *signame)
 
     snprintf(want, sizeof(want), "stopping (%s)", signame);
     if (status != 0 || !weftd_stderr_contains(w, want) || !weftd_stderr_contains(w, "stopped"))
-        show_stderr(w);
+        weftd_show_stderr(w);
     assert_int_equal(status, 0);
     assert_true(weftd_stderr_contains(w, want));
     assert_true(weftd_stderr_contains(w, "notice: stopped"));
-}
-
-static void
-set_timeouts(int fd, int ms)
-{
-    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
-
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-}
-
-/* Read exactly len bytes (blocking, with the socket's timeout); returns what was read. */
-static size_t
-read_full(int fd, void *buf, size_t len)
-{
-    size_t got = 0;
-
-    while (got < len) {
-        ssize_t n = read(fd, (char *)buf + got, len - got);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    return got;
-}
-
-static void
-write_full(int fd, const void *buf, size_t len)
-{
-    size_t put = 0;
-
-    while (put < len) {
-        ssize_t n = write(fd, (const char *)buf + put, len - put);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        assert_true(n > 0);
-        put += (size_t)n;
-    }
 }
 
 static int
@@ -122,7 +50,7 @@ connect_shared(void)
     int fd = weftd_connect(shared.ports[0]);
 
     assert_true(fd >= 0);
-    set_timeouts(fd, 20000);
+    itest_set_timeouts(fd, 20000);
     return fd;
 }
 
@@ -149,11 +77,11 @@ test_hello_round_trip(void **state)
     int fd = connect_shared();
 
     (void)state;
-    write_full(fd, "hello\n", 6);
-    assert_int_equal(read_full(fd, buf, 6), 6);
+    itest_write_full(fd, "hello\n", 6);
+    assert_int_equal(itest_read_full(fd, buf, 6), 6);
     assert_memory_equal(buf, "hello\n", 6);
-    write_full(fd, "again", 5);
-    assert_int_equal(read_full(fd, buf, 5), 5);
+    itest_write_full(fd, "again", 5);
+    assert_int_equal(itest_read_full(fd, buf, 5), 5);
     assert_memory_equal(buf, "again", 5);
     close(fd);
 }
@@ -179,7 +107,7 @@ test_8mib_random_both_directions_at_once(void **state)
     unsigned char *out = malloc(total), *in = malloc(64 * 1024);
     size_t sent = 0, got = 0;
     bool eof = false, shut = false;
-    uint64_t deadline = now_ms() + 120000;
+    uint64_t deadline = itest_now_ms() + 120000;
     int fd = connect_shared();
 
     (void)state;
@@ -188,7 +116,7 @@ test_8mib_random_both_directions_at_once(void **state)
     fill_random(out, total, (uint64_t)time(NULL));
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     /* Write and read in one poll loop: the echo comes back while we still send. */
-    while (!eof && now_ms() < deadline) {
+    while (!eof && itest_now_ms() < deadline) {
         struct pollfd pfd = { fd, POLLIN | (sent < total ? POLLOUT : 0), 0 };
 
         assert_true(poll(&pfd, 1, 1000) >= 0);
@@ -245,12 +173,12 @@ test_200_concurrent_clients(void **state)
         for (int i = 0; i < CLIENTS; i++) {
             int n = snprintf(msg, sizeof(msg), "client %d round %d\n", i, r);
 
-            write_full(fds[i], msg, (size_t)n);
+            itest_write_full(fds[i], msg, (size_t)n);
         }
         for (int i = 0; i < CLIENTS; i++) {
             int n = snprintf(msg, sizeof(msg), "client %d round %d\n", i, r);
 
-            assert_int_equal(read_full(fds[i], buf, (size_t)n), (size_t)n);
+            assert_int_equal(itest_read_full(fds[i], buf, (size_t)n), (size_t)n);
             assert_memory_equal(buf, msg, (size_t)n);
         }
     }
@@ -277,7 +205,7 @@ test_client_reset_mid_stream_leaves_others_served(void **state)
 
     (void)state;
     /* The bad client sends a megabyte, reads none of the echo, and resets. */
-    set_timeouts(bad, 500);
+    itest_set_timeouts(bad, 500);
     for (size_t put = 0; put < sizeof(junk);) {
         ssize_t n = write(bad, junk + put, sizeof(junk) - put);
 
@@ -288,15 +216,15 @@ test_client_reset_mid_stream_leaves_others_served(void **state)
     reset(bad);
     /* A second bad client resets right after a few bytes. */
     bad = connect_shared();
-    write_full(bad, "x", 1);
+    itest_write_full(bad, "x", 1);
     reset(bad);
 
-    write_full(other, "still", 5);
-    assert_int_equal(read_full(other, buf, 5), 5);
+    itest_write_full(other, "still", 5);
+    assert_int_equal(itest_read_full(other, buf, 5), 5);
     assert_memory_equal(buf, "still", 5);
     fresh = connect_shared();
-    write_full(fresh, "new", 3);
-    assert_int_equal(read_full(fresh, buf, 3), 3);
+    itest_write_full(fresh, "new", 3);
+    assert_int_equal(itest_read_full(fresh, buf, 3), 3);
     assert_memory_equal(buf, "new", 3);
     close(fresh);
     close(other);
@@ -307,7 +235,7 @@ static void
 test_client_that_never_reads_is_paused(void **state)
 {
     size_t sent = 0;
-    uint64_t deadline = now_ms() + 3000;
+    uint64_t deadline = itest_now_ms() + 3000;
     char buf[4096];
     int fd = connect_shared();
 
@@ -319,7 +247,7 @@ test_client_that_never_reads_is_paused(void **state)
      * it stops reading once its output backs up, and our sends block after
      * the kernel's socket buffers fill: a few MiB at most.
      */
-    while (now_ms() < deadline && sent < (256u << 20)) {
+    while (itest_now_ms() < deadline && sent < (256u << 20)) {
         ssize_t n = write(fd, buf, sizeof(buf));
 
         if (n > 0) {
@@ -344,16 +272,16 @@ test_sigint_stops_accepting_and_waits_for_clients(void **state)
     int fd;
 
     (void)state;
-    start(&w, ECHO_CONF);
+    weftd_start_ok(&w, ECHO_CONF);
     fd = weftd_connect(w.ports[0]);
     assert_true(fd >= 0);
-    set_timeouts(fd, 20000);
-    write_full(fd, "hi", 2);
-    assert_int_equal(read_full(fd, buf, 2), 2);
+    itest_set_timeouts(fd, 20000);
+    itest_write_full(fd, "hi", 2);
+    assert_int_equal(itest_read_full(fd, buf, 2), 2);
     kill(w.pid, SIGINT);
     /* The client is still served after the signal; weftd waits for it to leave. */
-    write_full(fd, "yo", 2);
-    assert_int_equal(read_full(fd, buf, 2), 2);
+    itest_write_full(fd, "yo", 2);
+    assert_int_equal(itest_read_full(fd, buf, 2), 2);
     assert_memory_equal(buf, "yo", 2);
     close(fd);
     assert_int_equal(weftd_wait(&w, 15000), 0);
@@ -375,15 +303,15 @@ test_shutdown_timeout_aborts_a_stuck_client(void **state)
     int fd;
 
     (void)state;
-    start(&w, "[weftd]\nshutdown_timeout = 300ms\n"
+    weftd_start_ok(&w, "[weftd]\nshutdown_timeout = 300ms\n"
               "[echo]\nprotocol = echo\nlisten = 127.0.0.1:%PORT%\n");
     fd = weftd_connect(w.ports[0]);
     assert_true(fd >= 0);
     memset(buf, 'q', sizeof(buf));
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     /* Fill every buffer: its echo can never be flushed, so close cannot finish. */
-    t0 = now_ms();
-    while (now_ms() - t0 < 1000) {
+    t0 = itest_now_ms();
+    while (itest_now_ms() - t0 < 1000) {
         if (write(fd, buf, sizeof(buf)) < 0) {
             struct pollfd pfd = { fd, POLLOUT, 0 };
 
@@ -391,11 +319,11 @@ test_shutdown_timeout_aborts_a_stuck_client(void **state)
                 break;
         }
     }
-    t0 = now_ms();
+    t0 = itest_now_ms();
     assert_int_equal(weftd_stop(&w, SIGTERM), 0);
-    print_message("  stopped in %llu ms\n", (unsigned long long)(now_ms() - t0));
+    print_message("  stopped in %llu ms\n", (unsigned long long)(itest_now_ms() - t0));
     if (!weftd_stderr_contains(&w, "shutdown_timeout reached: aborting 1 connection"))
-        show_stderr(&w);
+        weftd_show_stderr(&w);
     assert_true(weftd_stderr_contains(&w, "stopping (SIGTERM)"));
     assert_true(weftd_stderr_contains(&w, "shutdown_timeout reached: aborting 1 connection"));
     close(fd);
@@ -414,7 +342,7 @@ test_config_error_exits_1_naming_the_line(void **state)
     assert_int_equal(rc, -ESRCH);
     assert_int_equal(w.status, 1);
     if (!weftd_stderr_contains(&w, "weftd.conf:5: [echo] listen: bad port \"0\""))
-        show_stderr(&w);
+        weftd_show_stderr(&w);
     assert_true(weftd_stderr_contains(&w, "weftd.conf:5: [echo] listen: bad port \"0\""));
     assert_true(weftd_stderr_contains(&w, "weftd.conf:6: [echo] color: unknown key for "
                                           "protocol echo"));

@@ -29,15 +29,6 @@ now_us(void)
     return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-static void
-show_stderr(const struct weftd *w)
-{
-    char *s = weftd_stderr(w);
-
-    print_message("---- weftd stderr ----\n%s----\n", s);
-    free(s);
-}
-
 /* A datagram socket like systemd's: at path, or abstract when path starts with '@'. */
 static int
 notify_socket(const char *path)
@@ -194,43 +185,12 @@ ids_of(pid_t pid, char *uid, char *gid, size_t len)
     fclose(f);
 }
 
-static pid_t
-first_child(pid_t pid)
-{
-    for (int tries = 0; tries < 500; tries++) {
-        DIR *d = opendir("/proc");
-        struct dirent *e;
-
-        while ((e = readdir(d)) != NULL) {
-            char path[300], buf[512], *p;
-            long ppid;
-            FILE *f;
-
-            snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-            if (e->d_name[0] < '0' || e->d_name[0] > '9' || (f = fopen(path, "r")) == NULL)
-                continue;
-            if (fgets(buf, sizeof(buf), f) != NULL && (p = strrchr(buf, ')')) != NULL &&
-                sscanf(p + 2, "%*c %ld", &ppid) == 1 && ppid == (long)pid) {
-                pid_t child = (pid_t)atol(e->d_name);      /* before closedir frees e */
-
-                fclose(f);
-                closedir(d);
-                return child;
-            }
-            fclose(f);
-        }
-        closedir(d);
-        usleep(20000);
-    }
-    return -1;
-}
-
 static void
 test_workers_drop_privileges_when_root(void **state)
 {
     struct weftd w;
     char uid[256], gid[256];
-    pid_t worker;
+    pid_t worker, kids[64];
 
     (void)state;
     if (geteuid() != 0) {
@@ -240,8 +200,8 @@ test_workers_drop_privileges_when_root(void **state)
     assert_int_equal(weftd_start(&w, "[weftd]\nworkers = 1\nuser = nobody\ngroup = nogroup\n"
                                      "[echo]\nprotocol = echo\nlisten = 127.0.0.1:%PORT%\n",
                                  NULL), 0);
-    worker = first_child(w.pid);
-    assert_true(worker > 0);
+    assert_int_equal(itest_wait_children(w.pid, 1, kids, 10000), 1);
+    worker = kids[0];
     usleep(200000);     /* let it get past fork to setuid */
     ids_of(worker, uid, gid, sizeof(uid));
     print_message("  worker %s  %s", uid, gid);
@@ -260,7 +220,7 @@ test_workers_drop_privileges_when_root(void **state)
         close(fd);
     }
     if (weftd_stop(&w, SIGTERM) != 0)
-        show_stderr(&w);
+        weftd_show_stderr(&w);
     assert_false(weftd_stderr_contains(&w, "cannot switch"));
     weftd_cleanup(&w);
 }

@@ -26,128 +26,6 @@
 #define PER_CLIENT (512u * 1024)    /* bytes each streaming client sends and gets back */
 #define WINDOW (128u * 1024)        /* at most this much unechoed per client */
 
-static uint64_t
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
-static void
-show_stderr(const struct weftd *w)
-{
-    char *s = weftd_stderr(w);
-
-    print_message("---- weftd stderr ----\n%s----\n", s);
-    free(s);
-}
-
-static void
-start(struct weftd *w, const char *conf)
-{
-    int rc = weftd_start(w, conf, NULL);
-
-    if (rc != 0) {
-        print_message("weftd_start: %d (status %d)\n", rc, w->status);
-        show_stderr(w);
-    }
-    assert_int_equal(rc, 0);
-}
-
-/* Wait until stderr has needle (true) or ms pass (false). */
-static bool
-wait_log(const struct weftd *w, const char *needle, int ms)
-{
-    uint64_t end = now_ms() + (uint64_t)ms;
-
-    do {
-        if (weftd_stderr_contains(w, needle))
-            return true;
-        sleep_ms(20);
-    } while (now_ms() < end);
-    return false;
-}
-
-/* Count occurrences of needle in stderr. */
-static int
-log_count(const struct weftd *w, const char *needle)
-{
-    char *s = weftd_stderr(w), *p = s;
-    int n = 0;
-
-    while ((p = strstr(p, needle)) != NULL) {
-        n++;
-        p += strlen(needle);
-    }
-    free(s);
-    return n;
-}
-
-/* The children of pid (its workers), from /proc; returns how many. */
-static int
-children_of(pid_t pid, pid_t *out, int max)
-{
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    int n = 0;
-
-    assert_non_null(d);
-    while ((e = readdir(d)) != NULL && n < max) {
-        char path[300], buf[512], *p;
-        long ppid;
-        FILE *f;
-
-        if (e->d_name[0] < '0' || e->d_name[0] > '9')
-            continue;
-        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-        f = fopen(path, "r");
-        if (f == NULL)
-            continue;
-        if (fgets(buf, sizeof(buf), f) != NULL && (p = strrchr(buf, ')')) != NULL &&
-            sscanf(p + 2, "%*c %ld", &ppid) == 1 && ppid == (long)pid)
-            out[n++] = (pid_t)atol(e->d_name);
-        fclose(f);
-    }
-    closedir(d);
-    return n;
-}
-
-/* Wait until pid has n children; returns how many it has. */
-static int
-wait_children(pid_t pid, int n, pid_t *out, int ms)
-{
-    uint64_t end = now_ms() + (uint64_t)ms;
-    int got;
-
-    do {
-        got = children_of(pid, out, 64);
-        if (got == n)
-            return got;
-        sleep_ms(20);
-    } while (now_ms() < end);
-    return got;
-}
-
-static void
-set_timeouts(int fd, int ms)
-{
-    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
-
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-}
-
 /* A new connection to port echoes a line within 5 s. */
 static bool
 echo_ok(uint16_t port)
@@ -158,7 +36,7 @@ echo_ok(uint16_t port)
 
     if (fd < 0)
         return false;
-    set_timeouts(fd, 5000);
+    itest_set_timeouts(fd, 5000);
     if (write(fd, "ping\n", 5) != 5) {
         close(fd);
         return false;
@@ -205,7 +83,7 @@ stream_through(struct weftd *w, int sig)
     static struct streamer c[NCLIENTS];
     struct pollfd pfd[NCLIENTS];
     uint8_t buf[16384];
-    uint64_t total = (uint64_t)NCLIENTS * PER_CLIENT, rcvd = 0, deadline = now_ms() + 120000;
+    uint64_t total = (uint64_t)NCLIENTS * PER_CLIENT, rcvd = 0, deadline = itest_now_ms() + 120000;
     int signals = 0, left = NCLIENTS;
 
     for (int i = 0; i < NCLIENTS; i++) {
@@ -214,7 +92,7 @@ stream_through(struct weftd *w, int sig)
         fcntl(c[i].fd, F_SETFL, fcntl(c[i].fd, F_GETFL) | O_NONBLOCK);
     }
     while (left > 0) {
-        assert_true(now_ms() < deadline);
+        assert_true(itest_now_ms() < deadline);
         if (sig != 0 && ((signals == 0 && rcvd >= total / 4) ||
                          (signals == 1 && rcvd >= total * 6 / 10))) {
             kill(w->pid, sig);
@@ -235,7 +113,7 @@ stream_through(struct weftd *w, int sig)
             if (pfd[i].revents & (POLLERR | POLLHUP | POLLNVAL)) {
                 print_message("client %d: poll revents %#x after %zu/%zu bytes\n", i,
                               pfd[i].revents, s->rcvd, s->sent);
-                show_stderr(w);
+                weftd_show_stderr(w);
                 fail();
             }
             if (pfd[i].revents & POLLOUT) {
@@ -260,7 +138,7 @@ stream_through(struct weftd *w, int sig)
                 if (n <= 0 && !(n < 0 && errno == EAGAIN)) {
                     print_message("client %d: read: %s after %zu bytes\n", i,
                                   n == 0 ? "EOF" : strerror(errno), s->rcvd);
-                    show_stderr(w);
+                    weftd_show_stderr(w);
                     fail();
                 }
                 for (ssize_t k = 0; k < n; k++) {
@@ -294,25 +172,25 @@ test_a_killed_worker_is_replaced_within_a_second(void **state)
     int n;
 
     (void)state;
-    start(&w, "[weftd]\nworkers = 2\n[echo]\nprotocol = echo\nlisten = 127.0.0.1:%PORT%\n");
-    assert_int_equal(wait_children(w.pid, 2, kids, 10000), 2);
-    assert_true(wait_log(&w, "ready: 1 service, 2 workers", 10000));
+    weftd_start_ok(&w, "[weftd]\nworkers = 2\n[echo]\nprotocol = echo\nlisten = 127.0.0.1:%PORT%\n");
+    assert_int_equal(itest_wait_children(w.pid, 2, kids, 10000), 2);
+    assert_true(weftd_wait_log(&w, "ready: 1 service, 2 workers", 10000));
     /* A client of the worker that survives keeps its connection. */
     assert_true(echo_ok(w.ports[0]));
     assert_int_equal(kill(kids[0], SIGKILL), 0);
-    t0 = now_ms();
+    t0 = itest_now_ms();
     /* Meanwhile the service answers: the other worker, or the socket's backlog. */
     for (int i = 0; i < 20; i++)
         assert_true(echo_ok(w.ports[0]));
     do {
-        n = children_of(w.pid, after, 64);
+        n = itest_children_of(w.pid, after, 64);
         if (n == 2 && after[0] != kids[0] && after[1] != kids[0])
             break;
-        sleep_ms(10);
-    } while (now_ms() - t0 < 5000);
-    print_message("  replaced in %llu ms\n", (unsigned long long)(now_ms() - t0));
+        itest_sleep_ms(10);
+    } while (itest_now_ms() - t0 < 5000);
+    print_message("  replaced in %llu ms\n", (unsigned long long)(itest_now_ms() - t0));
     assert_int_equal(n, 2);
-    assert_true(now_ms() - t0 < 1500);  /* within a second, plus scheduling slack */
+    assert_true(itest_now_ms() - t0 < 1500);  /* within a second, plus scheduling slack */
     assert_true(weftd_stderr_contains(&w, "killed by SIGKILL"));
     assert_true(echo_ok(w.ports[0]));
     assert_int_equal(weftd_stop(&w, SIGTERM), 0);
@@ -328,8 +206,8 @@ test_kill_9_under_load_others_keep_streaming(void **state)
     int fds[8];
 
     (void)state;
-    start(&w, "[weftd]\nworkers = 2\n[echo]\nprotocol = echo\nlisten = 127.0.0.1:%PORT%\n");
-    assert_int_equal(wait_children(w.pid, 2, kids, 10000), 2);
+    weftd_start_ok(&w, "[weftd]\nworkers = 2\n[echo]\nprotocol = echo\nlisten = 127.0.0.1:%PORT%\n");
+    assert_int_equal(itest_wait_children(w.pid, 2, kids, 10000), 2);
     for (int i = 0; i < 8; i++) {
         fds[i] = weftd_connect(w.ports[0]);
         assert_true(fds[i] >= 0);
@@ -350,20 +228,20 @@ test_reload_while_50_clients_stream_loses_nothing(void **state)
     pid_t kids[64];
 
     (void)state;
-    start(&w, "[weftd]\nworkers = 2\nshutdown_timeout = 60s\n"
+    weftd_start_ok(&w, "[weftd]\nworkers = 2\nshutdown_timeout = 60s\n"
               "[echo]\nprotocol = echo\nlisten = 127.0.0.1:%PORT%\n");
-    assert_int_equal(wait_children(w.pid, 2, kids, 10000), 2);
+    assert_int_equal(itest_wait_children(w.pid, 2, kids, 10000), 2);
     stream_through(&w, SIGHUP);
-    if (log_count(&w, "notice: reloaded") != 2)
-        show_stderr(&w);
-    assert_true(wait_log(&w, "(config 3)", 5000));
-    assert_int_equal(log_count(&w, "notice: reloaded"), 2);
+    if (weftd_log_count(&w, "notice: reloaded") != 2)
+        weftd_show_stderr(&w);
+    assert_true(weftd_wait_log(&w, "(config 3)", 5000));
+    assert_int_equal(weftd_log_count(&w, "notice: reloaded"), 2);
     /* The old workers finished once their clients were done: 4 of them. */
-    assert_true(wait_log(&w, "finished", 5000));
-    for (int i = 0; i < 100 && log_count(&w, "finished") < 4; i++)
-        sleep_ms(50);
-    assert_int_equal(log_count(&w, "finished"), 4);
-    assert_int_equal(wait_children(w.pid, 2, kids, 5000), 2);
+    assert_true(weftd_wait_log(&w, "finished", 5000));
+    for (int i = 0; i < 100 && weftd_log_count(&w, "finished") < 4; i++)
+        itest_sleep_ms(50);
+    assert_int_equal(weftd_log_count(&w, "finished"), 4);
+    assert_int_equal(itest_wait_children(w.pid, 2, kids, 5000), 2);
     assert_false(weftd_stderr_contains(&w, "aborting"));
     assert_int_equal(weftd_stop(&w, SIGTERM), 0);
     weftd_cleanup(&w);
@@ -376,18 +254,18 @@ test_reload_with_broken_config_keeps_serving(void **state)
     pid_t before[64], after[64];
 
     (void)state;
-    start(&w, "[weftd]\nworkers = 1\n[echo]\nprotocol = echo\nlisten = 127.0.0.1:%PORT%\n");
-    assert_int_equal(wait_children(w.pid, 1, before, 10000), 1);
+    weftd_start_ok(&w, "[weftd]\nworkers = 1\n[echo]\nprotocol = echo\nlisten = 127.0.0.1:%PORT%\n");
+    assert_int_equal(itest_wait_children(w.pid, 1, before, 10000), 1);
     rewrite_config(&w, "[weftd]\nworkers = 1\nlog_level = loud\n[echo]\nprotocol = echo\n"
                        "listen = 127.0.0.1:%u\ncolour = red\n", (unsigned)w.ports[0]);
     kill(w.pid, SIGHUP);
-    assert_true(wait_log(&w, "the running config goes on", 10000));
+    assert_true(weftd_wait_log(&w, "the running config goes on", 10000));
     /* Every error, with its line. */
     assert_true(weftd_stderr_contains(&w, "weftd.conf:3: [weftd] log_level: bad value"));
     assert_true(weftd_stderr_contains(&w, "weftd.conf:7: [echo] colour: unknown key"));
     assert_true(weftd_stderr_contains(&w, "2 errors, the running config goes on"));
     assert_true(echo_ok(w.ports[0]));
-    assert_int_equal(children_of(w.pid, after, 64), 1);
+    assert_int_equal(itest_children_of(w.pid, after, 64), 1);
     assert_int_equal(after[0], before[0]);
     assert_int_equal(weftd_stop(&w, SIGTERM), 0);
     weftd_cleanup(&w);
@@ -401,12 +279,12 @@ test_reload_adds_and_removes_a_service(void **state)
     int held;
 
     (void)state;
-    start(&w, "[weftd]\nworkers = 1\n[echo]\nprotocol = echo\nlisten = 127.0.0.1:%PORT0%\n"
+    weftd_start_ok(&w, "[weftd]\nworkers = 1\n[echo]\nprotocol = echo\nlisten = 127.0.0.1:%PORT0%\n"
               "[old]\nprotocol = echo\nlisten = 127.0.0.1:%PORT1%\n");
     assert_true(echo_ok(w.ports[1]));
     held = weftd_connect(w.ports[1]);       /* a client of the removed service */
     assert_true(held >= 0);
-    set_timeouts(held, 5000);
+    itest_set_timeouts(held, 5000);
     assert_int_equal(write(held, "x", 1), 1);
     {
         char b;
@@ -417,8 +295,8 @@ test_reload_adds_and_removes_a_service(void **state)
                        "[new]\nprotocol = echo\nlisten = 127.0.0.1:%u\n",
                    (unsigned)w.ports[0], (unsigned)fresh);
     kill(w.pid, SIGHUP);
-    if (!wait_log(&w, "notice: reloaded", 10000))
-        show_stderr(&w);
+    if (!weftd_wait_log(&w, "notice: reloaded", 10000))
+        weftd_show_stderr(&w);
     assert_true(weftd_stderr_contains(&w, "notice: reloaded: 2 services"));
     assert_true(echo_ok(fresh));
     assert_true(echo_ok(w.ports[0]));
@@ -444,15 +322,15 @@ test_sigterm_lets_a_client_finish(void **state)
     int fd;
 
     (void)state;
-    start(&w, "[weftd]\nworkers = 2\nshutdown_timeout = 20s\n"
+    weftd_start_ok(&w, "[weftd]\nworkers = 2\nshutdown_timeout = 20s\n"
               "[echo]\nprotocol = echo\nlisten = 127.0.0.1:%PORT%\n");
     fd = weftd_connect(w.ports[0]);
     assert_true(fd >= 0);
-    set_timeouts(fd, 5000);
+    itest_set_timeouts(fd, 5000);
     assert_int_equal(write(fd, "one", 3), 3);
     assert_int_equal(read(fd, buf, 3), 3);
     kill(w.pid, SIGTERM);
-    assert_true(wait_log(&w, "stopping (SIGTERM)", 5000));
+    assert_true(weftd_wait_log(&w, "stopping (SIGTERM)", 5000));
     /* No new client... */
     for (int i = 0; i < 100; i++) {
         int probe = weftd_connect(w.ports[0]);
@@ -460,18 +338,18 @@ test_sigterm_lets_a_client_finish(void **state)
         if (probe < 0)
             break;
         close(probe);
-        sleep_ms(20);
+        itest_sleep_ms(20);
     }
     assert_int_equal(weftd_connect(w.ports[0]), -ECONNREFUSED);
     /* ...but the one connected is still served, for as long as it likes. */
-    sleep_ms(300);
+    itest_sleep_ms(300);
     assert_int_equal(write(fd, "two", 3), 3);
     assert_int_equal(read(fd, buf, 3), 3);
     assert_memory_equal(buf, "two", 3);
     assert_int_equal(weftd_wait(&w, 300), -ETIMEDOUT);
     close(fd);
     if (weftd_wait(&w, 10000) != 0)
-        show_stderr(&w);
+        weftd_show_stderr(&w);
     assert_int_equal(w.status, 0);
     assert_true(weftd_stderr_contains(&w, "notice: stopped"));
     assert_false(weftd_stderr_contains(&w, "aborting"));
@@ -486,26 +364,26 @@ test_max_connections_pauses_accepting(void **state)
     char buf[4];
 
     (void)state;
-    start(&w, "[weftd]\nworkers = 1\nmax_connections = 3\n"
+    weftd_start_ok(&w, "[weftd]\nworkers = 1\nmax_connections = 3\n"
               "[echo]\nprotocol = echo\nlisten = 127.0.0.1:%PORT%\n");
     for (int i = 0; i < 3; i++) {
         fds[i] = weftd_connect(w.ports[0]);
         assert_true(fds[i] >= 0);
-        set_timeouts(fds[i], 5000);
+        itest_set_timeouts(fds[i], 5000);
         assert_int_equal(write(fds[i], "abc", 3), 3);
         assert_int_equal(read(fds[i], buf, 3), 3);
     }
-    assert_true(wait_log(&w, "max_connections (3) reached", 5000));
+    assert_true(weftd_wait_log(&w, "max_connections (3) reached", 5000));
     /* The fourth waits in the backlog: connected by the kernel, not served, not closed. */
     extra = weftd_connect(w.ports[0]);
     assert_true(extra >= 0);
-    set_timeouts(extra, 500);
+    itest_set_timeouts(extra, 500);
     assert_int_equal(write(extra, "4th", 3), 3);
     assert_int_equal(read(extra, buf, 3), -1);
     assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
     /* One leaves: the fourth is served. */
     close(fds[0]);
-    set_timeouts(extra, 5000);
+    itest_set_timeouts(extra, 5000);
     assert_int_equal(read(extra, buf, 3), 3);
     assert_memory_equal(buf, "4th", 3);
     assert_true(weftd_stderr_contains(&w, "accepting again"));
@@ -564,9 +442,9 @@ test_emfile_backs_off_without_spinning(void **state)
     int fds[12], served = 0;
 
     (void)state;
-    start(&w, "[weftd]\nworkers = 1\n[echo]\nprotocol = echo\nlisten = 127.0.0.1:%PORT%\n");
-    assert_int_equal(wait_children(w.pid, 1, &worker, 10000), 1);
-    assert_true(wait_log(&w, "ready", 10000));
+    weftd_start_ok(&w, "[weftd]\nworkers = 1\n[echo]\nprotocol = echo\nlisten = 127.0.0.1:%PORT%\n");
+    assert_int_equal(itest_wait_children(w.pid, 1, &worker, 10000), 1);
+    assert_true(weftd_wait_log(&w, "ready", 10000));
     /* Room for two more descriptors in the worker. */
     assert_int_equal(prlimit(worker, RLIMIT_NOFILE, NULL, &old), 0);
     rl = old;
@@ -579,12 +457,12 @@ test_emfile_backs_off_without_spinning(void **state)
     for (int i = 0; i < 12; i++) {
         fds[i] = weftd_connect(w.ports[0]);
         assert_true(fds[i] >= 0);
-        set_timeouts(fds[i], 300);
+        itest_set_timeouts(fds[i], 300);
         assert_int_equal(write(fds[i], "e", 1), 1);
     }
-    assert_true(wait_log(&w, "pausing accepts", 5000));
+    assert_true(weftd_wait_log(&w, "pausing accepts", 5000));
     t0 = cpu_ticks(worker);
-    sleep_ms(1000);
+    itest_sleep_ms(1000);
     /* A spinning worker would use about 100 ticks a second; a waiting one, a few. */
     print_message("  worker CPU in 1 s at EMFILE: %llu ticks\n", cpu_ticks(worker) - t0);
     assert_true(cpu_ticks(worker) - t0 < 30);
@@ -600,7 +478,7 @@ test_emfile_backs_off_without_spinning(void **state)
     for (int i = 0; i < 12; i++) {
         char b;
 
-        set_timeouts(fds[i], 5000);
+        itest_set_timeouts(fds[i], 5000);
         assert_int_equal(write(fds[i], "f", 1), 1);
         assert_int_equal(read(fds[i], &b, 1), 1);
         close(fds[i]);
@@ -616,10 +494,10 @@ test_workers_0_serves_in_one_process(void **state)
     pid_t kids[4];
 
     (void)state;
-    start(&w, "[weftd]\nworkers = 0\n[echo]\nprotocol = echo\nlisten = 127.0.0.1:%PORT%\n");
+    weftd_start_ok(&w, "[weftd]\nworkers = 0\n[echo]\nprotocol = echo\nlisten = 127.0.0.1:%PORT%\n");
     assert_true(echo_ok(w.ports[0]));
-    assert_int_equal(children_of(w.pid, kids, 4), 0);
-    assert_true(wait_log(&w, "no worker processes", 5000));
+    assert_int_equal(itest_children_of(w.pid, kids, 4), 0);
+    assert_true(weftd_wait_log(&w, "no worker processes", 5000));
     assert_int_equal(weftd_stop(&w, SIGINT), 0);
     assert_true(weftd_stderr_contains(&w, "stopping (SIGINT)"));
     weftd_cleanup(&w);

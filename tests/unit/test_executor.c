@@ -15,23 +15,6 @@
 
 #include "harness.h"
 
-static struct weft_loop *loop;
-
-static int
-setup(void **state)
-{
-    loop = harness_loop_new();
-    return 0;
-}
-
-static int
-teardown(void **state)
-{
-    harness_run_for(loop, 10);
-    weft_loop_free(loop);
-    return 0;
-}
-
 static int concurrent, max_concurrent;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -64,8 +47,8 @@ ticker(void *arg)
 static intptr_t
 executor_main(void *arg)
 {
-    struct weft_task *tick = weft_task_spawn(loop, ticker, NULL, NULL);
-    struct weft_future *f = weft_run_in_executor(loop, blocking_sleep, (void *)(uintptr_t)300);
+    struct weft_task *tick = weft_task_spawn(harness_loop, ticker, NULL, NULL);
+    struct weft_future *f = weft_run_in_executor(harness_loop, blocking_sleep, (void *)(uintptr_t)300);
 
     assert_non_null(f);
     assert_int_equal(weft_await(f), 4321);
@@ -82,7 +65,7 @@ static void
 test_run_in_executor_keeps_loop_running(void **state)
 {
     ticks = 0;
-    assert_int_equal(harness_run_task(loop, executor_main, NULL, 5000), 0);
+    assert_int_equal(harness_run_task(harness_loop, executor_main, NULL, 5000), 0);
 }
 
 static intptr_t
@@ -97,11 +80,11 @@ pool_size_main(void *arg)
     struct weft_future *f[3];
 
     for (int i = 0; i < 3; i++)
-        f[i] = weft_run_in_executor(loop, blocking_sleep, (void *)(uintptr_t)100);
+        f[i] = weft_run_in_executor(harness_loop, blocking_sleep, (void *)(uintptr_t)100);
     assert_int_equal(weft_gather(f, 3, NULL, 0), 0);
     for (int i = 0; i < 3; i++)
         weft_future_unref(f[i]);
-    f[0] = weft_run_in_executor(loop, fails, NULL);
+    f[0] = weft_run_in_executor(harness_loop, fails, NULL);
     assert_int_equal(weft_await(f[0]), -EIO);
     weft_future_unref(f[0]);
     return 0;
@@ -111,19 +94,19 @@ static void
 test_pool_size_is_configurable(void **state)
 {
     max_concurrent = 0;
-    assert_int_equal(weft_loop_set_executor_threads(loop, 0), -EINVAL);
-    assert_int_equal(weft_loop_set_executor_threads(loop, 1), 0);
-    assert_int_equal(harness_run_task(loop, pool_size_main, NULL, 5000), 0);
+    assert_int_equal(weft_loop_set_executor_threads(harness_loop, 0), -EINVAL);
+    assert_int_equal(weft_loop_set_executor_threads(harness_loop, 1), 0);
+    assert_int_equal(harness_run_task(harness_loop, pool_size_main, NULL, 5000), 0);
     assert_int_equal(max_concurrent, 1);            /* one thread: one at a time */
-    assert_int_equal(weft_loop_set_executor_threads(loop, 4), -WEFT_ESTATE);
+    assert_int_equal(weft_loop_set_executor_threads(harness_loop, 4), -WEFT_ESTATE);
 }
 
 static void
 test_two_threads_run_two_at_once(void **state)
 {
     max_concurrent = 0;
-    assert_int_equal(weft_loop_set_executor_threads(loop, 2), 0);
-    assert_int_equal(harness_run_task(loop, pool_size_main, NULL, 5000), 0);
+    assert_int_equal(weft_loop_set_executor_threads(harness_loop, 2), 0);
+    assert_int_equal(harness_run_task(harness_loop, pool_size_main, NULL, 5000), 0);
     assert_int_equal(max_concurrent, 2);
 }
 
@@ -132,10 +115,10 @@ test_loop_free_joins_pool_with_work_pending(void **state)
 {
     struct weft_future *f;
 
-    weft_loop_set_executor_threads(loop, 1);
-    f = weft_run_in_executor(loop, blocking_sleep, (void *)(uintptr_t)50);
+    weft_loop_set_executor_threads(harness_loop, 1);
+    f = weft_run_in_executor(harness_loop, blocking_sleep, (void *)(uintptr_t)50);
     weft_future_unref(f);
-    f = weft_run_in_executor(loop, blocking_sleep, (void *)(uintptr_t)50);
+    f = weft_run_in_executor(harness_loop, blocking_sleep, (void *)(uintptr_t)50);
     weft_future_unref(f);
     /* teardown frees the loop now: joins the thread, drops the second job. */
 }
@@ -163,7 +146,7 @@ static void *
 call_from_thread(void *arg)
 {
     usleep(20000);
-    weft_call_soon_threadsafe(loop, threadsafe_cb, arg);
+    weft_call_soon_threadsafe(harness_loop, threadsafe_cb, arg);
     return NULL;
 }
 
@@ -174,7 +157,7 @@ test_call_soon_threadsafe_from_another_thread(void **state)
     pthread_t th;
 
     assert_int_equal(pthread_create(&th, NULL, call_from_thread, &ft), 0);
-    assert_int_equal(harness_run_until(loop, &ft.done, 5000), 0);
+    assert_int_equal(harness_run_until(harness_loop, &ft.done, 5000), 0);
     pthread_join(th, NULL);
     assert_true(ft.on_loop_thread);
 }
@@ -192,7 +175,7 @@ submit_from_thread(void *arg)
 {
     struct from_thread *ft = arg;
 
-    ft->rc = weft_run_coroutine_threadsafe(loop, coro_on_loop, NULL, &ft->result);
+    ft->rc = weft_run_coroutine_threadsafe(harness_loop, coro_on_loop, NULL, &ft->result);
     __atomic_store_n(&ft->done, true, __ATOMIC_SEQ_CST);
     return NULL;
 }
@@ -204,7 +187,7 @@ test_run_coroutine_threadsafe_returns_result(void **state)
     pthread_t th;
 
     assert_int_equal(pthread_create(&th, NULL, submit_from_thread, &ft), 0);
-    assert_int_equal(harness_run_until(loop, &ft.done, 5000), 0);
+    assert_int_equal(harness_run_until(harness_loop, &ft.done, 5000), 0);
     pthread_join(th, NULL);
     assert_int_equal(ft.rc, 0);
     assert_int_equal(ft.result, 99);
@@ -214,7 +197,7 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, harness_setup, harness_teardown)
         T(test_run_in_executor_keeps_loop_running),
         T(test_pool_size_is_configurable),
         T(test_two_threads_run_two_at_once),

@@ -22,179 +22,28 @@
 
 #include "harness.h"
 
-/*
- * A minimal echo protocol, allocated by its factory and freed by
- * connection_lost, as a plugin's would be. Counters live in struct stats.
- */
-struct stats {
-    int made, lost, lost_nonzero;
-    size_t echoed;
-    bool all_lost_flag;
-    int expect_lost;
-};
-
-struct echo {
-    struct weft_protocol base;
-    struct weft_transport *tr;
-    struct stats *st;
-};
-
-static int
-echo_made(struct weft_protocol *p, struct weft_transport *tr)
-{
-    struct echo *e = (struct echo *)p;
-
-    e->tr = tr;
-    e->st->made++;
-    return 0;
-}
-
-static int
-echo_data(struct weft_protocol *p, struct evbuffer *in)
-{
-    struct echo *e = (struct echo *)p;
-
-    e->st->echoed += evbuffer_get_length(in);
-    return weft_transport_write_buffer(e->tr, in);
-}
-
-static void
-echo_lost(struct weft_protocol *p, int error)
-{
-    struct echo *e = (struct echo *)p;
-
-    e->st->lost++;
-    if (error != 0)
-        e->st->lost_nonzero++;
-    if (e->st->lost == e->st->expect_lost)
-        e->st->all_lost_flag = true;
-    free(e);
-}
-
-static const struct weft_protocol_ops echo_ops = {
-    .connection_made = echo_made,
-    .data_received = echo_data,
-    .connection_lost = echo_lost,
-};
-
-static struct weft_protocol *
-echo_factory(void *arg)
-{
-    struct echo *e = calloc(1, sizeof(*e));
-
-    if (e == NULL)
-        return NULL;
-    e->base.ops = &echo_ops;
-    e->st = arg;
-    return &e->base;
-}
-
-static uint16_t
-server_port(struct weft_server *s, size_t i, int *family)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-
-    assert_int_equal(weft_server_get_sockname(s, i, (struct sockaddr *)&ss, &len), 0);
-    if (family != NULL)
-        *family = ss.ss_family;
-    if (ss.ss_family == AF_INET6)
-        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-}
-
-/* A blocking-free client socket connected to 127.0.0.1:port (or ::1). */
-static int
-client_connect(int family, uint16_t port)
-{
-    struct sockaddr_storage ss = { 0 };
-    socklen_t len;
-    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-    assert_true(fd >= 0);
-    if (family == AF_INET6) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-        a->sin6_family = AF_INET6;
-        a->sin6_addr = in6addr_loopback;
-        a->sin6_port = htons(port);
-        len = sizeof(*a);
-    } else {
-        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-        a->sin_family = AF_INET;
-        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        a->sin_port = htons(port);
-        len = sizeof(*a);
-    }
-    assert_int_equal(connect(fd, (struct sockaddr *)&ss, len), 0);
-    return fd;
-}
-
-static void
-run_until_count(struct weft_loop *loop, const int *counter, int want)
-{
-    for (int i = 0; i < 5000 && *counter < want; i++)
-        harness_run_for(loop, 1);
-    assert_int_equal(*counter, want);
-}
-
-/* Echo one message through the server from a plain client socket. */
-static void
-client_echo(struct weft_loop *loop, int fd, const char *msg)
-{
-    size_t len = strlen(msg), got = 0;
-    char buf[256];
-
-    assert_int_equal(send(fd, msg, len, 0), (ssize_t)len);
-    for (int i = 0; i < 5000 && got < len; i++) {
-        ssize_t n = recv(fd, buf + got, sizeof(buf) - got, MSG_DONTWAIT);
-        if (n > 0)
-            got += (size_t)n;
-        else
-            harness_run_for(loop, 1);
-    }
-    assert_int_equal(got, len);
-    assert_memory_equal(buf, msg, len);
-}
-
-/* Read a client socket until EOF or reset, while the loop runs; returns 0 or -errno. */
-static int
-client_wait_end(struct weft_loop *loop, int fd)
-{
-    char buf[1024];
-
-    for (int i = 0; i < 5000; i++) {
-        ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-        if (n == 0)
-            return 0;
-        if (n < 0 && errno != EAGAIN)
-            return -errno;
-        harness_run_for(loop, 1);
-    }
-    return -ETIMEDOUT;
-}
-
 static void
 test_server_on_ipv4_port_zero(void **state)
 {
     struct weft_loop *loop = harness_loop_new();
-    struct stats st = { .expect_lost = 1 };
+    struct harness_echo_stats st = { .expect_lost = 1 };
     struct weft_server *s = NULL;
     int family, fd;
     uint16_t port;
 
     (void)state;
-    assert_int_equal(weft_create_server(loop, echo_factory, &st, "127.0.0.1", 0, NULL, &s), 0);
+    assert_int_equal(weft_create_server(loop, harness_echo_factory, &st, "127.0.0.1", 0, NULL, &s), 0);
     assert_int_equal(weft_server_socket_count(s), 1);
     assert_true(weft_server_is_serving(s));
-    port = server_port(s, 0, &family);
+    port = harness_server_port(s, 0, &family);
     assert_int_equal(family, AF_INET);
     assert_true(port != 0);
     assert_int_equal(weft_server_get_sockname(s, 1, NULL, NULL), -ENOENT);
 
-    fd = client_connect(AF_INET, port);
-    run_until_count(loop, &st.made, 1);
+    fd = harness_client_connect(AF_INET, port);
+    harness_run_until_count(loop, &st.made, 1);
     assert_int_equal(weft_server_connection_count(s), 1);
-    client_echo(loop, fd, "hello, echo");
+    harness_client_echo(loop, fd, "hello, echo");
     close(fd);
     assert_int_equal(harness_run_until(loop, &st.all_lost_flag, 2000), 0);
     assert_int_equal(weft_server_connection_count(s), 0);
@@ -213,23 +62,23 @@ static void
 test_server_on_all_interfaces_and_localhost(void **state)
 {
     struct weft_loop *loop = harness_loop_new();
-    struct stats st = { 0 };
+    struct harness_echo_stats st = { 0 };
     struct weft_server *s = NULL;
     bool v4 = false, v6 = false;
     int family, fd;
 
     (void)state;
     /* NULL: every interface, each family that exists, on its own socket (V6ONLY). */
-    assert_int_equal(weft_create_server(loop, echo_factory, &st, NULL, 0, NULL, &s), 0);
+    assert_int_equal(weft_create_server(loop, harness_echo_factory, &st, NULL, 0, NULL, &s), 0);
     assert_true(weft_server_socket_count(s) >= 1);
     for (size_t i = 0; i < weft_server_socket_count(s); i++) {
-        uint16_t port = server_port(s, i, &family);
+        uint16_t port = harness_server_port(s, i, &family);
 
         v4 |= family == AF_INET;
         v6 |= family == AF_INET6;
-        fd = client_connect(family, port);
-        run_until_count(loop, &st.made, (int)i + 1);
-        client_echo(loop, fd, family == AF_INET6 ? "over v6" : "over v4");
+        fd = harness_client_connect(family, port);
+        harness_run_until_count(loop, &st.made, (int)i + 1);
+        harness_client_echo(loop, fd, family == AF_INET6 ? "over v6" : "over v4");
         close(fd);
     }
     assert_true(v4);
@@ -239,14 +88,14 @@ test_server_on_all_interfaces_and_localhost(void **state)
     weft_server_free(s);
 
     /* "" is the same as NULL. */
-    assert_int_equal(weft_create_server(loop, echo_factory, &st, "", 0, NULL, &s), 0);
+    assert_int_equal(weft_create_server(loop, harness_echo_factory, &st, "", 0, NULL, &s), 0);
     assert_true(weft_server_socket_count(s) >= 1);
     weft_server_free(s);
 
     /* "localhost" resolves to loopback addresses only. */
-    assert_int_equal(weft_create_server(loop, echo_factory, &st, "localhost", 0, NULL, &s), 0);
+    assert_int_equal(weft_create_server(loop, harness_echo_factory, &st, "localhost", 0, NULL, &s), 0);
     assert_true(weft_server_socket_count(s) >= 1);
-    server_port(s, 0, &family);
+    harness_server_port(s, 0, &family);
     assert_true(family == AF_INET || family == AF_INET6);
     weft_server_free(s);
     weft_loop_free(loop);
@@ -256,7 +105,7 @@ static void
 test_server_errors(void **state)
 {
     struct weft_loop *loop = harness_loop_new();
-    struct stats st = { 0 };
+    struct harness_echo_stats st = { 0 };
     struct weft_server *s = NULL;
     struct weft_server_options opts = WEFT_SERVER_OPTIONS_INIT;
     uint16_t port;
@@ -266,15 +115,15 @@ test_server_errors(void **state)
     lfd = harness_listen(&port);
     assert_true(lfd >= 0);
     opts.reuse_address = false;
-    assert_int_equal(weft_create_server(loop, echo_factory, &st, "127.0.0.1", port, &opts, &s),
+    assert_int_equal(weft_create_server(loop, harness_echo_factory, &st, "127.0.0.1", port, &opts, &s),
                      -EADDRINUSE);
-    assert_int_equal(weft_create_server(loop, echo_factory, &st, "127.0.0.1", port, NULL, &s),
+    assert_int_equal(weft_create_server(loop, harness_echo_factory, &st, "127.0.0.1", port, NULL, &s),
                      -EADDRINUSE);
-    assert_int_equal(weft_create_server(loop, echo_factory, &st, "nonexistent.invalid", 0, NULL,
+    assert_int_equal(weft_create_server(loop, harness_echo_factory, &st, "nonexistent.invalid", 0, NULL,
                                         &s), -WEFT_ENONAME);
-    assert_int_equal(weft_create_server(loop, echo_factory, &st, "192.0.2.300", 0, NULL, &s) < 0,
+    assert_int_equal(weft_create_server(loop, harness_echo_factory, &st, "192.0.2.300", 0, NULL, &s) < 0,
                      true);
-    assert_int_equal(weft_create_server(NULL, echo_factory, &st, NULL, 0, NULL, &s), -EINVAL);
+    assert_int_equal(weft_create_server(NULL, harness_echo_factory, &st, NULL, 0, NULL, &s), -EINVAL);
     close(lfd);
     weft_loop_free(loop);
 }
@@ -283,7 +132,7 @@ static void
 test_server_fds_and_pause_accepting(void **state)
 {
     struct weft_loop *loop = harness_loop_new();
-    struct stats st = { .expect_lost = 1 };
+    struct harness_echo_stats st = { .expect_lost = 1 };
     struct weft_server *s = NULL;
     uint16_t port;
     int lfd, fd;
@@ -291,98 +140,104 @@ test_server_fds_and_pause_accepting(void **state)
     (void)state;
     lfd = harness_listen(&port);
     assert_true(lfd >= 0);
-    assert_int_equal(weft_create_server_fds(loop, echo_factory, &st, &lfd, 1, NULL, &s), 0);
-    assert_int_equal(server_port(s, 0, NULL), port);
+    assert_int_equal(weft_create_server_fds(loop, harness_echo_factory, &st, &lfd, 1, NULL, &s), 0);
+    assert_int_equal(harness_server_port(s, 0, NULL), port);
     weft_server_pause_accepting(s);
     assert_false(weft_server_is_serving(s));
-    fd = client_connect(AF_INET, port);     /* completes in the kernel's backlog */
+    fd = harness_client_connect(AF_INET, port);     /* completes in the kernel's backlog */
     harness_run_for(loop, 50);
     assert_int_equal(st.made, 0);
     weft_server_resume_accepting(s);
     assert_true(weft_server_is_serving(s));
-    run_until_count(loop, &st.made, 1);
-    client_echo(loop, fd, "after resume");
+    harness_run_until_count(loop, &st.made, 1);
+    harness_client_echo(loop, fd, "after resume");
     /* Freeing the server aborts its connections before returning. */
     weft_server_free(s);
     assert_int_equal(st.lost, 1);
-    assert_int_equal(client_wait_end(loop, fd) <= 0, true);
+    assert_int_equal(harness_client_wait_end(loop, fd) <= 0, true);
     close(fd);
     weft_loop_free(loop);
 }
 
 static void
-many_clients(struct weft_loop *loop, struct stats *st, struct weft_server **sp, int *fds,
+many_clients(struct weft_loop *loop, struct harness_echo_stats *st, struct weft_server **sp, int *fds,
              int n)
 {
     uint16_t port;
 
-    assert_int_equal(weft_create_server(loop, echo_factory, st, "127.0.0.1", 0, NULL, sp), 0);
-    port = server_port(*sp, 0, NULL);
+    assert_int_equal(weft_create_server(loop, harness_echo_factory, st, "127.0.0.1", 0, NULL, sp), 0);
+    port = harness_server_port(*sp, 0, NULL);
     for (int i = 0; i < n; i++)
-        fds[i] = client_connect(AF_INET, port);
-    run_until_count(loop, &st->made, n);
+        fds[i] = harness_client_connect(AF_INET, port);
+    harness_run_until_count(loop, &st->made, n);
     assert_int_equal(weft_server_connection_count(*sp), n);
     st->expect_lost = n;
 }
 
 #define NCLIENTS 50
 
+/*
+ * NCLIENTS clients, then the server ends them all: a close lets them read a clean EOF, an
+ * abort resets them; either way every protocol hears of it and no connection is left.
+ */
 static void
-test_close_clients(void **state)
+end_clients(bool abort)
 {
     struct weft_loop *loop = harness_loop_new();
-    struct stats st = { 0 };
+    struct harness_echo_stats st = { 0 };
     struct weft_server *s = NULL;
-    int fds[NCLIENTS];
+    int fds[NCLIENTS], resets = 0;
 
-    (void)state;
     many_clients(loop, &st, &s, fds, NCLIENTS);
-    weft_server_close_clients(s);
-    assert_int_equal(st.lost, 0);   /* from the loop, not from inside */
+    if (abort) {
+        weft_server_abort_clients(s);
+    } else {
+        weft_server_close_clients(s);
+        assert_int_equal(st.lost, 0);   /* from the loop, not from inside */
+    }
     assert_int_equal(harness_run_until(loop, &st.all_lost_flag, 3000), 0);
     assert_int_equal(st.lost, NCLIENTS);
-    assert_int_equal(st.lost_nonzero, 0);
+    if (!abort)
+        assert_int_equal(st.lost_nonzero, 0);
     assert_int_equal(weft_server_connection_count(s), 0);
     for (int i = 0; i < NCLIENTS; i++) {
-        assert_int_equal(client_wait_end(loop, fds[i]), 0);    /* a clean EOF */
+        int rc = harness_client_wait_end(loop, fds[i]);
+
+        if (abort) {
+            assert_true(rc == 0 || rc == -ECONNRESET);
+            resets += rc == -ECONNRESET;
+        } else {
+            assert_int_equal(rc, 0);    /* a clean EOF */
+        }
         close(fds[i]);
     }
-    assert_true(weft_server_is_serving(s));     /* the listener stays */
+    if (abort)
+        assert_int_equal(resets, NCLIENTS);
+    else
+        assert_true(weft_server_is_serving(s));     /* the listener stays */
     weft_server_free(s);
     weft_loop_free(loop);
 }
 
 static void
+test_close_clients(void **state)
+{
+    (void)state;
+    end_clients(false);
+}
+
+static void
 test_abort_clients(void **state)
 {
-    struct weft_loop *loop = harness_loop_new();
-    struct stats st = { 0 };
-    struct weft_server *s = NULL;
-    int fds[NCLIENTS], resets = 0;
-
     (void)state;
-    many_clients(loop, &st, &s, fds, NCLIENTS);
-    weft_server_abort_clients(s);
-    assert_int_equal(harness_run_until(loop, &st.all_lost_flag, 3000), 0);
-    assert_int_equal(st.lost, NCLIENTS);
-    assert_int_equal(weft_server_connection_count(s), 0);
-    for (int i = 0; i < NCLIENTS; i++) {
-        int rc = client_wait_end(loop, fds[i]);
-
-        assert_true(rc == 0 || rc == -ECONNRESET);
-        resets += rc == -ECONNRESET;
-        close(fds[i]);
-    }
-    assert_int_equal(resets, NCLIENTS);
-    weft_server_free(s);
-    weft_loop_free(loop);
+    end_clients(true);
 }
 
 static void
 test_emfile_pauses_accepting_and_recovers(void **state)
 {
     struct weft_loop *loop = harness_loop_new();
-    struct stats st = { 0 };
+    struct harness_echo_stats st = { 0 };
     struct weft_server *s = NULL;
     struct rlimit old, low;
     int fds[4], probe;
@@ -391,10 +246,10 @@ test_emfile_pauses_accepting_and_recovers(void **state)
     (void)state;
     harness_log_capture();
     harness_log_clear();
-    assert_int_equal(weft_create_server(loop, echo_factory, &st, "127.0.0.1", 0, NULL, &s), 0);
-    port = server_port(s, 0, NULL);
+    assert_int_equal(weft_create_server(loop, harness_echo_factory, &st, "127.0.0.1", 0, NULL, &s), 0);
+    port = harness_server_port(s, 0, NULL);
     for (int i = 0; i < 4; i++)
-        fds[i] = client_connect(AF_INET, port);     /* complete in the backlog */
+        fds[i] = harness_client_connect(AF_INET, port);     /* complete in the backlog */
     /* No descriptor left for accept(): the lowest free one becomes the limit. */
     probe = dup(0);
     assert_true(probe >= 0);
@@ -409,7 +264,7 @@ test_emfile_pauses_accepting_and_recovers(void **state)
     assert_true(weft_server_is_serving(s));
     /* Descriptors are back: accepting resumes on its own. */
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
-    run_until_count(loop, &st.made, 4);
+    harness_run_until_count(loop, &st.made, 4);
     for (int i = 0; i < 4; i++)
         close(fds[i]);
     st.expect_lost = 4;
@@ -443,20 +298,20 @@ static void
 test_connect_success_numeric_and_localhost(void **state)
 {
     struct weft_loop *loop = harness_loop_new();
-    struct stats srv = { 0 }, cli = { 0 };
+    struct harness_echo_stats srv = { 0 }, cli = { 0 };
     struct weft_server *s = NULL;
     const char *hosts[] = { "127.0.0.1", "localhost" };
     uint16_t port;
 
     (void)state;
-    assert_int_equal(weft_create_server(loop, echo_factory, &srv, "127.0.0.1", 0, NULL, &s), 0);
-    port = server_port(s, 0, NULL);
+    assert_int_equal(weft_create_server(loop, harness_echo_factory, &srv, "127.0.0.1", 0, NULL, &s), 0);
+    port = harness_server_port(s, 0, NULL);
     for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
         struct outcome o = { 0 };
         struct weft_connect *c = NULL;
         char buf[16] = { 0 };
 
-        assert_int_equal(weft_create_connection(loop, echo_factory, &cli, hosts[i], port, NULL,
+        assert_int_equal(weft_create_connection(loop, harness_echo_factory, &cli, hosts[i], port, NULL,
                                                 on_connect, &o, &c), 0);
         assert_false(o.called);     /* never from inside the call */
         assert_non_null(c);
@@ -464,7 +319,7 @@ test_connect_success_numeric_and_localhost(void **state)
         assert_int_equal(o.error, 0);
         assert_non_null(o.tr);
         assert_int_equal(cli.made, (int)i + 1);
-        run_until_count(loop, &srv.made, (int)i + 1);
+        harness_run_until_count(loop, &srv.made, (int)i + 1);
         /* The server echoes; the client side echoes that back... so just count bytes. */
         assert_int_equal(weft_transport_write(o.tr, "ping", 4), 0);
         for (int k = 0; k < 2000 && srv.echoed < 4 * (i + 1); k++)
@@ -485,7 +340,7 @@ static void
 test_connect_local_address(void **state)
 {
     struct weft_loop *loop = harness_loop_new();
-    struct stats srv = { .expect_lost = 1 }, cli = { .expect_lost = 1 };
+    struct harness_echo_stats srv = { .expect_lost = 1 }, cli = { .expect_lost = 1 };
     struct weft_server *s = NULL;
     struct weft_connect_options opts = WEFT_CONNECT_OPTIONS_INIT;
     struct sockaddr_in local = { .sin_family = AF_INET }, got;
@@ -498,9 +353,9 @@ test_connect_local_address(void **state)
     local.sin_port = htons(lport);
     opts.local_addr = (struct sockaddr *)&local;
     opts.local_addrlen = sizeof(local);
-    assert_int_equal(weft_create_server(loop, echo_factory, &srv, "127.0.0.1", 0, NULL, &s), 0);
-    assert_int_equal(weft_create_connection(loop, echo_factory, &cli, "127.0.0.1",
-                                            server_port(s, 0, NULL), &opts, on_connect, &o,
+    assert_int_equal(weft_create_server(loop, harness_echo_factory, &srv, "127.0.0.1", 0, NULL, &s), 0);
+    assert_int_equal(weft_create_connection(loop, harness_echo_factory, &cli, "127.0.0.1",
+                                            harness_server_port(s, 0, NULL), &opts, on_connect, &o,
                                             NULL), 0);
     assert_int_equal(harness_run_until(loop, &o.called, 3000), 0);
     assert_int_equal(o.error, 0);
@@ -517,11 +372,11 @@ static void
 test_connect_refused(void **state)
 {
     struct weft_loop *loop = harness_loop_new();
-    struct stats cli = { 0 };
+    struct harness_echo_stats cli = { 0 };
     struct outcome o = { 0 };
 
     (void)state;
-    assert_int_equal(weft_create_connection(loop, echo_factory, &cli, "127.0.0.1",
+    assert_int_equal(weft_create_connection(loop, harness_echo_factory, &cli, "127.0.0.1",
                                             harness_free_port(), NULL, on_connect, &o, NULL), 0);
     assert_false(o.called);
     assert_int_equal(harness_run_until(loop, &o.called, 3000), 0);
@@ -537,20 +392,20 @@ static void
 test_connect_name_not_found_is_quick(void **state)
 {
     struct weft_loop *loop = harness_loop_new();
-    struct stats cli = { 0 };
+    struct harness_echo_stats cli = { 0 };
     struct outcome o = { 0 };
     struct weft_connect_options opts = WEFT_CONNECT_OPTIONS_INIT;
     uint64_t start = weft_loop_time(loop);
 
     (void)state;
     opts.timeout_ms = 3000;
-    assert_int_equal(weft_create_connection(loop, echo_factory, &cli, "nonexistent.invalid", 80,
+    assert_int_equal(weft_create_connection(loop, harness_echo_factory, &cli, "nonexistent.invalid", 80,
                                             &opts, on_connect, &o, NULL), 0);
     assert_false(o.called);
     assert_int_equal(harness_run_until(loop, &o.called, 5000), 0);
     assert_true(o.error == -WEFT_ENONAME || o.error == -WEFT_ERESOLVE);
     assert_true(weft_loop_time(loop) - start < 1000);
-    assert_int_equal(weft_create_connection(loop, echo_factory, &cli, NULL, 80, NULL, on_connect,
+    assert_int_equal(weft_create_connection(loop, harness_echo_factory, &cli, NULL, 80, NULL, on_connect,
                                             &o, NULL), -EINVAL);
     weft_loop_free(loop);
 }
@@ -587,7 +442,7 @@ static void
 test_connect_timeout(void **state)
 {
     struct weft_loop *loop = harness_loop_new();
-    struct stats cli = { 0 };
+    struct harness_echo_stats cli = { 0 };
     struct outcome o = { 0 };
     struct weft_connect_options opts = WEFT_CONNECT_OPTIONS_INIT;
     int held[8], nheld, lfd;
@@ -596,7 +451,7 @@ test_connect_timeout(void **state)
     (void)state;
     nheld = hanging_listener(&port, held, &lfd);
     opts.timeout_ms = 200;
-    assert_int_equal(weft_create_connection(loop, echo_factory, &cli, "127.0.0.1", port, &opts,
+    assert_int_equal(weft_create_connection(loop, harness_echo_factory, &cli, "127.0.0.1", port, &opts,
                                             on_connect, &o, NULL), 0);
     assert_int_equal(harness_run_until(loop, &o.called, 5000), 0);
     assert_int_equal(o.error, -ETIMEDOUT);
@@ -612,7 +467,7 @@ static void
 test_connect_cancel(void **state)
 {
     struct weft_loop *loop = harness_loop_new();
-    struct stats cli = { 0 };
+    struct harness_echo_stats cli = { 0 };
     struct outcome o = { 0 };
     struct weft_connect *c = NULL;
     int held[8], nheld, lfd;
@@ -621,16 +476,16 @@ test_connect_cancel(void **state)
     (void)state;
     nheld = hanging_listener(&port, held, &lfd);
     /* Cancel while connecting. */
-    assert_int_equal(weft_create_connection(loop, echo_factory, &cli, "127.0.0.1", port, NULL,
+    assert_int_equal(weft_create_connection(loop, harness_echo_factory, &cli, "127.0.0.1", port, NULL,
                                             on_connect, &o, &c), 0);
     harness_run_for(loop, 20);
     weft_connect_cancel(c);
     /* Cancel a failure that was already waiting for the loop. */
-    assert_int_equal(weft_create_connection(loop, echo_factory, &cli, "x.invalid", 1, NULL,
+    assert_int_equal(weft_create_connection(loop, harness_echo_factory, &cli, "x.invalid", 1, NULL,
                                             on_connect, &o, &c), 0);
     weft_connect_cancel(c);
     /* Cancel during an /etc/hosts lookup (answered at once, connect in flight). */
-    assert_int_equal(weft_create_connection(loop, echo_factory, &cli, "localhost", port, NULL,
+    assert_int_equal(weft_create_connection(loop, harness_echo_factory, &cli, "localhost", port, NULL,
                                             on_connect, &o, &c), 0);
     weft_connect_cancel(c);
     harness_run_for(loop, 100);
@@ -657,12 +512,12 @@ static int
 serve_echo(const char *portstr)
 {
     struct weft_loop *loop = harness_loop_new();
-    struct stats st = { 0 };
+    struct harness_echo_stats st = { 0 };
     struct weft_server *s = NULL;
     const char *secs = getenv("WEFT_ECHO_SECS");
     int rc;
 
-    rc = weft_create_server(loop, echo_factory, &st, "127.0.0.1", (uint16_t)atoi(portstr), NULL,
+    rc = weft_create_server(loop, harness_echo_factory, &st, "127.0.0.1", (uint16_t)atoi(portstr), NULL,
                             &s);
     if (rc < 0) {
         fprintf(stderr, "serve: %s\n", weft_strerror(rc));

@@ -14,36 +14,6 @@
 
 #include "harness.h"
 
-static struct weft_loop *loop;
-static char out[1024];
-
-static void
-say(const char *fmt, ...)
-{
-    va_list ap;
-    size_t len = strlen(out);
-
-    va_start(ap, fmt);
-    vsnprintf(out + len, sizeof(out) - len, fmt, ap);
-    va_end(ap);
-}
-
-static int
-setup(void **state)
-{
-    loop = harness_loop_new();
-    out[0] = '\0';
-    return 0;
-}
-
-static int
-teardown(void **state)
-{
-    harness_run_for(loop, 10);
-    weft_loop_free(loop);
-    return 0;
-}
-
 /* Spawn n copies of fn(args[i]) and wait for them all; returns 0 or the first error. */
 static int
 run_all(weft_task_fn *fn, void **args, size_t n)
@@ -53,7 +23,7 @@ run_all(weft_task_fn *fn, void **args, size_t n)
     int rc;
 
     for (size_t i = 0; i < n; i++) {
-        t[i] = weft_task_spawn(loop, fn, args[i], NULL);
+        t[i] = weft_task_spawn(harness_loop, fn, args[i], NULL);
         assert_non_null(t[i]);
         f[i] = weft_task_future(t[i]);
     }
@@ -102,7 +72,7 @@ lock_main(void *arg)
 static void
 test_lock_makes_concurrent_fetches_fetch_once(void **state)
 {
-    assert_int_equal(harness_run_task(loop, lock_main, NULL, 5000), 0);
+    assert_int_equal(harness_run_task(harness_loop, lock_main, NULL, 5000), 0);
 }
 
 /* Waiters get the lock in arrival order; a cancelled one leaves no trace. */
@@ -112,10 +82,10 @@ locker(void *arg)
     int rc = weft_lock_acquire(lock);
 
     if (rc < 0) {
-        say("%s:cancelled ", (char *)arg);
+        harness_say("%s:cancelled ", (char *)arg);
         return rc;
     }
-    say("%s ", (char *)arg);
+    harness_say("%s ", (char *)arg);
     weft_sleep(5);
     weft_lock_release(lock);
     return 0;
@@ -130,7 +100,7 @@ lock_fair_main(void *arg)
     lock = weft_lock_new();
     weft_lock_acquire(lock);
     for (int i = 0; i < 4; i++)
-        t[i] = weft_task_spawn(loop, locker, (void *)names[i], NULL);
+        t[i] = weft_task_spawn(harness_loop, locker, (void *)names[i], NULL);
     weft_sleep(10);                     /* all four queue up */
     weft_task_cancel(t[1]);             /* b gives up while waiting */
     /* Grant to a and cancel a in the same step: a passes the lock on to c. */
@@ -148,8 +118,8 @@ lock_fair_main(void *arg)
 static void
 test_lock_waiters_fifo_and_cancel_leaves_no_trace(void **state)
 {
-    assert_int_equal(harness_run_task(loop, lock_fair_main, NULL, 5000), 0);
-    assert_string_equal(out, "b:cancelled a:cancelled c d ");
+    assert_int_equal(harness_run_task(harness_loop, lock_fair_main, NULL, 5000), 0);
+    assert_string_equal(harness_out, "b:cancelled a:cancelled c d ");
 }
 
 /* ---- semaphore(5) over 20 tasks ---- */
@@ -199,7 +169,7 @@ semaphore_main(void *arg)
 static void
 test_semaphore_of_5_runs_exactly_5_of_20(void **state)
 {
-    assert_int_equal(harness_run_task(loop, semaphore_main, NULL, 5000), 0);
+    assert_int_equal(harness_run_task(harness_loop, semaphore_main, NULL, 5000), 0);
 }
 
 /* ---- event ---- */
@@ -233,7 +203,7 @@ event_main(void *arg)
     struct weft_task *s;
 
     event = weft_event_new();
-    s = weft_task_spawn(loop, event_setter, NULL, NULL);
+    s = weft_task_spawn(harness_loop, event_setter, NULL, NULL);
     assert_int_equal(run_all(event_waiter, args, 4), 0);
     assert_int_equal(woken, 4);
     assert_true(weft_event_is_set(event));
@@ -249,7 +219,7 @@ event_main(void *arg)
 static void
 test_event_wakes_every_waiter(void **state)
 {
-    assert_int_equal(harness_run_task(loop, event_main, NULL, 5000), 0);
+    assert_int_equal(harness_run_task(harness_loop, event_main, NULL, 5000), 0);
 }
 
 /* ---- condition: producer / consumers ---- */
@@ -302,7 +272,7 @@ condition_main(void *arg)
     cond = weft_condition_new(NULL);
     assert_int_equal(weft_condition_notify(cond, 1), -WEFT_ESTATE);
     assert_int_equal(weft_condition_wait(cond), -WEFT_ESTATE);
-    p = weft_task_spawn(loop, cond_producer, NULL, NULL);
+    p = weft_task_spawn(harness_loop, cond_producer, NULL, NULL);
     assert_int_equal(run_all(cond_consumer, args, 2), 0);
     weft_await(weft_task_future(p));
     weft_task_unref(p);
@@ -315,7 +285,7 @@ condition_main(void *arg)
 static void
 test_condition_producer_consumers(void **state)
 {
-    assert_int_equal(harness_run_task(loop, condition_main, NULL, 5000), 0);
+    assert_int_equal(harness_run_task(harness_loop, condition_main, NULL, 5000), 0);
 }
 
 /* ---- queue: producer / consumer with maxsize ---- */
@@ -327,7 +297,7 @@ static intptr_t
 producer(void *arg)
 {
     for (intptr_t x = 1; x <= 10; x++) {
-        say("producing %ld/10\n", (long)x);
+        harness_say("producing %ld/10\n", (long)x);
         int rc = weft_queue_put(queue, x);
         if (rc < 0)
             return rc;
@@ -350,7 +320,7 @@ consumer(void *arg)
         if (item == 0)
             break;
         assert_int_equal(item, expect++);
-        say("consuming item %ld...\n", (long)item);
+        harness_say("consuming item %ld...\n", (long)item);
         weft_sleep(2);
     }
     return expect - 1;
@@ -363,8 +333,8 @@ queue_main(void *arg)
     intptr_t item;
 
     queue = weft_queue_new(2, WEFT_QUEUE_FIFO, NULL);
-    c = weft_task_spawn(loop, consumer, NULL, NULL);
-    p = weft_task_spawn(loop, producer, NULL, NULL);
+    c = weft_task_spawn(harness_loop, consumer, NULL, NULL);
+    p = weft_task_spawn(harness_loop, producer, NULL, NULL);
     assert_int_equal(weft_queue_join(queue), 0);     /* returns once all is consumed */
     assert_int_equal(weft_await(weft_task_future(c)), 10);
     assert_int_equal(weft_await(weft_task_future(p)), 0);
@@ -388,9 +358,9 @@ queue_main(void *arg)
 static void
 test_queue_producer_consumer_with_maxsize(void **state)
 {
-    assert_int_equal(harness_run_task(loop, queue_main, NULL, 5000), 0);
-    assert_non_null(strstr(out, "producing 1/10\n"));
-    assert_non_null(strstr(out, "consuming item 10...\n"));
+    assert_int_equal(harness_run_task(harness_loop, queue_main, NULL, 5000), 0);
+    assert_non_null(strstr(harness_out, "producing 1/10\n"));
+    assert_non_null(strstr(harness_out, "consuming item 10...\n"));
 }
 
 static int
@@ -448,8 +418,8 @@ queue_cancel_main(void *arg)
     struct weft_task *a, *b;
 
     queue = weft_queue_new(0, WEFT_QUEUE_FIFO, NULL);
-    a = weft_task_spawn(loop, getter, NULL, NULL);
-    b = weft_task_spawn(loop, getter, NULL, NULL);
+    a = weft_task_spawn(harness_loop, getter, NULL, NULL);
+    b = weft_task_spawn(harness_loop, getter, NULL, NULL);
     weft_sleep(5);
     /* a is woken for the item and cancelled at once: b must get it. */
     weft_queue_put_nowait(queue, 77);
@@ -465,7 +435,7 @@ queue_cancel_main(void *arg)
 static void
 test_queue_cancelled_getter_passes_item_on(void **state)
 {
-    assert_int_equal(harness_run_task(loop, queue_cancel_main, NULL, 5000), 0);
+    assert_int_equal(harness_run_task(harness_loop, queue_cancel_main, NULL, 5000), 0);
 }
 
 static void
@@ -486,7 +456,7 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, harness_setup, harness_teardown)
         T(test_lock_makes_concurrent_fetches_fetch_once),
         T(test_lock_waiters_fifo_and_cancel_leaves_no_trace),
         T(test_semaphore_of_5_runs_exactly_5_of_20),

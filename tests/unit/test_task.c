@@ -17,38 +17,6 @@
 
 #include "harness.h"
 
-/* Lines the tasks print, kept for assertions. */
-static char out[2048];
-
-static void
-say(const char *fmt, ...)
-{
-    va_list ap;
-    size_t len = strlen(out);
-
-    va_start(ap, fmt);
-    vsnprintf(out + len, sizeof(out) - len, fmt, ap);
-    va_end(ap);
-}
-
-static struct weft_loop *loop;
-
-static int
-setup(void **state)
-{
-    loop = harness_loop_new();
-    out[0] = '\0';
-    return 0;
-}
-
-static int
-teardown(void **state)
-{
-    harness_run_for(loop, 10);
-    weft_loop_free(loop);
-    return 0;
-}
-
 /* ---- factorial, as in the tutorial (sleep(1) becomes a short step) ---- */
 
 struct fact {
@@ -64,13 +32,13 @@ factorial(void *arg)
     intptr_t f = 1;
 
     for (int i = 2; i <= a->number; i++) {
-        say("Task %s: Compute factorial(%d)...\n", a->name, i);
+        harness_say("Task %s: Compute factorial(%d)...\n", a->name, i);
         int rc = weft_sleep(a->step_ms);
         if (rc < 0)
             return rc;
         f *= i;
     }
-    say("Task %s: factorial(%d) = %ld\n", a->name, a->number, (long)f);
+    harness_say("Task %s: factorial(%d) = %ld\n", a->name, a->number, (long)f);
     return f;
 }
 
@@ -96,7 +64,7 @@ gather_main(void *arg)
     int rc;
 
     for (int i = 0; i < 3; i++) {
-        t[i] = weft_task_spawn(loop, factorial, &facts[i], NULL);
+        t[i] = weft_task_spawn(harness_loop, factorial, &facts[i], NULL);
         assert_non_null(t[i]);
         f[i] = weft_task_future(t[i]);
     }
@@ -113,8 +81,8 @@ gather_main(void *arg)
 static void
 test_gather_factorials_interleave_in_order(void **state)
 {
-    assert_int_equal(harness_run_task(loop, gather_main, NULL, 5000), 1);
-    assert_string_equal(out, tutorial_order);
+    assert_int_equal(harness_run_task(harness_loop, gather_main, NULL, 5000), 1);
+    assert_string_equal(harness_out, tutorial_order);
 }
 
 static intptr_t
@@ -126,7 +94,7 @@ wait_main(void *arg)
     size_t nd = 9, np = 9;
 
     for (int i = 0; i < 3; i++) {
-        t[i] = weft_task_spawn(loop, factorial, &slow[i], NULL);
+        t[i] = weft_task_spawn(harness_loop, factorial, &slow[i], NULL);
         f[i] = weft_task_future(t[i]);
     }
     /* A ends near 200 ms, B near 400, C near 600. */
@@ -137,7 +105,7 @@ wait_main(void *arg)
     assert_ptr_equal(done[1], f[1]);
     assert_ptr_equal(pending[0], f[2]);
     assert_false(weft_future_done(f[2]));
-    assert_null(strstr(out, "Task C: factorial(4) = 24"));
+    assert_null(strstr(harness_out, "Task C: factorial(4) = 24"));
     /* Nothing was cancelled: C finishes. */
     assert_int_equal(weft_await(f[2]), 24);
     for (int i = 0; i < 3; i++)
@@ -148,16 +116,16 @@ wait_main(void *arg)
 static void
 test_wait_with_timeout_gives_done_and_pending(void **state)
 {
-    assert_int_equal(harness_run_task(loop, wait_main, NULL, 5000), 0);
-    assert_string_equal(out, tutorial_order);
+    assert_int_equal(harness_run_task(harness_loop, wait_main, NULL, 5000), 0);
+    assert_string_equal(harness_out, tutorial_order);
 }
 
 static intptr_t
 first_completed_main(void *arg)
 {
     struct fact fast = { "F", 2, 10 }, slow = { "S", 2, 3000 };
-    struct weft_task *a = weft_task_spawn(loop, factorial, &fast, NULL);
-    struct weft_task *b = weft_task_spawn(loop, factorial, &slow, NULL);
+    struct weft_task *a = weft_task_spawn(harness_loop, factorial, &fast, NULL);
+    struct weft_task *b = weft_task_spawn(harness_loop, factorial, &slow, NULL);
     struct weft_future *f[2] = { weft_task_future(b), weft_task_future(a) }, *done[2];
     size_t nd, np;
 
@@ -174,7 +142,7 @@ first_completed_main(void *arg)
 static void
 test_wait_first_completed(void **state)
 {
-    assert_int_equal(harness_run_task(loop, first_completed_main, NULL, 5000), 0);
+    assert_int_equal(harness_run_task(harness_loop, first_completed_main, NULL, 5000), 0);
 }
 
 /* ---- wait_for, cancel_me, shield ---- */
@@ -184,27 +152,27 @@ cancel_me(void *arg)
 {
     int rc;
 
-    say("cancel_me(): before sleep\n");
+    harness_say("cancel_me(): before sleep\n");
     rc = weft_sleep((uintptr_t)arg);
     if (rc == -ECANCELED)
-        say("cancel_me(): cancel sleep\n");
-    say("cancel_me(): after sleep\n");
+        harness_say("cancel_me(): cancel sleep\n");
+    harness_say("cancel_me(): after sleep\n");
     return rc < 0 ? rc : 5;
 }
 
 static intptr_t
 wait_for_main(void *arg)
 {
-    struct weft_task *t = weft_task_spawn(loop, cancel_me, (void *)(uintptr_t)10000, NULL);
+    struct weft_task *t = weft_task_spawn(harness_loop, cancel_me, (void *)(uintptr_t)10000, NULL);
 
     assert_int_equal(weft_wait_for(weft_task_future(t), 50), -ETIMEDOUT);
     /* 3.12 semantics: the inner has finished cancelling when wait_for returns. */
     assert_true(weft_future_done(weft_task_future(t)));
     assert_true(weft_future_cancelled(weft_task_future(t)));
-    say("main(): timeout\n");
+    harness_say("main(): timeout\n");
     weft_task_unref(t);
 
-    t = weft_task_spawn(loop, cancel_me, (void *)(uintptr_t)10, NULL);
+    t = weft_task_spawn(harness_loop, cancel_me, (void *)(uintptr_t)10, NULL);
     assert_int_equal(weft_wait_for(weft_task_future(t), 2000), 5);
     weft_task_unref(t);
     return 0;
@@ -213,8 +181,8 @@ wait_for_main(void *arg)
 static void
 test_wait_for_cancels_and_child_sees_it(void **state)
 {
-    assert_int_equal(harness_run_task(loop, wait_for_main, NULL, 5000), 0);
-    assert_string_equal(out, "cancel_me(): before sleep\n"
+    assert_int_equal(harness_run_task(harness_loop, wait_for_main, NULL, 5000), 0);
+    assert_string_equal(harness_out, "cancel_me(): before sleep\n"
                              "cancel_me(): cancel sleep\n"
                              "cancel_me(): after sleep\n"
                              "main(): timeout\n"
@@ -230,10 +198,10 @@ wait_for_gather_main(void *arg)
     struct weft_future *f[3], *g;
 
     for (int i = 0; i < 3; i++) {
-        t[i] = weft_task_spawn(loop, factorial, &slow[i], NULL);
+        t[i] = weft_task_spawn(harness_loop, factorial, &slow[i], NULL);
         f[i] = weft_task_future(t[i]);
     }
-    g = weft_gather_new(loop, f, 3, 0);
+    g = weft_gather_new(harness_loop, f, 3, 0);
     assert_int_equal(weft_wait_for(g, 250), -ETIMEDOUT);
     weft_future_unref(g);
     /* The gather cancelled its children: C never finished. */
@@ -251,20 +219,20 @@ wait_for_gather_main(void *arg)
 static void
 test_wait_for_gather_cancels_children(void **state)
 {
-    assert_int_equal(harness_run_task(loop, wait_for_gather_main, NULL, 5000), 0);
-    assert_null(strstr(out, "Task C: factorial(4) = 24"));
-    assert_non_null(strstr(out, "Task A: factorial(2) = 2"));
+    assert_int_equal(harness_run_task(harness_loop, wait_for_gather_main, NULL, 5000), 0);
+    assert_null(strstr(harness_out, "Task C: factorial(4) = 24"));
+    assert_non_null(strstr(harness_out, "Task A: factorial(2) = 2"));
 }
 
 static intptr_t
 cancel_me_main(void *arg)
 {
-    struct weft_task *t = weft_task_spawn(loop, cancel_me, (void *)(uintptr_t)10000, NULL);
+    struct weft_task *t = weft_task_spawn(harness_loop, cancel_me, (void *)(uintptr_t)10000, NULL);
 
     weft_sleep(50);
     assert_true(weft_task_cancel(t));
     if (weft_await(weft_task_future(t)) == -ECANCELED)
-        say("main(): cancel_me is cancelled now\n");
+        harness_say("main(): cancel_me is cancelled now\n");
     assert_true(weft_future_cancelled(weft_task_future(t)));
     assert_false(weft_task_cancel(t));
     weft_task_unref(t);
@@ -274,8 +242,8 @@ cancel_me_main(void *arg)
 static void
 test_cancel_me_order_of_events(void **state)
 {
-    assert_int_equal(harness_run_task(loop, cancel_me_main, NULL, 5000), 0);
-    assert_string_equal(out, "cancel_me(): before sleep\n"
+    assert_int_equal(harness_run_task(harness_loop, cancel_me_main, NULL, 5000), 0);
+    assert_string_equal(harness_out, "cancel_me(): before sleep\n"
                              "cancel_me(): cancel sleep\n"
                              "cancel_me(): after sleep\n"
                              "main(): cancel_me is cancelled now\n");
@@ -284,14 +252,14 @@ test_cancel_me_order_of_events(void **state)
 static intptr_t
 shield_main(void *arg)
 {
-    struct weft_task *t = weft_task_spawn(loop, cancel_me, (void *)(uintptr_t)200, NULL);
+    struct weft_task *t = weft_task_spawn(harness_loop, cancel_me, (void *)(uintptr_t)200, NULL);
     struct weft_future *s = weft_shield(weft_task_future(t));
 
     assert_non_null(s);
     weft_sleep(50);
     assert_true(weft_future_cancel(s));
     if (weft_await(s) == -ECANCELED)
-        say("main(): cancel_me_shield is cancelled now\n");
+        harness_say("main(): cancel_me_shield is cancelled now\n");
     assert_false(weft_future_done(weft_task_future(t)));     /* still running */
     assert_int_equal(weft_await(weft_task_future(t)), 5);
     weft_future_unref(s);
@@ -302,8 +270,8 @@ shield_main(void *arg)
 static void
 test_shield_keeps_inner_running(void **state)
 {
-    assert_int_equal(harness_run_task(loop, shield_main, NULL, 5000), 0);
-    assert_string_equal(out, "cancel_me(): before sleep\n"
+    assert_int_equal(harness_run_task(harness_loop, shield_main, NULL, 5000), 0);
+    assert_string_equal(harness_out, "cancel_me(): before sleep\n"
                              "main(): cancel_me_shield is cancelled now\n"
                              "cancel_me(): after sleep\n");
 }
@@ -321,8 +289,8 @@ static intptr_t
 gather_error_main(void *arg)
 {
     struct fact slow = { "S", 3, 30 };
-    struct weft_task *ok = weft_task_spawn(loop, factorial, &slow, NULL);
-    struct weft_task *bad = weft_task_spawn(loop, fail_after, (void *)(uintptr_t)10, NULL);
+    struct weft_task *ok = weft_task_spawn(harness_loop, factorial, &slow, NULL);
+    struct weft_task *bad = weft_task_spawn(harness_loop, fail_after, (void *)(uintptr_t)10, NULL);
     struct weft_future *f[2] = { weft_task_future(ok), weft_task_future(bad) };
     intptr_t res[2];
 
@@ -340,7 +308,7 @@ gather_error_main(void *arg)
 static void
 test_gather_first_error_propagates(void **state)
 {
-    assert_int_equal(harness_run_task(loop, gather_error_main, NULL, 5000), 0);
+    assert_int_equal(harness_run_task(harness_loop, gather_error_main, NULL, 5000), 0);
 }
 
 static struct weft_future *gather_children[2];
@@ -357,10 +325,10 @@ cancel_gather_main(void *arg)
     struct weft_task *c[2], *g;
 
     for (int i = 0; i < 2; i++) {
-        c[i] = weft_task_spawn(loop, cancel_me, (void *)(uintptr_t)10000, NULL);
+        c[i] = weft_task_spawn(harness_loop, cancel_me, (void *)(uintptr_t)10000, NULL);
         gather_children[i] = weft_task_future(c[i]);
     }
-    g = weft_task_spawn(loop, gather_waiter, NULL, NULL);
+    g = weft_task_spawn(harness_loop, gather_waiter, NULL, NULL);
     weft_sleep(30);
     weft_task_cancel(g);
     assert_int_equal(weft_await(weft_task_future(g)), -ECANCELED);
@@ -375,8 +343,8 @@ cancel_gather_main(void *arg)
 static void
 test_cancelling_gather_cancels_children(void **state)
 {
-    assert_int_equal(harness_run_task(loop, cancel_gather_main, NULL, 5000), 0);
-    assert_int_equal(strstr(strstr(out, "cancel sleep") + 1, "cancel sleep") != NULL, 1);
+    assert_int_equal(harness_run_task(harness_loop, cancel_gather_main, NULL, 5000), 0);
+    assert_int_equal(strstr(strstr(harness_out, "cancel sleep") + 1, "cancel sleep") != NULL, 1);
 }
 
 static intptr_t
@@ -390,7 +358,7 @@ as_completed_main(void *arg)
     int n = 0, rc;
 
     for (int i = 0; i < 3; i++) {
-        t[i] = weft_task_spawn(loop, factorial, &fs[i], NULL);
+        t[i] = weft_task_spawn(harness_loop, factorial, &fs[i], NULL);
         f[i] = weft_task_future(t[i]);
     }
     ac = weft_as_completed_new(f, 3, 5000);
@@ -406,7 +374,7 @@ as_completed_main(void *arg)
     /* A deadline before the slow one ends. */
     for (int i = 0; i < 3; i++)
         weft_task_unref(t[i]);
-    t[0] = weft_task_spawn(loop, cancel_me, (void *)(uintptr_t)10000, NULL);
+    t[0] = weft_task_spawn(harness_loop, cancel_me, (void *)(uintptr_t)10000, NULL);
     f[0] = weft_task_future(t[0]);
     ac = weft_as_completed_new(f, 1, 30);
     assert_int_equal(weft_as_completed_next(ac, &next), -ETIMEDOUT);
@@ -420,7 +388,7 @@ as_completed_main(void *arg)
 static void
 test_as_completed_in_finishing_order(void **state)
 {
-    assert_int_equal(harness_run_task(loop, as_completed_main, NULL, 5000), 0);
+    assert_int_equal(harness_run_task(harness_loop, as_completed_main, NULL, 5000), 0);
 }
 
 /* ---- bookkeeping ---- */
@@ -431,7 +399,7 @@ whoami(void *arg)
     struct weft_task *all[8];
 
     assert_ptr_equal(weft_task_current(), arg ? *(struct weft_task **)arg : weft_task_current());
-    assert_true(weft_task_all(loop, all, 8) >= 1);
+    assert_true(weft_task_all(harness_loop, all, 8) >= 1);
     return (intptr_t)weft_task_current();
 }
 
@@ -439,17 +407,17 @@ static void
 test_current_and_all_tasks(void **state)
 {
     struct weft_task_options opt = { .stack_size = 16384, .name = "named" };
-    struct weft_task *t = weft_task_spawn(loop, whoami, NULL, &opt), *all[4];
+    struct weft_task *t = weft_task_spawn(harness_loop, whoami, NULL, &opt), *all[4];
     bool never = false;
 
     assert_string_equal(weft_task_name(t), "named");
-    assert_int_equal(weft_task_all(loop, all, 4), 1);
+    assert_int_equal(weft_task_all(harness_loop, all, 4), 1);
     assert_ptr_equal(all[0], t);
     assert_ptr_equal(weft_future_task(weft_task_future(t)), t);
-    harness_run_until(loop, &never, 30);
+    harness_run_until(harness_loop, &never, 30);
     assert_true(weft_future_done(weft_task_future(t)));
     assert_int_equal(weft_future_result(weft_task_future(t)), (intptr_t)t);
-    assert_int_equal(weft_task_all(loop, all, 4), 0);
+    assert_int_equal(weft_task_all(harness_loop, all, 4), 0);
     assert_null(weft_task_current());
     weft_task_unref(t);
 }
@@ -465,10 +433,10 @@ static void
 test_cancel_before_start_does_not_run(void **state)
 {
     bool ran = false;
-    struct weft_task *t = weft_task_spawn(loop, never_runs, &ran, NULL);
+    struct weft_task *t = weft_task_spawn(harness_loop, never_runs, &ran, NULL);
 
     assert_true(weft_task_cancel(t));
-    harness_run_for(loop, 20);
+    harness_run_for(harness_loop, 20);
     assert_false(ran);
     assert_true(weft_future_cancelled(weft_task_future(t)));
     weft_task_unref(t);
@@ -493,16 +461,16 @@ test_failed_task_never_awaited_is_reported(void **state)
     struct weft_task *t;
 
     reported = 0;
-    weft_loop_set_error_handler(loop, on_error, NULL);
-    t = weft_task_spawn(loop, fail_after, (void *)(uintptr_t)5, &opt);
+    weft_loop_set_error_handler(harness_loop, on_error, NULL);
+    t = weft_task_spawn(harness_loop, fail_after, (void *)(uintptr_t)5, &opt);
     weft_task_unref(t);                 /* fire and forget */
-    harness_run_for(loop, 50);
+    harness_run_for(harness_loop, 50);
     assert_int_equal(reported, 1);
     assert_string_equal(reported_name, "forgotten");
 
     /* Awaited (result read): not reported. */
-    t = weft_task_spawn(loop, fail_after, (void *)(uintptr_t)5, NULL);
-    harness_run_for(loop, 50);
+    t = weft_task_spawn(harness_loop, fail_after, (void *)(uintptr_t)5, NULL);
+    harness_run_for(harness_loop, 50);
     assert_int_equal(weft_future_result(weft_task_future(t)), -EPIPE);
     weft_task_unref(t);
     assert_int_equal(reported, 1);
@@ -523,7 +491,7 @@ self_cancel(void *arg)
 static void
 test_task_may_ignore_cancel(void **state)
 {
-    assert_int_equal(harness_run_task(loop, self_cancel, NULL, 2000), 3);
+    assert_int_equal(harness_run_task(harness_loop, self_cancel, NULL, 2000), 3);
 }
 
 /* A task on a small stack that overflows dies of SIGSEGV in a forked child. */
@@ -557,8 +525,8 @@ test_task_stack_overflow_is_sigsegv(void **state)
         struct weft_task_options opt = { .stack_size = 16384 };
 
         signal(SIGSEGV, SIG_DFL);
-        weft_task_spawn(loop, overflow_task, NULL, &opt);
-        harness_run_for(loop, 200);
+        weft_task_spawn(harness_loop, overflow_task, NULL, &opt);
+        harness_run_for(harness_loop, 200);
         _exit(0);
     }
     assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -575,7 +543,7 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, harness_setup, harness_teardown)
         T(test_gather_factorials_interleave_in_order),
         T(test_wait_with_timeout_gives_done_and_pending),
         T(test_wait_first_completed),

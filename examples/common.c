@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/* common.c: the examples' shared main() scaffolding: a loop, a main task, the exit code. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+
+struct weft_loop *
+example_loop_new(const char *name)
+{
+    struct weft_loop *loop;
+
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    loop = weft_loop_new();
+    if (loop == NULL)
+        fprintf(stderr, "%s: no loop: %s\n", name, strerror(errno));
+    return loop;
+}
+
+static void
+stop_loop(struct weft_future *f, void *arg)
+{
+    (void)f;
+    weft_loop_stop(arg);
+}
+
+int
+example_run_main(const char *name, struct weft_loop *loop, weft_task_fn *fn, void *arg)
+{
+    struct weft_task *t = weft_task_spawn(loop, fn, arg, NULL);
+    intptr_t rc = -ENOMEM;
+
+    if (t != NULL) {
+        rc = weft_future_add_done_callback(weft_task_future(t), stop_loop, loop);
+        if (rc == 0) {
+            weft_loop_run(loop);
+            rc = weft_future_result(weft_task_future(t));
+        }
+        weft_task_unref(t);
+    }
+    weft_loop_free(loop);
+    if (rc < 0)
+        fprintf(stderr, "%s: %s\n", name, weft_strerror((int)rc));
+    return rc < 0;
+}
+
+static void
+on_sigint(struct weft_loop *loop, int sig, void *arg)
+{
+    (void)sig;
+    (void)arg;
+    weft_loop_stop(loop);
+}
+
+int
+example_serve(const char *name, struct weft_loop *loop, int argc, char **argv,
+              weft_client_cb *client, const char *banner, weft_task_fn *demo, void *arg,
+              uint16_t *port)
+{
+    struct weft_stream_server *srv = NULL;
+    struct sockaddr_in sin;
+    socklen_t sl = sizeof(sin);
+    int want = argc == 3 && strcmp(argv[1], "-p") == 0 ? atoi(argv[2]) : 0;
+    int rc;
+
+    rc = weft_start_server(loop, client, NULL, "127.0.0.1", (uint16_t)want, NULL, &srv);
+    if (rc == 0)
+        rc = weft_stream_server_get_sockname(srv, 0, (struct sockaddr *)&sin, &sl);
+    if (rc < 0) {
+        fprintf(stderr, "%s: %s\n", name, weft_strerror(rc));
+        if (srv != NULL)
+            weft_stream_server_free(srv);
+        weft_loop_free(loop);
+        return 1;
+    }
+    *port = ntohs(sin.sin_port);
+    if (want != 0) {
+        printf("%s on 127.0.0.1:%u\n", banner, *port);
+        fflush(stdout);
+        weft_loop_add_signal_handler(loop, SIGINT, on_sigint, NULL);
+    } else {
+        weft_task_unref(weft_task_spawn(loop, demo, arg, NULL));
+    }
+    weft_loop_run(loop);
+    weft_stream_server_free(srv);
+    for (int k = 0; k < 50 && weft_stream_handler_count(loop) > 0; k++)
+        weft_loop_run_once(loop);
+    weft_loop_free(loop);
+    return 0;
+}

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/* common.h: the examples' shared main() scaffolding: a loop, a main task, the exit code. */
+#ifndef WEFT_EXAMPLE_COMMON_H
+#define WEFT_EXAMPLE_COMMON_H
+
+#include <stdint.h>
+
+#include <weft/weft.h>
+
+/**
+ * A new loop for an example, stdout made line-buffered so its output
+ * interleaves as printed. Returns NULL (after "name: ..." on stderr) if the
+ * loop cannot be made.
+ */
+struct weft_loop *example_loop_new(const char *name);
+
+/**
+ * asyncio.run(main()): run fn(arg) as a task on loop until it is done, then
+ * free loop (taken in every case). Returns the exit code: 0, or 1 after
+ * "name: error" on stderr if the task could not start or returned an error.
+ */
+int example_run_main(const char *name, struct weft_loop *loop, weft_task_fn *fn, void *arg);
+
+/**
+ * The stream examples' main(): serve client on 127.0.0.1. With "-p PORT"
+ * in argv, print "banner on 127.0.0.1:PORT" and serve until SIGINT;
+ * otherwise serve on a free port, set *port to it and run demo(arg) as a
+ * task, which stops the loop when done. The server's handlers are given
+ * a moment to finish, then loop is freed (taken in every case). Returns the
+ * exit code: 0, or 1 after "name: error" on stderr if the server did not start.
+ */
+int example_serve(const char *name, struct weft_loop *loop, int argc, char **argv,
+                  weft_client_cb *client, const char *banner, weft_task_fn *demo, void *arg,
+                  uint16_t *port);
+
+#endif

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# test_tls_weftd.sh: weftd with TLS services: echo (Protocol layer) with openssl s_client,
+# http with curl --cacert (ALPN http/1.1), poem (stream layer) with examples/get_poetry, and a
+# config error naming the file for a key that does not match its certificate.
+# Until weftd reads the tls_* keys this script SKIPs (exit 0).
+set -euo pipefail
+
+. "$(dirname "$0")/lib.sh"
+require_env WEFTD WEFT_SOURCE_DIR WEFT_BINARY_DIR
+require_tool nc netcat-openbsd
+require_tool curl curl
+require_tool openssl openssl
+keep_going=1
+
+bash "$WEFT_SOURCE_DIR/tests/integration/tls_certs.sh" "$tmp/certs" >/dev/null
+c=$tmp/certs
+
+write_conf() {
+    cat >"$tmp/weftd.conf" <<EOF
+[weftd]
+log_level = info
+${WEFT_PLUGIN_DIR:+plugin_dir = $WEFT_PLUGIN_DIR}
+
+[echo-tls]
+protocol = echo
+listen = 127.0.0.1:$1
+tls_certificate = $c/a.pem
+tls_key = $c/a.key
+tls_certificate = $c/b.pem
+tls_key = $c/b.key
+tls_handshake_timeout = 2s
+
+[http-tls]
+protocol = http
+listen = 127.0.0.1:$2
+tls_certificate = $c/a.pem
+tls_key = $c/a.key
+
+[poem-tls]
+protocol = poem
+listen = 127.0.0.1:$3
+greeting_timeout = 1s
+tls_certificate = $c/a.pem
+tls_key = $c/a.key
+EOF
+}
+
+write_conf 1 2 3
+if ! "$WEFTD" -t -c "$tmp/weftd.conf" >"$tmp/check.err" 2>&1; then
+    if grep -q "tls_certificate" "$tmp/check.err"; then
+        echo "SKIP: weftd has no TLS keys yet"
+        exit 0
+    fi
+    fail "weftd -t failed: $(cat "$tmp/check.err")"
+fi
+
+# A key that belongs to another certificate: a config error naming the file and line.
+sed "s#^tls_key = $c/a.key#tls_key = $c/b.key#" "$tmp/weftd.conf" >"$tmp/bad.conf"
+if "$WEFTD" -t -c "$tmp/bad.conf" >"$tmp/bad.out" 2>&1; then
+    fail "weftd -t accepted a key that does not match"
+fi
+grep -q "bad.conf:[0-9]*.*b.key" "$tmp/bad.out" || fail "error names no file:line: $(cat "$tmp/bad.out")"
+
+launch_tls() {
+    write_conf "${ports[0]}" "${ports[1]}" "${ports[2]}"
+    launch "$WEFTD" -c "$tmp/weftd.conf"
+}
+start_weftd 3 launch_tls
+
+out=$({ printf 'hello\n'; sleep 0.3; } | timeout 10 openssl s_client -connect "127.0.0.1:${ports[0]}" \
+      -CAfile "$c/ca.pem" -servername b.test 2>&1) || true
+grep -qx hello <<<"$out" || fail "echo over TLS: $out"
+grep -q "subject=.*CN = b.test" <<<"$out" || fail "SNI b.test did not pick b.test"
+grep -q "Verify return code: 0" <<<"$out" || fail "certificate not verified"
+
+out=$(curl -sS --cacert "$c/ca.pem" --resolve "a.test:${ports[1]}:127.0.0.1" \
+      -o /dev/null -w '%{http_code} %{http_version}' "https://a.test:${ports[1]}/" 2>&1) || true
+[ "$out" = "200 1.1" ] || fail "curl over TLS: $out"
+out=$(timeout 10 openssl s_client -connect "127.0.0.1:${ports[1]}" -CAfile "$c/ca.pem" \
+      -alpn h2,http/1.1 </dev/null 2>&1) || true
+grep -q "ALPN protocol: http/1.1" <<<"$out" || fail "http does not answer ALPN http/1.1"
+
+out=$(timeout 20 "$WEFT_BINARY_DIR/examples/example_get_poetry" --cafile "$c/ca.pem" \
+      "localhost:${ports[2]}" 2>&1) || true
+grep -q "Got 1 poems" <<<"$out" && grep -q "比翼连枝当日愿" <<<"$out" || fail "get_poetry over TLS: $out"
+out=$(timeout 20 "$WEFT_BINARY_DIR/examples/example_http_get" --cafile "$c/ca.pem" \
+      "localhost:${ports[1]}" 2>&1) || true
+grep -q "HTTP/1.1 200" <<<"$out" || fail "http_get over TLS: $out"
+
+# plaintext on the TLS port: closed, logged, harmless
+printf 'GET / HTTP/1.0\r\n\r\n' | timeout 5 nc -q 2 127.0.0.1 "${ports[1]}" >/dev/null || true
+sleep 0.2
+grep -q "TLS handshake" "$tmp"/*.err || fail "plaintext client not logged"
+out=$(curl -sS --cacert "$c/ca.pem" --resolve "a.test:${ports[1]}:127.0.0.1" -o /dev/null \
+      -w '%{http_code}' "https://a.test:${ports[1]}/" 2>&1) || true
+[ "$out" = 200 ] || fail "weftd unhealthy after a plaintext client"
+
+finish "weftd TLS: echo, http, poem, config errors"
