@@ -50,13 +50,51 @@ good_name(const char *s)
 }
 
 int
-plugin_open(const char *dir, const char *name, struct plugin **out, char *err, size_t errlen)
+plugin_check_record(const void *sym, const char *name, const char *path, char *err,
+                    size_t errlen)
 {
     const struct weft_plugin *rec;
+    uint32_t abi, size;
+
+    /*
+     * The ABI number is the one field every version of the record has at the
+     * same place; until it matches, nothing else of the record is meaningful.
+     */
+    memcpy(&abi, sym, sizeof(abi));
+    if (abi != WEFT_PLUGIN_ABI) {
+        snprintf(err, errlen, "%s: built for plugin ABI %u, weftd speaks %u", path,
+                 (unsigned)abi, (unsigned)WEFT_PLUGIN_ABI);
+        return -WEFT_EABI;
+    }
+    memcpy(&size, (const char *)sym + sizeof(abi), sizeof(size));
+    if (size < sizeof(struct weft_plugin)) {
+        snprintf(err, errlen, "%s: plugin record too small (%u bytes, ABI %u needs %zu)",
+                 path, (unsigned)size, (unsigned)WEFT_PLUGIN_ABI,
+                 sizeof(struct weft_plugin));
+        return -WEFT_EABI;
+    }
+    rec = sym;
+    if (rec->name == NULL || strcmp(rec->name, name) != 0) {
+        snprintf(err, errlen, "%s: plugin calls itself \"%s\", expected \"%s\"", path,
+                 rec->name ? rec->name : "(null)", name);
+        return -WEFT_ECONFIG;
+    }
+    /* .client is read only when the record is large enough to have it. */
+    if (rec->protocol_new == NULL &&
+        (size < offsetof(struct weft_plugin, client) + sizeof(rec->client) ||
+         rec->client == NULL)) {
+        snprintf(err, errlen, "%s: plugin has neither protocol_new nor client", path);
+        return -WEFT_ECONFIG;
+    }
+    return 0;
+}
+
+int
+plugin_open(const char *dir, const char *name, struct plugin **out, char *err, size_t errlen)
+{
     struct plugin *p = NULL;
     struct stat st;
     void *sym;
-    uint32_t abi, size;
     int rc;
 
     *out = NULL;
@@ -99,41 +137,10 @@ plugin_open(const char *dir, const char *name, struct plugin **out, char *err, s
         rc = -WEFT_ECONFIG;
         goto fail;
     }
-    /*
-     * The ABI number is the one field every version of the record has at the
-     * same place; until it matches, nothing else of the record is meaningful.
-     */
-    memcpy(&abi, sym, sizeof(abi));
-    if (abi != WEFT_PLUGIN_ABI) {
-        snprintf(err, errlen, "%s: built for plugin ABI %u, weftd speaks %u", p->path,
-                 (unsigned)abi, (unsigned)WEFT_PLUGIN_ABI);
-        rc = -WEFT_EABI;
+    rc = plugin_check_record(sym, name, p->path, err, errlen);
+    if (rc < 0)
         goto fail;
-    }
-    memcpy(&size, (const char *)sym + sizeof(abi), sizeof(size));
-    if (size < sizeof(struct weft_plugin)) {
-        snprintf(err, errlen, "%s: plugin record too small (%u bytes, ABI %u needs %zu)",
-                 p->path, (unsigned)size, (unsigned)WEFT_PLUGIN_ABI,
-                 sizeof(struct weft_plugin));
-        rc = -WEFT_EABI;
-        goto fail;
-    }
-    rec = sym;
-    if (rec->name == NULL || strcmp(rec->name, name) != 0) {
-        snprintf(err, errlen, "%s: plugin calls itself \"%s\", expected \"%s\"", p->path,
-                 rec->name ? rec->name : "(null)", name);
-        rc = -WEFT_ECONFIG;
-        goto fail;
-    }
-    /* .client is read only when the record is large enough to have it. */
-    if (rec->protocol_new == NULL &&
-        (size < offsetof(struct weft_plugin, client) + sizeof(rec->client) ||
-         rec->client == NULL)) {
-        snprintf(err, errlen, "%s: plugin has neither protocol_new nor client", p->path);
-        rc = -WEFT_ECONFIG;
-        goto fail;
-    }
-    p->rec = rec;
+    p->rec = sym;
     *out = p;
     return 0;
 

@@ -24,6 +24,16 @@ struct plugin {
 int plugin_open(const char *dir, const char *name, struct plugin **out, char *err,
                 size_t errlen);
 
+/*
+ * Check the record at sym (the weft_plugin symbol found in path) for the
+ * protocol name, reading its abi before anything else, then its size, name
+ * and protocol_new / client. Returns 0, or -WEFT_EABI / -WEFT_ECONFIG with a
+ * one-line reason naming path in err. plugin_open() calls it after dlsym; the
+ * fuzz target tests/fuzz/fuzz_plugin_record.c calls it on made-up records.
+ */
+int plugin_check_record(const void *sym, const char *name, const char *path, char *err,
+                        size_t errlen);
+
 /* Unload; NULL is a no-op. Every service and connection must be gone. */
 void plugin_close(struct plugin *p);
 

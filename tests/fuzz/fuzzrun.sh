@@ -1,10 +1,13 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# fuzzrun.sh TARGET OUTDIR SECONDS CORPUS INCDIRS SOURCES...: build a libFuzzer target with
-# clang (ASan + UBSan) and fuzz it for SECONDS from a copy of its seed corpus. Exits 77
-# (skipped) when clang cannot build with -fsanitize=fuzzer.
+# fuzzrun.sh TARGET OUTDIR SECONDS CORPUS INCDIRS SOURCES-AND-FLAGS...: build a libFuzzer target
+# with clang (ASan + UBSan) and fuzz it for SECONDS ($WEFT_FUZZ_SECONDS if set: `make fuzz`)
+# from a copy of its seed corpus. Exits 77 (skipped) when clang cannot build with
+# -fsanitize=fuzzer. The build is reused while its sources, headers and command are the same.
+# A crash fails the test and leaves the input as OUTDIR/crash-*: fix the bug, then add the
+# input to CORPUS.
 set -eu
-target=$1 out=$2 secs=$3 corpus=$4 incs=$5
+target=$1 out=$2 secs=${WEFT_FUZZ_SECONDS:-$3} corpus=$4 incs=$5
 shift 5
 command -v clang >/dev/null || { echo "no clang: skipped"; exit 77; }
 mkdir -p "$out"
@@ -14,9 +17,20 @@ clang -fsanitize=fuzzer "$probe" -o "$out/probe" 2>/dev/null ||
     { echo "clang has no libFuzzer (libclang-rt-dev): skipped"; exit 77; }
 iflags=()
 for d in ${incs//;/ }; do iflags+=(-I "$d"); done
-for s in "$@"; do iflags+=(-I "$(dirname "$s")"); done
-clang -g -O1 -D_GNU_SOURCE -DLLHTTP_STRICT_MODE=1 -fsanitize=fuzzer,address,undefined \
-    -fno-sanitize-recover=undefined "${iflags[@]}" "$@" -o "$out/$target"
+for s in "$@"; do
+    case "$s" in *.c) iflags+=(-I "$(dirname "$s")") ;; esac
+done
+cmd=(clang -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined
+     -fno-sanitize-recover=undefined "${iflags[@]}" "$@" -o "$out/$target")
+# What the binary depends on: the command, the sources, the headers next to them.
+hdrs=()
+for d in ${incs//;/ }; do hdrs+=("$d"/*.h "$d"/*/*.h); done
+stamp=$({ echo "${cmd[*]}"; cat "$0"; for f in "$@" "${hdrs[@]}"; do [ -f "$f" ] && cat "$f"; done; } |
+        sha1sum | cut -c1-40)
+if [ ! -x "$out/$target" ] || [ "$(cat "$out/$target.stamp" 2>/dev/null)" != "$stamp" ]; then
+    "${cmd[@]}"
+    echo "$stamp" > "$out/$target.stamp"
+fi
 work="$out/$target.corpus"
 rm -rf "$work"; mkdir -p "$work"
 cp "$corpus"/* "$work"/

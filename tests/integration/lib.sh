@@ -109,7 +109,11 @@ echo_ok() {
 }
 
 # launch CMD...: run CMD in the background, stderr in $tmp/weftd.err; sets pid.
+# With $WEFTD_WRAPPER set (tests/valgrind.sh), "$WEFTD ..." runs under it.
 launch() {
+    if [ -n "${WEFTD_WRAPPER:-}" ] && [ "$1" = "${WEFTD:-}" ]; then
+        set -- $WEFTD_WRAPPER "$@"
+    fi
     "$@" 2>"$tmp/weftd.err" &
     pid=$!
     started "$pid"

@@ -100,6 +100,32 @@ write_config(struct weftd *w, const char *config)
     return 0;
 }
 
+/*
+ * execv argv, prefixed with the words of $WEFTD_WRAPPER if set (e.g. "valgrind
+ * --leak-check=full ...", from tests/valgrind.sh): the wrapper execs weftd in
+ * place, so the pid stays weftd's.
+ */
+static void
+exec_wrapped(const char *const *argv)
+{
+    const char *wrap = getenv("WEFTD_WRAPPER");
+    const char *full[96];
+    char *words, *save = NULL;
+    int n = 0;
+
+    if (wrap == NULL || *wrap == '\0' || (words = strdup(wrap)) == NULL) {
+        execv(argv[0], (char *const *)argv);
+        return;
+    }
+    for (char *t = strtok_r(words, " ", &save); t != NULL && n < 63;
+         t = strtok_r(NULL, " ", &save))
+        full[n++] = t;
+    for (int i = 0; argv[i] != NULL && n < 95; i++)
+        full[n++] = argv[i];
+    full[n] = NULL;
+    execvp(full[0], (char *const *)full);
+}
+
 static pid_t
 spawn(struct weftd *w, const char *const *argv)
 {
@@ -115,7 +141,7 @@ spawn(struct weftd *w, const char *const *argv)
         dup2(null, 0);
         dup2(out, 1);
         dup2(err, 2);
-        execv(argv[0], (char *const *)argv);
+        exec_wrapped(argv);
         _exit(127);
     }
     return pid;

@@ -68,6 +68,13 @@ struct weft_plugin {
      * are normal endings). A record whose .size does not reach this field has
      * none. Since 0.1. */
     int (*client)(struct weft_reader *r, struct weft_writer *w, void *svc);
+
+    /* TLS: the application protocols the plugin speaks, for ALPN, most
+     * preferred first, NULL-terminated (http: { "http/1.1", NULL }); NULL for
+     * none. weftd hands it to weft_tls_config_set_alpn() (weft/tls.h) for
+     * each TLS service of the plugin. A record whose .size does not reach this
+     * field has none. Since 0.1. */
+    const char *const *alpn;
 };
 
 #ifdef __cplusplus

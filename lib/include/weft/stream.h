@@ -209,7 +209,7 @@ WEFT_EXPORT int weft_writer_wait_closed(struct weft_writer *w, int64_t timeout_m
 WEFT_EXPORT bool weft_writer_is_closing(const struct weft_writer *w);
 
 /**
- * The transport's get_extra_info ("peername", "sockname", "socket"); see
+ * The transport's get_extra_info ("peername", "sockname", "socket", and the TLS names); see
  * weft_transport_get_extra_info(). -ENOTCONN once the connection is gone.
  * Since 0.1.
  */

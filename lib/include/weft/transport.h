@@ -105,6 +105,16 @@ WEFT_EXPORT size_t weft_transport_get_write_buffer_size(const struct weft_transp
  * out, the bytes written):
  *   "peername", "sockname"  struct sockaddr_storage (or shorter)
  *   "socket"                int, the file descriptor (do not close it)
+ * and on a TLS transport (weft/tls.h), once its handshake is done:
+ *   "ssl_object"            SSL *, OpenSSL's connection (borrowed; any time)
+ *   "tls_version"           string, "TLSv1.3" or "TLSv1.2"
+ *   "cipher"                string, OpenSSL's name ("TLS_AES_256_GCM_SHA384")
+ *   "alpn_protocol"         string, the protocol ALPN chose (-ENOENT: none)
+ *   "sni"                   string, the server name the client asked for
+ *                           (-ENOENT: none)
+ *   "peercert_subject"      string, the peer certificate's subject, RFC 2253
+ *                           ("CN=client,O=weft test"; -ENOENT: no certificate)
+ * Strings are copied with their NUL, which *len counts.
  * Returns 0, -ENOENT for a name this transport does not have, -ENOBUFS if
  * *len is too small (*len is set to the size needed), or -errno from the
  * socket call. Since 0.1.
