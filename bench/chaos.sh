@@ -21,7 +21,10 @@
 # inode), looked up once the first reply has arrived. A failed session is explained when:
 #   - its worker is known and was killed, at or before the failure; or
 #   - its worker is unknown (it failed before the lookup: killed between accept and the first
-#     reply, or within the 50 ms lookup period) and a kill happened while it was open.
+#     reply, or within the 50 ms lookup period) and a kill happened while it was open. The
+#     script notes the time before and after each kill: "while open" means before the failure
+#     and after the session's connect began (a session opened between the two times counts),
+#     and at most 1 s before the failure (a killed worker's sockets close at once).
 # Any other failure (a known worker that was not killed, no kill while it was open, a refused
 # connect, a wrong byte) is unexplained and fails the run. So do: the master dying, a worker
 # logging anything but the kills and the reloads, weftd not serving a clean 3 s run afterwards,
@@ -48,7 +51,7 @@ conf=$TMP/chaos.conf
 cat >"$conf" <<EOC
 [weftd]
 plugin_dir = $BUILD/plugins
-log_level = notice
+log_level = info
 workers = $CHAOS_WORKERS
 shutdown_timeout = 10s
 
@@ -99,9 +102,12 @@ while [ "$(date +%s)" -lt $end ]; do
         set -- $(workers)
         [ $# -gt 0 ] || continue
         shift $(( $(rand 1 $#) - 1 ))
-        echo "$(date +%s.%N) $1" >>"$TMP/kills"
+        # The kill happens between these two times; the log has both.
+        t_before=$(date +%s.%N)
         kill -9 "$1" 2>/dev/null && kills=$((kills + 1))
+        echo "$t_before $1 $(date +%s.%N)" >>"$TMP/kills"
     else
+        echo "$(date +%s.%N) HUP" >>"$TMP/kills"
         kill -HUP "$MASTER" && hups=$((hups + 1))
     fi
 done
@@ -114,14 +120,16 @@ echo "chaos: mixload: $(cat "$TMP/mix.out")"
 
 # Judge each failure (see the top of this file).
 awk -v kf="$TMP/kills" '
-BEGIN { while ((getline l < kf) > 0) { split(l, a, " "); nk++; kt[nk] = a[1]; kp[nk] = a[2]
-                                                          killed[a[2]] = a[1] } }
+BEGIN { while ((getline l < kf) > 0) { split(l, a, " "); if (a[2] == "HUP") continue
+                                        nk++; kt0[nk] = a[1]; kt1[nk] = a[3]
+                                        killed[a[2]] = a[1] } }
 { tf = $1; to = $2; kind = $3; owner = $4
   if (owner != 0) {
       if ((owner in killed) && killed[owner] <= tf) { by_owner++; next }
       why = "its worker " owner " was not killed before it failed"
   } else {
-      for (i = 1; i <= nk; i++) if (kt[i] >= to && kt[i] <= tf) { by_time++; next_ = 1; break }
+      for (i = 1; i <= nk; i++)
+          if (kt1[i] >= to && kt0[i] <= tf && tf - kt0[i] <= 1) { by_time++; next_ = 1; break }
       if (next_) { next_ = 0; next }
       why = "worker unknown and no kill while it was open"
   }
@@ -144,6 +152,7 @@ else
 fi
 if grep -E '^(warning|error)' "$conf.log" | grep -Ev 'killed by SIGKILL|reload.*ignored' \
    | grep -q .; then
+    FAILED=1
     echo "chaos: weftd logged (besides the kills and ignored reloads):"
     grep -E '^(warning|error)' "$conf.log" | grep -Ev 'killed by SIGKILL|reload.*ignored' \
         | sort | uniq -c | sort -rn | head -10 | sed 's/^/    /'

@@ -594,6 +594,9 @@ seen_twice(struct parser *p, const char *section, const char *key)
 {
     struct seen_key *ns;
 
+    /* Each tls_certificate (and its tls_key) starts another SNI pair. */
+    if (strcmp(key, "tls_certificate") == 0 || strcmp(key, "tls_key") == 0)
+        return false;
     for (size_t i = 0; i < p->nseen; i++) {
         if (strcmp(p->seen[i].key, key) == 0) {
             config_error(p->c, p->line, section, key, "set twice (first at line %d)",

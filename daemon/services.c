@@ -82,6 +82,59 @@ plugin_error(struct services *ss, const struct conf_service *cs, int line, const
                      *err ? ": " : "", err);
 }
 
+/*
+ * The tls_* keys of a section are weftd's, not the plugin's: they make the
+ * service's TLS context. It is built here, in the master before the workers
+ * fork, so every worker shares one context and its session-ticket keys
+ * (a client resumes its session whichever worker it reaches).
+ */
+static int
+configure_tls(struct services *ss, struct service *s)
+{
+    const struct weft_plugin *rec = s->plugin->rec;
+    const struct conf_service *cs = s->conf;
+    struct weft_tls_config *cfg = NULL;
+    char err[512];
+    int line = cs->line, rc = 0;
+    bool ok = true;
+
+    for (size_t i = 0; i < cs->nkeys; i++) {
+        const struct conf_kv *kv = &cs->keys[i];
+
+        if (strncmp(kv->key, "tls_", 4) != 0)
+            continue;
+        if (cfg == NULL && (cfg = weft_tls_config_new()) == NULL)
+            return -ENOMEM;
+        if (strcmp(kv->key, "tls_certificate") == 0 && line == cs->line)
+            line = kv->line;
+        err[0] = '\0';
+        rc = weft_tls_config_set(cfg, kv->key, kv->value, err, sizeof(err));
+        if (rc == -ENOMEM)
+            goto out;
+        if (rc == -WEFT_ENOKEY)
+            config_error(ss->conf, kv->line, cs->name, kv->key, "unknown TLS key");
+        else if (rc < 0)
+            config_error(ss->conf, kv->line, cs->name, kv->key, "%s",
+                         *err ? err : weft_strerror(rc));
+        ok = ok && rc == 0;
+    }
+    rc = 0;
+    if (cfg == NULL || !ok)
+        goto out;
+    /* The plugin says what it speaks (ALPN) if its record is new enough to say it. */
+    if (rec->size >= offsetof(struct weft_plugin, alpn) + sizeof(rec->alpn) &&
+        rec->alpn != NULL && (rc = weft_tls_config_set_alpn(cfg, rec->alpn)) < 0)
+        goto out;
+    err[0] = '\0';
+    if (weft_tls_config_check(cfg, err, sizeof(err)) < 0 ||
+        weft_tls_context_new(cfg, &s->tls, err, sizeof(err)) < 0)
+        config_error(ss->conf, line, cs->name, "tls_certificate", "%s",
+                     *err ? err : "TLS setup failed");
+out:
+    weft_tls_config_free(cfg);
+    return rc == -ENOMEM ? rc : 0;
+}
+
 /* service_new, configure with each key in file order, service_check. */
 static int
 configure_service(struct services *ss, struct service *s)
@@ -105,6 +158,8 @@ configure_service(struct services *ss, struct service *s)
     for (size_t i = 0; i < cs->nkeys; i++) {
         const struct conf_kv *kv = &cs->keys[i];
 
+        if (strncmp(kv->key, "tls_", 4) == 0)
+            continue;                   /* weftd's own: configure_tls */
         err[0] = '\0';
         rc = rec->configure ? rec->configure(s->svc, kv->key, kv->value, err, sizeof(err))
                             : -WEFT_ENOKEY;
@@ -124,7 +179,7 @@ configure_service(struct services *ss, struct service *s)
         if (rc < 0)
             plugin_error(ss, cs, cs->line, NULL, rc, err);
     }
-    return 0;
+    return configure_tls(ss, s);
 }
 
 /*
@@ -294,8 +349,11 @@ services_start(struct services *ss, struct weft_loop *loop, weft_protocol_factor
                 return -errno;
             }
         }
+        struct weft_server_options so = WEFT_SERVER_OPTIONS_INIT;
+
+        so.tls = s->tls;
         rc = weft_create_server_fds(loop, factory ? factory : plain_factory, s, s->fds,
-                                    s->nfds, NULL, &s->server);
+                                    s->nfds, &so, &s->server);
         if (rc < 0) {
             log_error("%s: cannot serve: %s", s->conf->name, weft_strerror(rc));
             return rc;
@@ -359,6 +417,7 @@ services_free(struct services *ss)
         struct service *s = &ss->list[i];
 
         weft_stream_factory_free(s->stream);
+        weft_tls_context_free(s->tls);
         for (size_t j = 0; ss->own_fds && j < s->nfds; j++)
             if (s->fds[j] >= 0)
                 close(s->fds[j]);

@@ -21,6 +21,7 @@ struct service {
     size_t nfds;                        /* conf->nlisten, or systemd's sockets named so */
     struct weft_server *server;
     struct weft_stream_factory *stream; /* stream-layer plugins: runs .client in tasks */
+    struct weft_tls_context *tls;       /* from the tls_* keys, made before workers fork */
 };
 
 struct services {

@@ -1059,6 +1059,9 @@ http_protocol_new(void *svc)
     return &c->base;
 }
 
+/* What a TLS client may negotiate with us (ALPN). */
+static const char *const http_alpn[] = { "http/1.1", NULL };
+
 WEFT_PLUGIN_EXPORT const struct weft_plugin weft_plugin = {
     .abi = WEFT_PLUGIN_ABI,
     .size = sizeof(struct weft_plugin),
@@ -1070,4 +1073,5 @@ WEFT_PLUGIN_EXPORT const struct weft_plugin weft_plugin = {
     .service_check = http_service_check,
     .service_free = http_service_free,
     .protocol_new = http_protocol_new,
+    .alpn = http_alpn,
 };
