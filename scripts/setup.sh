@@ -6,8 +6,8 @@ set -eu
 
 # Build and run: compiler, CMake, libraries.  Test: cmocka, real clients.
 PKGS_BUILD="build-essential cmake pkg-config libevent-dev libssl-dev libinih-dev"
-PKGS_TEST="libcmocka-dev netcat-openbsd curl openssl procps clang llvm libclang-rt-14-dev node-llhttp systemd"
-PKGS_BENCH="python3 python3-uvloop gnuplot-nox wrk nginx-light valgrind"
+PKGS_TEST="libcmocka-dev netcat-openbsd curl openssl procps clang llvm libclang-rt-14-dev node-llhttp systemd valgrind"
+PKGS_BENCH="python3 python3-uvloop gnuplot-nox wrk nginx-light"
 
 want="$PKGS_BUILD"
 case "${1:-build}" in

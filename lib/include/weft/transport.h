@@ -83,13 +83,15 @@ WEFT_EXPORT int weft_transport_resume_reading(struct weft_transport *tr);
 /** True unless reading is paused or the transport is closing. Since 0.1. */
 WEFT_EXPORT bool weft_transport_is_reading(const struct weft_transport *tr);
 
+/* "Use the default" for weft_transport_set_write_buffer_limits(). */
+#define WEFT_LIMIT_DEFAULT SIZE_MAX
+
 /**
  * Set the write buffer's marks: above high, pause_writing; back at or below
  * low, resume_writing. high 0 pauses whenever anything is queued.
  * WEFT_LIMIT_DEFAULT for high gives 64 KiB; for low, high / 4.
  * Returns 0, or -EINVAL if low > high. Since 0.1.
  */
-#define WEFT_LIMIT_DEFAULT SIZE_MAX
 WEFT_EXPORT int weft_transport_set_write_buffer_limits(struct weft_transport *tr,
                                                        size_t high, size_t low);
 
