@@ -1,15 +1,23 @@
 # SPDX-License-Identifier: MIT
 # Thin wrapper over CMake: the README's two commands, and the benchmarks.
 #   make run    install missing packages, build, run weftd on conf/weftd.conf
-#   make test   install missing packages, build, run the suite (plain, then ASan+UBSan)
+#   make test   install missing packages, build, run the suite (plain, then ASan+UBSan, then
+#               the valgrind runs: integration tests' weftd and unit tests under memcheck)
+#   make fuzz   build, run each libFuzzer target for FUZZ_SECONDS (60) with clang
 #   make bench  install missing packages, build (Release), run bench/
+#   make scale  19,000 idle connections per worker, 100,000 connect-echo-close cycles
+#   make soak   10 minutes of mixed echo, HTTP, poem, TLS traffic (SOAK_SECONDS=60: 1 minute)
+#   make chaos  kill -9 workers and SIGHUP the master under load (CHAOS_SECONDS, 60)
+#   (scale, soak, chaos: docs/reliability-load.md; not part of make test)
 
 BUILD      ?= build
 BUILD_SAN  ?= build-san
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+FUZZ_SECONDS ?= 60
 CMAKE_ARGS ?=
 
-.PHONY: all setup setup-test setup-bench build build-san run test test-plain test-san bench clean
+.PHONY: all setup setup-test setup-bench build build-san run test test-plain test-san test-valgrind \
+        fuzz bench clean
 
 all: build
 
@@ -38,9 +46,21 @@ run: build
 test: setup-test
 	$(MAKE) --no-print-directory test-plain
 	$(MAKE) --no-print-directory test-san
+	$(MAKE) --no-print-directory test-valgrind
 
 test-plain: build
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE valgrind
+
+# valgrind memcheck (tests/valgrind.sh, tests/valgrind.supp): the plain build's tests
+# labelled valgrind.
+test-valgrind: setup-test build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L valgrind
+
+# Each libFuzzer target for FUZZ_SECONDS (tests/fuzz/fuzzrun.sh; crashes stay in
+# $(BUILD)/tests/fuzz/fuzzrun/crash-*).
+fuzz: setup-test build
+	cd $(BUILD) && WEFT_FUZZ_SECONDS=$(FUZZ_SECONDS) ctest --output-on-failure -j $(JOBS) -R '^fuzzrun_' \
+	    --timeout $$(($(FUZZ_SECONDS) + 300))
 
 test-san: build-san
 	cd $(BUILD_SAN) && ctest --output-on-failure -j $(JOBS) -LE nosan
@@ -52,3 +72,20 @@ bench: setup-bench
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN) build-bench
+
+# Load, scale, soak and chaos (bench/scale.sh, soak.sh, chaos.sh), on their own Release build.
+.PHONY: build-load scale soak chaos
+BUILD_LOAD ?= build-load
+
+build-load: setup-bench
+	cmake -S . -B $(BUILD_LOAD) -DCMAKE_BUILD_TYPE=Release -DWEFT_BENCH=ON
+	cmake --build $(BUILD_LOAD) -j $(JOBS)
+
+scale: build-load
+	sh bench/scale.sh $(BUILD_LOAD)
+
+soak: build-load
+	sh bench/soak.sh $(BUILD_LOAD)
+
+chaos: build-load
+	sh bench/chaos.sh $(BUILD_LOAD)

@@ -9,7 +9,7 @@
 #   CHAOS_GAP_MS    300-1500: the pause between two signals is drawn from this range
 #   CHAOS_ECHO 24, CHAOS_HTTP 8, CHAOS_POEM 2: sessions at a time
 #
-# The sessions (bench/mixload.c) last 1-3 s each (echo: messages of 1..4096 bytes, every byte
+# The sessions (bench/mixload.c) last 1.5-3 s each (echo: messages of 1..4096 bytes, every byte
 # checked; HTTP: keep-alive GETs, status, length and body checked; poem: the whole poem), well
 # under shutdown_timeout (10 s), so a reload's draining workers never have to cut one.
 # Each signal is either kill -9 of one of the master's children, drawn at random (new, old

@@ -87,6 +87,7 @@ idle_run() {
     while [ $left -gt 0 ]; do
         n=$PER_CLIENT
         [ $n -gt $left ] && n=$left
+        : >"$TMP/hold$src.out"
         "$BIN/hold_conns" -p "$port" -n "$n" -a "$src" -t 600 -P "$wpids" >"$TMP/hold$src.out" \
             2>"$TMP/hold$src.err" &
         c=$!

@@ -11,7 +11,8 @@
 #   SOAK_POEM       2 poem sessions at a time (5 ms apart)
 #   SOAK_THINK_MS   2: pause between a session's exchanges (keeps the machine usable)
 #   SOAK_TLS        auto: TLS echo clients too if weftd takes tls_certificate (weftd -t decides);
-#                   on: required; off: none. SOAK_TLS_CONNS 4 (python3's ssl module).
+#                   on: required; off: none. SOAK_TLS_CONNS 2 (python3's ssl module; each
+#                   session: handshake, 20 echoes of 1..4096 bytes, close).
 #   SAMPLE_SECONDS  10; RSS_SLACK_KIB 2048: the workers' summed VmRSS may exceed its first
 #                   sample by this much, at most, at any later sample.
 #
@@ -30,7 +31,7 @@ SOAK_HTTP=${SOAK_HTTP:-16}
 SOAK_POEM=${SOAK_POEM:-2}
 SOAK_THINK_MS=${SOAK_THINK_MS:-2}
 SOAK_TLS=${SOAK_TLS:-auto}
-SOAK_TLS_CONNS=${SOAK_TLS_CONNS:-4}
+SOAK_TLS_CONNS=${SOAK_TLS_CONNS:-2}
 SAMPLE_SECONDS=${SAMPLE_SECONDS:-10}
 RSS_SLACK_KIB=${RSS_SLACK_KIB:-2048}
 FAILED=0
@@ -109,7 +110,7 @@ tlspids=""
 if [ $tls = on ]; then
     i=0
     while [ $i -lt "$SOAK_TLS_CONNS" ]; do
-        python3 - "$p_tls" "$SOAK_SECONDS" "$TMP/cert.pem" >"$TMP/tls$i.out" 2>&1 <<'EOPY' &
+        python3 - "$p_tls" "$SOAK_SECONDS" "$TMP/cert.pem" >"$TMP/tlsc$i.out" 2>&1 <<'EOPY' &
 import os, socket, ssl, sys, time
 port, secs, ca = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
 ctx = ssl.create_default_context(cafile=ca)
@@ -173,9 +174,9 @@ for p in $tlspids; do
     STARTED=$(echo " $STARTED " | sed "s/ $p / /")
 done
 if [ $tls = on ]; then
-    cat "$TMP"/tls*.out | sed 's/^/soak: TLS: /'
-    awk -F'tls_errors=' 'NF > 1 && $2 + 0 > 0 { bad = 1 } END { exit bad }' "$TMP"/tls*.out \
-        || echo "soak: FAILED: TLS errors"
+    cat "$TMP"/tlsc*.out | sed 's/^/soak: TLS: /'
+    awk -F'tls_errors=' 'NF > 1 && $2 + 0 > 0 { bad = 1 } END { exit bad }' "$TMP"/tlsc*.out \
+        || { echo "soak: FAILED: TLS errors"; FAILED=1; }
 fi
 
 ws1=$(workers | sort | tr '\n' ' ')

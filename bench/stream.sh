@@ -6,7 +6,9 @@
 #
 # Usage: sh bench/stream.sh [BUILD_DIR]     (configured with -DWEFT_BENCH=ON, Release)
 # Environment: ROUNDS (3), DURATION (2), WARMUP (0.5), SIZE (1024), CONNS (100),
-#              IDLE_CONNS (10000), SERVERS ("weftd stream asyncio uvloop").
+#              IDLE_CONNS (10000; 0 skips), SERVERS ("weftd stream asyncio uvloop"; "base" adds
+#              BASE_DIR/stream_echo run on BASE_DIR's libweft.so: an earlier build, for a
+#              before/after comparison in one run).
 # Servers are pinned to CPU 0, the load generator (bench/echo_load) to CPU 1; each server's best
 # round counts. Targets (issue 4): stream >= 0.8 x weftd, >= 1.2 x uvloop streams, less server
 # CPU per request than uvloop; <= 6 KiB per idle stream connection.
@@ -48,6 +50,8 @@ start() {
     port=$(free_port)
     case $name in
     stream)  set -- "$BIN/stream_echo" -p "$port" ;;
+    base)    set -- env LD_LIBRARY_PATH="${BASE_DIR:?BASE_DIR for the base server}" \
+                 "$BASE_DIR/stream_echo" -p "$port" ;;
     asyncio) set -- "$PY" "$ROOT/bench/stream_echo.py" -p "$port" ;;
     uvloop)  set -- "$PY" "$ROOT/bench/stream_echo.py" -p "$port" --uvloop ;;
     weftd)
@@ -85,6 +89,7 @@ while [ $r -lt "$ROUNDS" ]; do
     done
 done
 for s in $RUNNING; do
+    [ "$IDLE_CONNS" -gt 0 ] || break     # IDLE_CONNS=0: throughput only
     eval "pid=\$pid_$s port=\$port_$s"
     line=$(timeout 180 "$BIN/idle_conns" -p "$port" -P "$pid" -n "$IDLE_CONNS" 2>&1) ||
         { echo "  $s: idle FAILED: $line"; continue; }
@@ -102,7 +107,7 @@ $1 == "idle" { for (i = 3; i <= NF; i++) { split($i, a, "="); if (a[1] ~ /kib_pe
   order[$1] = 1 }
 END {
   printf "\n%-8s %12s %9s %10s %14s %12s\n", "server", "requests/s", "x weftd", "x uvloop", "srv us/req", "idle KiB/conn"
-  n = split("weftd stream asyncio uvloop", names, " ")
+  n = split("weftd stream base asyncio uvloop", names, " ")
   for (i = 1; i <= n; i++) { s = names[i]; if (!(s in order)) continue
     printf "%-8s %12.0f %9s %10s %14s %12s\n", s, best[s],
       ("weftd" in best) ? sprintf("%.2f", best[s] / best["weftd"]) : "-",

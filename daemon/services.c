@@ -135,6 +135,110 @@ out:
     return rc == -ENOMEM ? rc : 0;
 }
 
+static bool
+proxy_trusted(const struct sockaddr *peer, socklen_t len, void *arg)
+{
+    const struct service *s = arg;
+
+    return cidr_match(s->trusted, s->ntrusted, peer, len);
+}
+
+/* A size: bytes, or with k or m (KiB, MiB). */
+static int
+parse_size(const char *text, size_t *out)
+{
+    unsigned long long n = 0, mult = 1;
+    const char *p = text;
+
+    if (*p < '0' || *p > '9')
+        return -WEFT_ECONFIG;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        n = n * 10 + (unsigned long long)(*p - '0');
+        if (n > (1ull << 30))
+            return -WEFT_ECONFIG;
+    }
+    if (*p == 'k' || *p == 'K')
+        mult = 1024, p++;
+    else if (*p == 'm' || *p == 'M')
+        mult = 1024 * 1024, p++;
+    if (*p != '\0' || n == 0 || n * mult > (1ull << 30))
+        return -WEFT_ECONFIG;
+    *out = (size_t)(n * mult);
+    return 0;
+}
+
+/*
+ * weftd's own keys of a service section (besides protocol, listen and
+ * tls_*): proxy_protocol, proxy_trusted, idle_timeout, and limit for stream
+ * plugins (a protocol plugin gets limit itself). Returns true if kv was one.
+ */
+static bool
+weftd_key(struct services *ss, struct service *s, const struct conf_kv *kv)
+{
+    const struct conf_service *cs = s->conf;
+    char why[256];
+    int rc;
+
+    if (strcmp(kv->key, "proxy_protocol") == 0) {
+        if (strcmp(kv->value, "v1") == 0)
+            s->proxy.versions = WEFT_PROXY_V1;
+        else if (strcmp(kv->value, "v2") == 0)
+            s->proxy.versions = WEFT_PROXY_V2;
+        else if (strcmp(kv->value, "any") == 0)
+            s->proxy.versions = WEFT_PROXY_ANY;
+        else if (strcmp(kv->value, "off") != 0)
+            config_error(ss->conf, kv->line, cs->name, kv->key,
+                         "bad value \"%s\" (v1, v2, any or off)", kv->value);
+        return true;
+    }
+    if (strcmp(kv->key, "proxy_trusted") == 0) {
+        rc = cidr_parse_list(kv->value, &s->trusted, &s->ntrusted, why, sizeof(why));
+        if (rc == -ENOMEM)
+            ss->conf->oom = true;
+        else if (rc < 0)
+            config_error(ss->conf, kv->line, cs->name, kv->key, "%s", why);
+        return true;
+    }
+    if (strcmp(kv->key, "idle_timeout") == 0) {
+        if (config_parse_duration(kv->value, &s->idle_ms, why, sizeof(why)) < 0)
+            config_error(ss->conf, kv->line, cs->name, kv->key, "%s", why);
+        return true;
+    }
+    if (strcmp(kv->key, "limit") == 0 && s->plugin->rec->protocol_new == NULL) {
+        if (parse_size(kv->value, &s->limit) < 0)
+            config_error(ss->conf, kv->line, cs->name, kv->key,
+                         "bad size \"%s\" (bytes, or with k or m: 64k; from 1 to 1024m)",
+                         kv->value);
+        return true;
+    }
+    return false;
+}
+
+/* proxy_protocol and proxy_trusted go together. */
+static void
+check_proxy(struct services *ss, struct service *s)
+{
+    const struct conf_service *cs = s->conf;
+    int pline = 0, tline = 0;
+
+    for (size_t i = 0; i < cs->nkeys; i++) {
+        if (strcmp(cs->keys[i].key, "proxy_protocol") == 0)
+            pline = cs->keys[i].line;
+        else if (strcmp(cs->keys[i].key, "proxy_trusted") == 0)
+            tline = cs->keys[i].line;
+    }
+    if (s->proxy.versions != 0 && tline == 0)
+        config_error(ss->conf, pline, cs->name, "proxy_protocol",
+                     "needs proxy_trusted: the addresses allowed to send a PROXY header "
+                     "(your load balancers, as in 10.0.0.0/8, ::1; \"any\" trusts everyone, "
+                     "and lets anyone claim any address)");
+    if (s->proxy.versions == 0 && tline != 0)
+        config_error(ss->conf, tline, cs->name, "proxy_trusted",
+                     "has no effect without proxy_protocol = v1, v2 or any");
+    s->proxy.trusted = proxy_trusted;
+    s->proxy.trusted_arg = s;
+}
+
 /* service_new, configure with each key in file order, service_check. */
 static int
 configure_service(struct services *ss, struct service *s)
@@ -160,6 +264,8 @@ configure_service(struct services *ss, struct service *s)
 
         if (strncmp(kv->key, "tls_", 4) == 0)
             continue;                   /* weftd's own: configure_tls */
+        if (weftd_key(ss, s, kv))
+            continue;
         err[0] = '\0';
         rc = rec->configure ? rec->configure(s->svc, kv->key, kv->value, err, sizeof(err))
                             : -WEFT_ENOKEY;
@@ -179,6 +285,7 @@ configure_service(struct services *ss, struct service *s)
         if (rc < 0)
             plugin_error(ss, cs, cs->line, NULL, rc, err);
     }
+    check_proxy(ss, s);
     return configure_tls(ss, s);
 }
 
@@ -343,7 +450,9 @@ services_start(struct services *ss, struct weft_loop *loop, weft_protocol_factor
         int rc;
 
         if (s->plugin->rec->protocol_new == NULL) {
-            s->stream = weft_stream_factory_new(s->plugin->rec->client, s->svc, NULL);
+            struct weft_stream_options sto = { .limit = s->limit };
+
+            s->stream = weft_stream_factory_new(s->plugin->rec->client, s->svc, &sto);
             if (s->stream == NULL) {
                 log_error("%s: cannot serve: %s", s->conf->name, strerror(errno));
                 return -errno;
@@ -352,6 +461,8 @@ services_start(struct services *ss, struct weft_loop *loop, weft_protocol_factor
         struct weft_server_options so = WEFT_SERVER_OPTIONS_INIT;
 
         so.tls = s->tls;
+        so.proxy = s->proxy.versions != 0 ? &s->proxy : NULL;
+        so.idle_timeout_ms = s->idle_ms;
         rc = weft_create_server_fds(loop, factory ? factory : plain_factory, s, s->fds,
                                     s->nfds, &so, &s->server);
         if (rc < 0) {
@@ -418,6 +529,7 @@ services_free(struct services *ss)
 
         weft_stream_factory_free(s->stream);
         weft_tls_context_free(s->tls);
+        free(s->trusted);
         for (size_t j = 0; ss->own_fds && j < s->nfds; j++)
             if (s->fds[j] >= 0)
                 close(s->fds[j]);

@@ -8,6 +8,7 @@
 
 #include <weft/weft.h>
 
+#include "cidr.h"
 #include "config.h"
 #include "listen.h"
 #include "plugin.h"
@@ -22,6 +23,11 @@ struct service {
     struct weft_server *server;
     struct weft_stream_factory *stream; /* stream-layer plugins: runs .client in tasks */
     struct weft_tls_context *tls;       /* from the tls_* keys, made before workers fork */
+    struct weft_proxy_options proxy;    /* proxy_protocol (versions 0: off), proxy_trusted */
+    struct cidr *trusted;               /* proxy_trusted's ranges */
+    size_t ntrusted;
+    uint64_t idle_ms;                   /* idle_timeout; 0: none */
+    size_t limit;                       /* limit (stream plugins' readers); 0: 64 KiB */
 };
 
 struct services {

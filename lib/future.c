@@ -114,11 +114,8 @@ schedule(struct weft_future *f)
     if (f->scheduled || f->cbs == NULL || f->loop == NULL)
         return;
     f->refs++;
-    if (weft_call_soon(f->loop, run_callbacks, f) == NULL) {
-        f->refs--;
-        weft_log(WEFT_LOG_ERR, "future: out of memory scheduling done callbacks");
-        return;
-    }
+    /* Never lost for lack of memory: a waiter would hang forever (fault injection). */
+    weft__call_soon_nofail(f->loop, &f->soon, run_callbacks, f);
     f->scheduled = true;
 }
 

@@ -37,6 +37,21 @@ void *weft__loop_get_slot(const struct weft_loop *loop, enum weft__loop_slot slo
 void weft__loop_set_slot(struct weft_loop *loop, enum weft__loop_slot slot, void *p,
                          void (*destroy)(void *p));
 
+/*
+ * A call_soon that cannot fail: node lives in the caller's object (one per
+ * call in flight). It takes a handle as weft_call_soon() does; when none can
+ * be allocated, node itself is queued and run in the next drain. For work
+ * whose loss would hang someone (a future's done callbacks). The call cannot
+ * be cancelled; keep the object alive until cb has run.
+ */
+struct weft__soon {
+    struct weft__soon *next;
+    weft_callback_cb *cb;
+    void *arg;
+};
+void weft__call_soon_nofail(struct weft_loop *loop, struct weft__soon *node,
+                            weft_callback_cb *cb, void *arg);
+
 /* The loop's evdns base, created on first use (nameservers from /etc/resolv.conf,
  * /etc/hosts); NULL with errno set on failure. Freed with the loop. */
 struct evdns_base *weft__loop_dns(struct weft_loop *loop);

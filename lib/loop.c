@@ -81,6 +81,7 @@ struct weft_loop {
 
     struct link cache;              /* recycled handles (call_soon costs no malloc) */
     size_t cache_len;
+    struct weft__soon *nofail, **nofail_tail;   /* weft__call_soon_nofail without a handle */
 
     pthread_mutex_t ts_mu;          /* guards the four fields below */
     struct link ts_queue;
@@ -266,6 +267,16 @@ ready_drain(evutil_socket_t fd, short what, void *arg)
         h->cb(h->arg);
         handle_put(loop, h);
     }
+    /* Calls that found no memory for a handle: theirs, queued, run now. */
+    while (loop->nofail != NULL) {
+        struct weft__soon *n = loop->nofail;
+
+        loop->nofail = n->next;
+        if (loop->nofail == NULL)
+            loop->nofail_tail = &loop->nofail;
+        n->next = NULL;
+        n->cb(n->arg);
+    }
     loop->draining = false;
     if (loop->stop_after_batch) {
         loop->stop_after_batch = false;
@@ -291,6 +302,20 @@ weft_call_soon(struct weft_loop *loop, weft_callback_cb *cb, void *arg)
     h->arg = arg;
     ready_push(loop, h);
     return h;
+}
+
+void
+weft__call_soon_nofail(struct weft_loop *loop, struct weft__soon *node, weft_callback_cb *cb,
+                       void *arg)
+{
+    if (weft_call_soon(loop, cb, arg) != NULL)
+        return;
+    node->next = NULL;
+    node->cb = cb;
+    node->arg = arg;
+    *loop->nofail_tail = node;
+    loop->nofail_tail = &node->next;
+    ready_arm(loop);
 }
 
 /* The timer heap: a binary min-heap on (when_ms, seq), each handle knowing its index. */
@@ -876,6 +901,7 @@ weft_loop_new(void)
     }
     loop->wake_fd = -1;
     list_init(&loop->ready);
+    loop->nofail_tail = &loop->nofail;
     list_init(&loop->batch);
     list_init(&loop->cache);
     list_init(&loop->ts_queue);

@@ -12,6 +12,7 @@
 
 #include <event2/event.h>
 
+#include "proxy-int.h"
 #include "tls-int.h"
 #include "transport-int.h"
 
@@ -35,6 +36,9 @@ struct weft_server {
     size_t nconns;
     struct weft_handle *emfile_timer;
     struct weft_tls_context *tls;   /* a reference, or NULL for plain TCP */
+    struct weft_proxy_options proxy;    /* versions 0: no PROXY stage */
+    struct weft__proxy *pending;    /* connections waiting for their PROXY header */
+    uint64_t idle_ms;               /* idle timeout of each connection, 0: none */
     uint64_t emfile_logged_ms;
     bool paused;                    /* pause_accepting() */
     bool emfile_paused;
@@ -110,20 +114,38 @@ accept_backoff(struct weft_server *s, int err)
     listeners_enable(s, false);
 }
 
+/* Make the transport of an accepted connection (after its PROXY header, if any). */
 static void
-accept_one(struct weft_server *s, int fd)
+accept_finish(struct weft_server *s, int fd, const struct weft_proxy_info *pi)
 {
+    const struct sockaddr *peer = NULL;
+    socklen_t peerlen = 0;
     struct weft_protocol *proto;
     int rc;
 
+    if (pi != NULL && !pi->local) {
+        peer = (const struct sockaddr *)&pi->src;
+        peerlen = pi->srclen;
+    }
     if (s->tls != NULL) {
+        struct weft_transport *tr = NULL;
+
         /* The protocol is made once the handshake is done. */
         rc = weft__transport_new_tls(s->loop, fd, s->tls, NULL, s->factory, s->arg, s, NULL,
-                                     NULL, NULL);
+                                     NULL, &tr);
         if (rc < 0) {
             weft_log(WEFT_LOG_WARNING, "accept: cannot make a TLS transport: %s",
                      weft_strerror(rc));
             close(fd);
+            return;
+        }
+        if (tr != NULL && peer != NULL)
+            rc = weft_transport_set_proxied_peer(tr, peer, peerlen);
+        if (rc == 0 && tr != NULL && s->idle_ms != 0)
+            rc = weft_transport_set_idle_timeout(tr, s->idle_ms);
+        if (rc == -ENOMEM) {
+            weft_log(WEFT_LOG_WARNING, "accept: out of memory; connection dropped");
+            weft_transport_abort(tr);
         }
         return;
     }
@@ -133,13 +155,65 @@ accept_one(struct weft_server *s, int fd)
         close(fd);
         return;
     }
-    rc = weft__transport_new_socket(s->loop, proto, fd, s, NULL);
+    rc = weft__transport_new_accepted(s->loop, proto, fd, s, peer, peerlen, s->idle_ms, NULL);
     if (rc < 0) {
         weft_log(WEFT_LOG_WARNING, "accept: cannot make a transport: %s", weft_strerror(rc));
         close(fd);
         if (proto->ops != NULL && proto->ops->connection_lost != NULL)
             proto->ops->connection_lost(proto, rc);     /* lets the protocol free itself */
     }
+}
+
+static void
+proxy_done(void *arg, struct weft__proxy *p, int fd, int rc, const struct weft_proxy_info *pi)
+{
+    struct weft_server *s = arg;
+
+    weft__proxy_unlink(&s->pending, p);
+    s->nconns--;
+    if (rc < 0) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        char peer[80] = "?";
+
+        if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
+            weft__addr_string((struct sockaddr *)&ss, peer, sizeof(peer));
+        /* Debug: a port scanner must not fill the log. */
+        weft_log(WEFT_LOG_DEBUG, "%s: %s; connection closed", peer,
+                 rc == -EPROTO ? "no valid PROXY header"
+                 : rc == -ETIMEDOUT ? "PROXY header timed out"
+                 : rc == -ECONNRESET ? "closed before its PROXY header was complete"
+                 : weft_strerror(rc));
+        return;
+    }
+    accept_finish(s, fd, pi);
+}
+
+static void
+accept_one(struct weft_server *s, int fd, const struct sockaddr *peer, socklen_t peerlen)
+{
+    struct weft__proxy *p;
+    char text[80];
+    int rc;
+
+    if (s->proxy.versions == 0) {
+        accept_finish(s, fd, NULL);
+        return;
+    }
+    if (s->proxy.trusted != NULL && !s->proxy.trusted(peer, peerlen, s->proxy.trusted_arg)) {
+        weft_log(WEFT_LOG_DEBUG, "%s: not a trusted PROXY sender; connection closed",
+                 weft__addr_string(peer, text, sizeof(text)));
+        close(fd);
+        return;
+    }
+    rc = weft__proxy_start(s->loop, fd, &s->proxy, proxy_done, s, &p);
+    if (rc < 0) {
+        weft_log(WEFT_LOG_WARNING, "accept: %s; connection dropped", weft_strerror(rc));
+        close(fd);
+        return;
+    }
+    weft__proxy_link(&s->pending, p);
+    s->nconns++;
 }
 
 static void
@@ -150,7 +224,9 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
 
     (void)what;
     for (int i = 0; i < ACCEPT_BATCH; i++) {
-        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage peer;
+        socklen_t peerlen = sizeof(peer);
+        int fd = accept4(lfd, (struct sockaddr *)&peer, &peerlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
         if (fd < 0) {
             int err = errno;
@@ -166,7 +242,7 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
             weft_log(WEFT_LOG_WARNING, "accept: %s", strerror(err));
             return;
         }
-        accept_one(s, fd);
+        accept_one(s, fd, (struct sockaddr *)&peer, peerlen);
         /* A protocol may have closed or paused the server meanwhile. */
         if (s->nls == 0 || s->paused)
             return;
@@ -194,6 +270,10 @@ server_start(struct weft_loop *loop, weft_protocol_factory_cb *factory, void *ar
     s->arg = arg;
     if (opts != NULL && opts->tls != NULL)
         s->tls = weft_tls_context_ref(opts->tls);
+    if (opts != NULL && opts->proxy != NULL)
+        s->proxy = *opts->proxy;
+    if (opts != NULL)
+        s->idle_ms = opts->idle_timeout_ms;
     for (size_t i = 0; i < nfds; i++) {
         struct listener *l = &s->ls[i];
 
@@ -374,9 +454,23 @@ weft_server_close(struct weft_server *s)
     }
 }
 
+/* Connections still waiting for their PROXY header have no protocol: just close them. */
+static void
+drop_pending(struct weft_server *s)
+{
+    while (s->pending != NULL) {
+        struct weft__proxy *p = s->pending;
+
+        weft__proxy_unlink(&s->pending, p);
+        s->nconns--;
+        weft__proxy_free(p);
+    }
+}
+
 void
 weft_server_close_clients(struct weft_server *s)
 {
+    drop_pending(s);
     for (struct weft_transport *tr = s->conns, *next; tr != NULL; tr = next) {
         next = tr->srv_next;
         weft_transport_close(tr);
@@ -386,6 +480,7 @@ weft_server_close_clients(struct weft_server *s)
 void
 weft_server_abort_clients(struct weft_server *s)
 {
+    drop_pending(s);
     for (struct weft_transport *tr = s->conns, *next; tr != NULL; tr = next) {
         next = tr->srv_next;
         weft_transport_abort(tr);
@@ -446,6 +541,7 @@ weft_server_free(struct weft_server *s)
     if (s == NULL)
         return;
     weft_server_close(s);
+    drop_pending(s);
     while (s->conns != NULL) {
         struct weft_transport *tr = s->conns;
 

@@ -30,6 +30,7 @@ struct weft_future {
     struct weft__fut_cb *cbs, **cbs_tail;
     bool (*cancel)(struct weft_future *f);  /* kind-specific cancel, or NULL */
     void (*destroy)(struct weft_future *f); /* frees the object embedding f, or NULL */
+    struct weft__soon soon;             /* schedules run_callbacks without allocating */
 };
 
 /* Per-loop state of tasks (WEFT__SLOT_TASKS). */

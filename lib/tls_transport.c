@@ -17,6 +17,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "evbuf-int.h"
 #include "tls-int.h"
 
 /*
@@ -315,6 +316,9 @@ weft__tls_write_buffer(struct weft_transport *tr, struct evbuffer *buf)
         return 0;
     if (t->state != ST_OPEN)
         return -EPIPE;
+    /* A sendfile chain has no bytes in memory to encrypt (evbuf-int.h). */
+    if (unlikely(weft__evb_layout_ok() && weft__evb_has_sendfile(buf)))
+        return -ENOTSUP;
     if (evbuffer_add_buffer(tr->bev->output, buf) < 0) {
         lost(t, -ENOMEM);
         return -ENOMEM;
@@ -644,6 +648,7 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    tr->flags |= TR_ACTIVE;        /* for the idle timeout (transport.c) */
     if (unlikely(tr->flags & TR_LOST_PENDING)) {
         deliver(t);
         return;
@@ -689,6 +694,7 @@ on_writable(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (tr->flags & (TR_LOST_PENDING | TR_LOST))
         return;
+    tr->flags |= TR_ACTIVE;
     switch (t->state) {
     case ST_HANDSHAKE:
         handshake_step(t);

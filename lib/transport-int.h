@@ -22,6 +22,8 @@ enum {
     TR_LOST = 1u << 8,          /* connection_lost is running or ran */
     TR_MADE = 1u << 9,          /* connection_made ran */
     TR_TLS = 1u << 10,          /* a struct tls_tr (tls_transport.c): TLS branches apply */
+    TR_ACTIVE = 1u << 11,       /* bytes moved since the idle timer last looked */
+    TR_FILES = 1u << 15,        /* the output may hold sendfile chains (evbuf-int.h) */
 };
 
 /*
@@ -41,6 +43,16 @@ struct weft_transport {
     uint8_t rd_shift;               /* next read size is 1 << rd_shift (adaptive) */
     uint8_t rd_small;               /* small reads in a row (shrinks rd_shift) */
     uint8_t in_cb;                  /* depth of protocol callbacks running */
+    uint8_t idle_quiet;             /* idle ticks in a row without TR_ACTIVE */
+    uint32_t idle_ms;               /* idle timeout, 0: none */
+    struct weft_handle *idle_timer; /* ticks every idle_ms / 4 while idle_ms != 0 */
+    struct weft__peer *proxied;     /* the client a PROXY header named, or NULL */
+};
+
+/* A peer address given by weft_transport_set_proxied_peer(). */
+struct weft__peer {
+    socklen_t len;
+    struct sockaddr_storage addr;
 };
 
 /*
@@ -60,10 +72,23 @@ int weft__transport_new_socket(struct weft_loop *loop, struct weft_protocol *pro
 bool weft__transport_abort_now(struct weft_transport *tr);
 
 /*
+ * weft__transport_new_socket() for an accepted connection: before
+ * connection_made the transport gets peer as its proxied peer (NULL: none;
+ * a copy is kept) and an idle timeout of idle_ms (0: none). Same returns.
+ */
+int weft__transport_new_accepted(struct weft_loop *loop, struct weft_protocol *proto, int fd,
+                                 struct weft_server *server, const struct sockaddr *peer,
+                                 socklen_t peerlen, uint64_t idle_ms,
+                                 struct weft_transport **out);
+
+/*
  * True for names under ".invalid", which RFC 6761 (6.4) says resolvers should
  * answer negatively at once: no query leaves the machine for them.
  */
 bool weft__host_is_invalid(const char *host);
+
+/* "1.2.3.4:80", "[::1]:80" or "unix" into buf; returns buf, or "?". */
+const char *weft__addr_string(const struct sockaddr *sa, char *buf, size_t len);
 
 /*
  * For the TLS flavour (tls_transport.c): stop all I/O and have

@@ -19,6 +19,7 @@
 #include <event2/bufferevent_struct.h>
 #include <event2/event.h>
 
+#include "evbuf-int.h"
 #include "tls-int.h"
 #include "transport-int.h"
 
@@ -117,6 +118,9 @@ transport_free(struct weft_transport *tr)
     restore_events(bev, tr->fd);
     if (unlikely(tr->flags & TR_TLS))
         weft__tls_release(tr);      /* the SSL, its timer and context reference */
+    if (tr->idle_timer != NULL)
+        weft_handle_cancel(tr->idle_timer);
+    free(tr->proxied);
     close(tr->fd);
     bufferevent_free(bev);
     free(tr);
@@ -186,6 +190,30 @@ do_shutdown(struct weft_transport *tr)
 }
 
 /*
+ * flush_output() for an output that may hold sendfile chains (TR_FILES): the
+ * memory chains go out with sendmsg() as usual, a sendfile chain at the front
+ * with sendfile(2). Returns 0 or -errno (-EIO: a file ended early, so the
+ * stream can never be completed).
+ */
+static int
+flush_files(struct weft_transport *tr)
+{
+    struct evbuffer *out = tr->bev->output;
+    bool full = false;
+    ssize_t w = 0;
+
+    /* bufferevent_socket_new() froze the output's start; we are its reader. */
+    evbuffer_unfreeze(out, 1);
+    while (!full && evbuffer_get_length(out) > 0)
+        if ((w = weft__evb_send_front(out, tr->fd, &full)) <= 0)
+            break;
+    evbuffer_freeze(out, 1);
+    if (evbuffer_get_length(out) == 0)
+        tr->flags &= (uint16_t)~TR_FILES;
+    return w < 0 ? (int)w : 0;
+}
+
+/*
  * Send from the output evbuffer until it is empty or the socket is full.
  * Returns 0 or -errno.
  */
@@ -195,6 +223,8 @@ flush_output(struct weft_transport *tr)
     struct evbuffer *out = tr->bev->output;
     struct evbuffer_iovec vec[SEND_IOV];
 
+    if (unlikely(tr->flags & TR_FILES))
+        return flush_files(tr);
     for (;;) {
         struct msghdr mh = { .msg_iov = (struct iovec *)vec };
         size_t total = 0;
@@ -233,6 +263,7 @@ on_writable(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    tr->flags |= TR_ACTIVE;
     rc = flush_output(tr);
     if (rc < 0) {
         schedule_lost(tr, rc);
@@ -383,12 +414,21 @@ on_readable(evutil_socket_t fd, short what, void *arg)
     }
     if (tr->flags & (TR_READ_PAUSED | TR_CLOSING | TR_EOF_RCVD))
         return;
+    tr->flags |= TR_ACTIVE;
     read_once(tr);
 }
 
 int
 weft__transport_new_socket(struct weft_loop *loop, struct weft_protocol *proto, int fd,
                            struct weft_server *server, struct weft_transport **out)
+{
+    return weft__transport_new_accepted(loop, proto, fd, server, NULL, 0, 0, out);
+}
+
+int
+weft__transport_new_accepted(struct weft_loop *loop, struct weft_protocol *proto, int fd,
+                             struct weft_server *server, const struct sockaddr *peer,
+                             socklen_t peerlen, uint64_t idle_ms, struct weft_transport **out)
 {
     struct event_base *base = weft_loop_get_base(loop);
     const struct weft_protocol_ops *ops;
@@ -416,8 +456,15 @@ weft__transport_new_socket(struct weft_loop *loop, struct weft_protocol *proto, 
     event_assign(&bev->ev_write, base, fd, EV_WRITE | EV_PERSIST | EV_FINALIZE, on_writable, tr);
     /* Fails on a socketpair(): harmless. */
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (event_add(&bev->ev_read, NULL) < 0) {
+    rc = peer != NULL ? weft_transport_set_proxied_peer(tr, peer, peerlen) : 0;
+    if (rc == 0 && idle_ms != 0)
+        rc = weft_transport_set_idle_timeout(tr, idle_ms);
+    if (rc == 0 && event_add(&bev->ev_read, NULL) < 0)
         rc = errno ? -errno : -ENOMEM;
+    if (rc < 0) {
+        if (tr->idle_timer != NULL)
+            weft_handle_cancel(tr->idle_timer);
+        free(tr->proxied);
         restore_events(bev, fd);
         bufferevent_free(bev);
         free(tr);
@@ -464,6 +511,7 @@ weft_transport_write(struct weft_transport *tr, const void *data, size_t len)
     }
     if (len == 0)
         return 0;
+    tr->flags |= TR_ACTIVE;
     out = tr->bev->output;
     if (evbuffer_get_length(out) == 0) {
         ssize_t w;
@@ -491,6 +539,45 @@ weft_transport_write(struct weft_transport *tr, const void *data, size_t len)
     return 0;
 }
 
+/*
+ * weft_transport_write_buffer() for a buffer holding sendfile chains: with
+ * nothing queued, send what the socket takes now (memory chains with
+ * sendmsg(), a file chain with sendfile(2)); queue the rest under TR_FILES.
+ */
+static int
+write_buffer_files(struct weft_transport *tr, struct evbuffer *buf)
+{
+    struct evbuffer *out = tr->bev->output;
+
+    if (evbuffer_get_length(out) == 0) {
+        bool full = false;
+        ssize_t w = 0;
+
+        while (!full && evbuffer_get_length(buf) > 0)
+            if ((w = weft__evb_send_front(buf, tr->fd, &full)) <= 0)
+                break;
+        if (w == -EINVAL) {
+            /* A buffer frozen at its start: the bytes went out, cannot be dropped. */
+            schedule_lost(tr, -EINVAL);
+            return -EINVAL;
+        }
+        if (w < 0) {
+            schedule_lost(tr, (int)w);      /* -EIO: a file ended early */
+            evbuffer_drain(buf, evbuffer_get_length(buf));
+            return 0;
+        }
+        if (evbuffer_get_length(buf) == 0)
+            return 0;
+    }
+    if (evbuffer_add_buffer(out, buf) < 0) {
+        schedule_lost(tr, -ENOMEM);
+        return -ENOMEM;
+    }
+    tr->flags |= TR_FILES;
+    queued(tr);
+    return 0;
+}
+
 int
 weft_transport_write_buffer(struct weft_transport *tr, struct evbuffer *buf)
 {
@@ -505,6 +592,9 @@ weft_transport_write_buffer(struct weft_transport *tr, struct evbuffer *buf)
     len = evbuffer_get_length(buf);
     if (len == 0)
         return 0;
+    tr->flags |= TR_ACTIVE;
+    if (unlikely(weft__evb_has_sendfile(buf)))
+        return write_buffer_files(tr, buf);
     out = tr->bev->output;
     if (evbuffer_get_length(out) == 0) {
         struct evbuffer_iovec vec[SEND_IOV];
@@ -557,6 +647,7 @@ weft_transport_writelines(struct weft_transport *tr, const struct iovec *iov, in
         total += iov[i].iov_len;
     if (total == 0)
         return 0;
+    tr->flags |= TR_ACTIVE;
     out = tr->bev->output;
     if (evbuffer_get_length(out) == 0 && iovcnt <= IOV_MAX) {
         struct msghdr mh = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
@@ -735,7 +826,12 @@ weft_transport_get_extra_info(struct weft_transport *tr, const char *name, void 
         *len = sizeof(int);
         return 0;
     }
-    if (strcmp(name, "peername") == 0)
+    if (strcmp(name, "peername") == 0 && tr->proxied != NULL) {
+        sl = tr->proxied->len;
+        memcpy(&ss, &tr->proxied->addr, sl);
+        rc = 0;
+    } else if (strcmp(name, "peername") == 0 ||
+               (strcmp(name, "proxy_peername") == 0 && tr->proxied != NULL))
         rc = getpeername(tr->fd, (struct sockaddr *)&ss, &sl);
     else if (strcmp(name, "sockname") == 0)
         rc = getsockname(tr->fd, (struct sockaddr *)&ss, &sl);
@@ -755,30 +851,42 @@ weft_transport_get_extra_info(struct weft_transport *tr, const char *name, void 
 }
 
 const char *
+weft__addr_string(const struct sockaddr *sa, char *buf, size_t len)
+{
+    char host[INET6_ADDRSTRLEN];
+    int n = -1;
+
+    if (sa == NULL || buf == NULL || len == 0)
+        return "?";
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)(const void *)sa;
+
+        if (inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host)) != NULL)
+            n = snprintf(buf, len, "%s:%u", host, ntohs(sin->sin_port));
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)(const void *)sa;
+
+        if (inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host)) != NULL)
+            n = snprintf(buf, len, "[%s]:%u", host, ntohs(sin6->sin6_port));
+    } else if (sa->sa_family == AF_UNIX) {
+        n = snprintf(buf, len, "unix");
+    }
+    return n < 0 || (size_t)n >= len ? "?" : buf;
+}
+
+const char *
 weft_transport_peer_string(struct weft_transport *tr, char *buf, size_t len)
 {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
-    char host[INET6_ADDRSTRLEN];
-    int n = -1;
 
-    if (tr == NULL || buf == NULL || len == 0 ||
-        getpeername(tr->fd, (struct sockaddr *)&ss, &sl) < 0)
+    if (tr == NULL || buf == NULL || len == 0)
         return "?";
-    if (ss.ss_family == AF_INET) {
-        const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
-
-        if (inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host)) != NULL)
-            n = snprintf(buf, len, "%s:%u", host, ntohs(sin->sin_port));
-    } else if (ss.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
-
-        if (inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host)) != NULL)
-            n = snprintf(buf, len, "[%s]:%u", host, ntohs(sin6->sin6_port));
-    } else if (ss.ss_family == AF_UNIX) {
-        n = snprintf(buf, len, "unix");
-    }
-    return n < 0 || (size_t)n >= len ? "?" : buf;
+    if (tr->proxied != NULL)
+        return weft__addr_string((const struct sockaddr *)&tr->proxied->addr, buf, len);
+    if (getpeername(tr->fd, (struct sockaddr *)&ss, &sl) < 0)
+        return "?";
+    return weft__addr_string((const struct sockaddr *)&ss, buf, len);
 }
 
 struct weft_loop *
@@ -797,6 +905,103 @@ void
 weft_transport_set_protocol(struct weft_transport *tr, struct weft_protocol *p)
 {
     tr->proto = p;
+}
+
+int
+weft_transport_set_proxied_peer(struct weft_transport *tr, const struct sockaddr *sa,
+                                socklen_t len)
+{
+    struct weft__peer *p;
+
+    if (sa == NULL) {
+        free(tr->proxied);
+        tr->proxied = NULL;
+        return 0;
+    }
+    if (len < sizeof(sa_family_t) || len > sizeof(p->addr) ||
+        (sa->sa_family == AF_INET && len < sizeof(struct sockaddr_in)) ||
+        (sa->sa_family == AF_INET6 && len < sizeof(struct sockaddr_in6)))
+        return -EINVAL;
+    p = tr->proxied != NULL ? tr->proxied : malloc(sizeof(*p));
+    if (p == NULL)
+        return -ENOMEM;
+    memset(&p->addr, 0, sizeof(p->addr));
+    memcpy(&p->addr, sa, len);
+    p->len = len;
+    tr->proxied = p;
+    return 0;
+}
+
+/*
+ * The idle timeout without work per read or write: I/O only sets TR_ACTIVE,
+ * and a timer ticking every quarter of the timeout looks at it. Four quiet
+ * ticks in a row close the connection, so an idle connection goes between
+ * 1 and 1.25 timeouts after its last byte.
+ */
+#define IDLE_TICKS 4
+
+static void idle_tick(void *arg);
+
+static int
+idle_arm(struct weft_transport *tr)
+{
+    uint64_t period = tr->idle_ms / IDLE_TICKS;
+
+    tr->idle_timer = weft_call_later(tr->loop, period ? period : 1, idle_tick, tr);
+    return tr->idle_timer != NULL ? 0 : -ENOMEM;
+}
+
+static void
+idle_tick(void *arg)
+{
+    struct weft_transport *tr = arg;
+    char peer[64];
+
+    tr->idle_timer = NULL;
+    if (tr->flags & (TR_LOST_PENDING | TR_LOST))
+        return;
+    if (tr->flags & TR_ACTIVE) {
+        tr->flags &= (uint16_t)~TR_ACTIVE;
+        tr->idle_quiet = 0;
+    } else if (++tr->idle_quiet >= IDLE_TICKS) {
+        weft_log(WEFT_LOG_DEBUG, "%s: idle for %u ms: closing",
+                 weft_transport_peer_string(tr, peer, sizeof(peer)), (unsigned)tr->idle_ms);
+        /* Output stuck behind a peer that does not read, or a close that waits on it. */
+        if ((tr->flags & TR_CLOSING) || evbuffer_get_length(tr->bev->output) > 0)
+            weft_transport_abort(tr);
+        else
+            weft_transport_close(tr);
+        if (tr->flags & (TR_LOST_PENDING | TR_LOST))
+            return;
+        /* TLS: close_notify is on its way; one more quiet tick aborts. */
+        tr->idle_quiet = IDLE_TICKS - 1;
+    }
+    if (idle_arm(tr) < 0)
+        weft_log(WEFT_LOG_WARNING, "idle timeout: no memory for a timer; it is off for %s",
+                 weft_transport_peer_string(tr, peer, sizeof(peer)));
+}
+
+int
+weft_transport_set_idle_timeout(struct weft_transport *tr, uint64_t ms)
+{
+    if (ms > UINT32_MAX)
+        return -EINVAL;
+    if (tr->flags & (TR_LOST_PENDING | TR_LOST))
+        return -EPIPE;
+    if (tr->idle_timer != NULL) {
+        weft_handle_cancel(tr->idle_timer);
+        tr->idle_timer = NULL;
+    }
+    tr->idle_ms = (uint32_t)ms;
+    tr->idle_quiet = 0;
+    tr->flags &= (uint16_t)~TR_ACTIVE;
+    return ms != 0 ? idle_arm(tr) : 0;
+}
+
+uint64_t
+weft_transport_get_idle_timeout(const struct weft_transport *tr)
+{
+    return tr->idle_ms;
 }
 
 int

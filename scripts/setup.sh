@@ -6,7 +6,7 @@ set -eu
 
 # Build and run: compiler, CMake, libraries.  Test: cmocka, real clients.
 PKGS_BUILD="build-essential cmake pkg-config libevent-dev libssl-dev libinih-dev"
-PKGS_TEST="libcmocka-dev netcat-openbsd curl openssl procps clang llvm libclang-rt-14-dev node-llhttp systemd valgrind"
+PKGS_TEST="libcmocka-dev netcat-openbsd curl openssl procps clang llvm libclang-rt-14-dev node-llhttp systemd valgrind haproxy"
 PKGS_BENCH="python3 python3-uvloop gnuplot-nox wrk nginx-light"
 
 want="$PKGS_BUILD"

@@ -23,14 +23,6 @@
 #define TEST_PAGE "<h1>Web Server Test</h1>"
 #define CACHE_MAX_FILE (64u * 1024)
 #define CACHE_MAX_TOTAL (32u * 1024 * 1024)
-/*
- * weft's socket transport sends its output with evbuffer_peek() + sendmsg(),
- * which cannot see sendfile segments (they have no memory); until it hands
- * them to sendfile(2), large files go out as mmap'ed segments.
- */
-#ifndef HTTP_SENDFILE
-#define HTTP_SENDFILE 0
-#endif
 #define OUT_FLUSH (64u * 1024)     /* responses batched before a mid-batch flush */
 #define NC_HINT "This server expects CRLF line endings. With netcat, use nc -C."
 
@@ -69,6 +61,7 @@ struct conn {
     enum timer_kind kind;
     size_t last_queued;         /* write buffer at the last send-timeout check */
     bool write_paused, closing, eof;
+    bool sendfile;              /* plain socket: files go out with sendfile(2) */
 };
 
 /* ---- config ---- */
@@ -613,12 +606,15 @@ send_file(struct conn *c, const struct http_request *r, struct reply *rep,
             goto done;
         }
     } else {
-        /* The segment takes fd. With sendfile the bytes never enter user
-         * space; without it libevent maps the file and the transport's
-         * sendmsg() reads the mapping, which costs no copy either. */
+        /* The segment takes fd. On a plain socket c->out drains to an fd, so
+         * this is a sendfile chain: the transport hands it to sendfile(2) and
+         * the bytes never enter user space. TLS must encrypt them: there (and
+         * where libevent has no sendfile) libevent maps the file and the
+         * transport reads the mapping, which costs no copy either, but a file
+         * truncated meanwhile raises SIGBUS where sendfile just stops short. */
         struct evbuffer_file_segment *seg = evbuffer_file_segment_new(
             fd, (ev_off_t)start, (ev_off_t)len,
-            EVBUF_FS_CLOSE_ON_FREE | (HTTP_SENDFILE ? 0 : EVBUF_FS_DISABLE_SENDFILE));
+            EVBUF_FS_CLOSE_ON_FREE | (c->sendfile ? 0 : EVBUF_FS_DISABLE_SENDFILE));
         if (seg == NULL) {
             rep->keep_alive = false;
             goto done;
@@ -888,8 +884,15 @@ static int
 conn_made(struct weft_protocol *p, struct weft_transport *tr)
 {
     struct conn *c = (struct conn *)p;
+    void *ssl;
+    size_t len = sizeof(ssl);
+
     c->tr = tr;
     c->loop = weft_transport_get_loop(tr);
+    /* sendfile chains exist only in a buffer flagged as draining to an fd */
+    c->sendfile = weft_transport_get_extra_info(tr, "ssl_object", &ssl, &len) != 0;
+    if (c->sendfile)
+        evbuffer_set_flags(c->out, EVBUFFER_FLAG_DRAINS_TO_FD);
     /* the first request gets the head timeout from the accept */
     arm(c, T_HEAD, c->svc->header_timeout_ms);
     return c->closing ? -ENOMEM : 0;

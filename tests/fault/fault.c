@@ -42,11 +42,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <execinfo.h>
+
 #include <event2/event.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#ifdef WEFT_SANITIZE
+#include <sanitizer/common_interface_defs.h>
+#endif
 
 #include <weft/weft.h>
 #include <weft/plugin.h>
+#include <weft/tls.h>
 
 extern const struct weft_plugin weft_plugin;
 
@@ -147,6 +155,16 @@ fault_hit(void)
     alloc_count++;
     if (fail_at > 0 && alloc_count == fail_at) {
         failed_count++;
+        /* FAULT_BACKTRACE=1: where each failing allocation is (to debug a failed walk) */
+        if (getenv("FAULT_BACKTRACE") != NULL) {
+            fprintf(stderr, "-- failing allocation %ld:\n", alloc_count);
+#ifdef WEFT_SANITIZE
+            __sanitizer_print_stack_trace();
+#else
+            void *frames[32];
+            backtrace_symbols_fd(frames, backtrace(frames, 32), 2);
+#endif
+        }
         return true;
     }
     return false;
@@ -329,18 +347,6 @@ plugin_setup(void)
     if (weft_plugin.service_new != NULL)
         assert_int_equal(weft_plugin.service_new(&svc), 0);
     if (strcmp(weft_plugin.name, "http") == 0) {
-        char *big = malloc(BIG_SIZE);
-
-        strcpy(root, "/tmp/weft-fault.XXXXXX");
-        assert_non_null(mkdtemp(root));
-        for (size_t i = 0; i < sizeof(small_body); i++)
-            small_body[i] = (char)('a' + i % 26);
-        small_body[sizeof(small_body) - 1] = '\n';
-        write_file("f.txt", small_body, sizeof(small_body));
-        assert_non_null(big);
-        memset(big, 'b', BIG_SIZE);
-        write_file("big.bin", big, BIG_SIZE);
-        free(big);
         configure("root", root);
         configure("header_timeout", "300ms");
         configure("keepalive_timeout", "300ms");
@@ -356,15 +362,48 @@ plugin_teardown(void)
 {
     char path[128];
 
+    (void)path;
     if (weft_plugin.service_free != NULL)
         weft_plugin.service_free(svc);
-    if (root[0] != '\0') {
-        snprintf(path, sizeof(path), "%s/f.txt", root);
+    svc = NULL;
+}
+
+static const char *const root_files[] = { "f.txt", "big.bin", "cert.pem", "key.pem" };
+
+/* The temporary directory: http's files, and a certificate for the TLS group. */
+static void
+root_make(void)
+{
+    char *big = malloc(BIG_SIZE), cmd[512];
+
+    strcpy(root, "/tmp/weft-fault.XXXXXX");
+    if (mkdtemp(root) == NULL || big == NULL)
+        abort();
+    for (size_t i = 0; i < sizeof(small_body); i++)
+        small_body[i] = (char)('a' + i % 26);
+    small_body[sizeof(small_body) - 1] = '\n';
+    write_file("f.txt", small_body, sizeof(small_body));
+    memset(big, 'b', BIG_SIZE);
+    write_file("big.bin", big, BIG_SIZE);
+    free(big);
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 "
+             "-subj /CN=localhost -keyout %s/key.pem -out %s/cert.pem >/dev/null 2>&1",
+             root, root);
+    if (system(cmd) != 0)
+        fprintf(stderr, "fault: openssl req failed: the TLS group will fail\n");
+}
+
+static void
+root_remove(void)
+{
+    char path[128];
+
+    for (size_t i = 0; i < sizeof(root_files) / sizeof(root_files[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", root, root_files[i]);
         unlink(path);
-        snprintf(path, sizeof(path), "%s/big.bin", root);
-        unlink(path);
-        rmdir(root);
     }
+    rmdir(root);
 }
 
 /* What a client sends, and what it must get back. */
@@ -447,25 +486,84 @@ rst_close(int fd)
     close(fd);
 }
 
+/* TLS (the tls group): the client side, made before the tests (not counted). */
+static bool use_tls;
+static SSL_CTX *client_ctx;
+
+static ssize_t
+c_send(int fd, SSL *ssl, const void *buf, size_t len, int flags)
+{
+    if (ssl == NULL)
+        return send(fd, buf, len, MSG_NOSIGNAL | flags);
+    int n = SSL_write(ssl, buf, (int)len);
+    return n > 0 ? n : -1;
+}
+
+/* > 0 bytes, 0 at EOF (or close_notify), -1 with errno (EAGAIN: timed out). */
+static ssize_t
+c_recv(int fd, SSL *ssl, void *buf, size_t len)
+{
+    if (ssl == NULL)
+        return recv(fd, buf, len, 0);
+    int n = SSL_read(ssl, buf, (int)len);
+    if (n > 0)
+        return n;
+    switch (SSL_get_error(ssl, n)) {
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    case SSL_ERROR_SYSCALL:
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return -1;
+        if (n == 0)
+            return 0;           /* EOF without close_notify */
+        return -1;
+    case SSL_ERROR_WANT_READ:
+        errno = EAGAIN;
+        return -1;
+    default:
+        errno = ECONNRESET;
+        return -1;
+    }
+}
+
 static void *
 client_main(void *arg)
 {
     struct session *s = arg;
     size_t rl;
     const char *req = request(&rl, s->how == RST_MID_RESPONSE || s->how == NEVER_READ);
-    int fd = client_socket(s->port, 3000);
+    int fd = client_socket(s->port, 5000);
+    SSL *ssl = NULL;
     ssize_t n;
 
     s->result = S_DROPPED;
     if (fd < 0)
         goto out;
-    switch (s->how) {
-    case RST_AT_CONNECT:
+    if (s->how == RST_AT_CONNECT) {
         rst_close(fd);
         s->result = S_SERVED;
         goto out;
+    }
+    if (use_tls) {
+        ssl = SSL_new(client_ctx);
+        if (ssl == NULL || SSL_set_fd(ssl, fd) != 1)
+            goto fail;
+        if (s->how == RST_MID_REQUEST) {
+            /* mid-handshake: the ClientHello goes, the reset follows */
+            fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+            SSL_connect(ssl);
+            usleep(20000);
+            SSL_free(ssl);
+            rst_close(fd);
+            s->result = S_SERVED;
+            goto out;
+        }
+        if (SSL_connect(ssl) != 1)
+            goto fail;          /* the server dropped the handshake */
+    }
+    switch (s->how) {
     case RST_MID_REQUEST:
-        send(fd, req, rl / 2, MSG_NOSIGNAL);
+        c_send(fd, ssl, req, rl / 2, 0);
         usleep(20000);
         rst_close(fd);
         s->result = S_SERVED;
@@ -479,30 +577,34 @@ client_main(void *arg)
 
             if (strcmp(weft_plugin.name, "echo") != 0)
                 p = "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n", len = strlen(p);
-            n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+            n = c_send(fd, ssl, p, len, MSG_DONTWAIT);
             if (n > 0)
                 s->sent += (size_t)n;
             else if (n < 0 && errno != EAGAIN)
                 break;
             usleep(1000);
         }
+        SSL_free(ssl);
         rst_close(fd);
         s->result = S_SERVED;
         goto out;
     default:
         break;
     }
-    if (send(fd, req, rl, MSG_NOSIGNAL) != (ssize_t)rl) {
-        close(fd);
-        goto out;
+    if (c_send(fd, ssl, req, rl, 0) != (ssize_t)rl)
+        goto fail;
+    if (strcmp(weft_plugin.name, "echo") == 0) {
+        if (ssl != NULL)
+            SSL_shutdown(ssl);  /* close_notify: the TLS way to say EOF */
+        else
+            shutdown(fd, SHUT_WR);
     }
-    if (strcmp(weft_plugin.name, "echo") == 0)
-        shutdown(fd, SHUT_WR);
     for (;;) {
-        n = recv(fd, s->buf + s->len, sizeof(s->buf) - s->len, 0);
+        n = c_recv(fd, ssl, s->buf + s->len, sizeof(s->buf) - s->len);
         if (n > 0) {
             s->len += (size_t)n;
             if (s->how == RST_MID_RESPONSE || s->len == sizeof(s->buf)) {
+                SSL_free(ssl);
                 rst_close(fd);
                 s->result = S_SERVED;
                 goto out;
@@ -515,8 +617,19 @@ client_main(void *arg)
             s->result = S_STUCK;
         else
             s->result = S_DROPPED;      /* reset */
+        if (getenv("FAULT_DEBUG") != NULL && s->result != S_SERVED) {
+            fprintf(stderr, "fault: session ended: n %zd errno %d, %zu bytes\n", n, errno,
+                    s->len);
+            ERR_print_errors_fp(stderr);
+        }
         break;
     }
+fail:
+    if (getenv("FAULT_DEBUG") != NULL && s->result != S_SERVED) {
+        fprintf(stderr, "fault: client failed (errno %d, %zu bytes)\n", errno, s->len);
+        ERR_print_errors_fp(stderr);
+    }
+    SSL_free(ssl);
     close(fd);
 out:
     atomic_store(&s->done, true);
@@ -601,7 +714,7 @@ good_client(const char *after)
 
     if (session_run(FULL, &s) != S_SERVED)
         fail_msg("a client after %s was not served (%zu bytes: %.60s)", after, s.len, s.buf);
-    if (!settle(3000))
+    if (!settle(5000))
         fail_msg("the connection after %s was not freed", after);
 }
 
@@ -625,6 +738,21 @@ setup(void **state)
     loop = weft_loop_new();
     assert_non_null(loop);
     plugin_setup();
+    if (use_tls) {
+        struct weft_tls_config *cfg = weft_tls_config_new();
+        char path[128], err[256] = "";
+
+        assert_non_null(cfg);
+        snprintf(path, sizeof(path), "%s/cert.pem", root);
+        assert_int_equal(weft_tls_config_set(cfg, "tls_certificate", path, err, sizeof(err)), 0);
+        snprintf(path, sizeof(path), "%s/key.pem", root);
+        assert_int_equal(weft_tls_config_set(cfg, "tls_key", path, err, sizeof(err)), 0);
+        assert_int_equal(weft_tls_config_set(cfg, "tls_handshake_timeout", "2s", err,
+                                             sizeof(err)), 0);
+        if (weft_tls_context_new(cfg, &o.tls, err, sizeof(err)) != 0)
+            fail_msg("TLS context: %s", err);
+        weft_tls_config_free(cfg);
+    }
     if (weft_plugin.protocol_new != NULL) {
         assert_int_equal(weft_create_server(loop, factory, svc, "127.0.0.1", 0, &o, &srv), 0);
     } else {
@@ -633,14 +761,20 @@ setup(void **state)
         assert_int_equal(weft_create_server(loop, weft_stream_factory, sfac, "127.0.0.1", 0,
                                             &o, &srv), 0);
     }
-    /* poem: what a client gets, for the others to compare with */
-    if (session_run(FULL, &s) != S_SERVED) {
-        assert_true(strcmp(weft_plugin.name, "poem") == 0 && expected_len == 0);
+    weft_tls_context_free(o.tls);       /* the server keeps its own reference */
+    /* poem: what a client gets, for the others to compare with. Once more if it
+     * failed over TLS: OpenSSL's first use in a process is slow on a loaded machine. */
+    if (session_run(FULL, &s) != S_SERVED && use_tls)
+        session_run(FULL, &s);
+    if (s.result != S_SERVED) {
+        if (strcmp(weft_plugin.name, "poem") != 0 || expected_len != 0)
+            fail_msg("the first client was not served (%d, %zu bytes: %.80s)", (int)s.result,
+                     s.len, s.buf);
         assert_true(s.len > 0 && s.len < sizeof(expected));
         memcpy(expected, s.buf, s.len);
         expected_len = s.len;
     }
-    assert_true(settle(3000));
+    assert_true(settle(5000));
     good_client("the warm-up");
     return 0;
 }
@@ -656,6 +790,21 @@ teardown(void **state)
     drive_until(NULL, 20);
     weft_loop_free(loop);
     plugin_teardown();
+    return 0;
+}
+
+static int
+setup_tls(void **state)
+{
+    use_tls = true;
+    return setup(state);
+}
+
+static int
+teardown_tls(void **state)
+{
+    teardown(state);
+    use_tls = false;
     return 0;
 }
 
@@ -675,7 +824,7 @@ static void
 test_fail_each_allocation(void **state)
 {
     static struct session s;
-    long total, served = 0, dropped = 0;
+    long total, served = 0, dropped = 0, fills = 0;
     size_t base_blocks;
 
     (void)state;
@@ -685,19 +834,20 @@ test_fail_each_allocation(void **state)
     for (int i = 0; i < 2; i++) {
         arm(0);
         assert_int_equal(session_run(FULL, &s), S_SERVED);
-        assert_true(settle(3000));
+        assert_true(settle(5000));
     }
     total = alloc_count;
     base_blocks = held_blocks;
     fail_at = 0;
     assert_true(total > 0);
-    for (long n = 1; n <= total + 2; n++) {
+    for (long n = 1, again = 0; n <= total + 2; n++) {
+        size_t before = held_blocks;
         enum result r;
         char what[64];
 
         arm(n);
         r = session_run(FULL, &s);
-        if (!settle(3000))
+        if (!settle(5000))
             fail_msg("allocation %ld of %ld failed: the connection was never freed", n, total);
         fail_at = 0;
         if (r == S_STUCK)
@@ -708,15 +858,25 @@ test_fail_each_allocation(void **state)
             dropped++;
         snprintf(what, sizeof(what), "failing allocation %ld of %ld", n, total);
         good_client(what);
-        /* caches may fill once; a leak grows with every failure */
-        if (held_blocks > base_blocks + 8)
-            fail_msg("after %s: %zu blocks held, %zu before the walk", what, held_blocks,
-                     base_blocks);
+        /*
+         * More held than before: a leak, or a cache filled on a path taken for the
+         * first time (OpenSSL's error state on the first error). The same failure
+         * once more tells them apart: a leak grows again, a cache does not.
+         */
+        if (held_blocks > before) {
+            if (again == n)
+                fail_msg("after %s (twice): %zu blocks held, %zu before: a leak", what,
+                         held_blocks, before);
+            again = n;
+            fills++;
+            n--;
+        }
     }
     tracking = false;
-    print_message("  %s: %ld allocations per connection; with one failing: %ld served, "
-                  "%ld dropped; held blocks %zu -> %zu\n", weft_plugin.name, total, served,
-                  dropped, base_blocks, held_blocks);
+    print_message("  %s%s: %ld allocations per connection; with one failing: %ld served, "
+                  "%ld dropped; held blocks %zu -> %zu (%ld cache fills)\n", weft_plugin.name,
+                  use_tls ? " over TLS" : "", total, served, dropped, base_blocks, held_blocks,
+                  fills);
 }
 
 /* A reset before the request, in the middle of it, and while the response goes out. */
@@ -737,7 +897,7 @@ test_peer_resets_at_every_stage(void **state)
     for (int round = 0; round < 3; round++) {
         for (size_t i = 0; i < sizeof(hows) / sizeof(hows[0]); i++) {
             session_run(hows[i], &s);
-            if (!settle(3000))
+            if (!settle(5000))
                 fail_msg("after %s the connection was never freed", names[i]);
             good_client(names[i]);
         }
@@ -786,7 +946,7 @@ test_client_that_never_reads(void **state)
     atomic_store(&s.stop, true);
     drive_until(&s.done, 5000);
     pthread_join(th, NULL);
-    assert_true(settle(3000));
+    assert_true(settle(5000));
     print_message("  %s: the client sent %zu KiB; server heap peak +%zu KiB\n",
                   weft_plugin.name, s.sent / 1024, (held_peak - base_bytes) / 1024);
     /* the write high-water mark (64 KiB) plus at most a read's worth (256 KiB) */
@@ -828,7 +988,7 @@ test_accept_under_emfile(void **state)
         fail_msg("not served once descriptors were back");
     pthread_join(th, NULL);
     assert_int_equal(s.result, S_SERVED);
-    assert_true(settle(3000));
+    assert_true(settle(5000));
     good_client("EMFILE");
 }
 
@@ -840,9 +1000,22 @@ main(void)
         cmocka_unit_test_setup_teardown(test_peer_resets_at_every_stage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_that_never_reads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_accept_under_emfile, setup, teardown),
+        /* the same over TLS: the handshake's allocations (OpenSSL's too) are walked */
+        cmocka_unit_test_setup_teardown(test_fail_each_allocation, setup_tls, teardown_tls),
+        cmocka_unit_test_setup_teardown(test_peer_resets_at_every_stage, setup_tls,
+                                        teardown_tls),
     };
+    int rc;
 
     fault_init();
     signal(SIGPIPE, SIG_IGN);
-    return cmocka_run_group_tests_name(weft_plugin.name, tests, NULL, NULL);
+    root_make();
+    client_ctx = SSL_CTX_new(TLS_client_method());
+    if (client_ctx == NULL)
+        abort();
+    SSL_CTX_set_verify(client_ctx, SSL_VERIFY_NONE, NULL);
+    rc = cmocka_run_group_tests_name(weft_plugin.name, tests, NULL, NULL);
+    SSL_CTX_free(client_ctx);
+    root_remove();
+    return rc;
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test_proxy.c: weft/proxy.h: PROXY v1/v2 headers, valid, partial and hostile. */
+/* test_proxy.c: weft/proxy.h: PROXY v1/v2 headers, valid, partial, hostile; a server's stage. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -12,8 +12,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
-#include <weft/proxy.h>
+#include <event2/buffer.h>
+
+#include <weft/weft.h>
+
+#include "harness.h"
+#include "transport-int.h"      /* weft__addr_string */
 
 static const uint8_t sig[12] = { 0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
                                  0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A };
@@ -306,6 +313,409 @@ test_random_bytes_never_crash_or_overread(void **state)
     }
 }
 
+/* The PROXY stage of a server: a protocol that records what it saw. */
+
+struct seen {
+    int made, lost, reads;
+    char peer[64], real[64];
+    int peer_rc, real_rc;
+    char data[256];             /* the first data_received's bytes */
+    size_t first_len;
+    bool made_flag;
+};
+
+struct rec {
+    struct weft_protocol base;
+    struct seen *seen;
+};
+
+static int
+rec_made(struct weft_protocol *p, struct weft_transport *tr)
+{
+    struct seen *sn = ((struct rec *)p)->seen;
+    struct sockaddr_storage ss;
+    size_t len = sizeof(ss);
+
+    sn->made++;
+    sn->made_flag = true;
+    weft_transport_peer_string(tr, sn->peer, sizeof(sn->peer));
+    sn->peer_rc = weft_transport_get_extra_info(tr, "peername", &ss, &len);
+    len = sizeof(ss);
+    sn->real_rc = weft_transport_get_extra_info(tr, "proxy_peername", &ss, &len);
+    if (sn->real_rc == 0)
+        weft__addr_string((struct sockaddr *)&ss, sn->real, sizeof(sn->real));
+    return 0;
+}
+
+static int
+rec_data(struct weft_protocol *p, struct evbuffer *in)
+{
+    struct seen *sn = ((struct rec *)p)->seen;
+    size_t n = evbuffer_get_length(in);
+
+    if (sn->reads++ == 0) {
+        sn->first_len = n;
+        evbuffer_copyout(in, sn->data, n < sizeof(sn->data) - 1 ? n : sizeof(sn->data) - 1);
+    }
+    evbuffer_drain(in, n);
+    return 0;
+}
+
+static void
+rec_lost(struct weft_protocol *p, int error)
+{
+    struct rec *r = (struct rec *)p;
+
+    (void)error;
+    r->seen->lost++;
+    free(r);
+}
+
+static const struct weft_protocol_ops rec_ops = {
+    .connection_made = rec_made,
+    .data_received = rec_data,
+    .connection_lost = rec_lost,
+};
+
+static struct weft_protocol *
+rec_factory(void *arg)
+{
+    struct rec *r = calloc(1, sizeof(*r));
+
+    if (r == NULL)
+        return NULL;
+    r->base.ops = &rec_ops;
+    r->seen = arg;
+    return &r->base;
+}
+
+static bool trust_answer = true;
+static int trust_calls;
+
+static bool
+trust(const struct sockaddr *peer, socklen_t len, void *arg)
+{
+    (void)arg;
+    trust_calls++;
+    assert_non_null(peer);
+    assert_true(len >= sizeof(struct sockaddr_in));
+    return trust_answer;
+}
+
+struct stage {
+    struct weft_loop *loop;
+    struct weft_server *srv;
+    struct seen seen;
+    uint16_t port;
+};
+
+static struct stage *
+stage_new(unsigned versions, uint64_t timeout_ms)
+{
+    struct stage *st = calloc(1, sizeof(*st));
+    struct weft_proxy_options po = { .versions = versions, .timeout_ms = timeout_ms,
+                                     .trusted = trust };
+    struct weft_server_options so = WEFT_SERVER_OPTIONS_INIT;
+
+    assert_non_null(st);
+    trust_answer = true;
+    trust_calls = 0;
+    st->loop = harness_loop_new();
+    so.proxy = &po;     /* copied: the stack is fine */
+    assert_int_equal(weft_create_server(st->loop, rec_factory, &st->seen, "127.0.0.1", 0, &so,
+                                        &st->srv), 0);
+    st->port = harness_server_port(st->srv, 0, NULL);
+    return st;
+}
+
+static void
+stage_free(struct stage *st)
+{
+    weft_server_free(st->srv);
+    harness_run_for(st->loop, 10);
+    weft_loop_free(st->loop);
+    free(st);
+}
+
+static int
+stage_client(struct stage *st)
+{
+    int fd = harness_client_connect(AF_INET, st->port);
+
+    assert_true(fd >= 0);
+    return fd;
+}
+
+static void
+send_all(int fd, const void *buf, size_t len)
+{
+    assert_int_equal(send(fd, buf, len, MSG_NOSIGNAL), (ssize_t)len);
+}
+
+static void
+test_stage_v1_then_data_in_one_segment(void **state)
+{
+    const char msg[] = "PROXY TCP4 192.0.2.7 198.51.100.1 56324 443\r\nhello";
+    struct stage *st = stage_new(WEFT_PROXY_ANY, 0);
+    int fd = stage_client(st);
+
+    (void)state;
+    send_all(fd, msg, strlen(msg));
+    harness_run_until_count(st->loop, &st->seen.reads, 1);
+    assert_int_equal(st->seen.made, 1);
+    assert_string_equal(st->seen.peer, "192.0.2.7:56324");
+    assert_int_equal(st->seen.peer_rc, 0);
+    assert_int_equal(st->seen.real_rc, 0);
+    assert_true(strncmp(st->seen.real, "127.0.0.1:", 10) == 0);
+    /* The bytes after the header reach the protocol, and nothing of the header does. */
+    assert_int_equal(st->seen.first_len, 5);
+    assert_string_equal(st->seen.data, "hello");
+    assert_int_equal(trust_calls, 1);
+    close(fd);
+    harness_run_until_count(st->loop, &st->seen.lost, 1);
+    assert_int_equal(weft_server_connection_count(st->srv), 0);
+    stage_free(st);
+}
+
+/* A v2 header: 16 bytes, then 12 (TCP over IPv4) or 36 (IPv6) of addresses, then TLVs. */
+static size_t
+v2_header(uint8_t *b, bool v6, size_t tlv)
+{
+    size_t body = (v6 ? 36 : 12) + tlv;
+
+    memcpy(b, sig, 12);
+    b[12] = 0x21;
+    b[13] = v6 ? 0x21 : 0x11;
+    b[14] = (uint8_t)(body >> 8);
+    b[15] = (uint8_t)body;
+    memset(b + 16, 0, body);
+    if (v6) {
+        assert_int_equal(inet_pton(AF_INET6, "2001:db8::5", b + 16), 1);
+        assert_int_equal(inet_pton(AF_INET6, "2001:db8::1", b + 32), 1);
+        b[48] = 0x1F, b[49] = 0x90;     /* 8080 */
+        b[50] = 0x01, b[51] = 0xBB;
+    } else {
+        assert_int_equal(inet_pton(AF_INET, "203.0.113.9", b + 16), 1);
+        assert_int_equal(inet_pton(AF_INET, "203.0.113.1", b + 20), 1);
+        b[24] = 0x30, b[25] = 0x39;     /* 12345 */
+        b[26] = 0x01, b[27] = 0xBB;
+    }
+    return 16 + body;       /* TLVs (zeros) are skipped: the parser reads none */
+}
+
+static void
+test_stage_v2_then_data_in_one_segment(void **state)
+{
+    uint8_t b[128];
+    size_t n = v2_header(b, false, 0);
+    struct stage *st = stage_new(WEFT_PROXY_V2, 0);
+    int fd = stage_client(st);
+
+    (void)state;
+    memcpy(b + n, "data!", 5);
+    send_all(fd, b, n + 5);
+    harness_run_until_count(st->loop, &st->seen.reads, 1);
+    assert_string_equal(st->seen.peer, "203.0.113.9:12345");
+    assert_int_equal(st->seen.first_len, 5);
+    assert_string_equal(st->seen.data, "data!");
+    close(fd);
+    harness_run_until_count(st->loop, &st->seen.lost, 1);
+    stage_free(st);
+}
+
+/* A header bigger than the stage's first buffer (TLVs), sent a few bytes at a time. */
+static void
+test_stage_split_headers_wait_for_the_rest(void **state)
+{
+    static uint8_t b[1200];
+    size_t n = v2_header(b, true, 1000);
+    const char v1[] = "PROXY TCP6 2001:db8::9 2001:db8::1 4000 443\r\nab";
+    struct stage *st = stage_new(WEFT_PROXY_ANY, 0);
+    int fd = stage_client(st), fd2;
+    size_t cuts[] = { 3, 13, 15, 40, 300, n - 1 };
+    size_t at = 0;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+        send_all(fd, b + at, cuts[i] - at);
+        at = cuts[i];
+        harness_run_for(st->loop, 20);
+        assert_int_equal(st->seen.made, 0);
+        /* The connection is counted while it waits for its header. */
+        assert_int_equal(weft_server_connection_count(st->srv), 1);
+    }
+    send_all(fd, b + at, n - at);
+    send_all(fd, "xyz", 3);
+    harness_run_until_count(st->loop, &st->seen.reads, 1);
+    assert_int_equal(st->seen.made, 1);
+    assert_string_equal(st->seen.peer, "[2001:db8::5]:8080");
+    assert_string_equal(st->seen.data, "xyz");
+    close(fd);
+    harness_run_until_count(st->loop, &st->seen.lost, 1);
+
+    memset(&st->seen, 0, sizeof(st->seen));
+    fd2 = stage_client(st);
+    for (size_t i = 0; i < strlen(v1); i++) {     /* one byte at a time */
+        send_all(fd2, v1 + i, 1);
+        harness_run_for(st->loop, 2);
+    }
+    for (int i = 0; i < 1000 && st->seen.reads == 0; i++)
+        harness_run_for(st->loop, 2);
+    assert_string_equal(st->seen.peer, "[2001:db8::9]:4000");
+    assert_true(st->seen.data[0] == 'a');
+    close(fd2);
+    harness_run_until_count(st->loop, &st->seen.lost, 1);
+    stage_free(st);
+}
+
+static void
+test_stage_times_out_without_a_whole_header(void **state)
+{
+    struct stage *st = stage_new(WEFT_PROXY_ANY, 200);
+    int silent = stage_client(st), partial = stage_client(st);
+    uint64_t t0 = weft_loop_time(st->loop), dt;
+
+    (void)state;
+    send_all(partial, "PROXY TCP4 1.2.3.4", 18);
+    assert_int_equal(harness_client_wait_end(st->loop, silent), 0);
+    assert_int_equal(harness_client_wait_end(st->loop, partial), 0);
+    dt = weft_loop_time(st->loop) - t0;
+    assert_true(dt >= 150 && dt < 3000);
+    assert_int_equal(st->seen.made, 0);
+    assert_int_equal(weft_server_connection_count(st->srv), 0);
+    close(silent);
+    close(partial);
+    stage_free(st);
+}
+
+static void
+test_stage_closes_garbage_and_early_ends(void **state)
+{
+    const char *bad[] = {
+        "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        "PROXY TCP4 1.2.3.4 5.6.7.8 1 99999\r\nhello",
+        "PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n",
+        "\r\n\r\n\0\r\nQUIT\n\x99",
+    };
+    struct stage *st = stage_new(WEFT_PROXY_ANY, 0);
+
+    (void)state;
+    harness_log_capture();
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int fd = stage_client(st), rc;
+
+        send_all(fd, bad[i], i == 3 ? 16 : strlen(bad[i]));
+        rc = harness_client_wait_end(st->loop, fd);
+        assert_true(rc == 0 || rc == -ECONNRESET);  /* closed with bytes unread: RST */
+        close(fd);
+    }
+    {
+        int fd = stage_client(st);   /* half a header, then the client leaves */
+
+        send_all(fd, "PROXY TCP4 ", 11);
+        harness_run_for(st->loop, 20);
+        close(fd);
+        harness_run_for(st->loop, 50);
+    }
+    assert_int_equal(st->seen.made, 0);
+    assert_int_equal(weft_server_connection_count(st->srv), 0);
+    assert_true(harness_log_contains("no valid PROXY header"));
+    stage_free(st);
+}
+
+static void
+test_stage_untrusted_peer_is_closed_unread(void **state)
+{
+    const char msg[] = "PROXY TCP4 10.9.9.9 10.0.0.1 1000 80\r\nhi";
+    struct stage *st = stage_new(WEFT_PROXY_ANY, 0);
+    int fd, rc;
+
+    (void)state;
+    trust_answer = false;
+    fd = stage_client(st);
+    send_all(fd, msg, strlen(msg));
+    rc = harness_client_wait_end(st->loop, fd);
+    assert_true(rc == 0 || rc == -ECONNRESET);
+    assert_int_equal(trust_calls, 1);
+    assert_int_equal(st->seen.made, 0);
+    assert_int_equal(weft_server_connection_count(st->srv), 0);
+    close(fd);
+    stage_free(st);
+}
+
+static void
+test_stage_local_keeps_the_real_peer(void **state)
+{
+    uint8_t b[32];
+    struct stage *st = stage_new(WEFT_PROXY_V2, 0);
+    int fd = stage_client(st);
+
+    (void)state;
+    memcpy(b, sig, 12);
+    b[12] = 0x20;       /* LOCAL */
+    b[13] = 0x00;
+    b[14] = b[15] = 0;
+    memcpy(b + 16, "ok", 2);
+    send_all(fd, b, 18);
+    harness_run_until_count(st->loop, &st->seen.reads, 1);
+    assert_true(strncmp(st->seen.peer, "127.0.0.1:", 10) == 0);
+    assert_int_equal(st->seen.real_rc, -ENOENT);     /* nothing proxied */
+    assert_string_equal(st->seen.data, "ok");
+    close(fd);
+    harness_run_until_count(st->loop, &st->seen.lost, 1);
+    stage_free(st);
+}
+
+/* Freeing the server with connections still waiting for a header leaks nothing (ASan). */
+static void
+test_stage_server_free_drops_waiting_connections(void **state)
+{
+    struct stage *st = stage_new(WEFT_PROXY_ANY, 0);
+    int a = stage_client(st), b = stage_client(st);
+
+    (void)state;
+    send_all(b, "PROXY ", 6);
+    harness_run_for(st->loop, 30);
+    assert_int_equal(weft_server_connection_count(st->srv), 2);
+    weft_server_abort_clients(st->srv);
+    assert_int_equal(weft_server_connection_count(st->srv), 0);
+    close(a);
+    a = stage_client(st);
+    harness_run_for(st->loop, 30);
+    assert_int_equal(weft_server_connection_count(st->srv), 1);
+    stage_free(st);
+    close(a);
+    close(b);
+}
+
+static void
+test_set_proxied_peer_checks_and_forgets(void **state)
+{
+    struct weft_loop *loop = harness_loop_new();
+    struct seen sn = { 0 };
+    struct weft_transport *tr = NULL;
+    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(7) };
+    char buf[64];
+    int sv[2];
+
+    (void)state;
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    assert_int_equal(weft_connect_accepted_socket(loop, rec_factory, &sn, sv[0], &tr), 0);
+    assert_string_equal(weft_transport_peer_string(tr, buf, sizeof(buf)), "unix");
+    sin.sin_addr.s_addr = htonl(0x0A000001);
+    assert_int_equal(weft_transport_set_proxied_peer(tr, (struct sockaddr *)&sin, 3), -EINVAL);
+    assert_int_equal(weft_transport_set_proxied_peer(tr, (struct sockaddr *)&sin, sizeof(sin)),
+                     0);
+    assert_string_equal(weft_transport_peer_string(tr, buf, sizeof(buf)), "10.0.0.1:7");
+    assert_int_equal(weft_transport_set_proxied_peer(tr, NULL, 0), 0);
+    assert_string_equal(weft_transport_peer_string(tr, buf, sizeof(buf)), "unix");
+    assert_int_equal(weft_transport_set_proxied_peer(tr, (struct sockaddr *)&sin, sizeof(sin)),
+                     0);
+    close(sv[1]);
+    harness_run_until_count(loop, &sn.lost, 1);    /* the copy goes with the transport */
+    weft_loop_free(loop);
+}
+
 int
 main(void)
 {
@@ -321,6 +731,15 @@ main(void)
         cmocka_unit_test(test_v2_hostile_headers_are_refused),
         cmocka_unit_test(test_versions_mask_is_obeyed),
         cmocka_unit_test(test_random_bytes_never_crash_or_overread),
+        cmocka_unit_test(test_stage_v1_then_data_in_one_segment),
+        cmocka_unit_test(test_stage_v2_then_data_in_one_segment),
+        cmocka_unit_test(test_stage_split_headers_wait_for_the_rest),
+        cmocka_unit_test(test_stage_times_out_without_a_whole_header),
+        cmocka_unit_test(test_stage_closes_garbage_and_early_ends),
+        cmocka_unit_test(test_stage_untrusted_peer_is_closed_unread),
+        cmocka_unit_test(test_stage_local_keeps_the_real_peer),
+        cmocka_unit_test(test_stage_server_free_drops_waiting_connections),
+        cmocka_unit_test(test_set_proxied_peer_checks_and_forgets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -46,6 +46,35 @@ struct weft_proxy_info {
 WEFT_EXPORT int weft_proxy_parse(const void *buf, size_t len, unsigned versions,
                                  struct weft_proxy_info *out);
 
+/* How long a server waits for the whole header by default, in milliseconds. */
+#define WEFT_PROXY_TIMEOUT_DEFAULT 3000
+
+/*
+ * Who may send a PROXY header: called with each accepted connection's own
+ * peer before anything is read from it; false closes the connection at once.
+ */
+typedef bool weft_proxy_trusted_cb(const struct sockaddr *peer, socklen_t len, void *arg);
+
+/*
+ * A server's PROXY stage (weft_server_options.proxy, weft/server.h). Every
+ * connection must start with a header of one of versions: the header is
+ * read from the socket (exactly its bytes: what follows, a TLS ClientHello
+ * too, is left for the transport), then the protocol is made and the
+ * transport reports the client the header names as its peer
+ * (weft_transport_set_proxied_peer; a v2 LOCAL or v1 UNKNOWN header keeps
+ * the socket's own peer). A malformed header, a connection closed before
+ * its header is complete, or one whose header is not complete within
+ * timeout_ms is closed without a protocol ever seeing it (logged at debug
+ * level: a scanner must not flood the log). Connections waiting for their
+ * header count in weft_server_connection_count().
+ */
+struct weft_proxy_options {
+    unsigned versions;                  /* WEFT_PROXY_V1, _V2 or _ANY */
+    uint64_t timeout_ms;                /* for the whole header; 0: the default 3 s */
+    weft_proxy_trusted_cb *trusted;     /* NULL: any peer may send a header */
+    void *trusted_arg;                  /* for trusted; must outlive the server */
+};
+
 #ifdef __cplusplus
 }
 #endif

@@ -12,6 +12,7 @@ extern "C" {
 #endif
 
 struct weft_tls_context;
+struct weft_proxy_options;
 
 /* Server settings. NULL options mean WEFT_SERVER_OPTIONS_INIT. */
 struct weft_server_options {
@@ -22,6 +23,14 @@ struct weft_server_options {
      * context (weft/tls.h); the server takes its own reference. The protocol
      * is made (factory) once the handshake is done. NULL: plain TCP. */
     struct weft_tls_context *tls;
+    /* Since 0.1 (PROXY): read a PROXY protocol header (weft/proxy.h) from each
+     * accepted connection before anything else, TLS included; the options are
+     * copied. The protocol is made once the header has arrived, and the
+     * transport reports the client it names as its peer. NULL: no header. */
+    const struct weft_proxy_options *proxy;
+    /* Since 0.1: weft_transport_set_idle_timeout() on each accepted
+     * connection; 0: none. */
+    uint64_t idle_timeout_ms;
 };
 #define WEFT_SERVER_OPTIONS_INIT { .backlog = 511, .reuse_address = true, .reuse_port = false }
 

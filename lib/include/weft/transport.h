@@ -35,6 +35,13 @@ WEFT_EXPORT int weft_transport_write(struct weft_transport *tr, const void *data
  * Queue everything in buf for sending, moving its chains (no copy); buf is
  * left empty and stays the caller's. Returns 0 or -EPIPE as
  * weft_transport_write(); on -EPIPE buf is left as it was. Since 0.1.
+ *
+ * buf may hold sendfile segments (evbuffer_add_file_segment() on a buffer
+ * flagged EVBUFFER_FLAG_DRAINS_TO_FD): a socket transport sends them with
+ * sendfile(2), and a file found shorter than its segment ends the connection
+ * (connection_lost(-EIO)). A TLS transport must read the bytes, so it refuses
+ * them with -ENOTSUP (buf left as it was); without that flag libevent maps or
+ * reads the file instead, which any transport takes.
  */
 WEFT_EXPORT int weft_transport_write_buffer(struct weft_transport *tr, struct evbuffer *buf);
 
@@ -105,7 +112,10 @@ WEFT_EXPORT size_t weft_transport_get_write_buffer_size(const struct weft_transp
 /**
  * asyncio's get_extra_info, by name, copying into out (*len: in, its size;
  * out, the bytes written):
- *   "peername", "sockname"  struct sockaddr_storage (or shorter)
+ *   "peername", "sockname"  struct sockaddr_storage (or shorter); "peername"
+ *                           is the proxied peer once one is set (below)
+ *   "proxy_peername"        the socket's own peer (the load balancer) when a
+ *                           proxied peer is set; -ENOENT otherwise
  *   "socket"                int, the file descriptor (do not close it)
  * and on a TLS transport (weft/tls.h), once its handshake is done:
  *   "ssl_object"            SSL *, OpenSSL's connection (borrowed; any time)
@@ -125,8 +135,9 @@ WEFT_EXPORT int weft_transport_get_extra_info(struct weft_transport *tr, const c
                                               void *out, size_t *len);
 
 /**
- * Format the peer address as "1.2.3.4:80" or "[::1]:80" into buf. Returns
- * buf, or "?" if it is unknown. Since 0.1.
+ * Format the peer address as "1.2.3.4:80" or "[::1]:80" into buf (the
+ * proxied peer if one is set). Returns buf, or "?" if it is unknown.
+ * Since 0.1.
  */
 WEFT_EXPORT const char *weft_transport_peer_string(struct weft_transport *tr,
                                                    char *buf, size_t len);
@@ -143,6 +154,35 @@ WEFT_EXPORT struct weft_protocol *weft_transport_get_protocol(const struct weft_
  * caller's to free. Since 0.1.
  */
 WEFT_EXPORT void weft_transport_set_protocol(struct weft_transport *tr, struct weft_protocol *p);
+
+/**
+ * Record the connection's original client, as a PROXY protocol header
+ * (weft/proxy.h) names it: from then on get_extra_info("peername") and
+ * weft_transport_peer_string() report sa, and "proxy_peername" the socket's
+ * real peer. Copies sa (len bytes, an AF_INET or AF_INET6 address, or any
+ * family up to sizeof(struct sockaddr_storage)); the copy is freed with the
+ * transport. sa NULL forgets it. A server with a PROXY stage
+ * (weft_server_options.proxy) sets it before connection_made. Returns 0,
+ * -EINVAL for a bad length, -ENOMEM. Since 0.1.
+ */
+WEFT_EXPORT int weft_transport_set_proxied_peer(struct weft_transport *tr,
+                                                const struct sockaddr *sa, socklen_t len);
+
+/**
+ * Close the connection once no byte was read or written for ms
+ * milliseconds (0: never, the default; at most UINT32_MAX). It is closed
+ * between 1 and 1.25 times ms after its last byte: gracefully if nothing is
+ * queued, else aborted (a peer that stopped reading); connection_lost(0)
+ * follows. Reads and writes only set a flag; a timer per connection looks
+ * at it every ms / 4. A server sets it on each connection it accepts
+ * (weft_server_options.idle_timeout_ms). Setting it again restarts the
+ * count. Returns 0, -EINVAL, -EPIPE once the connection is lost, -ENOMEM.
+ * Since 0.1.
+ */
+WEFT_EXPORT int weft_transport_set_idle_timeout(struct weft_transport *tr, uint64_t ms);
+
+/** The idle timeout in milliseconds, 0 if none. Since 0.1. */
+WEFT_EXPORT uint64_t weft_transport_get_idle_timeout(const struct weft_transport *tr);
 
 #ifdef __cplusplus
 }

@@ -17,5 +17,6 @@
 #include <weft/sync.h>
 #include <weft/stream.h>
 #include <weft/tls.h>
+#include <weft/proxy.h>
 
 #endif
