@@ -4,8 +4,8 @@
 # Both servers get one worker pinned to core 0 and serve the same files (13 B, 4 KiB, 1 MiB)
 # from a temp dir on loopback; wrk runs on core 1 with 100 keep-alive connections.
 # nginx gets its own config: access_log off, sendfile, open_file_cache. Prints req/s,
-# throughput and the weft/nginx ratios. Targets: >= 1.2x nginx's req/s on the small
-# files, >= 0.9x its throughput on 1 MiB.
+# throughput, the weft/nginx ratios and each server's CPU time per request. Targets: >= 1.2x
+# nginx's req/s on the small files, >= 0.9x its throughput on 1 MiB.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$here/build-bench}
@@ -98,24 +98,44 @@ for s in "$wport" "$nport"; do
         { echo "http.sh: server on $s did not start" >&2; cat "$tmp"/*.err >&2; exit 1; }
 done
 
-# wrk's "Requests/sec" and "Transfer/sec" (normalised to MiB/s)
+# CPU time (clock ticks) used so far by PID and its children (the master and its worker).
+tree_ticks() {
+    local p t=0 v
+    for p in "$1" $(ps -o pid= --ppid "$1"); do
+        v=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}')
+        t=$((t + ${v:-0}))
+    done
+    echo "$t"
+}
+hz=$(getconf CLK_TCK)
+
+# run_wrk URL SERVER_PID: wrk's "Requests/sec", "Transfer/sec" (normalised to MiB/s) and the
+# server's CPU microseconds per request, which other load on a shared machine disturbs less
+# than the rates.
 run_wrk() {
-    local out rps tput
+    local out rps tput n t0 t1
+    t0=$(tree_ticks "$2")
     out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${secs}s" --latency "$1" 2>&1)
+    t1=$(tree_ticks "$2")
     rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+    n=$(awk '/requests in/ {print $1}' <<<"$out")
     tput=$(awk '/^Transfer\/sec:/ {
         v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[A-Za-z]+$/, "", v);
         if (u == "GB") v *= 1024; else if (u == "KB") v /= 1024; else if (u == "B") v /= 1048576;
         printf "%.1f", v }' <<<"$out")
-    echo "${rps:-0} ${tput:-0}"
+    awk -v r="${rps:-0}" -v t="${tput:-0}" -v n="${n:-0}" -v d=$((t1 - t0)) -v hz="$hz" \
+        'BEGIN { printf "%s %s %.1f\n", r, t, (n > 0 ? d * 1e6 / hz / n : 0) }'
 }
 
-printf '%-8s %14s %14s %12s %12s %8s %8s\n' file weft_req/s nginx_req/s weft_MiB/s nginx_MiB/s req_x MiB_x
+printf '%-8s %11s %11s %10s %10s %6s %6s %8s %8s\n' file weft_req/s nginx_req/s weft_MiB/s \
+    nginx_MiB/s req_x MiB_x weft_us nginx_us
 for f in 13b.txt 4k.bin 1m.bin; do
-    read -r wr wt < <(run_wrk "http://127.0.0.1:$wport/$f")
-    read -r nr nt < <(run_wrk "http://127.0.0.1:$nport/$f")
-    awk -v f="$f" -v wr="$wr" -v nr="$nr" -v wt="$wt" -v nt="$nt" 'BEGIN {
-        printf "%-8s %14.0f %14.0f %12.1f %12.1f %8.2f %8.2f\n", f, wr, nr, wt, nt,
-               (nr > 0 ? wr / nr : 0), (nt > 0 ? wt / nt : 0) }'
+    read -r wr wt wu < <(run_wrk "http://127.0.0.1:$wport/$f" "$wpid")
+    read -r nr nt nu < <(run_wrk "http://127.0.0.1:$nport/$f" "$npid")
+    awk -v f="$f" -v wr="$wr" -v nr="$nr" -v wt="$wt" -v nt="$nt" -v wu="$wu" -v nu="$nu" 'BEGIN {
+        printf "%-8s %11.0f %11.0f %10.1f %10.1f %6.2f %6.2f %8.1f %8.1f\n", f, wr, nr, wt, nt,
+               (nr > 0 ? wr / nr : 0), (nt > 0 ? wt / nt : 0), wu, nu }'
 done
-echo "(weftd: $(grep -c . "$tmp/weftd.err" || true) stderr lines; nproc $(nproc); ${secs}s per run, $conns connections)"
+echo "(weft_us, nginx_us: server CPU microseconds per request, master and worker together;" \
+     "weftd: $(grep -c . "$tmp/weftd.err" || true) stderr lines; nproc $(nproc);" \
+     "${secs}s per run, $conns connections)"

@@ -84,21 +84,22 @@ weft__evb_has_sendfile(const struct evbuffer *buf)
 
 /*
  * Fill iov with up to max memory chains from the front of buf, stopping at the
- * first sendfile chain. Returns how many; *file_first is true when there are
- * none because the front chain is a sendfile chain. Layout must be known.
+ * first sendfile chain. Returns how many; *at_file is true when a sendfile
+ * chain stopped the walk (with 0 returned: it is the front chain). Layout
+ * must be known.
  */
 static inline int
-weft__evb_gather(const struct evbuffer *buf, struct iovec *iov, int max, bool *file_first)
+weft__evb_gather(const struct evbuffer *buf, struct iovec *iov, int max, bool *at_file)
 {
     int n = 0;
 
-    *file_first = false;
+    *at_file = false;
     for (const struct weft__evb_chain *ch = weft__evb_first(buf); ch != NULL && n < max;
          ch = ch->next) {
         if (ch->off == 0)
             continue;
         if (ch->flags & WEFT__EVB_SENDFILE) {
-            *file_first = n == 0;
+            *at_file = true;
             break;
         }
         iov[n].iov_base = ch->buffer + ch->misalign;

@@ -98,11 +98,13 @@ weft__evb_send_front(struct evbuffer *buf, int fd, bool *full)
     }
     if (n > 0) {
         struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+        /* a file follows: let the kernel pack these bytes (headers) with its first pages */
+        int flags = MSG_NOSIGNAL | MSG_DONTWAIT | (file ? MSG_MORE : 0);
 
         for (int i = 0; i < n; i++)
             total += iov[i].iov_len;
         do
-            w = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+            w = sendmsg(fd, &mh, flags);
         while (w < 0 && errno == EINTR);
         if (w < 0) {
             *full = true;

@@ -43,7 +43,7 @@ struct weft_stream {
     struct weft_transport *tr;          /* NULL once lost */
     struct weft_loop *loop;
     struct evbuffer *in;                /* the transport's input evbuffer, or ours, or NULL */
-    struct weft_future *rwait;          /* the reader waits on it */
+    struct weft_task *rtask;            /* the reader parked waiting for data, or NULL */
     struct weft_future *dwait;          /* drainers wait on it (ours: one reference) */
     struct weft_future *closed;         /* wait_closed (ours: one reference) */
     struct weft_task *task;             /* the handler, borrowed while it runs */

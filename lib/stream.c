@@ -14,11 +14,13 @@
 #include <weft/transport.h>
 
 #include "stream-int.h"
+#include "task-int.h"
 
 /*
  * The stream protocol never drains the input evbuffer in data_received: it
- * only wakes the reader, through a future whose completion runs from the
- * loop (never inline), and the reader consumes from that same evbuffer.
+ * only wakes the reader, whose task is parked on the stream without a future
+ * (weft__task_wake: one call_soon, never inline), and the reader consumes
+ * from that same evbuffer.
  * eof_received keeps the transport open (asyncio's StreamReaderProtocol
  * does too): the owner closes it. When the transport goes cleanly with bytes
  * still unread, its chains move to an evbuffer of ours, so they stay
@@ -131,11 +133,11 @@ weft__stream_unref(struct weft_stream *s)
     free(s);
 }
 
-static void
+static inline void
 wake_reader(struct weft_stream *s)
 {
-    if (s->rwait != NULL && !weft_future_done(s->rwait))
-        weft_future_set_result(s->rwait, 0);
+    if (s->rtask != NULL)
+        (void)weft__task_wake(s->rtask, 0);     /* a second wake-up does nothing */
 }
 
 /* ---- handlers ---- */
@@ -206,10 +208,7 @@ streams_destroy(void *p)
 
         st->all = s->next;
         s->flags &= (uint16_t)~S_HANDLER;
-        if (s->rwait != NULL) {
-            weft_future_unref(s->rwait);    /* the dead waiter's reference */
-            s->rwait = NULL;
-        }
+        s->rtask = NULL;
         s->task = NULL;
         s->home->count--;
         s->refs = 1;
@@ -372,33 +371,54 @@ reader_enter(struct weft_stream *s)
     return s->error < 0 ? s->error : 0;
 }
 
-/* Wait for more data, EOF or an error. Returns 0 or a negative code. */
+/* A bounded wait's timer (weft_reader_set_timeout), on the waiting task's stack. */
+struct read_timer {
+    struct weft_task *task;
+    struct weft_handle *h;
+};
+
+static void
+read_timeout(void *arg)
+{
+    struct read_timer *rt = arg;
+
+    rt->h = NULL;
+    (void)weft__task_wake(rt->task, -ETIMEDOUT);    /* data that came first wins */
+}
+
+/*
+ * Wait for more data, EOF or an error. Returns 0 or a negative code. The
+ * task parks with a pointer in the stream, which the protocol's callbacks
+ * wake: no future per wait. A cancel resumes it with -ECANCELED; either way
+ * it leaves no trace in the stream.
+ */
 static int
 wait_data(struct weft_stream *s)
 {
     struct weft_task *cur = weft_task_current();
-    struct weft_future *f;
+    struct read_timer rt = { .task = cur };
     intptr_t rc;
 
     if (cur == NULL)
         return -WEFT_ENOTASK;
-    if (s->rwait != NULL)
+    if (s->rtask != NULL)
         return -EBUSY;          /* another task is reading */
     /* asyncio resumes reading whenever a reader waits: it needs more. */
     if ((s->flags & S_RPAUSED) && s->tr != NULL) {
         s->flags &= (uint16_t)~S_RPAUSED;
         (void)weft_transport_resume_reading(s->tr);
     }
-    f = weft_future_new(s->loop);
-    if (f == NULL)
+    if (s->timeout_ms > 0 &&
+        (rt.h = weft_call_later(s->loop, s->timeout_ms, read_timeout, &rt)) == NULL)
         return -ENOMEM;
-    s->rwait = f;
+    s->rtask = cur;
     if (cur == s->task)
         s->flags |= S_HWAIT;
-    rc = s->timeout_ms > 0 ? weft_wait_for(f, s->timeout_ms) : weft_await(f);
+    rc = weft__task_park();
     s->flags &= (uint16_t)~S_HWAIT;
-    s->rwait = NULL;
-    weft_future_unref(f);
+    s->rtask = NULL;
+    if (rt.h != NULL)
+        weft_handle_cancel(rt.h);
     if (rc < 0)
         return (int)rc;
     return s->error < 0 ? s->error : 0;
@@ -460,7 +480,7 @@ weft_reader_read_all(struct weft_reader *r, char **out)
 {
     struct weft_stream *s = R2S(r);
     struct evbuffer *acc;
-    size_t len;
+    size_t len = 0;
     int rc;
 
     *out = NULL;

@@ -56,6 +56,9 @@ struct weft_task {
     intptr_t resume_value;
     intptr_t ret;
     bool started, finished, cancel_pending;
+    bool parked;                        /* suspended in weft__task_park() */
+    bool unpark_queued;                 /* its resumption is scheduled (unpark) */
+    struct weft__soon unpark;           /* schedules that resumption, never failing */
     char name[32];
 };
 
@@ -68,6 +71,20 @@ void weft__future_complete(struct weft_future *f, intptr_t value);
 /* Append or unlink an embedded callback node. */
 void weft__future_add_node(struct weft_future *f, struct weft__fut_cb *node);
 bool weft__future_del_node(struct weft_future *f, struct weft__fut_cb *node);
+
+/*
+ * A wait without a future, for a waker that keeps a pointer to its waiter
+ * (the stream reader): weft__task_park() suspends the running task until
+ * weft__task_wake(t, value) or a cancel, and returns value, or -ECANCELED
+ * (also at once when a cancel is pending), or -WEFT_ENOTASK outside tasks.
+ * The resumption always goes through call_soon, never inline, and cannot be
+ * lost for lack of memory. The first wake-up wins: waking a task already
+ * woken, or not parked, does nothing and returns false. A cancel that comes
+ * after a wake-up but before the task ran turns it into -ECANCELED, as the
+ * cancel of a task whose awaited future just completed does.
+ */
+intptr_t weft__task_park(void);
+bool weft__task_wake(struct weft_task *t, intptr_t value);
 
 /* The tasks state of a loop, created on first use; NULL with errno ENOMEM. */
 struct weft__tasks *weft__tasks_get(struct weft_loop *loop);

@@ -170,6 +170,52 @@ task_wakeup(struct weft_future *f, void *arg)
     task_run(t);
 }
 
+/* The scheduled resumption of a parked task. */
+static void
+task_unpark(void *arg)
+{
+    struct weft_task *t = arg;
+
+    t->unpark_queued = false;
+    t->parked = false;
+    task_run(t);
+}
+
+static void
+unpark_schedule(struct weft_task *t, intptr_t value)
+{
+    t->resume_value = value;
+    if (!t->unpark_queued) {
+        t->unpark_queued = true;
+        weft__call_soon_nofail(t->ts->loop, &t->unpark, task_unpark, t);
+    }
+}
+
+bool
+weft__task_wake(struct weft_task *t, intptr_t value)
+{
+    if (!t->parked || t->unpark_queued)
+        return false;
+    unpark_schedule(t, value);
+    return true;
+}
+
+intptr_t
+weft__task_park(void)
+{
+    struct weft_task *t = current;
+
+    if (t == NULL)
+        return -WEFT_ENOTASK;
+    if (t->cancel_pending) {
+        t->cancel_pending = false;
+        return -ECANCELED;
+    }
+    t->parked = true;
+    weft__coro_transfer(&t->coro, &t->ts->main);
+    return t->resume_value;
+}
+
 static void
 task_destroy(struct weft_future *f)
 {
@@ -293,6 +339,10 @@ weft_task_cancel(struct weft_task *t)
 
     if (t->finished || t->fut.done)
         return false;
+    if (t->parked) {
+        unpark_schedule(t, -ECANCELED);     /* overrides a wake-up not yet run */
+        return true;
+    }
     if (t->step != NULL && t->started)
         return true;                    /* already waking up cancelled */
     if (f == NULL) {

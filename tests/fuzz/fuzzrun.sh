@@ -15,6 +15,19 @@ probe="$out/probe.c"
 printf '#include <stdint.h>\n#include <stddef.h>\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { return 0; }\n' > "$probe"
 clang -fsanitize=fuzzer "$probe" -o "$out/probe" 2>/dev/null ||
     { echo "clang has no libFuzzer (libclang-rt-dev): skipped"; exit 77; }
+# --glob=PATTERN: the files matching it now; --not=FILE: leave FILE out.
+args=() nots=" "
+for a in "$@"; do
+    case "$a" in --not=*) nots+="${a#--not=} " ;; esac
+done
+for a in "$@"; do
+    case "$a" in
+    --glob=*) for f in ${a#--glob=}; do [[ "$nots" == *" $f "* ]] || args+=("$f"); done ;;
+    --not=*) ;;
+    *) args+=("$a") ;;
+    esac
+done
+set -- "${args[@]}"
 iflags=()
 for d in ${incs//;/ }; do iflags+=(-I "$d"); done
 for s in "$@"; do

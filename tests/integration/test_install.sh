@@ -122,8 +122,19 @@ fi
 if ! command -v cpack >/dev/null || ! command -v dpkg-deb >/dev/null; then
     echo "SKIP: cpack or dpkg-deb missing"
 else
-    (cd "$tmp" && cpack -G DEB -B "$tmp/pkg" --config "$WEFT_BINARY_DIR/CPackConfig.cmake") \
+    # The project's CPack config, but packing the tree staged above: cpack would otherwise
+    # install the project itself, building its `preinstall` target first, which rebuilds
+    # the build tree under the feet of the tests running next to this one.
+    rm -f "$root$plugindir/hello.so"     # ours, not the project's
+    cat >"$tmp/cpack.cmake" <<EOF
+include("$WEFT_BINARY_DIR/CPackConfig.cmake")
+set(CPACK_INSTALL_CMAKE_PROJECTS "")
+set(CPACK_PACKAGING_INSTALL_PREFIX "/")
+set(CPACK_INSTALLED_DIRECTORIES "$root;.")
+EOF
+    (cd "$tmp" && cpack -G DEB -B "$tmp/pkg" --config "$tmp/cpack.cmake") \
         >"$tmp/cpack.log" 2>&1 || { cat "$tmp/cpack.log" >&2; fail "cpack -G DEB failed"; }
+    grep -q "preinstall\|Run preinstall" "$tmp/cpack.log" && fail "cpack built the tree"
     deb=$(ls "$tmp"/pkg/*.deb 2>/dev/null | head -1)
     if [ -z "$deb" ]; then
         fail "no .deb made"
@@ -142,6 +153,7 @@ else
             grep -qxF -- "$f" "$tmp/contents" || grep -qF -- "$f " "$tmp/contents" ||
                 fail ".deb lacks $f"
         done
+        grep -q "hello.so" "$tmp/contents" && fail ".deb holds the test's own plugin"
         mkdir -p "$tmp/ctrl"
         dpkg-deb -e "$deb" "$tmp/ctrl"
         grep -qxF "${conf#"$root"}" "$tmp/ctrl/conffiles" || fail ".deb: config not a conffile"
