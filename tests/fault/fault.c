@@ -87,7 +87,11 @@ static long failed_count;           /* allocations failed since arm() */
 struct slot {
     void *p;
     size_t n;
+    long gen;               /* the walk step that allocated it */
+    void *where[10];        /* FAULT_HELD=1: its allocation's stack */
 };
+static long gen;
+static bool held_debug;
 static struct slot *table;          /* from __real_calloc: not tracked itself */
 static size_t held_blocks, held_bytes, held_peak;
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -113,6 +117,9 @@ track_add(void *p, size_t n)
         if (table[i].p == NULL || table[i].p == TOMBSTONE) {
             table[i].p = p;
             table[i].n = n;
+            table[i].gen = gen;
+            if (held_debug)
+                backtrace(table[i].where, 10);
             held_blocks++;
             held_bytes += n;
             if (held_bytes > held_peak)
@@ -140,6 +147,19 @@ track_del(void *p)
         }
     }
     pthread_mutex_unlock(&table_lock);
+}
+
+/* FAULT_HELD=1: the stacks of the blocks step g allocated and still holds. */
+static void
+held_dump(long g)
+{
+    for (size_t i = 0; i < TRACK_SLOTS; i++) {
+        if (table[i].p == NULL || table[i].p == TOMBSTONE || table[i].gen != g)
+            continue;
+        fprintf(stderr, "-- held: %zu bytes at %p\n", table[i].n, table[i].p);
+        if (held_debug)
+            backtrace_symbols_fd(table[i].where, 10, 2);
+    }
 }
 
 static bool
@@ -295,6 +315,7 @@ ssl_free(void *p, const char *file, int line)
 static void
 fault_init(void)
 {
+    held_debug = getenv("FAULT_HELD") != NULL;
     table = __real_calloc(TRACK_SLOTS, sizeof(*table));
     if (table == NULL)
         abort();
@@ -845,6 +866,7 @@ test_fail_each_allocation(void **state)
         enum result r;
         char what[64];
 
+        gen++;
         arm(n);
         r = session_run(FULL, &s);
         if (!settle(5000))
@@ -864,9 +886,11 @@ test_fail_each_allocation(void **state)
          * once more tells them apart: a leak grows again, a cache does not.
          */
         if (held_blocks > before) {
-            if (again == n)
+            if (again == n) {
+                held_dump(gen);
                 fail_msg("after %s (twice): %zu blocks held, %zu before: a leak", what,
                          held_blocks, before);
+            }
             again = n;
             fills++;
             n--;
