@@ -6,7 +6,12 @@
 # the files in the array `logs`) and exits 1, or with keep_going=1 counts the failure and goes
 # on, and `finish MSG` exits 1 if any failed, else prints MSG.
 
-tmp=$(mktemp -d "/tmp/weft-$(basename "$0" .sh).XXXXXX")
+tmp=$(mktemp -d "/tmp/weft-$(basename "$0" .sh).XXXXXX") ||
+    { echo "FAIL: cannot create a temporary directory in /tmp" >&2; exit 1; }
+# Under `set -e`, a command that fails says which one it was, instead of a silent exit 1.
+if [[ $- == *e* ]]; then
+    trap 'lib_rc=$?; echo "FAIL: ${0##*/}:$LINENO: \"$BASH_COMMAND\" exited $lib_rc" >&2' ERR
+fi
 pids=()
 logs=()
 failures=0
