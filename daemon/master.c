@@ -499,6 +499,39 @@ reap(struct master *m)
         on_exit_status(m, pid, wstatus);
 }
 
+/*
+ * The master's copy of a generation's log files, reopened as the user its
+ * workers run as: the workers they start later inherit it, and a file it
+ * creates is one those workers can open too.
+ */
+static void
+reopen_generation(struct generation *g)
+{
+    gid_t egid = getegid();
+
+    if (g == NULL)
+        return;
+    if (g->drop && (setegid(g->gid) < 0 || seteuid(g->uid) < 0)) {
+        log_error("cannot reopen log files as user %s: %s", g->conf->g.user, strerror(errno));
+        if (setegid(egid) < 0)
+            log_error("setegid: %s", strerror(errno));
+        return;
+    }
+    services_reopen(&g->ss);
+    if (g->drop && (seteuid(0) < 0 || setegid(egid) < 0))
+        log_error("cannot switch back to root after reopening log files: %s", strerror(errno));
+}
+
+static void
+reopen_logs(struct master *m)
+{
+    log_notice("reopening log files (SIGUSR1)");
+    reopen_generation(m->cur);
+    reopen_generation(m->next);
+    /* Every worker, the draining ones too: they still log their last requests. */
+    signal_procs(m, SIGUSR1, 0, true);
+}
+
 static void
 on_signal(struct master *m, int sig)
 {
@@ -510,7 +543,7 @@ on_signal(struct master *m, int sig)
         reload(m);
         break;
     case SIGUSR1:
-        log_notice("SIGUSR1: weftd logs to stderr only; no log file to reopen");
+        reopen_logs(m);
         break;
     case SIGTERM:
     case SIGINT:

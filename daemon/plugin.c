@@ -67,10 +67,10 @@ plugin_check_record(const void *sym, const char *name, const char *path, char *e
         return -WEFT_EABI;
     }
     memcpy(&size, (const char *)sym + sizeof(abi), sizeof(size));
-    if (size < sizeof(struct weft_plugin)) {
+    if (size < PLUGIN_RECORD_MIN_SIZE) {
         snprintf(err, errlen, "%s: plugin record too small (%u bytes, ABI %u needs %zu)",
                  path, (unsigned)size, (unsigned)WEFT_PLUGIN_ABI,
-                 sizeof(struct weft_plugin));
+                 (size_t)PLUGIN_RECORD_MIN_SIZE);
         return -WEFT_EABI;
     }
     rec = sym;

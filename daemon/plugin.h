@@ -7,6 +7,16 @@
 
 #include <weft/plugin.h>
 
+/*
+ * The smallest record weftd accepts: everything up to .alpn. Fields added
+ * since (.reopen) are read only when the record's size covers them.
+ */
+#define PLUGIN_RECORD_MIN_SIZE offsetof(struct weft_plugin, reopen)
+
+/* The record's optional field F if its size covers it, else NULL. */
+#define PLUGIN_FIELD(rec, f)                                                                \
+    ((rec)->size >= offsetof(struct weft_plugin, f) + sizeof((rec)->f) ? (rec)->f : NULL)
+
 struct plugin {
     char *name;                         /* the protocol name */
     char *path;                         /* <dir>/<name>.so */

@@ -511,6 +511,32 @@ services_connection_count(const struct services *ss)
     return n;
 }
 
+size_t
+services_reopen(struct services *ss)
+{
+    size_t failed = 0;
+
+    for (size_t i = 0; i < ss->count; i++) {
+        struct service *s = &ss->list[i];
+        int (*reopen)(void *, char *, size_t);
+        char err[256] = "";
+        int rc;
+
+        if (!s->made || s->plugin == NULL)
+            continue;
+        reopen = PLUGIN_FIELD(s->plugin->rec, reopen);
+        if (reopen == NULL)
+            continue;
+        rc = reopen(s->svc, err, sizeof(err));
+        if (rc < 0) {
+            log_error("%s: cannot reopen log files: %s", s->conf->name,
+                      err[0] ? err : weft_strerror(rc));
+            failed++;
+        }
+    }
+    return failed;
+}
+
 void
 services_free(struct services *ss)
 {

@@ -91,6 +91,13 @@ void services_abort_clients(struct services *ss);
 /* Connections open across every service. */
 size_t services_connection_count(const struct services *ss);
 
+/*
+ * SIGUSR1: ask each service's plugin to reopen its log files (its .reopen,
+ * when the record has one). A failure is logged with the service's name and
+ * leaves that service writing to its old files. Returns how many failed.
+ */
+size_t services_reopen(struct services *ss);
+
 /* Free servers (aborting their connections), plugin state, sockets, plugins. */
 void services_free(struct services *ss);
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* worker.c: a worker's loop: serve, report, stop accepting at max_connections, drain on SIGTERM. */
+/* worker.c: a worker's loop: serve, report, pause at max_connections, drain, reopen logs. */
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
@@ -37,6 +37,7 @@ signal_name(int sig)
     case SIGTERM: return "SIGTERM";
     case SIGHUP:  return "SIGHUP";
     case SIGQUIT: return "SIGQUIT";
+    case SIGUSR1: return "SIGUSR1";
     default:      return "signal";
     }
 }
@@ -139,6 +140,15 @@ on_signal(struct weft_loop *loop, int sig, void *arg)
     struct worker *w = arg;
     size_t n = services_connection_count(w->ss);
 
+    if (sig == SIGUSR1) {
+        /* A worker's is the master's line's echo; workers = 0 has only this one. */
+        if (w->status_fd < 0)
+            log_notice("reopening log files (SIGUSR1)");
+        else
+            log_debug("reopening log files (SIGUSR1)");
+        services_reopen(w->ss);
+        return;
+    }
     if (sig == SIGHUP) {
         log_warning("SIGHUP: reloading needs worker processes (workers = 0 here); "
                     "restart weftd to apply a new config");
@@ -175,8 +185,8 @@ int
 worker_run(struct services *ss, const struct conf_global *g, int status_fd)
 {
     struct worker w = { .ss = ss, .g = g, .status_fd = status_fd };
-    int sigs[] = { SIGTERM, SIGQUIT, SIGINT, SIGHUP };
-    size_t nsigs = status_fd < 0 ? 4 : 2;
+    int sigs[] = { SIGTERM, SIGQUIT, SIGUSR1, SIGINT, SIGHUP };
+    size_t nsigs = status_fd < 0 ? 5 : 3;
     sigset_t none;
     int rc, status = 1;
 
@@ -198,7 +208,6 @@ worker_run(struct services *ss, const struct conf_global *g, int status_fd)
         /* The master handles these (a terminal's ^C reaches the whole process group). */
         signal(SIGINT, SIG_IGN);
         signal(SIGHUP, SIG_IGN);
-        signal(SIGUSR1, SIG_IGN);
     }
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);

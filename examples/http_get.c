@@ -86,12 +86,13 @@ static intptr_t
 main_task(void *arg)
 {
     struct get *g = arg;
-    struct weft_future *futs[16];
+    struct weft_future *futs[16] = { NULL };
     struct weft_task *t[16];
     size_t n = 0;
 
     while (g[n].port != 0)
-        n++;
+        if (++n > 16)
+            return -E2BIG;          /* main() takes at most 16 servers */
     for (size_t i = 0; i < n; i++) {
         if ((t[i] = weft_task_spawn(loop, get_html, &g[i], NULL)) == NULL)
             return -ENOMEM;

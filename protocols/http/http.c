@@ -308,6 +308,29 @@ http_service_free(void *p)
 
 /* ---- access log ---- */
 
+/* SIGUSR1, after logrotate moved the file: write to a fresh one at the same path. */
+static int
+http_reopen(void *p, char *err, size_t errlen)
+{
+    struct http_service *s = p;
+    int fd, old;
+
+    if (s == NULL || s->log_fd <= STDERR_FILENO)
+        return 0;       /* off, or stderr: nothing of ours to reopen */
+    fd = open(s->access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        int rc = -errno;
+
+        snprintf(err, errlen, "access_log '%s': %s (still writing to the old file)",
+                 s->access_log, strerror(-rc));
+        return rc;
+    }
+    old = s->log_fd;
+    s->log_fd = fd;
+    close(old);
+    return 0;
+}
+
 /* Copy s into the log line with quotes, backslashes and control bytes escaped
  * (a request must not be able to forge log lines). */
 static size_t
@@ -1077,4 +1100,5 @@ WEFT_PLUGIN_EXPORT const struct weft_plugin weft_plugin = {
     .service_free = http_service_free,
     .protocol_new = http_protocol_new,
     .alpn = http_alpn,
+    .reopen = http_reopen,
 };

@@ -24,6 +24,7 @@ extern "C" {
  *     service_check(svc, err, len)           after the last key: validate the whole
  *     protocol_new(svc)                      once per accepted connection
  *       or client(r, w, svc)                 in a task per connection (stream layer)
+ *     reopen(svc, err, len)                  on SIGUSR1: reopen log files (optional)
  *     service_free(svc)                      when the daemon stops
  *
  * Errors are returned as negative codes with a one-line reason in err; the
@@ -75,6 +76,15 @@ struct weft_plugin {
      * each TLS service of the plugin. A record whose .size does not reach this
      * field has none. Since 0.1. */
     const char *const *alpn;
+
+    /* Reopen the service's log files (weftd's SIGUSR1, after logrotate moved
+     * them): open each file's path anew and write there from now on; on
+     * failure keep writing to the old file and return a negative code with a
+     * one-line reason in err, which weftd logs. Called in the master (whose
+     * copy the workers it starts later inherit) and in every worker. May be
+     * NULL (nothing to reopen). A record whose .size does not reach this
+     * field has none. Since 0.1. */
+    int (*reopen)(void *svc, char *err, size_t errlen);
 };
 
 #ifdef __cplusplus
