@@ -22,18 +22,13 @@
  * and evdns has let go of it: evdns_getaddrinfo_cancel() still calls back
  * later with EVUTIL_EAI_CANCEL, so the struct waits for that call.
  */
-struct addr {
-    struct sockaddr_storage ss;
-    socklen_t len;
-};
-
 struct weft_connect {
     struct weft_loop *loop;
     weft_protocol_factory_cb *factory;
     void *farg;
     weft_connect_cb *cb;
     void *cbarg;
-    struct addr *addrs;
+    struct weft__addr *addrs;
     size_t naddrs, next;
     struct evdns_getaddrinfo_request *dns;
     struct event *conn_ev;          /* the socket being connected becomes writable */
@@ -185,7 +180,7 @@ try_next(struct weft_connect *c)
     struct event_base *base = weft_loop_get_base(c->loop);
 
     while (c->next < c->naddrs) {
-        const struct addr *a = &c->addrs[c->next++];
+        const struct weft__addr *a = &c->addrs[c->next++];
         int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
         if (fd < 0) {
@@ -223,8 +218,8 @@ on_timeout(void *arg)
     conn_fail(c, -ETIMEDOUT);
 }
 
-static int
-map_evdns_error(int result)
+int
+weft__eai_error(int result)
 {
     switch (result) {
     case EVUTIL_EAI_NONAME:
@@ -257,7 +252,7 @@ on_resolved(int result, struct evutil_addrinfo *res, void *arg)
     if (result != 0) {
         if (res != NULL)
             evutil_freeaddrinfo(res);
-        conn_fail(c, map_evdns_error(result));
+        conn_fail(c, weft__eai_error(result));
         return;
     }
     for (ai = res; ai != NULL; ai = ai->ai_next)
@@ -282,9 +277,8 @@ on_resolved(int result, struct evutil_addrinfo *res, void *arg)
     try_next(c);
 }
 
-/* A literal IPv4 or IPv6 address ("[::1]" too) needs no resolver at all. */
-static bool
-parse_numeric(const char *host, uint16_t port, struct addr *a)
+bool
+weft__addr_numeric(const char *host, uint16_t port, struct weft__addr *a)
 {
     struct sockaddr_in *sin = (struct sockaddr_in *)&a->ss;
     struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&a->ss;
@@ -330,7 +324,7 @@ weft_create_connection(struct weft_loop *loop, weft_protocol_factory_cb *factory
 {
     static const struct weft_connect_options defaults = WEFT_CONNECT_OPTIONS_INIT;
     struct weft_connect *c;
-    struct addr numeric;
+    struct weft__addr numeric;
 
     if (loop == NULL || factory == NULL || cb == NULL || host == NULL || host[0] == '\0')
         return -EINVAL;
@@ -372,7 +366,7 @@ weft_create_connection(struct weft_loop *loop, weft_protocol_factory_cb *factory
         if (c->timer == NULL)
             goto nomem;
     }
-    if (parse_numeric(host, port, &numeric)) {
+    if (weft__addr_numeric(host, port, &numeric)) {
         c->addrs = malloc(sizeof(*c->addrs));
         if (c->addrs == NULL)
             goto nomem;

@@ -3,8 +3,10 @@
 #ifndef WEFT_INTERNAL_H
 #define WEFT_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <weft/weft.h>
 
@@ -55,5 +57,19 @@ void weft__call_soon_nofail(struct weft_loop *loop, struct weft__soon *node,
 /* The loop's evdns base, created on first use (nameservers from /etc/resolv.conf,
  * /etc/hosts); NULL with errno set on failure. Freed with the loop. */
 struct evdns_base *weft__loop_dns(struct weft_loop *loop);
+
+/* An address and its length, as connect() takes them. */
+struct weft__addr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+};
+
+/* A literal IPv4 or IPv6 address ("[::1]" too): true and *a set with port;
+ * false for anything that needs a resolver. (connect.c) */
+bool weft__addr_numeric(const char *host, uint16_t port, struct weft__addr *a);
+
+/* An evdns EVUTIL_EAI_* result as a negative weft code: -WEFT_ENONAME for a
+ * name that does not exist, -ENOMEM, else -WEFT_ERESOLVE. (connect.c) */
+int weft__eai_error(int result);
 
 #endif

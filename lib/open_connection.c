@@ -22,14 +22,10 @@
 
 #include "stream-int.h"
 #include "tls-int.h"
+#include "transport-int.h"
 
 #define MAX_ADDRS 16
 #define TIMEOUT_DEFAULT_MS 60000
-
-struct addr {
-    struct sockaddr_storage ss;
-    socklen_t len;
-};
 
 /*
  * An evdns query outlives a task that gives up on it: evdns_getaddrinfo_cancel()
@@ -70,61 +66,8 @@ on_resolved(int result, struct evutil_addrinfo *res, void *arg)
         weft_future_set_result(q->f, 0);
 }
 
-static int
-map_evdns_error(int result)
-{
-    switch (result) {
-    case EVUTIL_EAI_NONAME:
-#ifdef EVUTIL_EAI_NODATA
-    case EVUTIL_EAI_NODATA:
-#endif
-        return -WEFT_ENONAME;
-    case EVUTIL_EAI_MEMORY:
-        return -ENOMEM;
-    default:
-        return -WEFT_ERESOLVE;
-    }
-}
 
-static bool
-parse_numeric(const char *host, uint16_t port, struct addr *a)
-{
-    struct sockaddr_in *sin = (struct sockaddr_in *)&a->ss;
-    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&a->ss;
-    char buf[INET6_ADDRSTRLEN + 1];
-    size_t len = strlen(host);
 
-    memset(a, 0, sizeof(*a));
-    if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons(port);
-        a->len = sizeof(*sin);
-        return true;
-    }
-    if (len >= 2 && host[0] == '[' && host[len - 1] == ']' && len - 2 < sizeof(buf)) {
-        memcpy(buf, host + 1, len - 2);
-        buf[len - 2] = '\0';
-        host = buf;
-    }
-    if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons(port);
-        a->len = sizeof(*sin6);
-        return true;
-    }
-    return false;
-}
-
-static bool
-host_is_invalid(const char *host)
-{
-    size_t len = strlen(host);
-
-    if (len > 0 && host[len - 1] == '.')
-        len--;
-    return (len == 7 && strncasecmp(host, "invalid", 7) == 0) ||
-           (len > 7 && strncasecmp(host + len - 8, ".invalid", 8) == 0);
-}
 
 /*
  * Resolve host into addrs (at most MAX_ADDRS), interleaved by family as
@@ -133,12 +76,12 @@ host_is_invalid(const char *host)
  */
 static int
 resolve(struct weft_loop *loop, const char *host, uint16_t port, int64_t timeout_ms,
-        struct addr *addrs)
+        struct weft__addr *addrs)
 {
     struct evutil_addrinfo hints = {
         .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_protocol = IPPROTO_TCP,
     };
-    struct addr fam[2][MAX_ADDRS];
+    struct weft__addr fam[2][MAX_ADDRS];
     size_t nfam[2] = { 0, 0 }, n = 0;
     struct evdns_base *dns;
     struct query *q;
@@ -146,9 +89,9 @@ resolve(struct weft_loop *loop, const char *host, uint16_t port, int64_t timeout
     int first = -1;
     intptr_t rc;
 
-    if (parse_numeric(host, port, &addrs[0]))
+    if (weft__addr_numeric(host, port, &addrs[0]))
         return 1;
-    if (host_is_invalid(host))
+    if (weft__host_is_invalid(host))
         return -WEFT_ENONAME;
     dns = weft__loop_dns(loop);
     q = calloc(1, sizeof(*q));
@@ -169,7 +112,7 @@ resolve(struct weft_loop *loop, const char *host, uint16_t port, int64_t timeout
         return rc < 0 ? (int)rc : -ETIMEDOUT;
     }
     if (q->result != 0) {
-        rc = map_evdns_error(q->result);
+        rc = weft__eai_error(q->result);
         query_free(q);
         return (int)rc;
     }
@@ -272,7 +215,7 @@ attempt_close(struct attempt *a)
 
 /* Start connecting to addr; a failure now is recorded as a finished attempt. */
 static void
-attempt_start(struct eyeballs *he, const struct addr *addr, const struct weft_stream_options *o)
+attempt_start(struct eyeballs *he, const struct weft__addr *addr, const struct weft_stream_options *o)
 {
     struct attempt *a = &he->a[he->started++];
     int fd;
@@ -310,7 +253,7 @@ failed:
 
 /* Connect to one of addrs; returns the connected fd or a negative code. */
 static int
-eyeballs(struct weft_loop *loop, const struct addr *addrs, size_t n, uint64_t delay_ms,
+eyeballs(struct weft_loop *loop, const struct weft__addr *addrs, size_t n, uint64_t delay_ms,
          uint64_t deadline_ms, const struct weft_stream_options *o)
 {
     struct eyeballs he = { .loop = loop };
@@ -482,7 +425,7 @@ weft_open_connection(const char *host, uint16_t port, const struct weft_stream_o
     struct weft_stream *s;
     uint64_t timeout = TIMEOUT_DEFAULT_MS, delay = WEFT_HAPPY_EYEBALLS_DELAY_DEFAULT, t0;
     int64_t left;
-    struct addr *addrs;
+    struct weft__addr *addrs;
     int n, fd, rc;
 
     if (host == NULL || host[0] == '\0' || r == NULL || w == NULL)
