@@ -45,6 +45,7 @@
 #define RD_SHIFT_MAX 18     /* ... up to 256 KiB, adapting to what arrives */
 #define RD_SMALL_RUN 16    /* small reads in a row before the size halves */
 #define CHAIN_SLACK 128     /* evbuffer's chain header: keeps each chain a power of two */
+#define RD_COPY_MAX (2048 - CHAIN_SLACK)    /* a small first read moves to a 2 KiB chain */
 #define SEND_IOV 64         /* chains per sendmsg() */
 
 _Static_assert(sizeof(struct evbuffer_iovec) == sizeof(struct iovec) &&
@@ -305,6 +306,23 @@ drop_empty_chain(struct evbuffer *in)
         evbuffer_drain(in, 1);
 }
 
+/*
+ * A small message alone in the input moves from the read chain (4-256 KiB)
+ * into one of its own size, so that a connection whose handler has not run
+ * yet holds 2 KiB, not the whole reservation: a stream server reads every
+ * ready socket before the first handler runs, and 100 big chains alive at
+ * once pushed the heap past glibc's trim threshold and back every batch.
+ * False if the new chain cannot be allocated: the bytes are lost.
+ */
+static bool
+shrink_small_read(struct evbuffer *in, size_t n)
+{
+    char small[RD_COPY_MAX];
+
+    evbuffer_remove(in, small, n);      /* frees the read chain */
+    return evbuffer_add(in, small, n) == 0;
+}
+
 static void
 on_eof(struct weft_transport *tr)
 {
@@ -331,6 +349,7 @@ read_once(struct weft_transport *tr)
     struct evbuffer_iovec vec[2];
     const struct weft_protocol_ops *ops;
     size_t want = ((size_t)1 << tr->rd_shift) - CHAIN_SLACK;
+    bool was_empty = evbuffer_get_length(in) == 0;
     ssize_t n;
     int nvec, rc;
 
@@ -357,6 +376,11 @@ read_once(struct weft_transport *tr)
             left -= vec[used].iov_len;
         }
         evbuffer_commit_space(in, vec, used);
+        if (was_empty && (size_t)n <= RD_COPY_MAX && !shrink_small_read(in, (size_t)n)) {
+            evbuffer_freeze(in, 0);
+            protocol_failed(tr, "cannot allocate the read buffer", -ENOMEM);
+            return;
+        }
         /*
          * Grow at once when a read fills the space; shrink only after a run of
          * small reads, since the first read of a large message often catches
