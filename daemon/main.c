@@ -37,7 +37,8 @@ usage(FILE *f)
             "  -h       print this help and exit\n"
             "Signals: SIGHUP reloads the config (new workers, old ones finish their\n"
             "connections); SIGTERM or SIGINT stop accepting, let connections finish (up to\n"
-            "shutdown_timeout, then abort them) and exit 0. See weftd(8), weftd.conf(5).\n",
+            "shutdown_timeout, then abort them) and exit 0; SIGUSR1 reopens log files.\n"
+            "See weftd(8), weftd.conf(5).\n",
             WEFT_DEFAULT_CONF);
 }
 
