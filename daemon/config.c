@@ -51,6 +51,8 @@ static const struct conf_key global_keys[] = {
       "group the workers run as (default: the user's primary group)" },
     { "max_connections", CONF_COUNT, offsetof(struct conf_global, max_connections), "10000",
       "connections per worker; at the limit the worker stops accepting" },
+    { "reload_timeout", CONF_DURATION, offsetof(struct conf_global, reload_ms), "0",
+      "on SIGHUP, time the old workers' open connections get to finish; 0: no limit" },
 };
 
 _Static_assert(ARRAY_SIZE(global_keys) <= ARRAY_SIZE(((struct config *)0)->g_lines),
@@ -467,7 +469,8 @@ on_global(struct parser *p, const char *key, const char *value)
         return;
     }
     config_error(p->c, p->line, "weftd", key, "unknown key (known: plugin_dir, log_level, "
-                 "shutdown_timeout, workers, user, group, max_connections)");
+                 "shutdown_timeout, workers, user, group, max_connections, "
+                 "reload_timeout)");
 }
 
 /* Where addr is already listed, across every service; NULL if nowhere. */

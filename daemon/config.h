@@ -20,6 +20,7 @@ struct conf_global {
     char *user;                 /* workers run as this user when started as root; "" = stay */
     char *group;                /* and this group; "" = the user's primary group */
     uint64_t max_connections;   /* per worker: stop accepting at this many */
+    uint64_t reload_ms;         /* SIGHUP: time old workers' connections get; 0 = no limit */
 };
 
 #define CONF_WORKERS_AUTO (-1)

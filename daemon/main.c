@@ -35,9 +35,10 @@ usage(FILE *f)
             "  -p DIR   load plugins from DIR (before plugin_dir and $WEFT_PLUGIN_DIR)\n"
             "  -V       print the version and exit\n"
             "  -h       print this help and exit\n"
-            "Signals: SIGHUP reloads the config (new workers, old ones finish their\n"
-            "connections); SIGTERM or SIGINT stop accepting, let connections finish (up to\n"
-            "shutdown_timeout, then abort them) and exit 0; SIGUSR1 reopens log files.\n"
+            "Signals: SIGHUP reloads the config (new workers; old ones close their listeners and\n"
+            "finish their connections, up to reload_timeout: no limit by default); SIGTERM or\n"
+            "SIGINT stop accepting, let connections finish (up to shutdown_timeout, then\n"
+            "abort them) and exit 0; SIGUSR1 reopens log files.\n"
             "See weftd(8), weftd.conf(5).\n",
             WEFT_DEFAULT_CONF);
 }

@@ -7,6 +7,7 @@
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,8 @@
 #define CRASH_LOOP_MS 1000      /* a worker that dies younger than this is restarted... */
 #define CRASH_DELAY_MS 500      /* ...this much later (a crash loop forks twice a second) */
 #define STATUS_MS 1000          /* STATUS= at most this often */
+#define CLOSE_WAIT_MS 30000     /* after a reload, old workers not closed by then: READY anyway */
+#define NOTIFY_QUEUE 8          /* notifications kept while the receiver's queue is full */
 
 /* Indices of the [weftd] keys in config.c's table, for errors on their lines. */
 enum { KEY_USER_LINE = 4, KEY_GROUP_LINE = 5 };
@@ -47,6 +50,8 @@ struct proc {
     unsigned gen;
     bool ready;
     bool draining;              /* told to stop accepting and finish */
+    bool retiring;              /* draining after a reload: reload_timeout, not shutdown_timeout */
+    bool closed;                /* its listeners are closed (it said so, or its pipe ended) */
     uint64_t conns;
     uint64_t started;           /* ms */
     uint64_t kill_at;           /* ms; 0: none */
@@ -60,6 +65,8 @@ struct master {
     struct generation *cur;
     struct generation *next;    /* a reload waiting for its workers */
     uint64_t next_deadline;
+    bool settling;              /* reloaded; READY=1 once the old workers closed listeners */
+    uint64_t settle_deadline;
     unsigned last_gen;
     struct proc *procs;
     size_t nprocs;
@@ -72,6 +79,8 @@ struct master {
     uint64_t restart_at;
     uint64_t status_at;
     char status_line[160];
+    char *notify_queue[NOTIFY_QUEUE];   /* READY=1 and the like, not yet sent */
+    size_t nnotify;
 };
 
 static uint64_t
@@ -181,6 +190,49 @@ total_conns(const struct master *m)
     return n;
 }
 
+/*
+ * Send the pending notifications in order. The receiver's queue may be full
+ * (net.unix.max_dgram_qlen is small, and a test or a busy systemd may read
+ * late): what got EAGAIN waits here and goes again from the loop.
+ */
+static void
+notify_flush(struct master *m)
+{
+    size_t sent = 0;
+
+    while (sent < m->nnotify && sdnotify("%s", m->notify_queue[sent]) != -EAGAIN)
+        free(m->notify_queue[sent++]);
+    memmove(m->notify_queue, m->notify_queue + sent, (m->nnotify - sent) * sizeof(char *));
+    m->nnotify -= sent;
+}
+
+/* A notification that must arrive (READY=1, RELOADING=1, STOPPING=1, a reload's STATUS). */
+static void
+notify(struct master *m, const char *fmt, ...)
+{
+    char *msg;
+    va_list ap;
+    int rc;
+
+    if (getenv("NOTIFY_SOCKET") == NULL)
+        return;
+    va_start(ap, fmt);
+    rc = vasprintf(&msg, fmt, ap);
+    va_end(ap);
+    if (rc < 0) {
+        log_error("out of memory for a notification");
+        return;
+    }
+    if (m->nnotify == NOTIFY_QUEUE) {
+        log_warning("NOTIFY_SOCKET does not take notifications: dropping \"%s\"",
+                    m->notify_queue[0]);
+        free(m->notify_queue[0]);
+        memmove(m->notify_queue, m->notify_queue + 1, --m->nnotify * sizeof(char *));
+    }
+    m->notify_queue[m->nnotify++] = msg;
+    notify_flush(m);
+}
+
 /* The worker's side of a fork: shed the master's state, drop privileges, serve. */
 static void
 child(struct master *m, struct generation *g, int wfd)
@@ -198,6 +250,9 @@ child(struct master *m, struct generation *g, int wfd)
     free(m->procs);
     m->procs = NULL;
     m->nprocs = 0;
+    for (size_t i = 0; i < m->nnotify; i++)
+        free(m->notify_queue[i]);
+    m->nnotify = 0;
     unsetenv("NOTIFY_SOCKET");
     rc = services_take_fds(&g->ss);
     listen_pool_free(&m->pool);
@@ -278,20 +333,36 @@ spawn_n(struct master *m, struct generation *g, int n)
     return 0;
 }
 
+/*
+ * Signal the workers of generation gen (or all). SIGTERM drains a worker
+ * within shutdown_timeout, and bounds so a retiring one; SIGUSR2 retires one
+ * (a reload), within reload_timeout if set. Neither goes twice to a worker
+ * already draining: a second SIGTERM would make it abort.
+ */
 static void
 signal_procs(struct master *m, int sig, unsigned gen, bool all)
 {
+    const struct conf_global *g = &m->cur->conf->g;
     uint64_t now = now_ms();
 
     for (size_t i = 0; i < m->nprocs; i++) {
         struct proc *p = &m->procs[i];
 
-        if ((!all && p->gen != gen) || (sig == SIGTERM && p->draining))
-            continue;       /* a second SIGTERM would make a draining worker abort */
+        if (!all && p->gen != gen)
+            continue;
+        if ((sig == SIGTERM || sig == SIGUSR2) && p->draining && !(sig == SIGTERM && p->retiring))
+            continue;
         kill(p->pid, sig);
-        if (sig == SIGTERM && !p->draining) {
+        if (sig == SIGTERM) {
+            uint64_t at = now + g->shutdown_ms + KILL_GRACE_MS;
+
+            if (p->kill_at == 0 || at < p->kill_at)
+                p->kill_at = at;
             p->draining = true;
-            p->kill_at = now + m->cur->conf->g.shutdown_ms + KILL_GRACE_MS;
+            p->retiring = false;
+        } else if (sig == SIGUSR2) {
+            p->draining = p->retiring = true;
+            p->kill_at = g->reload_ms != 0 ? now + g->reload_ms + KILL_GRACE_MS : 0;
         }
     }
 }
@@ -305,15 +376,15 @@ update_status(struct master *m, bool force)
 
     if (!force && now < m->status_at)
         return;
+    if (m->nnotify > 0)
+        return;         /* the receiver is behind: what must arrive goes first */
     for (size_t i = 0; i < m->nprocs; i++)
-        nw += !m->procs[i].draining;
-    snprintf(line, sizeof(line), "%llu connection%s, %zu worker%s%s",
+        nw += m->procs[i].ready && !m->procs[i].draining;
+    snprintf(line, sizeof(line), "%llu connection%s, %zu worker%s, config %u%s",
              (unsigned long long)total_conns(m), total_conns(m) == 1 ? "" : "s", nw,
-             nw == 1 ? "" : "s", m->stopping ? ", stopping" : "");
-    if (force || strcmp(line, m->status_line) != 0) {
-        sdnotify("STATUS=%s", line);
+             nw == 1 ? "" : "s", m->cur->id, m->stopping ? ", stopping" : "");
+    if ((force || strcmp(line, m->status_line) != 0) && sdnotify("STATUS=%s", line) >= 0)
         snprintf(m->status_line, sizeof(m->status_line), "%s", line);
-    }
     m->status_at = now + STATUS_MS;
 }
 
@@ -325,8 +396,9 @@ begin_stop(struct master *m, const char *why, int status)
     if (m->stopping)
         return;
     m->stopping = true;
+    m->settling = false;
     m->status = status;
-    sdnotify("STOPPING=1");
+    notify(m, "STOPPING=1");
     log_notice("stopping (%s): %llu connection%s open, waiting at most %llu ms for them to "
                "finish", why, (unsigned long long)n, n == 1 ? "" : "s",
                (unsigned long long)m->cur->conf->g.shutdown_ms);
@@ -340,6 +412,21 @@ begin_stop(struct master *m, const char *why, int status)
     }
 }
 
+/* Tell systemd (and a test) how a reload ended: STATUS first, so it is there at READY=1. */
+static void
+reload_done(struct master *m, const char *fmt, ...)
+{
+    char why[200];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    notify(m, "STATUS=%s\nREADY=1", why);
+    m->status_line[0] = '\0';         /* the periodic line follows in a second */
+    m->status_at = now_ms() + STATUS_MS;
+}
+
 static void
 abort_reload(struct master *m, const char *why)
 {
@@ -348,8 +435,41 @@ abort_reload(struct master *m, const char *why)
     generation_free(m->next);
     m->next = NULL;
     listen_pool_rollback(&m->pool);
-    sdnotify("READY=1");
-    update_status(m, true);
+    reload_done(m, "reload failed: %s; config %u goes on", why, m->cur->id);
+}
+
+/* Old workers still holding listening sockets (they have not said they closed them). */
+static size_t
+count_open_listeners(const struct master *m)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < m->nprocs; i++)
+        n += m->procs[i].draining && !m->procs[i].closed;
+    return n;
+}
+
+/*
+ * The end of a reload: every new worker serves, and no old worker holds a
+ * listening socket, so a removed address refuses and a kept one is served
+ * by the new config only. Or CLOSE_WAIT_MS passed (an old worker does not
+ * handle its signals): say so, and be ready anyway.
+ */
+static void
+settle_reload(struct master *m, uint64_t now)
+{
+    size_t open = count_open_listeners(m);
+
+    if (open > 0 && now < m->settle_deadline)
+        return;
+    m->settling = false;
+    if (open > 0)
+        log_warning("%zu old worker%s did not close %s listening sockets in %d ms", open,
+                    open == 1 ? "" : "s", open == 1 ? "its" : "their", CLOSE_WAIT_MS);
+    log_notice("reloaded: %zu service%s, %d worker%s (config %u)", m->cur->ss.count,
+               m->cur->ss.count == 1 ? "" : "s", m->cur->nworkers,
+               m->cur->nworkers == 1 ? "" : "s", m->cur->id);
+    reload_done(m, "reloaded (config %u)", m->cur->id);
 }
 
 static void
@@ -357,7 +477,8 @@ finish_reload(struct master *m)
 {
     struct generation *old = m->cur;
 
-    signal_procs(m, SIGTERM, old->id, false);     /* old workers: stop accepting, finish */
+    /* Old workers: close listeners, finish their connections (reload_timeout bounds it). */
+    signal_procs(m, SIGUSR2, old->id, false);
     m->cur = m->next;
     m->next = NULL;
     m->missing = 0;
@@ -368,11 +489,9 @@ finish_reload(struct master *m)
             listen_pool_mark(&m->pool, m->cur->ss.list[i].fds[j]);
     listen_pool_sweep(&m->pool);
     log_set_level(m->cur->conf->g.log_level);
-    log_notice("reloaded: %zu service%s, %d worker%s (config %u)", m->cur->ss.count,
-               m->cur->ss.count == 1 ? "" : "s", m->cur->nworkers,
-               m->cur->nworkers == 1 ? "" : "s", m->cur->id);
-    sdnotify("READY=1");
-    update_status(m, true);
+    m->settling = true;
+    m->settle_deadline = now_ms() + CLOSE_WAIT_MS;
+    settle_reload(m, now_ms());
 }
 
 static void
@@ -384,23 +503,23 @@ reload(struct master *m)
 
     if (m->stopping)
         return;
-    if (m->next != NULL) {
+    if (m->next != NULL || m->settling) {
         log_warning("SIGHUP: a reload is already in progress; ignored");
         return;
     }
-    sdnotify("RELOADING=1\nMONOTONIC_USEC=%llu", sdnotify_monotonic_usec());
+    notify(m, "RELOADING=1\nMONOTONIC_USEC=%llu", sdnotify_monotonic_usec());
     log_notice("reloading %s (SIGHUP)", m->file);
     rc = config_load(m->file, &conf);
     if (conf == NULL) {
         log_error("%s: out of memory; the running config goes on", m->file);
-        sdnotify("READY=1");
+        reload_done(m, "reload failed: out of memory; config %u goes on", m->cur->id);
         return;
     }
     g = generation_new(m, conf);
     if (g == NULL) {
         config_free(conf);
         log_error("%s: out of memory; the running config goes on", m->file);
-        sdnotify("READY=1");
+        reload_done(m, "reload failed: out of memory; config %u goes on", m->cur->id);
         return;
     }
     if (rc != -ENOMEM && (rc == 0 || rc == -WEFT_ECONFIG))
@@ -408,14 +527,21 @@ reload(struct master *m)
     if (rc != -ENOMEM && !conf->oom)
         master_check_config(conf);
     if (rc == -ENOMEM || conf->oom || conf->nerrors > 0) {
-        if (rc == -ENOMEM || conf->oom)
+        bool oom = rc == -ENOMEM || conf->oom;
+        size_t nerrors = conf->nerrors;
+
+        if (oom)
             log_error("%s: out of memory", m->file);
         else
             report_errors(conf, "the running config goes on");
+        m->last_gen--;          /* the number goes to the next config that works */
         generation_free(g);
         listen_pool_rollback(&m->pool);
-        sdnotify("READY=1");
-        update_status(m, true);
+        if (oom)
+            reload_done(m, "reload failed: out of memory; config %u goes on", m->cur->id);
+        else
+            reload_done(m, "reload failed: %s: %zu error%s; config %u goes on", m->file,
+                        nerrors, nerrors == 1 ? "" : "s", m->cur->id);
         return;
     }
     m->next = g;
@@ -424,6 +550,31 @@ reload(struct master *m)
     left = spawn_n(m, g, g->nworkers);
     if (left > 0)
         abort_reload(m, "cannot start the new workers");
+}
+
+static void
+read_status(struct master *m, struct proc *p)
+{
+    struct worker_msg msg;
+    ssize_t n;
+
+    while ((n = read(p->fd, &msg, sizeof(msg))) == (ssize_t)sizeof(msg)) {
+        if (msg.type == WORKER_MSG_READY) {
+            p->ready = true;
+            if (m->started && m->cur != NULL && p->gen == m->cur->id)
+                log_info("worker %ld ready (config %u)", (long)p->pid, p->gen);
+        } else if (msg.type == WORKER_MSG_CONNS) {
+            p->conns = msg.value;
+        } else if (msg.type == WORKER_MSG_CLOSED) {
+            p->closed = true;
+        }
+    }
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        close(p->fd);
+        p->fd = -1;
+        p->conns = 0;
+        p->closed = true;       /* the process is gone, its sockets with it */
+    }
 }
 
 /* "SIGTERM": the name a sysadmin types, not strsignal's "Terminated". */
@@ -435,6 +586,21 @@ signal_name(int sig)
 
     snprintf(buf, sizeof(buf), "SIG%s", abbrev ? abbrev : "?");
     return buf;
+}
+
+/* A worker that ended this way did it by itself (its code exited or crashed), not killed. */
+static bool
+died_by_itself(int wstatus)
+{
+    if (WIFEXITED(wstatus))
+        return true;
+    switch (WTERMSIG(wstatus)) {
+    case SIGSEGV: case SIGBUS: case SIGILL: case SIGFPE: case SIGABRT: case SIGTRAP:
+    case SIGSYS:
+        return true;
+    default:
+        return false;   /* SIGKILL, SIGTERM...: someone (the OOM killer, a sysadmin) sent it */
+    }
 }
 
 static void
@@ -449,6 +615,9 @@ on_exit_status(struct master *m, pid_t pid, int wstatus)
         ;
     if (i == m->nprocs)
         return;
+    /* What it wrote before it died counts (did it become ready?): poll may not have said. */
+    if (m->procs[i].fd >= 0)
+        read_status(m, &m->procs[i]);
     p = m->procs[i];
     if (p.fd >= 0)
         close(p.fd);
@@ -470,7 +639,8 @@ on_exit_status(struct master *m, pid_t pid, int wstatus)
         abort_reload(m, "a new worker died");
         return;
     }
-    if (!m->started) {
+    if (!m->started && !p.ready && died_by_itself(wstatus)) {
+        /* Its config cannot be served (a plugin's start failed...): another would too. */
         log_error("worker %ld %s before it was ready", (long)pid, how);
         begin_stop(m, "a worker failed to start", 1);
         return;
@@ -480,10 +650,12 @@ on_exit_status(struct master *m, pid_t pid, int wstatus)
     m->missing++;
     if (now_ms() - p.started < CRASH_LOOP_MS) {
         m->restart_at = now_ms() + CRASH_DELAY_MS;
-        log_warning("worker %ld %s %llu ms after it started; starting another in %d ms",
-                    (long)pid, how, (unsigned long long)(now_ms() - p.started), CRASH_DELAY_MS);
+        log_warning("worker %ld %s %llu ms after it started%s; starting another in %d ms",
+                    (long)pid, how, (unsigned long long)(now_ms() - p.started),
+                    p.ready ? "" : ", before it was ready", CRASH_DELAY_MS);
     } else {
-        log_warning("worker %ld %s; starting another", (long)pid, how);
+        log_warning("worker %ld %s%s; starting another", (long)pid, how,
+                    p.ready ? "" : " before it was ready");
         if (m->restart_at < now_ms())
             m->restart_at = now_ms();
     }
@@ -545,6 +717,8 @@ on_signal(struct master *m, int sig)
     case SIGUSR1:
         reopen_logs(m);
         break;
+    case SIGUSR2:
+        break;          /* blocked only so that workers start with it blocked */
     case SIGTERM:
     case SIGINT:
     case SIGQUIT:
@@ -559,25 +733,6 @@ on_signal(struct master *m, int sig)
 }
 
 static void
-read_status(struct master *m, struct proc *p)
-{
-    struct worker_msg msg;
-    ssize_t n;
-
-    while ((n = read(p->fd, &msg, sizeof(msg))) == (ssize_t)sizeof(msg)) {
-        if (msg.type == WORKER_MSG_READY)
-            p->ready = true;
-        else if (msg.type == WORKER_MSG_CONNS)
-            p->conns = msg.value;
-    }
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-        close(p->fd);
-        p->fd = -1;
-        p->conns = 0;
-    }
-}
-
-static void
 timers(struct master *m)
 {
     uint64_t now = now_ms();
@@ -586,12 +741,13 @@ timers(struct master *m)
         struct proc *p = &m->procs[i];
 
         if (p->kill_at != 0 && now >= p->kill_at) {
-            log_warning("worker %ld still running after shutdown_timeout: SIGKILL",
-                        (long)p->pid);
+            log_warning("worker %ld still running after %s: SIGKILL", (long)p->pid,
+                        p->retiring ? "reload_timeout" : "shutdown_timeout");
             kill(p->pid, SIGKILL);
             p->kill_at = 0;
         }
     }
+    notify_flush(m);
     if (m->stopping)
         return;
     if (m->missing > 0 && now >= m->restart_at)
@@ -603,9 +759,11 @@ timers(struct master *m)
         log_notice("ready: %zu service%s, %d worker%s", m->cur->ss.count,
                    m->cur->ss.count == 1 ? "" : "s", m->cur->nworkers,
                    m->cur->nworkers == 1 ? "" : "s");
-        sdnotify("READY=1\nMAINPID=%ld", (long)getpid());
+        notify(m, "READY=1\nMAINPID=%ld", (long)getpid());
         update_status(m, true);
     }
+    if (m->settling)
+        settle_reload(m, now);
     if (m->next != NULL) {
         if (count_procs(m, m->next->id, true) >= (size_t)m->next->nworkers)
             finish_reload(m);
@@ -634,8 +792,8 @@ master_loop(struct master *m)
         for (size_t i = 0; i < m->nprocs; i++)
             if (m->procs[i].fd >= 0)
                 pfd[n++] = (struct pollfd){ .fd = m->procs[i].fd, .events = POLLIN };
-        timeout = (m->missing > 0 || m->stopping || m->next != NULL || !m->started) ? 50
-                                                                                       : 500;
+        timeout = (m->missing > 0 || m->stopping || m->next != NULL || !m->started ||
+                   m->settling || m->nnotify > 0) ? 50 : 500;
         rc = poll(pfd, n, timeout);
         if (rc < 0 && errno != EINTR) {
             log_error("poll: %s", strerror(errno));
@@ -691,6 +849,7 @@ master_run(const char *file, const char *plugin_dir_flag, struct config *conf,
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGQUIT);
     sigaddset(&mask, SIGUSR1);
+    sigaddset(&mask, SIGUSR2);
     sigprocmask(SIG_BLOCK, &mask, &old);
 
     if (m.cur->nworkers == 0) {
@@ -731,6 +890,9 @@ out:
             close(m.procs[i].fd);
     }
     free(m.procs);
+    notify_flush(&m);
+    for (size_t i = 0; i < m.nnotify; i++)
+        free(m.notify_queue[i]);
     listen_pool_free(&m.pool);
     generation_free(m.next);
     generation_free(m.cur);

@@ -8,11 +8,13 @@
 #include <weft/weft.h>
 
 #include "log.h"
+#include "sdnotify.h"
 #include "worker.h"
 
 #define DRAIN_TICK_MS 20        /* how often a draining worker looks at its connections */
 #define PAUSED_TICK_MS 20       /* how often a worker at max_connections looks again */
 #define STATUS_TICK_MS 1000     /* how often the connection count goes to the master */
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 struct worker {
     struct services *ss;
@@ -20,8 +22,9 @@ struct worker {
     struct weft_loop *loop;
     int status_fd;
     bool draining;
+    bool retiring;              /* draining after a reload (SIGUSR2): reload_timeout bounds it */
     bool paused;                /* at max_connections */
-    uint64_t deadline;          /* draining: abort what is left at this loop time */
+    uint64_t deadline;          /* draining: abort what is left at this loop time; 0: never */
     uint64_t reported;          /* connection count last sent */
     struct weft_handle *tick;
 };
@@ -38,6 +41,7 @@ signal_name(int sig)
     case SIGHUP:  return "SIGHUP";
     case SIGQUIT: return "SIGQUIT";
     case SIGUSR1: return "SIGUSR1";
+    case SIGUSR2: return "SIGUSR2";
     default:      return "signal";
     }
 }
@@ -97,8 +101,9 @@ tick(void *arg)
             weft_loop_stop(w->loop);
             return;
         }
-        if (weft_loop_time(w->loop) >= w->deadline) {
-            log_warning("shutdown_timeout reached: aborting %zu connection%s", n,
+        if (w->deadline != 0 && weft_loop_time(w->loop) >= w->deadline) {
+            log_warning("%s reached: aborting %zu connection%s",
+                        w->retiring ? "reload_timeout" : "shutdown_timeout", n,
                         n == 1 ? "" : "s");
             services_abort_clients(w->ss);
             weft_loop_stop(w->loop);
@@ -154,6 +159,19 @@ on_signal(struct weft_loop *loop, int sig, void *arg)
                     "restart weftd to apply a new config");
         return;
     }
+    if (sig == SIGTERM && w->retiring) {
+        /* Retiring after a reload, now told to stop: shutdown_timeout bounds it from here. */
+        uint64_t deadline = weft_loop_time(loop) + w->g->shutdown_ms;
+
+        w->retiring = false;
+        if (w->deadline == 0 || deadline < w->deadline)
+            w->deadline = deadline;
+        log_debug("SIGTERM while retiring: %zu connection%s left, at most %llu ms", n,
+                  n == 1 ? "" : "s", (unsigned long long)w->g->shutdown_ms);
+        return;
+    }
+    if (sig == SIGUSR2 && w->draining)
+        return;                 /* retiring or stopping already */
     if (w->draining || sig == SIGQUIT) {
         log_notice("%s%s: aborting %zu connection%s now", signal_name(sig),
                    w->draining ? " again" : "", n, n == 1 ? "" : "s");
@@ -162,16 +180,27 @@ on_signal(struct weft_loop *loop, int sig, void *arg)
         return;
     }
     w->draining = true;
-    if (w->status_fd < 0)
+    w->retiring = sig == SIGUSR2;
+    if (w->retiring)
+        w->deadline = w->g->reload_ms != 0 ? weft_loop_time(loop) + w->g->reload_ms : 0;
+    else
+        w->deadline = weft_loop_time(loop) + w->g->shutdown_ms;
+    if (w->status_fd < 0) {
         log_notice("stopping (%s): waiting for %zu connection%s to finish, at most %llu ms",
                    signal_name(sig), n, n == 1 ? "" : "s",
                    (unsigned long long)w->g->shutdown_ms);
-    else
+        sdnotify("STOPPING=1");
+    } else if (w->deadline == 0) {
+        log_debug("retiring (reload): %zu connection%s left, no time limit", n,
+                  n == 1 ? "" : "s");
+    } else {
         log_debug("draining %zu connection%s, at most %llu ms", n, n == 1 ? "" : "s",
-                  (unsigned long long)w->g->shutdown_ms);
-    /* Only our copies close: the master keeps the sockets, so nobody is refused. */
+                  (unsigned long long)(w->deadline - weft_loop_time(loop)));
+    }
+    /* Only our copies close: the master keeps the sockets it still serves. It learns
+     * that ours are closed, so after a reload it knows when a removed address refuses. */
     services_close_listeners(w->ss);
-    w->deadline = weft_loop_time(loop) + w->g->shutdown_ms;
+    send_msg(w, WORKER_MSG_CLOSED, 0);
     if (w->tick != NULL)
         weft_handle_cancel(w->tick);
     w->tick = weft_call_soon(loop, tick, w);
@@ -185,8 +214,12 @@ int
 worker_run(struct services *ss, const struct conf_global *g, int status_fd)
 {
     struct worker w = { .ss = ss, .g = g, .status_fd = status_fd };
-    int sigs[] = { SIGTERM, SIGQUIT, SIGUSR1, SIGINT, SIGHUP };
-    size_t nsigs = status_fd < 0 ? 5 : 3;
+    /* Workers: the master's SIGTERM, SIGQUIT, SIGUSR1 and SIGUSR2 (retire after a reload).
+     * workers = 0: SIGINT and SIGHUP come from the terminal or the sysadmin instead. */
+    int worker_sigs[] = { SIGTERM, SIGQUIT, SIGUSR1, SIGUSR2 };
+    int alone_sigs[] = { SIGTERM, SIGQUIT, SIGUSR1, SIGINT, SIGHUP };
+    int *sigs = status_fd < 0 ? alone_sigs : worker_sigs;
+    size_t nsigs = status_fd < 0 ? ARRAY_SIZE(alone_sigs) : ARRAY_SIZE(worker_sigs);
     sigset_t none;
     int rc, status = 1;
 
@@ -218,6 +251,7 @@ worker_run(struct services *ss, const struct conf_global *g, int status_fd)
         services_log_listeners(ss);
         log_notice("ready: %zu service%s, no worker processes (workers = 0)", ss->count,
                    ss->count == 1 ? "" : "s");
+        sdnotify("READY=1\nMAINPID=%ld", (long)getpid());
     }
     send_msg(&w, WORKER_MSG_READY, 0);
     schedule_tick(&w);

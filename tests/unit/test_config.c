@@ -151,8 +151,23 @@ test_defaults_come_from_the_key_table(void **state)
     assert_int_equal(rc, 0);
     assert_int_equal(c->g.log_level, WEFT_LOG_INFO);
     assert_int_equal(c->g.shutdown_ms, 10000);
+    assert_int_equal(c->g.reload_ms, 0);     /* a reload waits for connections to end */
     assert_string_equal(c->g.plugin_dir, "");
     config_free(c);
+}
+
+static void
+test_reload_timeout_is_a_duration(void **state)
+{
+    int rc;
+    struct config *c = load("[weftd]\nreload_timeout = 2m\n", &rc);
+
+    (void)state;
+    assert_int_equal(rc, 0);
+    assert_int_equal(c->g.reload_ms, 120000);
+    config_free(c);
+    expect_one_error("[weftd]\nreload_timeout = soon\n", "t.conf:2:", "reload_timeout:",
+                     "bad duration");
 }
 
 static void
@@ -180,7 +195,7 @@ test_unknown_global_key_names_file_line_and_key(void **state)
     assert_string_equal(c->errors[0].msg,
                         "t.conf:2: [weftd] bogus: unknown key "
                         "(known: plugin_dir, log_level, shutdown_timeout, workers, user, "
-                        "group, max_connections)");
+                        "group, max_connections, reload_timeout)");
     config_free(c);
 }
 
@@ -530,6 +545,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_config_is_parsed),
         cmocka_unit_test(test_defaults_come_from_the_key_table),
+        cmocka_unit_test(test_reload_timeout_is_a_duration),
         cmocka_unit_test(test_bom_and_crlf_are_accepted),
         cmocka_unit_test(test_unknown_global_key_names_file_line_and_key),
         cmocka_unit_test(test_bad_log_level),
