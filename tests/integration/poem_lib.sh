@@ -1,32 +1,34 @@
 # SPDX-License-Identifier: MIT
 # poem_lib.sh: sourced by test_poem_*.sh: start poem_serve (the poem plugin under
-# weft_start_server) on free ports, stop only what was started.
+# weft_start_server) on a port it picks itself, stop only what was started.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_env WEFT_BINARY_DIR
 require_tool nc netcat-openbsd
 POEM_SERVE=$WEFT_BINARY_DIR/protocols/poem/poem_serve
-[ -x "$POEM_SERVE" ] || { echo "$POEM_SERVE is not built" >&2; exit 1; }
+[ -x "$POEM_SERVE" ] || fail "$POEM_SERVE is not built"
+poems=()
 
-# start_poem NAME [key=value ...]: sets PORT_<NAME>; the server picks a free port itself.
+# start_poem NAME [key=value ...]: sets PORT_<NAME>. poem_serve binds port 0 itself (no
+# window for another process) and prints "listening on PORT" once it listens: that line,
+# read as an event from weft-supervise (-s), is its readiness.
 start_poem() {
-    local name=$1 port=
+    local name=$1
     shift
-    "$POEM_SERVE" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
-    started $!
-    for _ in $(seq 200); do
-        port=$(awk '/^listening on/ { print $3 }' "$tmp/$name.out" 2>/dev/null)
-        [ -n "$port" ] && break
-        sleep 0.05
-    done
-    [ -n "$port" ] || fail "poem_serve $name did not start"
-    printf -v "PORT_$name" '%s' "$port"
+    launch -n "$name" -s "$POEM_SERVE" "$@" || return 1
+    poems+=("$name")
+    wait_event "$name" 'OUT=listening on *' 10 ||
+        { fail "poem_serve $name did not start: ${sv_line:-nothing}"; return 1; }
+    printf -v "PORT_$name" '%s' "${sv_line##* }"
 }
 
 # stop_all: SIGTERM every server; each must exit 0 (and clean under the sanitizers).
 stop_all() {
-    local p
-    for p in "${pids[@]}"; do
-        stop_pid "$p" || fail "poem_serve (pid $p) exited with $?"
+    local n rc
+    for n in "${poems[@]}"; do
+        rc=0
+        stop_weftd "$n" || rc=$?
+        [ "$rc" -eq 0 ] || fail "poem_serve $n exited with $rc"
     done
+    poems=()
     ! grep -q "ERROR\|Sanitizer\|runtime error\|: error:" "$tmp"/*.err || fail "errors on stderr"
 }

@@ -26,6 +26,6 @@ printf 'one\ntwo\nthree\n' | timeout 20 nc -N 127.0.0.1 "$port" >"$tmp/lines" ||
     fail "nc failed on lines"
 [ "$(cat "$tmp/lines")" = "$(printf 'one\ntwo\nthree')" ] || fail "lines not echoed"
 
-stop_pid "$pid" || fail "weftd exited with $? after SIGTERM"
+stop_weftd || fail "weftd exited with $? after SIGTERM"
 grep -q "stopping (SIGTERM)" "$tmp/weftd.err" || fail "no stopping line"
 echo "ok: nc -N echoed 1 MiB identically; weftd stopped with status 0"
