@@ -171,10 +171,10 @@ lib_deadline() {
 # lib_left VAR DEADLINE: VAR = the seconds left until DEADLINE (a decimal for read -t);
 # returns 1 if it has passed.
 lib_left() {
-    local now=${EPOCHREALTIME/[.,]/} left
-    left=$(($2 - now))
-    [ "$left" -gt 0 ] || return 1
-    printf -v "$1" '%d.%06d' $((left / 1000000)) $((left % 1000000))
+    local _now=${EPOCHREALTIME/[.,]/} _us
+    _us=$(($2 - _now))
+    [ "$_us" -gt 0 ] || return 1
+    printf -v "$1" '%d.%06d' $((_us / 1000000)) $((_us % 1000000))
 }
 
 # ---- ports ----
@@ -451,19 +451,25 @@ reload_weftd() {
     return 2
 }
 
-# wait_log FILE TEXT [N] [SECONDS]: wait until FILE has N (1) lines containing TEXT;
-# 1 if not within SECONDS ($lib_timeout). The lines come from tail -F, which is woken by
-# inotify as FILE grows.
+# wait_log [-p PID] FILE TEXT [N] [SECONDS]: wait until FILE has N (1) lines containing
+# TEXT; 1 if not within SECONDS ($lib_timeout), or (-p) once PID has exited. The lines come
+# from tail -F, which inotify wakes as FILE grows.
 wait_log() {
-    local f=$1 want=$2 n=${3:-1} end left fifo fd tpid line c=0 rc=1
+    local watch=$$ f want n end left fifo fd tpid line c=0 rc=1
+    if [ "$1" = -p ]; then
+        watch=$2
+        shift 2
+    fi
+    f=$1 want=$2 n=${3:-1}
     end=$(lib_deadline "${4:-$lib_timeout}")
     lib_seq=$((lib_seq + 1))
     fifo=$tmp/.wait_log.$lib_seq
     mkfifo "$fifo"
-    exec {fd}<>"$fifo"
-    # --pid=$$: if this shell dies (SIGKILL), tail ends within a second by itself.
-    tail --pid=$$ -n +1 -F "$f" >"$fifo" 2>/dev/null &
+    # --pid: tail ends (within a second) when PID, or this shell if SIGKILLed, is gone;
+    # we then read EOF, as we opened the FIFO for reading only.
+    tail --pid="$watch" -n +1 -F "$f" >"$fifo" 2>/dev/null &
     tpid=$!
+    exec {fd}<"$fifo"
     while lib_left left "$end" && IFS= read -r -t "$left" -u "$fd" line; do
         if [[ $line == *"$want"* ]]; then
             c=$((c + 1))

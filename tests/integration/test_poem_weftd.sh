@@ -56,10 +56,12 @@ grep -q '比翼连枝当日愿' <<<"$out" || fail "slow: no poem"
 # SIGTERM with a listener mid-poem: weftd stops cleanly and in time.
 timeout 10 nc 127.0.0.1 "$slow" </dev/null >"$tmp/mid" &
 ncpid=$!
-sleep 0.15
+started "$ncpid"
+# Mid-poem: its first line has arrived (the whole poem takes ~0.4 s more).
+wait_log "$tmp/mid" '人生若只如初见' 1 10 || fail "no first line of the slow poem"
 status=0
-stop_pid "$pid" || status=$?
-wait "$ncpid" || true
+stop_weftd || status=$?
+stop_pid "$ncpid" || true
 [ "$status" -eq 0 ] || fail "weftd exited with $status after SIGTERM"
 ! grep -q "Sanitizer\|runtime error" "$tmp/weftd.err" || fail "sanitizer report"
 echo "ok: weftd recited the poem to nc, slowly too, and stopped with status 0"

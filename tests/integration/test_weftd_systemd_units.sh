@@ -51,22 +51,30 @@ listen = 127.0.0.1:$p_unused
 protocol = echo
 listen = 127.0.0.1:$p_addr
 CONF
+        # systemd-socket-activate binds, then execs weftd (so weftd is the supervised
+        # process) with a clean environment: -E passes on what weftd needs from ours, the
+        # notify socket first (readiness comes from weftd's READY=1, as with systemd).
         launch systemd-socket-activate -l "127.0.0.1:$p_named" -l "127.0.0.1:$p_addr" \
-            --fdname=echo:unknown "$WEFTD" -c "$tmp/act.conf"
+            --fdname=echo:unknown -E NOTIFY_SOCKET -E ASAN_OPTIONS -E UBSAN_OPTIONS \
+            "$WEFTD" -c "$tmp/act.conf"
+        # It starts weftd at the first connection: once it listens, make one (an echo,
+        # which weftd answers once it is up). If it could not bind, it has exited:
+        # start_weftd sees that, and "in use" means new ports.
+        wait_log -p "$pid" "$tmp/weftd.err" "Listening on 127.0.0.1:$p_addr" 1 10 &&
+            { echo_ok "$p_named" || fail "no echo from the first connection"; }
+        return 0
     }
-    start_weftd 3 launch_activated
+    start_weftd 3 launch_activated || exit 1
     echo_ok "$p_named" || fail "the socket named echo is not served"
     echo_ok "$p_addr" || fail "the unnamed socket matched by address is not served"
     nc -z 127.0.0.1 "$p_unused" 2>/dev/null && fail "echo's own listen line was bound too"
     grep -q "socket activation: 2 sockets from systemd" "$tmp/weftd.err" ||
         fail "no socket activation log line"
     # A reload keeps systemd's sockets.
-    kill -HUP "$pid"
-    for _ in $(seq 1 100); do grep -q "reloaded" "$tmp/weftd.err" && break; sleep 0.05; done
-    grep -q "notice: reloaded" "$tmp/weftd.err" || fail "no reload"
+    reload_weftd || fail "the reload failed: $reload_status"
     echo_ok "$p_named" || fail "the named socket is not served after a reload"
     echo_ok "$p_addr" || fail "the matched socket is not served after a reload"
-    stop_pid "$pid" || fail "weftd exited $? after SIGTERM"
+    stop_weftd || fail "weftd exited $? after SIGTERM"
 fi
 
 finish "ok: systemd units verify; socket activation by name and by address"

@@ -54,14 +54,15 @@ absent() {
     ! grep -q -- "?$2-" "$1" 2>/dev/null || fail "requests $2-* went to ${1##*/}"
 }
 
-# wait_lines PATTERN N: up to 5 s until weftd.err has N lines matching PATTERN.
+# wait_lines TEXT N: until weftd.err has N lines with TEXT.
 wait_lines() {
-    local _
-    for _ in $(seq 100); do
-        [ "$(grep -c -- "$1" "$tmp/weftd.err")" -ge "$2" ] && return 0
-        sleep 0.05
-    done
-    return 1
+    wait_log "$tmp/weftd.err" "$1" "$2" 10
+}
+
+# written FILE TAG N: until FILE has N requests TAG-* (a worker writes its access log line
+# once the response is done, maybe just after curl has it).
+written() {
+    wait_log "$1" "?$2-" "$3" 10 || fail "${1##*/} did not get $3 lines for $2-*"
 }
 
 workers() {
@@ -70,9 +71,8 @@ workers() {
 
 # ---- two workers ----
 start_weftd 1 launch_weftd || exit 1
-wait_lines "ready: 1 service" 1 || fail "weftd did not get ready"
 requests first 10
-sleep 0.2       # the access log is written when a response is done
+written "$log" first 10
 logged "$log" first 10
 mv "$log" "$log.1"
 kill -USR1 "$pid"
@@ -81,7 +81,7 @@ wait_lines "reopening log files (SIGUSR1)" $((nworkers + 1)) ||
 [ -f "$log" ] || fail "SIGUSR1 made no new access.log"
 # 20 connections: the kernel spreads them over both workers.
 requests second 20
-sleep 0.2
+written "$log" second 20
 logged "$log" second 20
 logged "$log.1" first 10
 absent "$log.1" second
@@ -91,14 +91,11 @@ absent "$log" first
 before=$(workers)
 victim=$(head -n 1 <<<"$before")
 kill -KILL "$victim"
-for _ in $(seq 100); do
-    now=$(workers)
-    [ "$(wc -l <<<"$now")" = "$nworkers" ] && ! grep -qx "$victim" <<<"$now" && break
-    sleep 0.05
-done
-sleep 0.3
+# Its replacement says it serves (the first workers do not: "ready: 1 service" covers them).
+wait_lines "ready (config 1)" 1 || fail "the killed worker was not replaced"
+grep -qx "$victim" <<<"$(workers)" && fail "worker $victim is still there"
 requests third 20
-sleep 0.2
+written "$log" third 20
 logged "$log" third 20
 absent "$log.1" third
 
@@ -108,25 +105,25 @@ mkdir "$log"
 kill -USR1 "$pid"
 wait_lines "cannot reopen log files" 1 || fail "a failed reopen was not logged"
 requests fourth 5
-sleep 0.2
+written "$log.2" fourth 5
 logged "$log.2" fourth 5
 kill -0 "$pid" 2>/dev/null || fail "weftd died after a failed reopen"
 rmdir "$log"
-stop_pid "$pid" || fail "weftd did not exit 0"
+stop_weftd || fail "weftd did not exit 0"
 rm -f "$log" "$log".*
 
 # ---- workers = 0: the single process reopens itself ----
 nworkers=0
 start_weftd 1 launch_weftd || exit 1
 requests first 3
-sleep 0.2
+written "$log" first 3
 mv "$log" "$log.1"
 kill -USR1 "$pid"
 wait_lines "reopening log files (SIGUSR1)" 1 || fail "workers = 0: the reopen was not logged"
 requests second 3
-sleep 0.2
+written "$log" second 3
 logged "$log" second 3
 logged "$log.1" first 3
-stop_pid "$pid" || fail "workers = 0: weftd did not exit 0"
+stop_weftd || fail "workers = 0: weftd did not exit 0"
 
 finish "ok: SIGUSR1 reopens access_log in every worker, a new one, and workers = 0"
