@@ -376,8 +376,8 @@ update_status(struct master *m, bool force)
 
     if (!force && now < m->status_at)
         return;
-    if (m->nnotify > 0)
-        return;         /* the receiver is behind: what must arrive goes first */
+    if (m->nnotify > 0 || !m->started)
+        return;         /* what must arrive goes first; and no counts before READY=1 */
     for (size_t i = 0; i < m->nprocs; i++)
         nw += m->procs[i].ready && !m->procs[i].draining;
     snprintf(line, sizeof(line), "%llu connection%s, %zu worker%s, config %u%s",
