@@ -46,15 +46,11 @@ plain="http://127.0.0.1:${ports[0]}"
 tls="https://a.test:${ports[1]}"
 tlsopt=(--cacert "$c/ca.pem" --resolve "a.test:${ports[1]}:127.0.0.1")
 
-# The worker: the master's only child (it may take a moment to appear).
+# The worker: the master's only child (there since READY=1).
 worker() {
     local w
-    for _ in $(seq 50); do
-        w=$(ps -o pid= --ppid "$pid" | head -n 1 | tr -d ' ')
-        [ -n "$w" ] && { echo "$w"; return 0; }
-        sleep 0.1
-    done
-    return 1
+    w=$(ps -o pid= --ppid "${sv_pid[weftd]}" | head -n 1 | tr -d ' ')
+    [ -n "$w" ] && echo "$w"
 }
 rss_anon_kib() {
     awk '/^RssAnon:/ { print $2 }' "/proc/$1/status"
@@ -111,23 +107,19 @@ stop_pid "$stalled" KILL 2>/dev/null || true
 
 # ---- a file truncated while it is sent (plain: sendfile stops short, connection closed) ----
 head -c $((48 * 1024 * 1024)) /dev/urandom >"$tmp/root/shrink.bin"
-curl -sS --limit-rate 8M -o "$tmp/shrink.got" "$plain/shrink.bin" 2>"$tmp/shrink.curl" &
-cpid=$!
-started "$cpid"
-sleep 1
+launch -n shrink curl -sS --limit-rate 8M -o "$tmp/shrink.got" "$plain/shrink.bin"
+sleep 1         # curl is about 8 MiB into the 48 (6 s at 8 MiB/s) when the file shrinks
 truncate -s $((1024 * 1024)) "$tmp/root/shrink.bin"
 rc=0
-for _ in $(seq 150); do kill -0 "$cpid" 2>/dev/null || break; sleep 0.1; done
-if kill -0 "$cpid" 2>/dev/null; then
-    fail "curl still running 15 s after the file was truncated"
-fi
-stop_pid "$cpid" KILL || rc=$?
+wait_event shrink 'EXIT=*' 15 || fail "curl still running 15 s after the file was truncated"
+stop_weftd shrink KILL 2>/dev/null || rc=$?
 got=$(stat -c %s "$tmp/shrink.got" 2>/dev/null || echo 0)
 [ "$rc" -ne 0 ] && [ "$got" -lt $((48 * 1024 * 1024)) ] ||
-    fail "truncated file: curl rc $rc with $got bytes ($(cat "$tmp/shrink.curl"))"
+    fail "truncated file: curl rc $rc with $got bytes ($(cat "$tmp/shrink.err"))"
 w2=$(worker) || true
 [ "$w2" = "$wpid" ] || fail "worker $wpid replaced by $w2 after the truncated file"
 code=$(curl -sS -o "$tmp/got" -w '%{http_code}' "$plain/big.bin" 2>&1) || true
 [ "$code" = 200 ] && cmp -s "$tmp/got" "$tmp/root/big.bin" || fail "unhealthy after truncation"
 
+stop_weftd || fail "weftd exited $? after SIGTERM"
 finish "http large files: plain (sendfile) and TLS, ranges, pipelining, stalled clients, truncation"

@@ -108,7 +108,8 @@ grep -q "^HTTP/1.[01] 200" <<<"$out" || fail "v2 by hand: $out"
 out=$(printf "${v2}GET /hello.txt HTTP/1.0\r\n\r\n" | timeout 5 nc -q 3 127.0.0.1 "${ports[2]}" 2>&1)
 [ -z "$out" ] || fail "v2 header on a v1 service answered: $out"
 
-sleep 0.3
+# A worker writes the access log line once a response is done, maybe just after nc has it.
+wait_log "$log" "GET /hello.txt" 3 10 || fail "access log: not 3 lines"
 grep -q '^127\.0\.0\.1 - - \[.*"GET /hello.txt HTTP/1.1" 200' "$log" ||
     fail "access log: no line for curl's request"
 grep -q '^10\.1\.2\.3 - - \[.*"GET /hello.txt HTTP/1.0" 200' "$log" ||
@@ -127,10 +128,11 @@ done
 out=$(printf 'PROXY TCP4 192.0.2.1 127.0.0.1 1 80\r\nGET /hello.txt HTTP/1.0\r\n\r\n' |
       timeout 5 nc -q 3 127.0.0.1 "${ports[2]}" 2>&1)
 [ -z "$out" ] || fail "127.0.0.1 is not in proxy_trusted of [web-lb-only], yet it was served"
-sleep 0.3
+# Each refusal is logged when the connection closes, when an access log line would be.
+wait_log "$tmp/weftd.err" "no valid PROXY header; connection closed" 3 10 ||
+    fail "not logged (debug)"
+wait_log "$tmp/weftd.err" "not a trusted PROXY sender" 3 10 || fail "untrusted sender not logged"
 [ "$(wc -l <"$log")" -eq 3 ] || fail "refused connections reached the access log: $(cat "$log")"
-grep -q "no valid PROXY header; connection closed" "$tmp/weftd.err" || fail "not logged (debug)"
-grep -q "not a trusted PROXY sender" "$tmp/weftd.err" || fail "untrusted sender not logged"
 
 # A header that never comes: closed after 3 s.
 t0=$(date +%s%N)
@@ -146,7 +148,7 @@ dt=$((($(date +%s%N) - t0) / 1000000))
 out=$(printf 'PROXY TCP4 10.7.7.7 127.0.0.1 4242 80\r\nhi from afar\n' |
       timeout 10 nc -q 5 127.0.0.1 "${ports[3]}" 2>&1)
 [ -n "$out" ] || fail "poem behind PROXY recited nothing"
-weftd_log_has() { for _ in $(seq 40); do grep -q "$1" "$tmp/weftd.err" && return 0; sleep 0.05; done; return 1; }
+weftd_log_has() { wait_log "$tmp/weftd.err" "$1" 1 10; }
 weftd_log_has 'poem: 10.7.7.7:4242 says "hi from afar"' || fail "poem did not see the claimed client"
 
 # limit = 16: a greeting longer than the readers' limit is not read as a line.
@@ -157,5 +159,5 @@ weftd_log_has 'says "short one"' || fail "poem-short: a short greeting was not l
 grep -q "far longer" "$tmp/weftd.err" && fail "limit = 16 let a 41-byte line through"
 [ -s "$tmp/poem.out" ] || fail "poem-short recited nothing after a long greeting"
 
-stop_pid "$pid" || fail "weftd exited $?"
+stop_weftd || fail "weftd exited $?"
 finish "ok: PROXY v1/v2 via curl and by hand, access log, refusals, timeout, poem, limit"

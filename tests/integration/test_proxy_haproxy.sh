@@ -61,8 +61,9 @@ start_weftd 4 launch_px || exit 1
 w=("${ports[@]}")
 weftd_pid=$pid
 
-# HAProxy, in the foreground (-db), with its own config; stopped by its PID. A port taken
-# meanwhile by someone else: new ports, up to 5 tries.
+# HAProxy, in the foreground (-db), master-worker with sd_notify (-Ws): its READY=1 says
+# it listens. Its ports come from our blocks; one taken meanwhile by someone else: new
+# ports, up to 5 tries.
 start_haproxy() {
     pick_ports h0 h1 h2 h3
     cat >"$tmp/haproxy.cfg" <<EOF
@@ -94,17 +95,14 @@ frontend f-web
 backend b-web
     server s 127.0.0.1:${w[3]} send-proxy-v2
 EOF
-    haproxy -f "$tmp/haproxy.cfg" -db >"$tmp/haproxy.out" 2>"$tmp/haproxy.err" &
-    hpid=$!
-    started "$hpid"
-    for p in $h0 $h1 $h2 $h3; do
-        wait_port "$p" "$hpid" || return 1
-    done
+    launch -n haproxy haproxy -Ws -db -f "$tmp/haproxy.cfg" || return 1
+    hpid=$pid
+    wait_event haproxy 'READY=1' 30
 }
 for try in 1 2 3 4 5; do
     start_haproxy && break
-    stop_pid "$hpid" KILL 2>/dev/null || true
-    grep -q "Address already in use" "$tmp/haproxy.err" && [ "$try" -lt 5 ] && continue
+    stop_weftd haproxy KILL >/dev/null 2>&1 || true
+    grep -q "in use" "$tmp/haproxy.err" && [ "$try" -lt 5 ] && continue
     fail "haproxy did not start"
     exit 1
 done
@@ -113,14 +111,17 @@ haproxy -c -f "$tmp/haproxy.cfg" >"$tmp/haproxy-check.out" 2>&1 ||
 
 # Echo through each: 1 MiB of random bytes, 4 clients at once per version.
 head -c 1048576 /dev/urandom >"$tmp/in"
+clients=()
 for p in $h0 $h1; do
     for i in 1 2 3 4; do
         timeout 30 nc -N 127.0.0.1 "$p" <"$tmp/in" >"$tmp/out.$p.$i" 2>"$tmp/nc.$p.$i.log" &
+        clients+=($!)
+        started $!
     done
 done
 wait_jobs_ok=1
-for j in $(jobs -p); do
-    [ "$j" = "$hpid" ] || [ "$j" = "$weftd_pid" ] || wait "$j" || wait_jobs_ok=0
+for j in "${clients[@]}"; do
+    stop_pid "$j" CONT || wait_jobs_ok=0
 done
 [ "$wait_jobs_ok" = 1 ] || fail "an echo client failed"
 for p in $h0 $h1; do
@@ -140,7 +141,7 @@ grep -q "Verify return code: 0" <<<"$out" || fail "TLS through haproxy: certific
 # http: curl from 127.0.0.2; weftd's peer is HAProxy (127.0.0.1), the log shows 127.0.0.2.
 out=$(curl -sS --max-time 5 --interface 127.0.0.2 "http://127.0.0.1:$h3/hello.txt" 2>&1)
 [ "$out" = "served behind haproxy" ] || fail "curl through haproxy: $out"
-sleep 0.3
+wait_log "$log" "GET /hello.txt" 1 10 || fail "no access log line"
 grep -q '^127\.0\.0\.2 - - \[.*"GET /hello.txt HTTP/1.1" 200' "$log" ||
     fail "access log does not show the client haproxy saw (127.0.0.2): $(cat "$log")"
 
@@ -148,7 +149,7 @@ grep -q '^127\.0\.0\.2 - - \[.*"GET /hello.txt HTTP/1.1" 200' "$log" ||
 out=$(printf 'direct\n' | timeout 5 nc -q 2 127.0.0.1 "${w[0]}" 2>&1)
 [ -z "$out" ] || fail "a client without a PROXY header was echoed: $out"
 
-stop_pid "$hpid" TERM || true
-stop_pid "$weftd_pid" || fail "weftd exited $?"
+stop_weftd haproxy || true
+stop_weftd || fail "weftd exited $?"
 grep -q "ERROR\|AddressSanitizer" "$tmp/weftd.err" && fail "weftd reported errors"
 finish "ok: haproxy send-proxy and send-proxy-v2 echo 8 x 1 MiB byte-exact, TLS, access log"

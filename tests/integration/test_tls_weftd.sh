@@ -60,7 +60,7 @@ launch_tls() {
     write_conf "${ports[0]}" "${ports[1]}" "${ports[2]}"
     launch "$WEFTD" -c "$tmp/weftd.conf"
 }
-start_weftd 3 launch_tls
+start_weftd 3 launch_tls || exit 1
 
 out=$({ printf 'hello\n'; sleep 0.3; } | timeout 10 openssl s_client -connect "127.0.0.1:${ports[0]}" \
       -CAfile "$c/ca.pem" -servername b.test 2>&1) || true
@@ -84,10 +84,10 @@ grep -q "HTTP/1.1 200" <<<"$out" || fail "http_get over TLS: $out"
 
 # plaintext on the TLS port: closed, logged, harmless
 printf 'GET / HTTP/1.0\r\n\r\n' | timeout 5 nc -q 2 127.0.0.1 "${ports[1]}" >/dev/null || true
-sleep 0.2
-grep -q "TLS handshake" "$tmp"/*.err || fail "plaintext client not logged"
+wait_log "$tmp/weftd.err" "TLS handshake" 1 10 || fail "plaintext client not logged"
 out=$(curl -sS --cacert "$c/ca.pem" --resolve "a.test:${ports[1]}:127.0.0.1" -o /dev/null \
       -w '%{http_code}' "https://a.test:${ports[1]}/" 2>&1) || true
 [ "$out" = 200 ] || fail "weftd unhealthy after a plaintext client"
 
+stop_weftd || fail "weftd exited $? after SIGTERM"
 finish "weftd TLS: echo, http, poem, config errors"
