@@ -4,14 +4,10 @@
 # GET, HEAD, 404, 304 with If-None-Match, a range, two URLs on one connection, --http1.0,
 # the built-in test page.
 set -u
-WEFTD=${WEFTD:?WEFTD must name the weftd binary}
-tmp=$(mktemp -d /tmp/weft-http-curl.XXXXXX)
-pid=
-cleanup() {
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib.sh"
+require_env WEFTD
+require_tool curl curl
+require_tool nc netcat-openbsd
 fails=0
 check() {   # check NAME COMMAND...: run, count a failure
     if "${@:2}"; then echo "ok - $1"; else echo "not ok - $1"; fails=$((fails + 1)); fi
@@ -22,29 +18,22 @@ printf 'hello, world\n' > "$tmp/root/hello.txt"
 printf '<p>sub</p>\n' > "$tmp/root/sub/index.html"
 seq 1 20000 > "$tmp/root/numbers.txt"
 
-# A free port: try a few random ones until weftd starts listening on both.
-for attempt in 1 2 3 4 5 6 7 8; do
-    port=$((20000 + RANDOM % 30000)); port2=$((port + 1))
+launch_http() {
     cat > "$tmp/weftd.conf" <<CONF
+[weftd]
+${WEFT_PLUGIN_DIR:+plugin_dir = $WEFT_PLUGIN_DIR}
 [files]
 protocol = http
-listen = 127.0.0.1:$port
+listen = 127.0.0.1:${ports[0]}
 root = $tmp/root
 [page]
 protocol = http
-listen = 127.0.0.1:$port2
+listen = 127.0.0.1:${ports[1]}
 CONF
-    "$WEFTD" -c "$tmp/weftd.conf" 2> "$tmp/stderr" &
-    pid=$!
-    for _ in $(seq 50); do
-        curl -s -o /dev/null "http://127.0.0.1:$port2/" && break
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    curl -s -o /dev/null "http://127.0.0.1:$port2/" && break
-    kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=
-done
-[ -n "$pid" ] || { echo "weftd did not start"; cat "$tmp/stderr"; exit 1; }
+    launch "$WEFTD" -c "$tmp/weftd.conf"
+}
+start_weftd 2 launch_http || exit 1
+port=${ports[0]} port2=${ports[1]}
 base="http://127.0.0.1:$port"
 
 get_ok() { [ "$(curl -s "$base/hello.txt")" = "hello, world" ]; }
@@ -114,7 +103,7 @@ netcat() {
 }
 check "plain nc gets a hint, nc -C the page" netcat
 
-kill "$pid"; wait "$pid"; st=$?; pid=
+st=0
+stop_weftd || st=$?
 check "weftd exits 0 on SIGTERM" [ "$st" -eq 0 ]
-[ "$fails" -eq 0 ] || { echo "--- weftd stderr"; cat "$tmp/stderr"; }
-exit "$fails"
+[ "$fails" -eq 0 ] || fail "$fails check(s) failed"

@@ -115,7 +115,7 @@ if start_weftd 2 launch_installed; then
     got=$(timeout 5 nc 127.0.0.1 "${ports[0]}" </dev/null 2>/dev/null)
     [ "$got" = "hello from out of tree" ] || fail "hello said \"$got\""
     echo_ok "${ports[1]}" || fail "installed echo"
-    stop_pid "$pid" || fail "installed weftd exited $?"
+    stop_weftd || fail "installed weftd exited $?"
 fi
 
 # The .deb.

@@ -4,33 +4,27 @@
 # against real clients: openssl s_client (TLS 1.3 and 1.2, ALPN, SNI, close_notify,
 # resumption, client certificates), and nc (plaintext on the TLS port, handshake timeout).
 set -u
-bin=${WEFT_BINARY_DIR:?}/tests/unit_test_tls
-src=${WEFT_SOURCE_DIR:?}
-d=$(mktemp -d /tmp/weft-tls-sh-XXXXXX)
-pids=()
+. "$(dirname "$0")/lib.sh"
+require_env WEFT_SOURCE_DIR WEFT_BINARY_DIR
+require_tool openssl openssl
+require_tool nc netcat-openbsd
+bin=$WEFT_BINARY_DIR/tests/unit_test_tls
+src=$WEFT_SOURCE_DIR
+d=$tmp
 fails=0
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-    rm -rf "$d"
-}
-trap cleanup EXIT
 ok() { echo "ok - $1"; }
 bad() { echo "FAIL - $1"; fails=$((fails + 1)); }
 check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
 
-bash "$src/tests/integration/tls_certs.sh" "$d" || { echo "cannot make certificates"; exit 1; }
+bash "$src/tests/integration/tls_certs.sh" "$d" >"$d/certs.log" 2>&1 || fail "cannot make certificates"
 
-# serve NAME [key=value...]: start a server, set $port
+# serve NAME [key=value...]: start a server (it binds port 0 itself and prints the port
+# once it listens), set $port; its log is $d/NAME.err.
 serve() {
     local name=$1; shift
-    "$bin" serve "$d" "$@" >"$d/$name.port" 2>"$d/$name.log" &
-    pids+=($!)
-    for _ in $(seq 100); do
-        [ -s "$d/$name.port" ] && break
-        sleep 0.05
-    done
-    port=$(head -1 "$d/$name.port")
-    [ -n "$port" ] || { echo "server $name did not start"; cat "$d/$name.log"; exit 1; }
+    launch -n "$name" -s "$bin" serve "$d" "$@"
+    wait_event "$name" 'OUT=[0-9]*' 20 || fail "server $name did not start"
+    port=${sv_line#OUT=}
 }
 
 # talk ARGS...: hello, a pause, QUIT (the server answers BYE and closes); prints s_client's output
@@ -70,8 +64,7 @@ check "s_client with the wrong CA fails verification" 'grep -q "Verify return co
 # plaintext HTTP on the TLS port: closed at once, logged, the server lives on
 out=$(printf 'GET / HTTP/1.0\r\n\r\n' | timeout 5 nc -q 2 127.0.0.1 "$port")
 check "plaintext client is closed" '[ $? -ne 124 ]'
-sleep 0.2
-check "plaintext client is logged" 'grep -q "TLS handshake with 127.0.0.1:[0-9]* failed" "$d/main.log"'
+check "plaintext client is logged" 'wait_log "$d/main.err" "failed" 1 10 && grep -q "TLS handshake with 127.0.0.1:[0-9]* failed" "$d/main.err"'
 out=$(talk -tls1_3 -servername a.test)
 check "server still serves after the plaintext client" 'grep -qx "BYE" <<<"$out"'
 
@@ -82,7 +75,7 @@ timeout 5 nc -d 127.0.0.1 "$port" >/dev/null
 t1=$(date +%s%N)
 ms=$(( (t1 - t0) / 1000000 ))
 check "handshake timeout closes a silent client (${ms} ms)" '[ "$ms" -ge 400 ] && [ "$ms" -lt 4000 ]'
-check "handshake timeout is logged" 'grep -q "timed out" "$d/short.log"'
+check "handshake timeout is logged" 'grep -q "timed out" "$d/short.err"'
 
 # client certificates
 serve mtls tls_certificate="$d/a.pem" tls_key="$d/a.key" tls_client_ca="$d/ca.pem" tls_verify_client=required
@@ -96,8 +89,5 @@ serve opt tls_certificate="$d/a.pem" tls_key="$d/a.key" tls_client_ca="$d/ca.pem
 out=$(talk -tls1_3 -servername a.test)
 check "optional client certificate: accepted without one" 'grep -qx "BYE" <<<"$out"'
 
-if [ "$fails" -ne 0 ]; then
-    echo "--- server logs"; tail -n 20 "$d"/*.log
-    exit 1
-fi
+[ "$fails" -eq 0 ] || fail "$fails check(s) failed"
 echo "all passed"
