@@ -66,6 +66,7 @@ struct master {
     struct generation *next;    /* a reload waiting for its workers */
     uint64_t next_deadline;
     bool settling;              /* reloaded; READY=1 once the old workers closed listeners */
+    bool reload_pending;        /* SIGHUP during a reload: another one follows it */
     uint64_t settle_deadline;
     unsigned last_gen;
     struct proc *procs;
@@ -73,6 +74,7 @@ struct master {
     int sigfd;
     bool started;               /* the first workers were all ready */
     bool stopping;
+    bool stop_closed;           /* stopping, and no worker holds a listening socket now */
     int status;                 /* exit status */
     uint64_t stop_kill_at;
     int missing;                /* current workers to start again */
@@ -504,7 +506,11 @@ reload(struct master *m)
     if (m->stopping)
         return;
     if (m->next != NULL || m->settling) {
-        log_warning("SIGHUP: a reload is already in progress; ignored");
+        /* The file may have changed again since this reload read it: read it once more
+         * when this one is done (several SIGHUPs meanwhile make one reload). */
+        if (!m->reload_pending)
+            log_notice("SIGHUP during a reload: another follows it");
+        m->reload_pending = true;
         return;
     }
     notify(m, "RELOADING=1\nMONOTONIC_USEC=%llu", sdnotify_monotonic_usec());
@@ -748,6 +754,14 @@ timers(struct master *m)
         }
     }
     notify_flush(m);
+    if (m->stopping && !m->stop_closed && count_open_listeners(m) == 0) {
+        uint64_t n = total_conns(m);
+
+        /* From here on every connection attempt is refused. */
+        m->stop_closed = true;
+        log_notice("stopping: not accepting any more; %llu connection%s left",
+                   (unsigned long long)n, n == 1 ? "" : "s");
+    }
     if (m->stopping)
         return;
     if (m->missing > 0 && now >= m->restart_at)
@@ -764,6 +778,10 @@ timers(struct master *m)
     }
     if (m->settling)
         settle_reload(m, now);
+    if (m->reload_pending && m->next == NULL && !m->settling) {
+        m->reload_pending = false;
+        reload(m);
+    }
     if (m->next != NULL) {
         if (count_procs(m, m->next->id, true) >= (size_t)m->next->nworkers)
             finish_reload(m);

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -112,15 +114,91 @@ harness_listen(uint16_t *port)
     return fd;
 }
 
-uint16_t
-harness_free_port(void)
+/*
+ * Test ports: 500 blocks of 32 in 12000..27999, below the kernel's ephemeral
+ * range, so no client socket or TIME_WAIT ever holds one. A process owns a
+ * block while it holds an exclusive flock on its lock file (the shell side,
+ * tests/integration/lib.sh, uses the same files), so two tests never get the
+ * same port however many run at once.
+ */
+#define PORT_BASE 12000
+#define PORT_BLOCKS 500
+#define PORT_BLOCK_SIZE 32
+
+static pthread_mutex_t port_mu = PTHREAD_MUTEX_INITIALIZER;
+static int port_block = -1;         /* the block handing out ports, -1 before the first */
+static int port_next = PORT_BLOCK_SIZE;
+static int port_blocks_held;
+
+/* Lock the first free block from start on; its number, or -1 if all 500 are taken. */
+static int
+lock_block(int start)
 {
-    uint16_t port = 0;
-    int fd = harness_listen(&port);
+    const char *dir = getenv("WEFT_PORT_LOCK_DIR");
+    char path[512];
+
+    if (dir == NULL || *dir == '\0')
+        dir = "/run/lock/weft-test-ports";
+    /* Shared by every user's tests: world-writable and sticky, as /tmp. */
+    if (mkdir(dir, 01777) == 0)
+        chmod(dir, 01777);
+    for (int i = 0; i < PORT_BLOCKS; i++) {
+        int b = (start + i) % PORT_BLOCKS, fd;
+
+        snprintf(path, sizeof(path), "%s/block-%d", dir, b);
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+        if (fd < 0) {
+            fprintf(stderr, "harness: %s: %s\n", path, strerror(errno));
+            abort();
+        }
+        fchmod(fd, 0666);   /* whatever the umask: other users lock it too */
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+            return b;       /* fd stays open (never closed): the lock lasts our life */
+        close(fd);
+    }
+    return -1;
+}
+
+/* Whether port binds on 127.0.0.1 now: a process outside the suite may hold it. */
+static bool
+port_binds(uint16_t port)
+{
+    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    bool ok;
 
     if (fd < 0)
-        abort();
+        return false;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    ok = bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
     close(fd);
+    return ok;
+}
+
+uint16_t
+harness_port(void)
+{
+    uint16_t port;
+
+    pthread_mutex_lock(&port_mu);
+    for (;;) {
+        if (port_next == PORT_BLOCK_SIZE) {
+            int start = port_block < 0 ? (int)(((long)getpid() * 37) % PORT_BLOCKS)
+                                       : port_block + 1;
+
+            if (port_blocks_held == PORT_BLOCKS || (port_block = lock_block(start)) < 0) {
+                fprintf(stderr, "harness: every test port block is taken\n");
+                abort();
+            }
+            port_blocks_held++;
+            port_next = 0;
+        }
+        port = (uint16_t)(PORT_BASE + PORT_BLOCK_SIZE * port_block + port_next++);
+        if (port_binds(port))
+            break;
+    }
+    pthread_mutex_unlock(&port_mu);
     return port;
 }
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* harness.h: fixtures shared by the tests: loops with deadlines, socket pairs, free ports. */
+/* harness.h: fixtures shared by the tests: loops with deadlines, socket pairs, test ports. */
 #ifndef WEFT_TEST_HARNESS_H
 #define WEFT_TEST_HARNESS_H
 
@@ -28,8 +28,18 @@ int harness_tcp_pair(int *client, int *server);
 /* A TCP listener on 127.0.0.1 at a free port; returns the fd and sets *port. */
 int harness_listen(uint16_t *port);
 
-/* A port that was free a moment ago on 127.0.0.1 (bind to 0, read, close). */
-uint16_t harness_free_port(void);
+/*
+ * A port on 127.0.0.1 that no other test uses: ports come from 12000..27999
+ * (below the ephemeral range 32768-60999, so no client socket or TIME_WAIT
+ * holds them) in blocks of 32; this process owns a block by holding an
+ * exclusive flock on ${WEFT_PORT_LOCK_DIR:-/run/lock/weft-test-ports}/block-<b>
+ * for its whole life (the shell tests lock the same files). The first block
+ * tried is (pid * 37) % 500; when a block's 32 ports are used another is locked.
+ * A port is handed out only if it binds right now (a process outside the suite
+ * may hold it); whatever binds it later should still retry on EADDRINUSE.
+ * Never returns 0; aborts if all 500 blocks are taken.
+ */
+uint16_t harness_port(void);
 
 /* Collects log lines in memory so a test can assert on them; install with
  * harness_log_capture(), read the last lines with harness_log_contains(). */

@@ -59,7 +59,12 @@ group_setup(void **state)
 {
     (void)state;
     signal(SIGPIPE, SIG_IGN);
-    return weftd_start(&shared, ECHO_CONF, NULL) == 0 ? 0 : -1;
+    if (weftd_start(&shared, ECHO_CONF, NULL) != 0) {
+        weftd_show_stderr(&shared);
+        return -1;
+    }
+    weftd_share(&shared);
+    return 0;
 }
 
 static int
@@ -361,15 +366,15 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hello_round_trip),
-        cmocka_unit_test(test_8mib_random_both_directions_at_once),
-        cmocka_unit_test(test_200_concurrent_clients),
-        cmocka_unit_test(test_client_reset_mid_stream_leaves_others_served),
-        cmocka_unit_test(test_client_that_never_reads_is_paused),
-        cmocka_unit_test(test_sigint_stops_accepting_and_waits_for_clients),
-        cmocka_unit_test(test_shutdown_timeout_aborts_a_stuck_client),
-        cmocka_unit_test(test_config_error_exits_1_naming_the_line),
-        cmocka_unit_test(test_sigterm_stops_the_shared_daemon),
+        cmocka_unit_test_teardown(test_hello_round_trip, itest_teardown),
+        cmocka_unit_test_teardown(test_8mib_random_both_directions_at_once, itest_teardown),
+        cmocka_unit_test_teardown(test_200_concurrent_clients, itest_teardown),
+        cmocka_unit_test_teardown(test_client_reset_mid_stream_leaves_others_served, itest_teardown),
+        cmocka_unit_test_teardown(test_client_that_never_reads_is_paused, itest_teardown),
+        cmocka_unit_test_teardown(test_sigint_stops_accepting_and_waits_for_clients, itest_teardown),
+        cmocka_unit_test_teardown(test_shutdown_timeout_aborts_a_stuck_client, itest_teardown),
+        cmocka_unit_test_teardown(test_config_error_exits_1_naming_the_line, itest_teardown),
+        cmocka_unit_test_teardown(test_sigterm_stops_the_shared_daemon, itest_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

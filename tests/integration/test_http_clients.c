@@ -123,7 +123,7 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_thousand_keep_alive_clients),
+        cmocka_unit_test_teardown(test_thousand_keep_alive_clients, itest_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

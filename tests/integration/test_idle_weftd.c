@@ -106,7 +106,7 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_idle_timeout_closes_quiet_clients_only),
+        cmocka_unit_test_teardown(test_idle_timeout_closes_quiet_clients_only, itest_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

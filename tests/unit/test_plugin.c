@@ -175,7 +175,7 @@ test_good_service_is_configured_and_bound(void **state)
 {
     struct services ss;
     char text[256];
-    uint16_t port = harness_free_port();
+    uint16_t port = harness_port();
     struct config *c;
     int rc;
 

@@ -346,7 +346,7 @@ test_connect_local_address(void **state)
     struct sockaddr_in local = { .sin_family = AF_INET }, got;
     size_t len = sizeof(got);
     struct outcome o = { 0 };
-    uint16_t lport = harness_free_port();
+    uint16_t lport = harness_port();
 
     (void)state;
     local.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -377,7 +377,7 @@ test_connect_refused(void **state)
 
     (void)state;
     assert_int_equal(weft_create_connection(loop, harness_echo_factory, &cli, "127.0.0.1",
-                                            harness_free_port(), NULL, on_connect, &o, NULL), 0);
+                                            harness_port(), NULL, on_connect, &o, NULL), 0);
     assert_false(o.called);
     assert_int_equal(harness_run_until(loop, &o.called, 3000), 0);
     assert_int_equal(o.error, -ECONNREFUSED);

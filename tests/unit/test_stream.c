@@ -828,7 +828,7 @@ connect_failures(void *arg)
 {
     struct weft_reader *r;
     struct weft_writer *w;
-    uint16_t port = harness_free_port();
+    uint16_t port = harness_port();
 
     (void)arg;
     assert_int_equal(weft_open_connection("127.0.0.1", port, NULL, &r, &w), -ECONNREFUSED);
