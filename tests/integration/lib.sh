@@ -91,6 +91,9 @@ lib_kill_all() {
 
 lib_on_exit() {
     local rc=$? f
+    # Nothing interrupts the cleanup: a second SIGTERM (ctest's, a Ctrl-C pressed twice) or a
+    # reader gone (SIGPIPE while dumping a log) would leave the servers running and $tmp behind.
+    trap '' INT TERM HUP PIPE
     trap - ERR
     set +e
     if [ "$rc" -ne 0 ]; then

@@ -497,6 +497,81 @@ test_workers_0_serves_in_one_process(void **state)
     weftd_cleanup(&w);
 }
 
+/*
+ * The master frozen right after forking its first worker (an LD_PRELOAD shim stops it, as
+ * a busy machine can deschedule it), the worker killed meanwhile by someone else (the OOM
+ * killer, a sysadmin): once the master runs again it must start another and become ready,
+ * not take the death for a config that cannot start. (It exited 1, "a worker failed to
+ * start", and the suite's timing hid it.)
+ */
+static void
+test_a_worker_killed_while_the_master_is_stopped_is_replaced(void **state)
+{
+    const char *env[] = { "LD_PRELOAD=" WEFT_SHIM_FORK_STOP, "WEFT_SHIM_STOP_AFTER_FORK=1",
+                          "ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:"
+                          "verify_asan_link_order=0", NULL };
+    struct weftd_opts o = { .env = env, .no_wait = true };
+    struct weftd w;
+    pid_t kids[64], worker;
+
+    (void)state;
+    assert_int_equal(weftd_start_with(&w, "[weftd]\nworkers = 1\n[echo]\nprotocol = echo\n"
+                                          "listen = 127.0.0.1:%PORT%\n", &o), 0);
+    if (!itest_wait_state(w.pid, 'T', 60000))
+        weftd_show_stderr(&w);
+    assert_int_equal(itest_proc_state(w.pid), 'T');
+    assert_int_equal(itest_children_of(w.pid, kids, 64), 1);
+    worker = kids[0];
+    assert_int_equal(kill(worker, SIGKILL), 0);
+    assert_true(itest_wait_state(worker, 'Z', 10000));  /* dead, not reaped: the master sleeps */
+    assert_int_equal(kill(w.pid, SIGCONT), 0);
+    if (weftd_wait_notify(&w, "READY=1", 60000) < 0)
+        weftd_show_stderr(&w);
+    assert_true(w.pid > 0);
+    assert_true(weftd_stderr_contains(&w, "killed by SIGKILL"));
+    assert_false(weftd_stderr_contains(&w, "failed to start"));
+    assert_true(echo_ok(w.ports[0]));
+    assert_int_equal(itest_children_of(w.pid, kids, 64), 1);
+    assert_true(kids[0] != worker);
+    assert_int_equal(weftd_stop(&w, SIGTERM), 0);
+    weftd_cleanup(&w);
+}
+
+/*
+ * reload_timeout = 0 (the default): an old worker's client stays as long as it likes, however
+ * short shutdown_timeout is (that one bounds a stop, not a reload).
+ */
+static void
+test_a_reload_lets_a_client_outlive_shutdown_timeout(void **state)
+{
+    struct weftd w;
+    char buf[8];
+    int fd;
+
+    (void)state;
+    weftd_start_ok(&w, "[weftd]\nworkers = 1\nshutdown_timeout = 200ms\nlog_level = info\n"
+                       "[echo]\nprotocol = echo\nlisten = 127.0.0.1:%PORT%\n");
+    fd = weftd_connect(w.ports[0]);
+    assert_true(fd >= 0);
+    itest_set_timeouts(fd, 5000);
+    itest_write_full(fd, "one", 3);
+    assert_int_equal(itest_read_full(fd, buf, 3), 3);
+    weftd_reload_expect(&w, 0);
+    /* Time passing is the point: five shutdown_timeouts. */
+    itest_sleep_ms(1000);
+    itest_write_full(fd, "two", 3);
+    assert_int_equal(itest_read_full(fd, buf, 3), 3);
+    assert_memory_equal(buf, "two", 3);
+    assert_false(weftd_stderr_contains(&w, "aborting"));
+    assert_int_equal(weftd_log_count(&w, "finished"), 0);
+    close(fd);
+    /* The old worker goes once its last client has. */
+    if (!weftd_wait_log(&w, "finished", 10000))
+        weftd_show_stderr(&w);
+    assert_int_equal(weftd_stop(&w, SIGTERM), 0);
+    weftd_cleanup(&w);
+}
+
 int
 main(void)
 {
@@ -510,6 +585,10 @@ main(void)
         cmocka_unit_test_teardown(test_max_connections_pauses_accepting, itest_teardown),
         cmocka_unit_test_teardown(test_emfile_backs_off_without_spinning, itest_teardown),
         cmocka_unit_test_teardown(test_workers_0_serves_in_one_process, itest_teardown),
+        cmocka_unit_test_teardown(test_a_worker_killed_while_the_master_is_stopped_is_replaced,
+                                  itest_teardown),
+        cmocka_unit_test_teardown(test_a_reload_lets_a_client_outlive_shutdown_timeout,
+                                  itest_teardown),
     };
     signal(SIGPIPE, SIG_IGN);
     return cmocka_run_group_tests(tests, NULL, NULL);
