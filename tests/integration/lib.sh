@@ -454,6 +454,36 @@ reload_weftd() {
     return 2
 }
 
+# tls_say OUT LINE [THEN] -- S_CLIENT_ARGS...: send LINE through `openssl s_client
+# S_CLIENT_ARGS`, keep its stdin open until LINE has come back (at most $lib_timeout s), then
+# send THEN if given, and close; s_client's output (stdout and stderr) is left in OUT.
+# Replaces `{ printf ...; sleep 0.3; } | s_client`, which closed stdin after a guess and lost
+# the echo on a busy machine.
+tls_say() {
+    local out=$1 line=$2 then= fifo fd spid
+    shift 2
+    if [ "$1" != -- ]; then
+        then=$1
+        shift
+    fi
+    shift
+    lib_seq=$((lib_seq + 1))
+    fifo=$tmp/.tls_say.$lib_seq
+    mkfifo "$fifo"
+    : >"$out"
+    timeout "$((lib_timeout + 10))" openssl s_client "$@" <"$fifo" >"$out" 2>&1 &
+    spid=$!
+    exec {fd}>"$fifo"
+    # A subshell for each write: if s_client is gone (a refused handshake), SIGPIPE ends the
+    # subshell, not this script.
+    (printf '%s\n' "$line" >&"$fd") 2>/dev/null || true
+    wait_log -p "$spid" "$out" "$line" 1 || true
+    if [ -n "$then" ]; then (printf '%s\n' "$then" >&"$fd") 2>/dev/null || true; fi
+    exec {fd}>&-
+    wait "$spid" 2>/dev/null || true
+    rm -f "$fifo"
+}
+
 # wait_log [-p PID] FILE TEXT [N] [SECONDS]: wait until FILE has N (1) lines containing
 # TEXT; 1 if not within SECONDS ($lib_timeout), or (-p) once PID has exited. The lines come
 # from tail -F, which inotify wakes as FILE grows.

@@ -108,7 +108,14 @@ stop_pid "$stalled" KILL 2>/dev/null || true
 # ---- a file truncated while it is sent (plain: sendfile stops short, connection closed) ----
 head -c $((48 * 1024 * 1024)) /dev/urandom >"$tmp/root/shrink.bin"
 launch -n shrink curl -sS --limit-rate 8M -o "$tmp/shrink.got" "$plain/shrink.bin"
-sleep 1         # curl is about 8 MiB into the 48 (6 s at 8 MiB/s) when the file shrinks
+# The file shrinks once curl has its headers (Content-Length: 48 MiB) and 2 MiB of the body:
+# at 8 MiB/s it has about 5 s more to go. (A sleep here let a slow curl ask after the truncation,
+# get the 1 MiB file whole, and fail the test.)
+end=$(lib_deadline 20)
+while [ "$(stat -c %s "$tmp/shrink.got" 2>/dev/null || echo 0)" -lt $((2 * 1024 * 1024)) ]; do
+    lib_left left "$end" || fail "curl did not get 2 MiB of shrink.bin within 20 s"
+    sleep 0.02  # polling the file curl writes: the event itself, not a guess
+done
 truncate -s $((1024 * 1024)) "$tmp/root/shrink.bin"
 rc=0
 wait_event shrink 'EXIT=*' 15 || fail "curl still running 15 s after the file was truncated"

@@ -132,9 +132,8 @@ for p in $h0 $h1; do
 done
 
 # TLS through HAProxy (passthrough): the PROXY v2 header, then the ClientHello.
-out=$({ printf 'hello over tls\n'; sleep 0.5; } |
-      timeout 10 openssl s_client -connect "127.0.0.1:$h2" -CAfile "$c/ca.pem" \
-      -servername a.test 2>&1) || true
+tls_say "$tmp/sc.out" "hello over tls" -- -connect "127.0.0.1:$h2" -CAfile "$c/ca.pem" -servername a.test
+out=$(cat "$tmp/sc.out")
 grep -qx 'hello over tls' <<<"$out" || fail "TLS echo through haproxy: $out"
 grep -q "Verify return code: 0" <<<"$out" || fail "TLS through haproxy: certificate not verified"
 

@@ -27,10 +27,10 @@ serve() {
     port=${sv_line#OUT=}
 }
 
-# talk ARGS...: hello, a pause, QUIT (the server answers BYE and closes); prints s_client's output
+# talk ARGS...: hello, its echo awaited, QUIT (the server answers BYE and closes); prints s_client's output
 talk() {
-    { printf 'hello\n'; sleep 0.3; printf 'QUIT\n'; sleep 0.3; } |
-        timeout 10 openssl s_client -connect "127.0.0.1:$port" -CAfile "$d/ca.pem" -ign_eof "$@" 2>&1
+    tls_say "$tmp/talk.out" hello QUIT -- -connect "127.0.0.1:$port" -CAfile "$d/ca.pem" -ign_eof "$@"
+    cat "$tmp/talk.out"
 }
 
 serve main

@@ -62,8 +62,8 @@ launch_tls() {
 }
 start_weftd 3 launch_tls || exit 1
 
-out=$({ printf 'hello\n'; sleep 0.3; } | timeout 10 openssl s_client -connect "127.0.0.1:${ports[0]}" \
-      -CAfile "$c/ca.pem" -servername b.test 2>&1) || true
+tls_say "$tmp/sc.out" hello -- -connect "127.0.0.1:${ports[0]}" -CAfile "$c/ca.pem" -servername b.test
+out=$(cat "$tmp/sc.out")
 grep -qx hello <<<"$out" || fail "echo over TLS: $out"
 grep -q "subject=.*CN = b.test" <<<"$out" || fail "SNI b.test did not pick b.test"
 grep -q "Verify return code: 0" <<<"$out" || fail "certificate not verified"
