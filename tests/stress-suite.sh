@@ -102,7 +102,7 @@ pids_of_run() {
         elif [ -n "$token" ] && grep -qzFx "STRESS_SUITE_RUN=$token" "$d/environ" 2>/dev/null; then
             what=env
         else
-            cmdline=$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null) || cmdline=
+            cmdline=$( (tr '\0' ' ' <"$d/cmdline") 2>/dev/null) || cmdline=
             if [ -n "$clone" ] && [[ $cmdline == *"$clone/"* ]]; then
                 what=cmdline
             elif [ -n "$pgid" ]; then
