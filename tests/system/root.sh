@@ -48,17 +48,17 @@ root_make() {
     shift
     [ "$(id -u)" = 0 ] || { fail "a Debian root needs root (debootstrap, systemd-nspawn)"; return 1; }
     require_tool debootstrap debootstrap
-    list=$(printf '%s\n' "$@" | sort -u | paste -sd, -)
+    list=$( (($# == 0)) || printf '%s\n' "$@" | sort -u | paste -sd, -)
     key=$(printf 'bookworm minbase v1 %s\n' "$list" | sha256sum | cut -c1-16)
     dir=$cache/root-$key
     mkdir -p "$cache" || { fail "cannot create $cache"; return 1; }
     exec {lockfd}>"$cache/.lock-$key"
     flock "$lockfd"
     if [ ! -e "$dir/.weft-root" ]; then
-        echo "# building a Debian 12 minbase root with $list (once; cached in $dir)" >&2
+        echo "# building a Debian 12 minbase root${list:+ with $list} (once; cached in $dir)" >&2
         t0=$SECONDS
         rm -rf "$dir.new"
-        if ! debootstrap --variant=minbase --include="$list" bookworm "$dir.new" \
+        if ! debootstrap --variant=minbase ${list:+--include="$list"} bookworm "$dir.new" \
                 "$(root_mirror)" >"$tmp/debootstrap.log" 2>&1; then
             exec {lockfd}>&-
             fail "debootstrap failed (log: debootstrap.log; the mirror: $(root_mirror))"
@@ -80,7 +80,8 @@ ct() {
         SYSTEMD_PAGER= SYSTEMD_COLORS=0 TERM=dumb HOME=/root "$@"
 }
 
-ct_boot() {
+# ct_copy NAME ROOT: ct_root = a writable copy of ROOT (an overlay in $tmp, unmounted on exit).
+ct_copy() {
     local name=$1 lower=$2
     require_tool systemd-nspawn systemd-container
     grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null ||
@@ -92,6 +93,11 @@ ct_boot() {
         { fail "cannot mount an overlay of $lower"; return 1; }
     ct_mounted=$tmp/$name/root
     ct_root=$ct_mounted
+}
+
+ct_boot() {
+    local name=$1
+    ct_copy "$@" || return 1
     # The machine name must be unique among running containers (nspawn keeps state under it).
     launch -n "$name" -- sh -c 'exec systemd-nspawn --quiet --boot --register=no --keep-unit \
         --private-network --notify-ready=yes --console=pipe -M "$1" -D "$2" \
