@@ -5,6 +5,7 @@
 #               the valgrind runs: integration tests' weftd and unit tests under memcheck)
 #   make fuzz   build, run each libFuzzer target for FUZZ_SECONDS (60) with clang
 #   make bench  install missing packages, build (Release), run bench/
+#   make deb    the Debian packages weftd, libweft0, libweft-dev in $(DEB_DIR) (build/deb)
 #   make scale  19,000 idle connections per worker, 100,000 connect-echo-close cycles
 #   make soak   10 minutes of mixed echo, HTTP, poem, TLS traffic (SOAK_SECONDS=60: 1 minute)
 #   make chaos  kill -9 workers and SIGHUP the master under load (CHAOS_SECONDS, 60)
@@ -16,7 +17,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 60
 CMAKE_ARGS ?=
 
-.PHONY: all setup setup-test setup-bench build build-run build-tests build-san run test test-plain test-san test-valgrind \
+.PHONY: all setup setup-test setup-bench build build-run build-tests build-san run test test-plain deb test-san test-valgrind \
         fuzz bench clean
 
 all: build
@@ -86,6 +87,11 @@ bench: setup-bench
 	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DWEFT_BENCH=ON
 	cmake --build build-bench -j $(JOBS)
 	sh bench/run.sh build-bench
+
+# The Debian packages, from the checkout: the .debs in $(DEB_DIR) (docs/packaging.md).
+DEB_DIR ?= $(BUILD)/deb
+deb:
+	@sh scripts/deb.sh $(DEB_DIR)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN) build-bench
