@@ -50,7 +50,7 @@ deps=()
 for d in "${pkgs[@]}"; do
     while read -r p; do
         [ -n "$p" ] && [ "$p" != libweft0 ] && deps+=("$p")
-    done < <(dpkg-deb -f "$d" Depends Pre-Depends | tr ',' '\n' |
+    done < <({ dpkg-deb -f "$d" Depends; dpkg-deb -f "$d" Pre-Depends; } | tr ',' '\n' |
              sed -e 's/|.*//' -e 's/(.*)//' -e 's/:any//' -e 's/[[:space:]]//g')
 done
 root_make root systemd systemd-sysv dbus netcat-openbsd curl openssl ca-certificates \
@@ -109,9 +109,9 @@ listen = 127.0.0.1:8080'
 
 # ---- install ----
 step "apt-get install the packages"
-ct_timeout=180 ct sh -c 'cd /root/debs && apt-get install -y --no-download ./weftd_*.deb ./libweft0_*.deb' \
-    >"$tmp/apt-install.log" 2>&1 || fail "apt-get install of the packages failed"
 logs+=("$tmp/apt-install.log")
+ct_timeout=180 ct sh -c 'apt-get install -y /root/debs/weftd_*.deb /root/debs/libweft0_*.deb' \
+    >"$tmp/apt-install.log" 2>&1 || { fail "apt-get install of the packages failed"; exit 1; }
 [ "$(ct systemctl is-enabled weftd)" = enabled ] || fail "install did not enable weftd.service"
 [ "$(ct systemctl is-active weftd)" = active ] || fail "install did not start weftd.service"
 echo_in 7007 || fail "the installed weftd does not echo on 7007"
@@ -242,8 +242,8 @@ $base_services
 [slowpoem]
 protocol = poem
 listen = 127.0.0.1:7071
-delay = 100ms
-chunk = 16
+delay = 150ms
+chunk = 8
 EOF
 mkdir -p "$ct_root/etc/systemd/system/weftd.service.d"
 printf '[Service]\nTimeoutStopSec=2s\n' >"$ct_root/etc/systemd/system/weftd.service.d/stop.conf"
@@ -269,13 +269,13 @@ ct systemctl start weftd || fail "start failed"
 step "kill -9 of a worker and of the master"
 mpid=$(main_pid)
 w=$(workers | head -1)
-ct kill -9 "$w"
+ct sh -c "kill -9 $w"
 until_true 20 sh -c "[ \$(nsenter -t $ct_leader -a cat /proc/$mpid/task/$mpid/children | wc -w) -eq 2 ] &&
     ! nsenter -t $ct_leader -a cat /proc/$mpid/task/$mpid/children | grep -qw $w" ||
     fail "the killed worker was not replaced"
 echo_in 7007 || fail "no echo after a worker was killed"
 [ "$(main_pid)" = "$mpid" ] || fail "a worker's death restarted the master"
-ct kill -9 "$mpid"
+ct sh -c "kill -9 $mpid"
 until_true 30 sh -c "[ \"\$(nsenter -t $ct_leader -a systemctl show -p MainPID --value weftd)\" != $mpid ] &&
     [ \"\$(nsenter -t $ct_leader -a systemctl is-active weftd)\" = active ]" ||
     fail "systemd did not restart weftd after kill -9 of the master"
@@ -332,7 +332,7 @@ sed -i "s/^Version: .*/Version: $ver+up1/" "$up/DEBIAN/control"
 dpkg-deb -b "$up" "$ct_root/root/debs/up.deb" >/dev/null || fail "cannot make the upgrade .deb"
 echo '; edited by the sysadmin' >>"$conf"
 mpid=$(main_pid)
-ct_timeout=120 ct apt-get install -y --no-download /root/debs/up.deb >"$tmp/apt-upgrade.log" 2>&1 ||
+ct_timeout=120 ct apt-get install -y /root/debs/up.deb >"$tmp/apt-upgrade.log" 2>&1 ||
     fail "apt-get install of the upgrade failed"
 logs+=("$tmp/apt-upgrade.log")
 npid=$(main_pid)
