@@ -16,7 +16,7 @@ fi
 PKGS_BUILD="build-essential cmake pkg-config libevent-dev libssl-dev libinih-dev"
 PKGS_TEST="libcmocka-dev netcat-openbsd curl openssl procps clang llvm libclang-rt-14-dev node-llhttp systemd valgrind haproxy"
 # The system tests (tests/system): a Debian root booted with systemd-nspawn, the packages.
-PKGS_TEST="$PKGS_TEST systemd-container debootstrap git"
+PKGS_TEST="$PKGS_TEST systemd-container debootstrap git lintian dpkg-dev debhelper fakeroot"
 PKGS_BENCH="python3 python3-uvloop gnuplot-nox wrk nginx-light"
 
 want="$PKGS_BUILD"
