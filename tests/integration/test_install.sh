@@ -28,7 +28,7 @@ for f in "$prefix/sbin/weftd" "$prefix/include/weft/weft.h" "$prefix/include/wef
          "$prefix/include/weft/version.h" "$libdir/libweft.so" "$libdir/libweft.so.0" \
          "$plugindir/echo.so" "$prefix/share/man/man8/weftd.8" \
          "$prefix/share/man/man5/weftd.conf.5" "$prefix/lib/systemd/system/weftd.service" \
-         "$prefix/lib/systemd/system/weftd.socket" "$prefix/lib/sysusers.d/weft.conf"; do
+         "$prefix/lib/systemd/system/weftd@.socket" "$prefix/lib/sysusers.d/weft.conf"; do
     [ -e "$root$f" ] || fail "not installed: $f"
 done
 conf=$(find "$root" -path '*/weft/weftd.conf' | head -1)
