@@ -84,15 +84,23 @@ pool_add(struct listen_pool *p, int fd)
     return &nl[p->count++];
 }
 
+struct listener *
+listen_pool_find(struct listen_pool *p, const struct sockaddr *addr)
+{
+    for (size_t i = 0; i < p->count; i++)
+        if (same_addr((const struct sockaddr *)&p->list[i].addr, addr))
+            return &p->list[i];
+    return NULL;
+}
+
 int
 listen_pool_get(struct listen_pool *p, const struct sockaddr *addr, socklen_t len)
 {
-    struct listener *l;
+    struct listener *l = listen_pool_find(p, addr);
     int fd;
 
-    for (size_t i = 0; i < p->count; i++)
-        if (same_addr((const struct sockaddr *)&p->list[i].addr, addr))
-            return p->list[i].fd;
+    if (l != NULL)
+        return l->fd;
     fd = listen_open(addr, len, LISTEN_BACKLOG);
     if (fd < 0)
         return fd;

@@ -46,6 +46,9 @@ struct listen_pool {
  */
 int listen_pool_get(struct listen_pool *p, const struct sockaddr *addr, socklen_t len);
 
+/* The pool's socket for addr, or NULL. */
+struct listener *listen_pool_find(struct listen_pool *p, const struct sockaddr *addr);
+
 /*
  * Take the sockets systemd passed (LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES):
  * each becomes a listener with its address (getsockname) and name, marked

@@ -2,6 +2,7 @@
 /* main.c: weftd's command line and start-up order; master.c runs the rest. */
 #include <errno.h>
 #include <event2/event.h>
+#include <limits.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,13 +26,17 @@ usage(FILE *f)
 {
     fprintf(f,
             "usage: weftd [-t | -T] [-c FILE] [-p DIR]\n"
+            "       weftd -r PID [-c FILE] [-p DIR]\n"
             "       weftd -V | -h\n"
             "Serve the TCP protocols of the config's services, in the foreground.\n"
             "  -c FILE  config file (default %s)\n"
             "  -t       check the config (plugins, keys, users, listen addresses) and exit:\n"
             "           prints \"configuration ok\" and exits 0, or every error and exits 1\n"
             "  -T       as -t, but without binding the listen addresses: for checking a new\n"
-            "           config while weftd runs and holds them (ExecReload does this)\n"
+            "           config while weftd runs and holds them\n"
+            "  -r PID   reload the weftd whose master is PID: check the config as -T does,\n"
+            "           then send it SIGHUP; an invalid config exits 1 with its errors and\n"
+            "           sends nothing (ExecReload does this)\n"
             "  -p DIR   load plugins from DIR (before plugin_dir and $WEFT_PLUGIN_DIR)\n"
             "  -V       print the version and exit\n"
             "  -h       print this help and exit\n"
@@ -43,6 +48,19 @@ usage(FILE *f)
             WEFT_DEFAULT_CONF);
 }
 
+/* -r: the config is valid; SIGHUP the master. */
+static int
+send_reload(pid_t pid)
+{
+    if (kill(pid, SIGHUP) < 0) {
+        log_error("cannot send SIGHUP to weftd's master %ld: %s", (long)pid,
+                  errno == ESRCH ? "no such process" : strerror(errno));
+        return 1;
+    }
+    printf("configuration ok, sent SIGHUP to %ld\n", (long)pid);
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -51,13 +69,27 @@ main(int argc, char **argv)
     struct listen_pool pool = { 0 };
     const char *file = WEFT_DEFAULT_CONF, *plugin_dir = NULL;
     bool test = false, nobind = false;
+    long reload_pid = 0;
     int opt, rc, status;
 
-    while ((opt = getopt(argc, argv, "c:tTp:Vh")) != -1) {
+    while ((opt = getopt(argc, argv, "c:tTr:p:Vh")) != -1) {
         switch (opt) {
         case 'c': file = optarg; break;
         case 't': test = true; break;
         case 'T': test = nobind = true; break;
+        case 'r': {
+            char *end;
+
+            errno = 0;
+            reload_pid = strtol(optarg, &end, 10);
+            if (errno != 0 || end == optarg || *end != '\0' || reload_pid <= 0 ||
+                reload_pid > INT_MAX) {
+                fprintf(stderr, "weftd: -r: \"%s\" is not a process id\n", optarg);
+                return 2;
+            }
+            test = nobind = true;
+            break;
+        }
         case 'p': plugin_dir = optarg; break;
         case 'V':
             printf("weftd %s (plugin ABI %u, libevent %s)\n", WEFT_VERSION_STRING,
@@ -108,8 +140,11 @@ main(int argc, char **argv)
         for (size_t i = 0; i < conf->nerrors; i++)
             log_error("%s", conf->errors[i].msg);
         log_error("%s: %zu error%s%s", conf->file, conf->nerrors,
-                  conf->nerrors == 1 ? "" : "s", test ? "" : ", not starting");
+                  conf->nerrors == 1 ? "" : "s",
+                  reload_pid ? ", not reloading" : test ? "" : ", not starting");
         status = 1;
+    } else if (reload_pid != 0) {
+        status = send_reload((pid_t)reload_pid);
     } else if (test) {
         printf("configuration ok\n");
         status = 0;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <poll.h>
 #include <pwd.h>
 #include <sched.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -235,6 +237,46 @@ notify(struct master *m, const char *fmt, ...)
     notify_flush(m);
 }
 
+/*
+ * A worker keeps no capability: the master binds the ports (CAP_NET_BIND_SERVICE) and
+ * reads the TLS keys (CAP_DAC_READ_SEARCH under the shipped unit). First the bounding
+ * set, where we may (CAP_SETPCAP: as root, before setuid takes it away), so no exec can
+ * get one back; then, after setuid, the rest. Returns 0 or -errno.
+ */
+static int
+drop_bounding_set(void)
+{
+    struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+    struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+
+    memset(data, 0, sizeof(data));
+    if (syscall(SYS_capget, &hdr, data) < 0)
+        return -errno;
+    if (!(data[CAP_TO_INDEX(CAP_SETPCAP)].effective & CAP_TO_MASK(CAP_SETPCAP)))
+        return 0;       /* not ours to change; NoNewPrivileges= keeps an exec from using it */
+    for (int cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++)
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
+            return -errno;
+    return 0;
+}
+
+/* The ambient set cleared, then effective, permitted and inheritable emptied (lowering
+ * them is always allowed). Returns 0 or -errno. */
+static int
+drop_capabilities(void)
+{
+    struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+    struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+
+    /* EINVAL: a kernel without ambient capabilities (before 4.3), so none to clear. */
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+        return -errno;
+    memset(data, 0, sizeof(data));
+    if (syscall(SYS_capset, &hdr, data) < 0)
+        return -errno;
+    return 0;
+}
+
 /* The worker's side of a fork: shed the master's state, drop privileges, serve. */
 static void
 child(struct master *m, struct generation *g, int wfd)
@@ -264,9 +306,19 @@ child(struct master *m, struct generation *g, int wfd)
         log_error("cannot take the listening sockets: %s", weft_strerror(rc));
         goto out;
     }
+    rc = drop_bounding_set();
+    if (rc < 0) {
+        log_error("cannot drop capabilities (bounding set): %s", strerror(-rc));
+        goto out;
+    }
     if (g->drop && (setgroups(1, &g->gid) < 0 || setgid(g->gid) < 0 || setuid(g->uid) < 0)) {
         log_error("cannot switch to user %s: %s", g->conf->g.user, strerror(errno));
         rc = -1;
+        goto out;
+    }
+    rc = drop_capabilities();
+    if (rc < 0) {
+        log_error("cannot drop capabilities: %s", strerror(-rc));
         goto out;
     }
 #ifdef __SANITIZE_ADDRESS__
@@ -400,7 +452,11 @@ begin_stop(struct master *m, const char *why, int status)
     m->stopping = true;
     m->settling = false;
     m->status = status;
-    notify(m, "STOPPING=1");
+    /* The master is gone at most shutdown_timeout + KILL_GRACE_MS from now: one extension
+     * covers it (systemd sets the stop timeout to now + this, if that is later). */
+    notify(m, "STOPPING=1\nEXTEND_TIMEOUT_USEC=%llu",
+           (unsigned long long)(m->cur->conf->g.shutdown_ms + KILL_GRACE_MS +
+                                SDNOTIFY_EXTEND_MARGIN_MS) * 1000ull);
     log_notice("stopping (%s): %llu connection%s open, waiting at most %llu ms for them to "
                "finish", why, (unsigned long long)n, n == 1 ? "" : "s",
                (unsigned long long)m->cur->conf->g.shutdown_ms);
@@ -513,7 +569,12 @@ reload(struct master *m)
         m->reload_pending = true;
         return;
     }
-    notify(m, "RELOADING=1\nMONOTONIC_USEC=%llu", sdnotify_monotonic_usec());
+    /* READY=1 ends it within RELOAD_START_MS (new workers) + CLOSE_WAIT_MS (old ones close
+     * their listeners); reload_timeout runs after it. */
+    notify(m, "RELOADING=1\nMONOTONIC_USEC=%llu\nEXTEND_TIMEOUT_USEC=%llu",
+           sdnotify_monotonic_usec(),
+           (unsigned long long)(RELOAD_START_MS + CLOSE_WAIT_MS + SDNOTIFY_EXTEND_MARGIN_MS) *
+               1000ull);
     log_notice("reloading %s (SIGHUP)", m->file);
     rc = config_load(m->file, &conf);
     if (conf == NULL) {

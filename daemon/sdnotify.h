@@ -14,6 +14,13 @@
  */
 int sdnotify(const char *fmt, ...) WEFT_PRINTF(1, 2);
 
+/*
+ * EXTEND_TIMEOUT_USEC= gives systemd the time weftd needs from now on (a stop that
+ * drains for shutdown_timeout, a reload) plus this margin: TimeoutStopSec= (and
+ * TimeoutStartSec=, which bounds a reload) then never kills a drain weftd bounds itself.
+ */
+#define SDNOTIFY_EXTEND_MARGIN_MS 5000
+
 /* CLOCK_MONOTONIC in microseconds, for "RELOADING=1\nMONOTONIC_USEC=...". */
 unsigned long long sdnotify_monotonic_usec(void);
 

@@ -289,10 +289,44 @@ configure_service(struct services *ss, struct service *s)
     return configure_tls(ss, s);
 }
 
+static const struct conf_service *
+find_section(const struct config *conf, const char *name)
+{
+    for (size_t i = 0; i < conf->nservices; i++)
+        if (strcmp(conf->services[i]->name, name) == 0)
+            return conf->services[i];
+    return NULL;
+}
+
+/*
+ * The service a systemd socket is named for: its FileDescriptorName, when that is a
+ * section of the config. NULL for an unnamed one (no LISTEN_FDNAMES, "unknown", or
+ * systemd's default, the socket unit's name "NAME.socket", when no section is called
+ * so): those are matched by address.
+ */
+static const char *
+socket_service(const struct config *conf, const struct listener *l)
+{
+    if (l->name == NULL)
+        return NULL;
+    return find_section(conf, l->name) != NULL ? l->name : NULL;
+}
+
+/* Named, but not systemd's default name: it must name a section. */
+static bool
+socket_named(const struct listener *l)
+{
+    size_t n = l->name != NULL ? strlen(l->name) : 0;
+
+    return n > 0 && !(n > 7 && strcmp(l->name + n - 7, ".socket") == 0);
+}
+
 /*
  * The service's sockets, from the pool: systemd sockets named after the
  * service if there are any (they replace its listen lines), else one per
- * listen address (the pool's own if it has it, else bound now).
+ * listen address (the pool's own if it has it, else bound now). A listen
+ * address whose socket systemd passed named for another service is an error:
+ * two services would accept on one socket.
  */
 static int
 bind_service(struct services *ss, struct service *s, struct listen_pool *pool)
@@ -323,8 +357,18 @@ bind_service(struct services *ss, struct service *s, struct listen_pool *pool)
         s->fds[i] = -1;
     for (size_t i = 0; i < cs->nlisten; i++) {
         const struct conf_listen *l = &cs->listen[i];
+        const struct sockaddr *sa = (const struct sockaddr *)&l->addr;
+        const struct listener *held = listen_pool_find(pool, sa);
+        const char *owner = held != NULL ? socket_service(ss->conf, held) : NULL;
 
-        s->fds[i] = listen_pool_get(pool, (const struct sockaddr *)&l->addr, l->addrlen);
+        if (owner != NULL) {
+            config_error(ss->conf, l->line, cs->name, "listen",
+                         "%s: systemd passed this socket named \"%s\" (FileDescriptorName=), "
+                         "for [%s]: two services cannot share one socket", l->text, owner,
+                         owner);
+            continue;
+        }
+        s->fds[i] = listen_pool_get(pool, sa, l->addrlen);
         if (s->fds[i] == -ENOMEM)
             return -ENOMEM;
         if (s->fds[i] < 0)
@@ -332,6 +376,61 @@ bind_service(struct services *ss, struct service *s, struct listen_pool *pool)
                          listen_strerror(s->fds[i]));
     }
     return 0;
+}
+
+static bool
+fd_served(const struct services *ss, int fd)
+{
+    for (size_t i = 0; i < ss->count; i++)
+        for (size_t j = 0; j < ss->list[i].nfds; j++)
+            if (ss->list[i].fds[j] == fd)
+                return true;
+    return false;
+}
+
+/*
+ * Every socket systemd passed serves one service: one named for no section of the
+ * config, or unnamed and at no listen address, would be held and never served.
+ */
+static void
+check_activated(struct services *ss, const struct listen_pool *pool)
+{
+    const struct config *conf = ss->conf;
+
+    for (size_t i = 0; i < pool->count; i++) {
+        const struct listener *l = &pool->list[i];
+        char addr[80], names[200];
+        size_t used = 0;
+
+        if (!l->activated)
+            continue;
+        if (l->addrlen > 0)
+            config_addr_string((const struct sockaddr *)&l->addr, addr, sizeof(addr));
+        else
+            snprintf(addr, sizeof(addr), "fd %d", l->fd);
+        if (socket_service(conf, l) != NULL)
+            continue;
+        if (socket_named(l)) {
+            names[0] = '\0';
+            for (size_t k = 0; k < conf->nservices && used < sizeof(names); k++) {
+                int n = snprintf(names + used, sizeof(names) - used, "%s[%s]", k ? ", " : "",
+                                 conf->services[k]->name);
+
+                used = n < 0 ? sizeof(names) : used + (size_t)n;
+            }
+            config_error(ss->conf, 0, NULL, NULL,
+                         "systemd passed a socket named \"%s\" (%s), and no service is "
+                         "called so: FileDescriptorName= (the instance of weftd@%s.socket) "
+                         "must be a section name (here: %s)", l->name, addr, l->name,
+                         conf->nservices > 0 ? names : "none");
+        } else if (!fd_served(ss, l->fd)) {
+            config_error(ss->conf, 0, NULL, NULL,
+                         "systemd passed a socket on %s%s%s%s that no service listens on: "
+                         "name it after its service (FileDescriptorName=) or add its address "
+                         "to a listen line", addr, l->name ? " (named \"" : " (unnamed",
+                         l->name ? l->name : "", l->name ? "\", systemd's default)" : ")");
+        }
+    }
 }
 
 int
@@ -372,6 +471,8 @@ services_prepare(struct services *ss, struct config *conf, const char *plugin_di
         if (rc < 0)
             return rc;
     }
+    if (pool != NULL)
+        check_activated(ss, pool);
     if (conf->oom)
         return -ENOMEM;
     if (conf->nservices == 0)

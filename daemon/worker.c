@@ -189,7 +189,8 @@ on_signal(struct weft_loop *loop, int sig, void *arg)
         log_notice("stopping (%s): waiting for %zu connection%s to finish, at most %llu ms",
                    signal_name(sig), n, n == 1 ? "" : "s",
                    (unsigned long long)w->g->shutdown_ms);
-        sdnotify("STOPPING=1");
+        sdnotify("STOPPING=1\nEXTEND_TIMEOUT_USEC=%llu",
+                 (unsigned long long)(w->g->shutdown_ms + SDNOTIFY_EXTEND_MARGIN_MS) * 1000ull);
     } else if (w->deadline == 0) {
         log_debug("retiring (reload): %zu connection%s left, no time limit", n,
                   n == 1 ? "" : "s");

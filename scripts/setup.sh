@@ -1,12 +1,22 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Installs the Debian packages weft needs to build, test and benchmark, if missing.
-# Run by `make run`, `make test` and `make bench` before anything else.
+# Run by run.sh, test.sh, `make run`, `make test` and `make bench` before anything else.
+#   setup.sh [-n] [build|test|bench]
+#   -n: install nothing; print the missing packages, one line (tests/system prefetches them).
 set -eu
+
+print=0
+if [ "${1:-}" = -n ]; then
+    print=1
+    shift
+fi
 
 # Build and run: compiler, CMake, libraries.  Test: cmocka, real clients.
 PKGS_BUILD="build-essential cmake pkg-config libevent-dev libssl-dev libinih-dev"
 PKGS_TEST="libcmocka-dev netcat-openbsd curl openssl procps clang llvm libclang-rt-14-dev node-llhttp systemd valgrind haproxy"
+# The system tests (tests/system): a Debian root booted with systemd-nspawn, the packages.
+PKGS_TEST="$PKGS_TEST systemd-container debootstrap git lintian dpkg-dev debhelper fakeroot"
 PKGS_BENCH="python3 python3-uvloop gnuplot-nox wrk nginx-light"
 
 want="$PKGS_BUILD"
@@ -24,6 +34,10 @@ for p in $want; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed' ||
         missing="$missing $p"
 done
+if [ "$print" = 1 ]; then
+    echo $missing
+    exit 0
+fi
 [ -z "$missing" ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -29,6 +29,10 @@ tmp=$(mktemp -d "/tmp/weft-$(basename "$0" .sh).XXXXXX") ||
 set -E
 pids=()
 logs=()
+# Functions lib_on_exit calls with the exit status: lib_before_exit first (collect logs, stop
+# gracefully), lib_after_kill once every process is killed (unmount).
+lib_before_exit=()
+lib_after_kill=()
 failures=0
 keep_going=0
 lib_said_fail=0     # a FAIL line is out: the EXIT trap need not say why again
@@ -96,6 +100,9 @@ lib_on_exit() {
     trap '' INT TERM HUP PIPE
     trap - ERR
     set +e
+    for f in "${lib_before_exit[@]}"; do
+        "$f" "$rc"
+    done
     if [ "$rc" -ne 0 ]; then
         if [ "$lib_said_fail" = 0 ]; then
             if [ -n "$lib_sig" ]; then
@@ -114,6 +121,9 @@ lib_on_exit() {
         done
     fi
     lib_kill_all
+    for f in "${lib_after_kill[@]}"; do
+        "$f" "$rc"
+    done
     rm -rf "$tmp"
     exit "$rc"
 }

@@ -55,6 +55,11 @@ if "$WEFTD" -t -c "$tmp/bad.conf" >"$tmp/bad.out" 2>&1; then
     fail "weftd -t accepted a key that does not match"
 fi
 grep -q "bad.conf:[0-9]*.*b.key" "$tmp/bad.out" || fail "error names no file:line: $(cat "$tmp/bad.out")"
+# -T (no binding: the unit's ExecStartPre and ExecReload) loads the keys just the same.
+if "$WEFTD" -T -c "$tmp/bad.conf" >"$tmp/bad.out" 2>&1; then
+    fail "weftd -T accepted a key that does not match"
+fi
+grep -q "bad.conf:[0-9]*.*b.key" "$tmp/bad.out" || fail "-T: error names no file:line: $(cat "$tmp/bad.out")"
 
 launch_tls() {
     write_conf "${ports[0]}" "${ports[1]}" "${ports[2]}"
@@ -90,4 +95,24 @@ out=$(curl -sS --cacert "$c/ca.pem" --resolve "a.test:${ports[1]}:127.0.0.1" -o 
 [ "$out" = 200 ] || fail "weftd unhealthy after a plaintext client"
 
 stop_weftd || fail "weftd exited $? after SIGTERM"
-finish "weftd TLS: echo, http, poem, config errors"
+
+# A reload reads the certificate and key again (the master builds the TLS contexts): new
+# files at the same paths (a renewal) are served once weftd says it reloaded.
+cp "$c/a.pem" "$tmp/live.pem"
+cp "$c/a.key" "$tmp/live.key"
+launch_live() {
+    printf '[echo-tls]\nprotocol = echo\nlisten = 127.0.0.1:%s\ntls_certificate = %s\ntls_key = %s\n' \
+        "${ports[0]}" "$tmp/live.pem" "$tmp/live.key" >"$tmp/live.conf"
+    launch -n live "$WEFTD" -c "$tmp/live.conf"
+}
+start_weftd 1 launch_live || exit 1
+tls_say "$tmp/live1.out" hello -- -connect "127.0.0.1:${ports[0]}" -CAfile "$c/ca.pem"
+grep -q "subject=.*CN = a.test" "$tmp/live1.out" || fail "before the reload: not a.test: $(cat "$tmp/live1.out")"
+cp "$c/b.pem" "$tmp/live.pem"
+cp "$c/b.key" "$tmp/live.key"
+reload_weftd live || fail "the reload failed: $reload_status"
+tls_say "$tmp/live2.out" hello -- -connect "127.0.0.1:${ports[0]}" -CAfile "$c/ca.pem"
+grep -q "subject=.*CN = b.test" "$tmp/live2.out" || fail "after the reload: not b.test: $(cat "$tmp/live2.out")"
+grep -qx hello "$tmp/live2.out" || fail "no echo over the new certificate"
+stop_weftd live || fail "weftd exited $? after SIGTERM"
+finish "weftd TLS: echo, http, poem, config errors, certificates read again at a reload"

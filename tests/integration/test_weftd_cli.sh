@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# test_weftd_cli.sh: weftd's command line: -V, -h, and -t on good and bad configs.
+# test_weftd_cli.sh: weftd's command line: -V, -h, -t and -T on good and bad configs, and
+# -r PID (check, then SIGHUP a running weftd).
 set -uo pipefail
 
 . "$(dirname "$0")/lib.sh"
@@ -21,12 +22,14 @@ expect_err() {
     grep -qF -- "$1" "$tmp/err" || fail "stderr lacks: $1"
 }
 
-# check_bad NAME CONFIG NEEDLE...: weftd -t on CONFIG exits 1 and stderr has every needle.
+# check_bad NAME CONFIG NEEDLE...: weftd -t (or $check, e.g. -T) on CONFIG exits 1 and
+# stderr has every needle.
+check=-t
 check_bad() {
     local name=$1 conf=$2
     shift 2
     printf '%b' "$conf" >"$tmp/$name.conf"
-    run 1 -t -c "$tmp/$name.conf" || return
+    run 1 "$check" -c "$tmp/$name.conf" || return
     for needle in "$@"; do
         expect_err "${needle//%F/$tmp/$name.conf}"
     done
@@ -36,7 +39,9 @@ check_bad() {
 # -V, -h
 run 0 -V && grep -qE '^weftd [0-9]+\.[0-9]+\.[0-9]+' "$tmp/out" || fail "-V prints no version"
 run 0 -h && grep -q "usage: weftd" "$tmp/out" || fail "-h prints no usage"
-grep -q -- "-t" "$tmp/out" || fail "-h does not mention -t"
+for flag in -t -T -r; do
+    grep -q -- "$flag" "$tmp/out" || fail "-h does not mention $flag"
+done
 run 2 -x && grep -q "usage: weftd" "$tmp/err" || fail "bad option: no usage on stderr"
 
 pick_ports port
@@ -85,7 +90,58 @@ for try in 1 2 3 4 5; do
 done
 check_bad port_in_use "[echo]\nprotocol = echo\n\nlisten = 127.0.0.1:$busy\n" \
     "%F:4: [echo] listen: 127.0.0.1:$busy: port in use"
+# -T binds nothing (systemd's sockets or the running weftd hold the ports: the unit's
+# ExecStartPre and ExecReload): the port in use is no error...
+run 0 -T -c "$tmp/port_in_use.conf" && grep -qx "configuration ok" "$tmp/out" ||
+    fail "-T: a port in use is an error: $(cat "$tmp/err")"
 stop_weftd holder
+# ... but the rest is checked: keys, plugins, their keys, several errors at once.
+check=-T
+check_bad T_unknown_protocol "[x]\nprotocol = gopher\nlisten = 127.0.0.1:$port\n" \
+    "%F:2: [x] protocol: unknown protocol \"gopher\""
+check_bad T_plugin_key "[echo]\nprotocol = echo\nlisten = 127.0.0.1:$port\ncolour = red\n" \
+    "%F:4: [echo] colour: unknown key for protocol echo"
+check_bad T_several "[weftd]\nlog_level = loud\nuser = no-such-user-here\n[echo]\nprotocol = echo\nlisten = 127.0.0.1:0\n" \
+    "%F:2: [weftd] log_level" "%F:3: [weftd] user: no such user" "%F:6: [echo] listen" "3 errors"
+check_bad T_tls_missing "[echo]\nprotocol = echo\nlisten = 127.0.0.1:$port\ntls_certificate = $tmp/none.pem\ntls_key = $tmp/none.key\n" \
+    "%F:4: [echo] tls_certificate: tls_certificate $tmp/none.pem: No such file"
+check=-t
+
+# -r PID: check the config as -T does, then SIGHUP the master PID (the unit's ExecReload).
+# The weftd it reloads is a real one, whose RELOADING=1 and READY=1 say it got the signal.
+launch_live() {
+    printf '%b' "[weftd]\nworkers = 1\n[echo]\nprotocol = echo\nlisten = 127.0.0.1:${ports[0]}\n" \
+        >"$tmp/live.conf"
+    launch "$WEFTD" -c "$tmp/live.conf"
+}
+start_weftd 1 launch_live || exit 1
+# wait_reload N: the next reload weftd reports ends with "STATUS=reloaded (config N)".
+wait_reload() {
+    wait_event weftd 'RELOADING=1' || { fail "no RELOADING=1 after weftd -r"; return; }
+    wait_event weftd 'STATUS=reload*' || { fail "no reload STATUS after RELOADING=1"; return; }
+    [ "$sv_line" = "STATUS=reloaded (config $1)" ] || fail "reload: $sv_line, expected config $1"
+    wait_event weftd 'READY=1' || fail "no READY=1 after the reload"
+}
+run 0 -c "$tmp/live.conf" -r "$pid" && grep -qx "configuration ok, sent SIGHUP to $pid" "$tmp/out" ||
+    fail "-r: $(cat "$tmp/out" "$tmp/err")"
+wait_reload 2
+# An invalid config: exit 1, its errors (for the journal), and no signal...
+printf '[echo]\nprotocol = gopher\nlisten = 127.0.0.1:%s\n' "${ports[0]}" >"$tmp/bad_r.conf"
+run 1 -c "$tmp/bad_r.conf" -r "$pid" && {
+    expect_err "$tmp/bad_r.conf:2: [echo] protocol: unknown protocol \"gopher\""
+    expect_err "$tmp/bad_r.conf: 1 error, not reloading"
+}
+grep -q "sent SIGHUP" "$tmp/out" && fail "-r with an invalid config says it sent SIGHUP"
+# ... no such process, or not a process id: exit 1 (2 for a bad argument), and why.
+nopid=$(($(cat /proc/sys/kernel/pid_max) + 1))
+run 1 -c "$tmp/live.conf" -r "$nopid" &&
+    expect_err "cannot send SIGHUP to weftd's master $nopid: no such process"
+run 2 -c "$tmp/live.conf" -r 12x && expect_err "weftd: -r: \"12x\" is not a process id"
+run 2 -c "$tmp/live.conf" -r 0 && expect_err "weftd: -r: \"0\" is not a process id"
+# The next signal is the next reload (config 3): the invalid -r sent none.
+run 0 -c "$tmp/live.conf" -r "$pid" || fail "-r: $(cat "$tmp/err")"
+wait_reload 3
+stop_weftd || fail "weftd exited $? after SIGTERM"
 
 # Missing and unreadable files.
 run 1 -t -c "$tmp/nonexistent.conf" && expect_err "$tmp/nonexistent.conf: cannot read: No such file"
@@ -101,4 +157,4 @@ printf '%b' "$good" >"$tmp/good.conf"
 run 1 -t -p "$WEFT_BINARY_DIR/test-plugins" -c "$tmp/good.conf" &&
     expect_err "unknown protocol \"echo\""
 
-finish "ok: weftd -V, -h and -t behave"
+finish "ok: weftd -V, -h, -t, -T and -r behave"

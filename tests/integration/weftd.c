@@ -288,22 +288,26 @@ weftd_path(void)
 
 /*
  * execv argv, prefixed with the words of $WEFTD_WRAPPER if set (e.g. "valgrind
- * --leak-check=full ...", from tests/valgrind.sh): the wrapper execs weftd in
- * place, so the pid stays weftd's.
+ * --leak-check=full ...", from tests/valgrind.sh), and before them with prefix (a
+ * command such as setpriv): each execs the next in place, so the pid stays weftd's.
  */
 static void
-exec_wrapped(const char *const *argv)
+exec_wrapped(const char *const *argv, const char *const *prefix)
 {
     const char *wrap = getenv("WEFTD_WRAPPER");
     const char *full[96];
-    char *words, *save = NULL;
+    char *words = NULL, *save = NULL;
     int n = 0;
 
-    if (wrap == NULL || *wrap == '\0' || (words = strdup(wrap)) == NULL) {
+    for (int i = 0; prefix != NULL && prefix[i] != NULL && n < 32; i++)
+        full[n++] = prefix[i];
+    if (n == 0 && (wrap == NULL || *wrap == '\0' || (words = strdup(wrap)) == NULL)) {
         execv(argv[0], (char *const *)argv);
         return;
     }
-    for (char *t = strtok_r(words, " ", &save); t != NULL && n < 63;
+    if (words == NULL && wrap != NULL && *wrap != '\0' && (words = strdup(wrap)) == NULL)
+        _exit(127);
+    for (char *t = words ? strtok_r(words, " ", &save) : NULL; t != NULL && n < 63;
          t = strtok_r(NULL, " ", &save))
         full[n++] = t;
     for (int i = 0; argv[i] != NULL && n < 95; i++)
@@ -332,7 +336,7 @@ child(const struct weftd *w, const char *const *argv, const struct weftd_opts *o
     setenv("NOTIFY_SOCKET", w->notify, 1);
     for (int i = 0; o != NULL && o->env != NULL && o->env[i] != NULL; i++)
         putenv((char *)o->env[i]);
-    exec_wrapped(argv);
+    exec_wrapped(argv, o != NULL ? o->prefix : NULL);
     _exit(127);
 }
 

@@ -47,6 +47,8 @@ struct weftd_opts {
     const char *const *args;            /* extra arguments after "-c FILE" (NULL-terminated) */
     const char *const *env;             /* extra NAME=VALUE for weftd's environment */
     const char *notify;                 /* NOTIFY_SOCKET: NULL = dir/notify; "@name" abstract */
+    const char *const *prefix;          /* a command that runs weftd (NULL-terminated), e.g.
+                                         * setpriv with its options: before $WEFTD_WRAPPER */
     bool no_wait;                       /* return once started, without waiting for READY=1 */
 };
 
