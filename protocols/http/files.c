@@ -426,16 +426,25 @@ http_etag_format(char *out, size_t outlen, time_t mtime, uint64_t size)
 bool
 http_etag_match(const char *h, const char *etag)
 {
+    return http_etag_list_match(h, etag, false);
+}
+
+bool
+http_etag_list_match(const char *h, const char *etag, bool strong)
+{
     size_t el = strlen(etag);
     const char *c = h;
 
     while (*c) {
+        bool weak = false;
         while (*c == ' ' || *c == '\t' || *c == ',')
             c++;
         if (*c == '*')
             return true;
-        if (c[0] == 'W' && c[1] == '/')
+        if (c[0] == 'W' && c[1] == '/') {
+            weak = true;
             c += 2;
+        }
         const char *e = c;
         if (*e == '"') {
             e = strchr(e + 1, '"');
@@ -446,7 +455,7 @@ http_etag_match(const char *h, const char *etag)
             while (*e && *e != ',')
                 e++;
         }
-        if ((size_t)(e - c) == el && memcmp(c, etag, el) == 0)
+        if ((size_t)(e - c) == el && memcmp(c, etag, el) == 0 && !(strong && weak))
             return true;
         c = e;
     }

@@ -74,6 +74,13 @@ void http_etag_format(char *out, size_t outlen, time_t mtime, uint64_t size);
 /** True if the If-None-Match list h names etag (weak comparison) or is "*". */
 bool http_etag_match(const char *h, const char *etag);
 
+/**
+ * True if the entity-tag list h (If-Match, If-None-Match) names etag or is "*": with
+ * strong, a weak tag (W/"...") in the list never matches (If-Match, RFC 9110 §13.1.1);
+ * else the weak comparison (If-None-Match, §13.1.2). etag is ours, always strong.
+ */
+bool http_etag_list_match(const char *h, const char *etag, bool strong);
+
 /** Format t as an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT"); out holds 30 bytes. */
 void http_date_format(time_t t, char out[30]);
 

@@ -568,20 +568,29 @@ send_file(struct conn *c, const struct http_request *r, struct reply *rep,
         http_date_format(mtime, lastmod);
     }
 
-    bool not_modified = false;
-    if (r->if_none_match) {
+    /* RFC 9110 §13.2.2's order: If-Match, else If-Unmodified-Since (412 when false); then
+     * If-None-Match, else If-Modified-Since (304 when false, for GET and HEAD). */
+    bool failed = false, not_modified = false;
+    time_t t;
+    if (r->if_match)
+        failed = !http_etag_list_match(r->if_match, etag, true);
+    else if (r->if_unmodified_since && http_date_parse(r->if_unmodified_since, &t) == 0)
+        failed = mtime > t;
+    if (!failed && r->if_none_match)
         not_modified = http_etag_match(r->if_none_match, etag);
-    } else if (r->if_modified_since) {
-        time_t t;
+    else if (!failed && r->if_modified_since)
         not_modified = http_date_parse(r->if_modified_since, &t) == 0 && mtime <= t;
-    }
     int n = snprintf(extra, sizeof(extra), "Last-Modified: %s\r\nETag: %s\r\n", lastmod, etag);
+    if (failed) {
+        send_error(c, r, rep, 412, NULL, NULL);
+        goto done;
+    }
     if (not_modified) {
         struct http_head h = {
             .status = 304, .minor = r->minor, .server = c->svc->server[0] ? c->svc->server : NULL,
-            .content_length = 0, .keep_alive = rep->keep_alive, .extra = extra,
+            .no_length = true, .keep_alive = rep->keep_alive, .extra = extra,
         };
-        /* a 304 carries no Content-Length of its own body: drop ours */
+        /* a 304 has no body, and its Content-Length would be the 200's: send none */
         rep->status = 304;
         if (http_head_write(c->out, &h) < 0)
             rep->keep_alive = false;
@@ -671,7 +680,8 @@ send_cached_fast(struct conn *c, const struct http_request *r, struct reply *rep
     time_t now = time(NULL);
     unsigned v = r->minor ? 1 : 0;
 
-    if (r->if_none_match || r->if_modified_since || r->range)
+    if (r->if_none_match || r->if_modified_since || r->if_match || r->if_unmodified_since ||
+        r->range)
         return false;
     if (now != s->prefix_time) {
         const char *date = http_date_now();

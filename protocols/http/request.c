@@ -9,10 +9,12 @@
 #include "request.h"
 
 /* The header values a static file server looks at; the rest are only counted. */
-enum slot { S_HOST, S_INM, S_IMS, S_RANGE, S_IF_RANGE, S_UA, S_REFERER, S_EXPECT, S_COUNT };
+enum slot { S_HOST, S_INM, S_IMS, S_IM, S_IUS, S_RANGE, S_IF_RANGE, S_UA, S_REFERER, S_EXPECT,
+            S_COUNT };
 
 static const char *const slot_names[S_COUNT] = {
     [S_HOST] = "host", [S_INM] = "if-none-match", [S_IMS] = "if-modified-since",
+    [S_IM] = "if-match", [S_IUS] = "if-unmodified-since",
     [S_RANGE] = "range", [S_IF_RANGE] = "if-range", [S_UA] = "user-agent",
     [S_REFERER] = "referer", [S_EXPECT] = "expect",
 };
@@ -196,6 +198,8 @@ resolve(struct http_parser *p)
     r->host = slot_str(p, S_HOST);
     r->if_none_match = slot_str(p, S_INM);
     r->if_modified_since = slot_str(p, S_IMS);
+    r->if_match = slot_str(p, S_IM);
+    r->if_unmodified_since = slot_str(p, S_IUS);
     r->range = slot_str(p, S_RANGE);
     r->if_range = slot_str(p, S_IF_RANGE);
     r->user_agent = slot_str(p, S_UA);

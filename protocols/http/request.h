@@ -38,6 +38,8 @@ struct http_request {
     const char *host;
     const char *if_none_match;
     const char *if_modified_since;
+    const char *if_match;               /* RFC 9110 §13.1.1: strong comparison, or 412 */
+    const char *if_unmodified_since;    /* §13.1.4: only without If-Match */
     const char *range;
     const char *if_range;
     const char *user_agent;

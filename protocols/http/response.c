@@ -25,6 +25,7 @@ http_status_text(int status)
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
+    case 412: return "Precondition Failed";
     case 413: return "Content Too Large";
     case 414: return "URI Too Long";
     case 416: return "Range Not Satisfiable";
@@ -64,7 +65,7 @@ http_head_write(struct evbuffer *out, const struct http_head *h)
     if (h->content_type && n < (int)sizeof(line))
         n += snprintf(line + n, sizeof(line) - (size_t)n, "Content-Type: %s\r\n",
                       h->content_type);
-    if (n < (int)sizeof(line))
+    if (!h->no_length && n < (int)sizeof(line))
         n += snprintf(line + n, sizeof(line) - (size_t)n, "Content-Length: %" PRIu64 "\r\n",
                       h->content_length);
     /* 1.1 keeps alive unless told; 1.0 closes unless told. Say it either way. */

@@ -25,6 +25,7 @@ struct http_head {
     const char *server;         /* Server header value, or NULL for none */
     const char *content_type;   /* or NULL */
     uint64_t content_length;
+    bool no_length;             /* no Content-Length at all (304: RFC 9110 §8.6, §15.4.5) */
     bool keep_alive;            /* Connection: keep-alive / close as the version needs */
     const char *extra;          /* more header lines, each ending in CRLF, or NULL */
 };

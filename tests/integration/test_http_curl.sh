@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # test_http_curl.sh: the http plugin in the real weftd, driven by the real curl (and nc -C):
-# GET, HEAD, 404, 304 with If-None-Match, a range, two URLs on one connection, --http1.0,
+# GET, HEAD, 404, 304 with If-None-Match (no Content-Length), 412 for If-Match and
+# If-Unmodified-Since, a range, two URLs on one connection, --http1.0,
 # the built-in test page.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -64,6 +65,37 @@ ims() {
     [ "$(curl -s -o /dev/null -w '%{http_code}' -H "If-Modified-Since: $lm" "$base/hello.txt")" = 304 ]
 }
 check "If-Modified-Since gives 304" ims
+
+no_length_304() {   # RFC 9110 §8.6: a 304 carries no Content-Length (ours would be wrong)
+    local etag h
+    etag=$(curl -s -I "$base/hello.txt" | tr -d '\r' | sed -n 's/^[Ee][Tt]ag: //p')
+    h=$(curl -s -D - -o /dev/null -H "If-None-Match: $etag" "$base/hello.txt" | tr -d '\r')
+    grep -q '^HTTP/1.1 304 ' <<<"$h" && ! grep -qi '^content-length:' <<<"$h" &&
+        grep -qi "^etag: $etag" <<<"$h"
+}
+check "a 304 has no Content-Length" no_length_304
+
+preconditions() {   # RFC 9110 §13.1.1, §13.1.4, §13.2.2: 412 when If-Match/If-Unmodified-Since fail
+    local etag lm code
+    etag=$(curl -s -I "$base/hello.txt" | tr -d '\r' | sed -n 's/^[Ee][Tt]ag: //p')
+    lm=$(curl -s -I "$base/hello.txt" | tr -d '\r' | sed -n 's/^[Ll]ast-[Mm]odified: //p')
+    code() { curl -s -o /dev/null -w '%{http_code}' "$@" "$base/hello.txt"; }
+    [ "$(code -H "If-Match: $etag")" = 200 ] || { echo "# If-Match: ours: not 200"; return 1; }
+    [ "$(code -H 'If-Match: "other"')" = 412 ] || { echo "# If-Match: other: not 412"; return 1; }
+    [ "$(code -H "If-Match: W/$etag")" = 412 ] || { echo "# If-Match: weak: not 412"; return 1; }
+    [ "$(code -H 'If-Match: *')" = 200 ] || { echo "# If-Match: *: not 200"; return 1; }
+    [ "$(code -H 'If-Match: "other"' -r 0-4)" = 412 ] || { echo "# If-Match with Range: not 412"; return 1; }
+    [ "$(code -H "If-Match: $etag" -r 0-4)" = 206 ] || { echo "# If-Match ours with Range: not 206"; return 1; }
+    [ "$(code -H "If-Unmodified-Since: $lm")" = 200 ] || { echo "# IUS = mtime: not 200"; return 1; }
+    [ "$(code -H 'If-Unmodified-Since: Sun, 06 Nov 1994 08:49:37 GMT')" = 412 ] ||
+        { echo "# IUS in 1994: not 412"; return 1; }
+    # If-Match wins over If-Unmodified-Since; a failed precondition wins over If-None-Match.
+    [ "$(code -H "If-Match: $etag" -H 'If-Unmodified-Since: Sun, 06 Nov 1994 08:49:37 GMT')" = 200 ] ||
+        { echo "# If-Match + old IUS: not 200"; return 1; }
+    [ "$(code -H 'If-Match: "other"' -H "If-None-Match: $etag")" = 412 ] ||
+        { echo "# failed If-Match + If-None-Match: not 412"; return 1; }
+}
+check "If-Match and If-Unmodified-Since give 412 when they fail" preconditions
 
 range() {
     [ "$(curl -s -r 0-4 "$base/hello.txt")" = hello ] &&

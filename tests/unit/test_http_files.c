@@ -131,6 +131,12 @@ test_etags_and_dates(void **state)
     assert_true(http_etag_match("*", etag));
     assert_false(http_etag_match("\"5f000000-e\"", etag));
     assert_false(http_etag_match("", etag));
+    /* If-Match compares strongly: a weak tag never matches, "*" always does. */
+    assert_true(http_etag_list_match("\"a\", \"5f000000-d\"", etag, true));
+    assert_false(http_etag_list_match("W/\"5f000000-d\"", etag, true));
+    assert_true(http_etag_list_match("W/\"5f000000-d\"", etag, false));
+    assert_true(http_etag_list_match("*", etag, true));
+    assert_false(http_etag_list_match("\"5f000000-e\"", etag, true));
 
     http_date_format(784111777, date);
     assert_string_equal(date, "Sun, 06 Nov 1994 08:49:37 GMT");
