@@ -833,8 +833,10 @@ respond(struct conn *c, const struct http_request *r)
         send_error(c, r, &rep, 405, "Allow: GET, HEAD\r\n", NULL);
     } else {
         int n = http_path_normalise(r->target, r->target_len, path, sizeof(path));
-        if (n == HTTP_PATH_BAD)
+        if (n == HTTP_PATH_BAD) {
+            rep.keep_alive = false;     /* "GET *", "GET http:x": not a path; as nginx, close */
             send_error(c, r, &rep, 400, NULL, NULL);
+        }
         else if (n < 0)
             send_error(c, r, &rep, 403, NULL, NULL);
         else if (c->svc->root == NULL)

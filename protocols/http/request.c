@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* request.c: glue over llhttp (strict mode): one request at a time, limits, smuggling guards. */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -139,6 +140,8 @@ on_header_field_complete(llhttp_t *ll)
     struct http_parser *p = parser_of(ll);
     if (++p->header_count > p->lim.max_headers)
         return fail(p, 431, "too many headers");
+    if (p->name_len == 0)
+        return fail(p, 400, "empty header name");
     p->slot = -1;
     if (p->name_len < sizeof(p->name)) {
         p->name[p->name_len] = '\0';
@@ -206,6 +209,37 @@ resolve(struct http_parser *p)
     r->referer = slot_str(p, S_REFERER);
 }
 
+/*
+ * A Host value RFC 9112 §3.2 and RFC 3986 §3.2.2 allow: empty, or uri-host [":" port],
+ * uri-host an IP-literal in brackets or a reg-name / IPv4address (unreserved, pct-encoded,
+ * sub-delims). "a b", "a/b", "a@b", "a?b" are not: 400.
+ */
+static bool
+host_valid(const char *h)
+{
+    const char *c = h;
+
+    if (*c == '[') {
+        for (c++; *c && *c != ']'; c++)
+            if (!isxdigit((unsigned char)*c) && *c != ':' && *c != '.' && *c != 'v' &&
+                *c != 'V')
+                return false;
+        if (*c++ != ']')
+            return false;
+    } else {
+        for (; *c && *c != ':'; c++) {
+            if (isalnum((unsigned char)*c) || strchr("-._~!$&'()*+,;=%", *c))
+                continue;
+            return false;
+        }
+    }
+    if (*c == ':')
+        for (c++; *c; c++)
+            if (!isdigit((unsigned char)*c))
+                return false;
+    return *c == '\0';
+}
+
 static int
 on_headers_complete(llhttp_t *ll)
 {
@@ -218,7 +252,8 @@ on_headers_complete(llhttp_t *ll)
     r->method_name = llhttp_method_name((llhttp_method_t)ll->method);
     r->method = ll->method == HTTP_GET ? HTTP_M_GET
               : ll->method == HTTP_HEAD ? HTTP_M_HEAD : HTTP_M_OTHER;
-    r->keep_alive = llhttp_should_keep_alive(ll);
+    /* "Connection: keep-alive, close" closes, in 1.0 too (llhttp keeps a 1.0 one alive). */
+    r->keep_alive = llhttp_should_keep_alive(ll) && !(flags & F_CONNECTION_CLOSE);
     r->upgrade = ll->upgrade || ll->method == HTTP_CONNECT;
     r->content_length = (flags & F_CONTENT_LENGTH) ? ll->content_length : 0;
     r->has_body = (flags & F_CHUNKED) || r->content_length > 0;
@@ -232,6 +267,9 @@ on_headers_complete(llhttp_t *ll)
         return fail(p, 505, "HTTP version not supported");
     if (r->minor >= 1 && p->hosts == 0)
         return fail(p, 400, "HTTP/1.1 request without Host");
+    const char *host = slot_str(p, S_HOST);
+    if (host && !host_valid(host))
+        return fail(p, 400, "invalid Host");
     /* A body framed by anything but a final "chunked" cannot be delimited:
      * the classic smuggling vector, so refuse it, and TE on 1.0 too. */
     if (flags & F_TRANSFER_ENCODING) {

@@ -165,6 +165,26 @@ test_malformed_requests_get_400(void **state)
 }
 
 static void
+test_host_must_be_an_authority(void **state)
+{
+    /* RFC 9112 §3.2 / RFC 3986 §3.2.2: uri-host [":" port], or empty */
+    assert_int_equal(error_status("GET / HTTP/1.1\r\nHost: a b\r\n\r\n"), 400);
+    assert_int_equal(error_status("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n"), 400);
+    assert_int_equal(error_status("GET / HTTP/1.1\r\nHost: u@a\r\n\r\n"), 400);
+    assert_int_equal(error_status("GET / HTTP/1.1\r\nHost: a:8x\r\n\r\n"), 400);
+    assert_int_equal(error_status("GET / HTTP/1.1\r\nHost: [::1\r\n\r\n"), 400);
+    assert_int_equal(error_status("GET / HTTP/1.0\r\nHost: a?b\r\n\r\n"), 400);
+    assert_int_equal(error_status("GET / HTTP/1.1\r\nHost: example.org\r\n\r\n"), 0);
+    assert_int_equal(error_status("GET / HTTP/1.1\r\nHost: example.org:8080\r\n\r\n"), 0);
+    assert_int_equal(error_status("GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n"), 0);
+    assert_int_equal(error_status("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"), 0);
+    assert_int_equal(error_status("GET / HTTP/1.1\r\nHost: xn--bcher-kva.example\r\n\r\n"), 0);
+    assert_int_equal(error_status("GET / HTTP/1.1\r\nHost:\r\n\r\n"), 0);
+    /* an empty field name */
+    assert_int_equal(error_status("GET / HTTP/1.1\r\nHost: a\r\n: v\r\n\r\n"), 400);
+}
+
+static void
 test_lf_only_request_is_flagged(void **state)
 {
     const char *reqs[] = { "GET / HTTP/1.1\nHost: a\n\n", "GET / HTTP/1.0\n\n" };
@@ -241,6 +261,20 @@ test_http10_keep_alive_on_request(void **state)
 }
 
 static void
+test_connection_close_wins_over_keep_alive(void **state)
+{
+    const char *reqs[] = { "GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n",
+                           "GET / HTTP/1.0\r\nConnection: close\r\nConnection: keep-alive\r\n\r\n",
+                           "GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, close\r\n\r\n" };
+    for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+        struct http_parser *p = http_parser_new(NULL);
+        assert_int_equal(feed_all(p, reqs[i], strlen(reqs[i]), NULL), HTTP_EV_DONE);
+        assert_false(http_parser_request(p)->keep_alive);
+        http_parser_free(p);
+    }
+}
+
+static void
 test_upgrade_ends_the_http_stream(void **state)
 {
     const char req[] = "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
@@ -272,10 +306,12 @@ main(void)
         cmocka_unit_test(test_chunked_body_is_consumed),
         cmocka_unit_test(test_expect_continue_is_reported),
         cmocka_unit_test(test_malformed_requests_get_400),
+        cmocka_unit_test(test_host_must_be_an_authority),
         cmocka_unit_test(test_lf_only_request_is_flagged),
         cmocka_unit_test(test_limits_give_414_431_413),
         cmocka_unit_test(test_error_is_sticky),
         cmocka_unit_test(test_http10_keep_alive_on_request),
+        cmocka_unit_test(test_connection_close_wins_over_keep_alive),
         cmocka_unit_test(test_upgrade_ends_the_http_stream),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
