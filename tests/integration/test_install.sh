@@ -131,6 +131,14 @@ fi
 # from there, as a plugin author's private install does.
 unset LD_LIBRARY_PATH WEFT_PLUGIN_DIR
 p=$tmp/p
+# A build whose destinations include absolute ones (the /usr prefix's /etc, a unit dir given
+# absolute) would write those on this system: only the staged install above for it.
+case "$prefix:$(cache WEFT_SYSTEMD_UNIT_DIR):$(cache WEFT_SYSUSERS_DIR)" in
+    /usr:* | /usr/:* | *:/* )
+        finish "ok: install layout, out-of-tree plugin loaded by the installed weftd" \
+            "(not --prefix: this build installs to absolute directories)"
+        exit ;;
+esac
 cmake --install "$WEFT_BINARY_DIR" --prefix "$p" >"$tmp/install-p.log" 2>&1 ||
     { cat "$tmp/install-p.log" >&2; fail "cmake --install --prefix failed"; exit 1; }
 pcdir=$(dirname "$(ls "$p"/lib*/pkgconfig/weft.pc "$p"/lib/*/pkgconfig/weft.pc 2>/dev/null |
