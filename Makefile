@@ -6,6 +6,7 @@
 #   make fuzz   build, run each libFuzzer target for FUZZ_SECONDS (60) with clang
 #   make bench  install missing packages, build (Release), run bench/
 #   make deb    the Debian packages weftd, libweft0, libweft-dev in $(DEB_DIR) (build/deb)
+#   make install  build, then cmake --install into $(PREFIX) (/usr/local; DESTDIR honoured)
 #   make scale  19,000 idle connections per worker, 100,000 connect-echo-close cycles
 #   make soak   10 minutes of mixed echo, HTTP, poem, TLS traffic (SOAK_SECONDS=60: 1 minute)
 #   make chaos  kill -9 workers and SIGHUP the master under load (CHAOS_SECONDS, 60)
@@ -16,9 +17,10 @@ BUILD_SAN  ?= build-san
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 60
 CMAKE_ARGS ?=
+PREFIX     ?= /usr/local
 
 .PHONY: all setup setup-test setup-bench build build-run build-tests build-san run test test-plain deb test-san test-valgrind \
-        fuzz bench clean
+        fuzz bench clean install
 
 all: build
 
@@ -87,6 +89,11 @@ bench: setup-bench
 	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DWEFT_BENCH=ON
 	cmake --build build-bench -j $(JOBS)
 	sh bench/run.sh build-bench
+
+# Everything under $(PREFIX), relocatable (README's Install): cmake --install's --prefix, so
+# the build's configured CMAKE_INSTALL_PREFIX does not matter.
+install: build
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
 
 # The Debian packages, from the checkout: the .debs in $(DEB_DIR) (docs/packaging.md).
 DEB_DIR ?= $(BUILD)/deb

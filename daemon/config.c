@@ -38,7 +38,8 @@ struct conf_key {
 
 static const struct conf_key global_keys[] = {
     { "plugin_dir", CONF_PATH, offsetof(struct conf_global, plugin_dir), "",
-      "directory of the <protocol>.so plugins; empty: -p, $WEFT_PLUGIN_DIR, built-in" },
+      "directories of the <protocol>.so plugins (':' or ',' between them), searched after -p "
+      "and $WEFT_PLUGIN_DIR, before the built-in one" },
     { "log_level", CONF_LEVEL, offsetof(struct conf_global, log_level), "info",
       "error, warning, notice, info or debug" },
     { "shutdown_timeout", CONF_DURATION, offsetof(struct conf_global, shutdown_ms), "10s",
@@ -82,7 +83,7 @@ void
 config_error(struct config *c, int line, const char *section, const char *key,
              const char *fmt, ...)
 {
-    char reason[512], msg[1024];
+    char reason[1536], msg[2048];
     struct conf_error *e;
     va_list ap;
     int n;
@@ -377,15 +378,36 @@ set_global(struct parser *p, const struct conf_key *k, const char *value, char *
 
     switch (k->type) {
     case CONF_PATH: {
-        char *path;
-        const char *slash = strrchr(p->c->file, '/');
+        /* Directories separated by ':' or ',', joined with ':' here; empty ones dropped. */
+        const char *slash = strrchr(p->c->file, '/'), *d, *end;
+        size_t len, n = 0;
+        char *path = malloc(1);
 
-        /* A relative directory is relative to the config file, not to the cwd. */
-        if (value[0] == '\0' || value[0] == '/' || slash == NULL) {
-            path = strdup(value);
-        } else if (asprintf(&path, "%.*s/%s", (int)(slash - p->c->file), p->c->file,
-                            value) < 0) {
-            path = NULL;
+        if (path != NULL)
+            path[0] = '\0';
+        for (d = value; path != NULL && *d != '\0'; d = *end ? end + 1 : end) {
+            char *np;
+            int base;
+
+            end = d + strcspn(d, ":,");
+            while (d < end && (*d == ' ' || *d == '\t'))
+                d++;
+            len = (size_t)(end - d);
+            while (len > 0 && (d[len - 1] == ' ' || d[len - 1] == '\t'))
+                len--;
+            if (len == 0)
+                continue;
+            /* A relative directory is relative to the config file, not to the cwd. */
+            base = d[0] == '/' || slash == NULL ? 0 : (int)(slash - p->c->file) + 1;
+            np = realloc(path, n + 1 + (size_t)base + len + 1);
+            if (np == NULL) {
+                free(path);
+                path = NULL;
+                break;
+            }
+            path = np;
+            n += (size_t)sprintf(path + n, "%s%.*s%.*s", n ? ":" : "", base, p->c->file,
+                                 (int)len, d);
         }
         if (path == NULL) {
             snprintf(why, whylen, "out of memory");

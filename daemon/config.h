@@ -13,7 +13,9 @@
 
 /* The [weftd] section. Every field has a default in config.c's key table. */
 struct conf_global {
-    char *plugin_dir;           /* "" means: the -p flag, $WEFT_PLUGIN_DIR, the default */
+    char *plugin_dir;           /* directories joined with ':', relative ones made relative
+                                   to the file's folder; searched after -p and
+                                   $WEFT_PLUGIN_DIR, before the built-in one; "": none */
     int log_level;              /* WEFT_LOG_ERR .. WEFT_LOG_DEBUG */
     uint64_t shutdown_ms;       /* SIGTERM: time granted to open connections */
     int workers;                /* worker processes: CONF_WORKERS_AUTO (one per core), 0 = none */

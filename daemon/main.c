@@ -15,11 +15,16 @@
 #include "listen.h"
 #include "log.h"
 #include "master.h"
+#include "paths.h"
+#include "plugin.h"
 #include "services.h"
 
+/* Relative: to the prefix weftd runs from (paths_installed); absolute for the /usr prefix. */
 #ifndef WEFT_DEFAULT_CONF
-#define WEFT_DEFAULT_CONF "/etc/weft/weftd.conf"
+#define WEFT_DEFAULT_CONF "etc/weft/weftd.conf"
 #endif
+
+static char default_conf[PATH_MAX];
 
 static void
 usage(FILE *f)
@@ -37,7 +42,8 @@ usage(FILE *f)
             "  -r PID   reload the weftd whose master is PID: check the config as -T does,\n"
             "           then send it SIGHUP; an invalid config exits 1 with its errors and\n"
             "           sends nothing (ExecReload does this)\n"
-            "  -p DIR   load plugins from DIR (before plugin_dir and $WEFT_PLUGIN_DIR)\n"
+            "  -p DIR   look for plugins in DIR first (repeatable, or DIR:DIR...); the search\n"
+            "           goes on in $WEFT_PLUGIN_DIR, plugin_dir, then %s\n"
             "  -V       print the version and exit\n"
             "  -h       print this help and exit\n"
             "Signals: SIGHUP reloads the config (new workers; old ones close their listeners and\n"
@@ -45,7 +51,7 @@ usage(FILE *f)
             "SIGINT stop accepting, let connections finish (up to shutdown_timeout, then\n"
             "abort them) and exit 0; SIGUSR1 reopens log files.\n"
             "See weftd(8), weftd.conf(5).\n",
-            WEFT_DEFAULT_CONF);
+            default_conf, plugin_default_dir());
 }
 
 /* -r: the config is valid; SIGHUP the master. */
@@ -67,10 +73,14 @@ main(int argc, char **argv)
     struct config *conf = NULL;
     struct services ss = { 0 };
     struct listen_pool pool = { 0 };
-    const char *file = WEFT_DEFAULT_CONF, *plugin_dir = NULL;
+    const char *file = default_conf;
+    static char *plugin_dir;            /* each -p, joined with colons (static: reachable) */
     bool test = false, nobind = false;
     long reload_pid = 0;
     int opt, rc, status;
+
+    if (paths_installed(WEFT_DEFAULT_CONF, default_conf, sizeof(default_conf)) < 0)
+        snprintf(default_conf, sizeof(default_conf), "%s", WEFT_DEFAULT_CONF);
 
     while ((opt = getopt(argc, argv, "c:tTr:p:Vh")) != -1) {
         switch (opt) {
@@ -90,7 +100,18 @@ main(int argc, char **argv)
             test = nobind = true;
             break;
         }
-        case 'p': plugin_dir = optarg; break;
+        case 'p': {
+            char *joined;
+
+            if (asprintf(&joined, "%s%s%s", plugin_dir ? plugin_dir : "", plugin_dir ? ":" : "",
+                         optarg) < 0) {
+                fprintf(stderr, "weftd: out of memory\n");
+                return 1;
+            }
+            free(plugin_dir);
+            plugin_dir = joined;
+            break;
+        }
         case 'V':
             printf("weftd %s (plugin ABI %u, libevent %s)\n", WEFT_VERSION_STRING,
                    (unsigned)WEFT_PLUGIN_ABI, event_get_version());
@@ -155,5 +176,6 @@ main(int argc, char **argv)
     services_free(&ss);
     listen_pool_free(&pool);
     config_free(conf);
+    free(plugin_dir);
     return status;
 }

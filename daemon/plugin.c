@@ -10,6 +10,7 @@
 
 #include <weft/error.h>
 
+#include "paths.h"
 #include "plugin.h"
 
 #ifndef WEFT_BUILD_DIR
@@ -19,22 +20,25 @@
 #define WEFT_BUILD_PLUGIN_DIR ""
 #endif
 #ifndef WEFT_PLUGIN_INSTALL_DIR
-#define WEFT_PLUGIN_INSTALL_DIR "/usr/local/lib/weft/protocols"
+#define WEFT_PLUGIN_INSTALL_DIR "lib/weft/protocols"
 #endif
 
 const char *
 plugin_default_dir(void)
 {
+    static char dir[PATH_MAX];
     char exe[PATH_MAX], build[PATH_MAX];
     size_t n;
 
-    if (WEFT_BUILD_DIR[0] == '\0' || realpath("/proc/self/exe", exe) == NULL ||
-        realpath(WEFT_BUILD_DIR, build) == NULL)
-        return WEFT_PLUGIN_INSTALL_DIR;
-    n = strlen(build);
-    if (strncmp(exe, build, n) == 0 && exe[n] == '/')
-        return WEFT_BUILD_PLUGIN_DIR;
-    return WEFT_PLUGIN_INSTALL_DIR;
+    if (WEFT_BUILD_DIR[0] != '\0' && realpath("/proc/self/exe", exe) != NULL &&
+        realpath(WEFT_BUILD_DIR, build) != NULL) {
+        n = strlen(build);
+        if (strncmp(exe, build, n) == 0 && exe[n] == '/')
+            return WEFT_BUILD_PLUGIN_DIR;
+    }
+    if (dir[0] == '\0' && paths_installed(WEFT_PLUGIN_INSTALL_DIR, dir, sizeof(dir)) < 0)
+        snprintf(dir, sizeof(dir), "%s", WEFT_PLUGIN_INSTALL_DIR);
+    return dir;
 }
 
 static bool
@@ -89,22 +93,19 @@ plugin_check_record(const void *sym, const char *name, const char *path, char *e
     return 0;
 }
 
-int
-plugin_open(const char *dir, const char *name, struct plugin **out, char *err, size_t errlen)
+/* Load <dir>/<name>.so, dir being one directory; -ENOENT if it has none. */
+static int
+open_in(const char *dir, size_t dirlen, const char *name, struct plugin **out, char *err,
+        size_t errlen)
 {
     struct plugin *p = NULL;
     struct stat st;
     void *sym;
     int rc;
 
-    *out = NULL;
-    if (!good_name(name)) {
-        snprintf(err, errlen, "bad protocol name \"%s\"", name);
-        return -EINVAL;
-    }
     p = calloc(1, sizeof(*p));
     if (p == NULL || (p->name = strdup(name)) == NULL ||
-        asprintf(&p->path, "%s/%s.so", dir, name) < 0) {
+        asprintf(&p->path, "%.*s/%s.so", (int)dirlen, dir, name) < 0) {
         if (p != NULL)
             p->path = NULL;
         rc = -ENOMEM;
@@ -113,9 +114,7 @@ plugin_open(const char *dir, const char *name, struct plugin **out, char *err, s
     }
     if (stat(p->path, &st) < 0) {
         rc = -errno;
-        if (rc == -ENOENT)
-            snprintf(err, errlen, "unknown protocol \"%s\" (no %s)", name, p->path);
-        else
+        if (rc != -ENOENT)
             snprintf(err, errlen, "%s: %s", p->path, strerror(-rc));
         goto fail;
     }
@@ -147,6 +146,46 @@ plugin_open(const char *dir, const char *name, struct plugin **out, char *err, s
 fail:
     plugin_close(p);
     return rc;
+}
+
+int
+plugin_open(const char *path, const char *name, struct plugin **out, char *err, size_t errlen)
+{
+    const char *dir, *end;
+    size_t len, n = 0;
+    int rc;
+
+    *out = NULL;
+    if (!good_name(name)) {
+        snprintf(err, errlen, "bad protocol name \"%s\"", name);
+        return -EINVAL;
+    }
+    /* The first directory holding <name>.so wins, even if that file does not load. */
+    for (dir = path; *dir != '\0'; dir = *end ? end + 1 : end) {
+        end = strchrnul(dir, ':');
+        len = (size_t)(end - dir);
+        if (len == 0)
+            continue;
+        rc = open_in(dir, len, name, out, err, errlen);
+        if (rc != -ENOENT)
+            return rc;
+        n++;
+    }
+    /* Not found: name every file looked for, in order. */
+    len = (size_t)snprintf(err, errlen, "unknown protocol \"%s\" (no ", name);
+    if (n == 0 && len < errlen)
+        len += (size_t)snprintf(err + len, errlen - len, "plugin directory");
+    n = 0;
+    for (dir = path; *dir != '\0' && len < errlen; dir = *end ? end + 1 : end) {
+        end = strchrnul(dir, ':');
+        if (end == dir)
+            continue;
+        len += (size_t)snprintf(err + len, errlen - len, "%s%.*s/%s.so", n++ ? ", " : "",
+                                (int)(end - dir), dir, name);
+    }
+    if (len < errlen)
+        snprintf(err + len, errlen - len, ")");
+    return -ENOENT;
 }
 
 void

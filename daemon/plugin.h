@@ -25,13 +25,16 @@ struct plugin {
 };
 
 /*
- * Load <dir>/<name>.so: dlopen(RTLD_NOW | RTLD_LOCAL), find weft_plugin, read
- * its abi before anything else, then its size, name and protocol_new.
- * Returns 0 and *out, or a negative code with a one-line reason naming the
- * file in err: -ENOENT (no such plugin), -EINVAL (bad name),
- * -WEFT_EABI (another ABI), -WEFT_ECONFIG (not a plugin, bad record), -ENOMEM.
+ * Load <dir>/<name>.so from the first dir of path (directories separated by
+ * colons, empty ones skipped) that has that file: dlopen(RTLD_NOW |
+ * RTLD_LOCAL), find weft_plugin, read its abi before anything else, then its
+ * size, name and protocol_new. A file found that does not load is an error,
+ * not a reason to look further. Returns 0 and *out, or a negative code with a
+ * one-line reason naming the file in err: -ENOENT (in no directory: err
+ * lists each file looked for), -EINVAL (bad name), -WEFT_EABI (another ABI),
+ * -WEFT_ECONFIG (not a plugin, bad record), -ENOMEM.
  */
-int plugin_open(const char *dir, const char *name, struct plugin **out, char *err,
+int plugin_open(const char *path, const char *name, struct plugin **out, char *err,
                 size_t errlen);
 
 /*
@@ -48,8 +51,10 @@ int plugin_check_record(const void *sym, const char *name, const char *path, cha
 void plugin_close(struct plugin *p);
 
 /*
- * Where plugins are when nothing says otherwise: the build tree's plugin
- * folder if this program runs from the build tree, else the install folder.
+ * The built-in plugin directory, searched last: the build tree's plugin
+ * folder if this program runs from the build tree, else the install folder
+ * (WEFT_PLUGIN_INSTALL_DIR; relative to the prefix weftd runs from, see
+ * paths_installed(), when relative).
  */
 const char *plugin_default_dir(void);
 

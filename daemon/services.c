@@ -11,25 +11,49 @@
 #include "log.h"
 #include "services.h"
 
-static const char *
-pick_plugin_dir(const struct config *conf, const char *flag, const char **why)
+/* Append to *path (colon-separated) each directory of dirs not in it yet. */
+static int
+path_append(char **path, const char *dirs)
 {
-    const char *env = getenv("WEFT_PLUGIN_DIR");
+    const char *d, *end, *hit;
+    size_t len, have;
+    char *np;
 
-    if (flag != NULL && *flag != '\0') {
-        *why = "-p";
-        return flag;
+    for (d = dirs ? dirs : ""; *d != '\0'; d = *end ? end + 1 : end) {
+        end = strchrnul(d, ':');
+        len = (size_t)(end - d);
+        if (len == 0)
+            continue;
+        have = *path ? strlen(*path) : 0;
+        for (hit = *path; hit != NULL; hit = strchr(hit, ':'), hit = hit ? hit + 1 : NULL)
+            if (strncmp(hit, d, len) == 0 && (hit[len] == ':' || hit[len] == '\0'))
+                break;
+        if (hit != NULL)
+            continue;
+        np = realloc(*path, have + len + 2);
+        if (np == NULL)
+            return -ENOMEM;
+        if (have > 0)
+            np[have++] = ':';
+        memcpy(np + have, d, len);
+        np[have + len] = '\0';
+        *path = np;
     }
-    if (conf->g.plugin_dir != NULL && conf->g.plugin_dir[0] != '\0') {
-        *why = "plugin_dir";
-        return conf->g.plugin_dir;
-    }
-    if (env != NULL && *env != '\0') {
-        *why = "$WEFT_PLUGIN_DIR";
-        return env;
-    }
-    *why = "built-in default";
-    return plugin_default_dir();
+    return 0;
+}
+
+/*
+ * The plugin search path, in order: -p, $WEFT_PLUGIN_DIR, plugin_dir (each
+ * colon-separated), then the built-in directory, always there.
+ */
+static int
+plugin_search_path(const struct config *conf, const char *flag, char **out)
+{
+    *out = NULL;
+    if (path_append(out, flag) < 0 || path_append(out, getenv("WEFT_PLUGIN_DIR")) < 0 ||
+        path_append(out, conf->g.plugin_dir) < 0 || path_append(out, plugin_default_dir()) < 0)
+        return -ENOMEM;
+    return 0;
 }
 
 /* The protocol's plugin, loaded once however many services use it. */
@@ -37,7 +61,7 @@ static int
 get_plugin(struct services *ss, const struct conf_service *cs, struct plugin **out)
 {
     struct plugin *p, **np;
-    char err[512];
+    char err[1536];
     int rc;
 
     for (size_t i = 0; i < ss->nplugins; i++) {
@@ -437,16 +461,14 @@ int
 services_prepare(struct services *ss, struct config *conf, const char *plugin_dir_flag,
                  struct listen_pool *pool)
 {
-    const char *dir, *why;
     int rc;
 
     memset(ss, 0, sizeof(*ss));
     ss->conf = conf;
-    dir = pick_plugin_dir(conf, plugin_dir_flag, &why);
-    ss->plugin_dir = strdup(dir);
-    if (ss->plugin_dir == NULL)
+    if (plugin_search_path(conf, plugin_dir_flag, &ss->plugin_dir) < 0)
         return -ENOMEM;
-    log_debug("plugins from %s (%s)", dir, why);
+    log_debug("plugin search path %s (-p, $WEFT_PLUGIN_DIR, plugin_dir, built-in)",
+              ss->plugin_dir);
     ss->list = calloc(conf->nservices ? conf->nservices : 1, sizeof(*ss->list));
     if (ss->list == NULL)
         return -ENOMEM;

@@ -32,7 +32,7 @@ struct service {
 
 struct services {
     struct config *conf;                /* borrowed */
-    char *plugin_dir;
+    char *plugin_dir;                   /* the search path: directories joined with ':' */
     struct plugin **plugins;            /* one per protocol in use */
     size_t nplugins;
     struct service *list;
@@ -43,8 +43,9 @@ struct services {
 
 /*
  * Make everything ready without serving: load each protocol's plugin from
- * the plugin directory (plugin_dir_flag, else [weftd] plugin_dir, else
- * $WEFT_PLUGIN_DIR, else plugin_default_dir()), create each service and pass
+ * the first directory of the search path that has it (plugin_dir_flag, then
+ * $WEFT_PLUGIN_DIR, then [weftd] plugin_dir, each colon-separated, then
+ * plugin_default_dir()), create each service and pass
  * it its keys, run service_check, and take each listen address's socket from
  * pool (see bind_service: systemd sockets named after the service, else the
  * pool's socket for the address, else a new one). pool NULL skips sockets

@@ -152,9 +152,21 @@ if [ "$(id -u)" -ne 0 ]; then
     run 1 -t -c "$tmp/secret.conf" && expect_err "$tmp/secret.conf: cannot read: Permission denied"
 fi
 
-# -p wins over plugin_dir: with -p pointing at the broken plugins, echo is unknown.
+# The plugin search path: -p (repeated, or DIR:DIR), $WEFT_PLUGIN_DIR, plugin_dir, then the
+# built-in directory (here the build tree's plugins/). -p adds to it: echo is still found.
 printf '%b' "$good" >"$tmp/good.conf"
-run 1 -t -p "$WEFT_BINARY_DIR/test-plugins" -c "$tmp/good.conf" &&
-    expect_err "unknown protocol \"echo\""
+run 0 -t -p "$WEFT_BINARY_DIR/test-plugins" -c "$tmp/good.conf" ||
+    fail "-p DIR hides the built-in echo"
+# A plugin in the first directory is the one loaded: bad_abi, only in test-plugins.
+mkdir -p "$tmp/first"
+printf '[weftd]\nplugin_dir = first, %s\n[x]\nprotocol = bad_abi\nlisten = 127.0.0.1:%s\n' \
+    "$WEFT_BINARY_DIR/test-plugins" "$port" >"$tmp/path.conf"
+run 1 -t -c "$tmp/path.conf" &&
+    expect_err "$WEFT_BINARY_DIR/test-plugins/bad_abi.so: built for plugin ABI"
+# Not found: the error lists every file looked for, in search order.
+printf '[weftd]\nplugin_dir = first, /weft-conf\n[x]\nprotocol = gopher\nlisten = 127.0.0.1:%s\n' \
+    "$port" >"$tmp/gopher.conf"
+WEFT_PLUGIN_DIR=/weft-env run 1 -t -p /weft-p1 -p /weft-p2:/weft-p3 -c "$tmp/gopher.conf" &&
+    expect_err "unknown protocol \"gopher\" (no /weft-p1/gopher.so, /weft-p2/gopher.so, /weft-p3/gopher.so, /weft-env/gopher.so, $tmp/first/gopher.so, /weft-conf/gopher.so, $WEFT_BINARY_DIR/plugins/gopher.so)"
 
-finish "ok: weftd -V, -h, -t, -T and -r behave"
+finish "ok: weftd -V, -h, -t, -T, -r and the plugin search path behave"

@@ -261,6 +261,15 @@ test_relative_plugin_dir_is_relative_to_the_file(void **state)
     assert_int_equal(config_load_mem("/etc/weft/weftd.conf", text, strlen(text), &c), 0);
     assert_string_equal(c->g.plugin_dir, "/opt/weft");
     config_free(c);
+    /* A search path: ':' or ',' between directories, each relative one to the file. */
+    text = "[weftd]\nplugin_dir = mine, /opt/weft:: more ,\n";
+    assert_int_equal(config_load_mem("/etc/weft/weftd.conf", text, strlen(text), &c), 0);
+    assert_string_equal(c->g.plugin_dir, "/etc/weft/mine:/opt/weft:/etc/weft/more");
+    config_free(c);
+    text = "[weftd]\nplugin_dir = a,b\n";
+    assert_int_equal(config_load_mem("weftd.conf", text, strlen(text), &c), 0);
+    assert_string_equal(c->g.plugin_dir, "a:b");
+    config_free(c);
 }
 
 static void

@@ -17,6 +17,7 @@
 #include <weft/weft.h>
 
 #include "config.h"
+#include "paths.h"
 #include "harness.h"
 #include "plugin.h"
 #include "services.h"
@@ -136,6 +137,75 @@ test_path_in_name_is_refused(void **state)
     expect_refused(WEFT_TEST_PLUGIN_DIR, "../echo", -EINVAL, "bad protocol name", NULL);
 }
 
+/* The search path: the first directory holding <name>.so wins, missing ones are skipped. */
+static void
+test_search_path_first_dir_with_the_plugin_wins(void **state)
+{
+    char dir[] = "/tmp/weft-plugins-XXXXXX", link[128], target[1024], path[2048];
+    struct plugin *p = NULL;
+    char err[512] = "";
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(link, sizeof(link), "%s/echo.so", dir);
+    snprintf(target, sizeof(target), "%s/echo.so", echo_dir());
+    assert_int_equal(symlink(target, link), 0);
+    snprintf(path, sizeof(path), "/nonexistent-weft:%s:%s", dir, echo_dir());
+    assert_int_equal(plugin_open(path, "echo", &p, err, sizeof(err)), 0);
+    assert_string_equal(p->path, link);
+    plugin_close(p);
+    /* Not in the first directories: found in the last. */
+    snprintf(path, sizeof(path), "/nonexistent-weft::%s:%s", WEFT_TEST_PLUGIN_DIR, echo_dir());
+    assert_int_equal(plugin_open(path, "echo", &p, err, sizeof(err)), 0);
+    assert_string_equal(p->path, target);
+    plugin_close(p);
+    unlink(link);
+    rmdir(dir);
+}
+
+/* A broken plugin first in the path is an error, not a reason to look further. */
+static void
+test_search_path_broken_plugin_first_is_an_error(void **state)
+{
+    char path[1024];
+
+    (void)state;
+    snprintf(path, sizeof(path), "%s:%s", WEFT_TEST_PLUGIN_DIR, echo_dir());
+    expect_refused(path, "bad_abi", -WEFT_EABI, WEFT_TEST_PLUGIN_DIR "/bad_abi.so: ", NULL);
+}
+
+static void
+test_unknown_protocol_lists_every_dir_searched(void **state)
+{
+    (void)state;
+    expect_refused("/weft-a:/weft-b/c", "nonesuch", -ENOENT,
+                   "unknown protocol \"nonesuch\" (no /weft-a/nonesuch.so, "
+                   "/weft-b/c/nonesuch.so)", NULL);
+}
+
+static void
+test_prefix_of_an_installed_executable(void **state)
+{
+    char out[64];
+
+    (void)state;
+    assert_int_equal(paths_prefix_of("/tmp/p/sbin/weftd", "sbin", out, sizeof(out)), 0);
+    assert_string_equal(out, "/tmp/p");
+    assert_int_equal(paths_prefix_of("/usr/sbin/weftd", "sbin", out, sizeof(out)), 0);
+    assert_string_equal(out, "/usr");
+    assert_int_equal(paths_prefix_of("/sbin/weftd", "sbin", out, sizeof(out)), 0);
+    assert_string_equal(out, "/");
+    assert_int_equal(paths_prefix_of("/opt/w/x/bin/weftd", "x/bin/", out, sizeof(out)), 0);
+    assert_string_equal(out, "/opt/w");
+    /* Not in <prefix>/<sbindir>: the configured prefix is used. */
+    assert_int_equal(paths_prefix_of("/b/daemon/weftd", "sbin", out, sizeof(out)), -1);
+    assert_int_equal(paths_prefix_of("/b/xsbin/weftd", "sbin", out, sizeof(out)), -1);
+    assert_int_equal(paths_prefix_of("/usr/sbin/weftd", "/usr/sbin", out, sizeof(out)), -1);
+    assert_int_equal(paths_prefix_of("/a/very/long/prefix/sbin/weftd", "sbin", out, 8), -1);
+    assert_int_equal(paths_installed("/etc/weft/weftd.conf", out, sizeof(out)), 0);
+    assert_string_equal(out, "/etc/weft/weftd.conf");
+}
+
 static void
 test_default_dir_is_the_build_tree_from_the_build_tree(void **state)
 {
@@ -235,6 +305,43 @@ test_unknown_protocol_names_line_and_key(void **state)
     config_free(c);
 }
 
+/*
+ * The search path services_prepare builds: -p, then $WEFT_PLUGIN_DIR, then plugin_dir,
+ * then the built-in directory, which -p does not replace.
+ */
+static void
+test_search_path_order_and_built_in_last(void **state)
+{
+    struct services ss;
+    struct config *c;
+    char text[512], want[2048];
+    char *env = strdup(echo_dir());
+    int rc;
+
+    (void)state;
+    assert_non_null(env);
+    setenv("WEFT_PLUGIN_DIR", "/weft-env1:/weft-env2", 1);
+    snprintf(text, sizeof(text),
+             "[weftd]\nplugin_dir = /weft-conf, rel\n[x]\nprotocol = gopher\n"
+             "listen = 127.0.0.1:1\n[e]\nprotocol = echo\nlisten = 127.0.0.1:%u\n",
+             (unsigned)harness_port());
+    c = prepare(text, "/weft-p1:" WEFT_TEST_PLUGIN_DIR, &ss, &rc);
+    setenv("WEFT_PLUGIN_DIR", env, 1);
+    free(env);
+    assert_int_equal(rc, -WEFT_ECONFIG);
+    snprintf(want, sizeof(want),
+             "[x] protocol: unknown protocol \"gopher\" (no /weft-p1/gopher.so, "
+             WEFT_TEST_PLUGIN_DIR "/gopher.so, /weft-env1/gopher.so, /weft-env2/gopher.so, "
+             "/weft-conf/gopher.so, rel/gopher.so, %s/gopher.so)", plugin_default_dir());
+    assert_true(has_error(c, want));
+    /* echo is in none of those but the built-in directory: found there. */
+    assert_int_equal(c->nerrors, 1);
+    assert_non_null(ss.list[1].plugin);
+    services_free(&ss);
+    listen_pool_free(&test_pool);
+    config_free(c);
+}
+
 static void
 test_bad_plugin_in_config_names_line_and_file(void **state)
 {
@@ -318,6 +425,11 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_echo_plugin_loads),
+        cmocka_unit_test(test_search_path_first_dir_with_the_plugin_wins),
+        cmocka_unit_test(test_search_path_broken_plugin_first_is_an_error),
+        cmocka_unit_test(test_unknown_protocol_lists_every_dir_searched),
+        cmocka_unit_test(test_prefix_of_an_installed_executable),
+        cmocka_unit_test(test_search_path_order_and_built_in_last),
         cmocka_unit_test(test_other_abi_is_refused_naming_the_file),
         cmocka_unit_test(test_missing_symbol_is_refused_naming_the_file),
         cmocka_unit_test(test_wrong_name_is_refused),
