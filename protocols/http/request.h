@@ -15,7 +15,9 @@ struct http_limits {
     uint64_t max_body_size;     /* Content-Length or chunked total: 413 */
 };
 
-#define HTTP_LIMITS_DEFAULT { 8192, 8192, 100, 1024 * 1024 }
+/* nginx's defaults: a request line of 8k (large_client_header_buffers 4 8k), 32k of head in
+ * all (browsers with many cookies send more than 8k), 100 headers, a 1m body. */
+#define HTTP_LIMITS_DEFAULT { 8192, 32768, 100, 1024 * 1024 }
 
 /* The methods the plugin tells apart; the rest are HTTP_M_OTHER (405). */
 enum http_method { HTTP_M_GET, HTTP_M_HEAD, HTTP_M_OTHER };

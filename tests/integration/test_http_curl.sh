@@ -97,6 +97,14 @@ preconditions() {   # RFC 9110 §13.1.1, §13.1.4, §13.2.2: 412 when If-Match/I
 }
 check "If-Match and If-Unmodified-Since give 412 when they fail" preconditions
 
+big_heads() {       # a browser with many cookies: 20 KB of Cookie is served, 40 KB gets 431
+    local c20 c40
+    c20=$(printf 'a%.0s' $(seq 1 20000)) c40=$c20$c20
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: s=$c20" "$base/hello.txt")" = 200 ] &&
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: s=$c40" "$base/hello.txt")" = 431 ]
+}
+check "max_header_size is 32k by default: 20 KB of cookies served, 40 KB 431" big_heads
+
 range() {
     [ "$(curl -s -r 0-4 "$base/hello.txt")" = hello ] &&
     [ "$(curl -s -o /dev/null -w '%{http_code}' -r 0-4 "$base/hello.txt")" = 206 ] &&
