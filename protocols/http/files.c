@@ -70,8 +70,17 @@ http_path_normalise(const char *target, size_t len, char *out, size_t outlen)
                 o = seg;                    /* "." */
                 continue;
             }
-            if (n == 2 && out[seg] == '.' && out[seg + 1] == '.')
-                return HTTP_PATH_FORBIDDEN;
+            if (n == 2 && out[seg] == '.' && out[seg + 1] == '.') {
+                /* RFC 3986 §5.2.4: ".." removes the segment before it (decoded, so
+                 * "%2e%2e" too); above the root it is refused, never clamped. */
+                if (seg == 1)
+                    return HTTP_PATH_FORBIDDEN;
+                o = seg - 1;                /* the '/' before ".." */
+                while (o > 0 && out[o - 1] != '/')
+                    o--;
+                seg = o;
+                continue;
+            }
             if (c == end)
                 break;
             if (o + 1 >= outlen)

@@ -103,6 +103,13 @@ big_heads() {       # a browser with many cookies: 20 KB of Cookie is served, 40
     [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: s=$c20" "$base/hello.txt")" = 200 ] &&
     [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: s=$c40" "$base/hello.txt")" = 431 ]
 }
+dot_segments() {    # RFC 3986 §5.2.4: resolved, never above root (curl --path-as-is sends them as is)
+    [ "$(curl -s --path-as-is "$base/sub/../hello.txt")" = "hello, world" ] &&
+    [ "$(curl -s --path-as-is "$base/sub/%2e%2e/hello.txt")" = "hello, world" ] &&
+    [ "$(curl -s -o /dev/null -w '%{http_code}' --path-as-is "$base/sub/../../hello.txt")" = 403 ]
+}
+check "dot segments are removed: /sub/../hello.txt is /hello.txt; above root 403" dot_segments
+
 check "max_header_size is 32k by default: 20 KB of cookies served, 40 KB 431" big_heads
 
 range() {

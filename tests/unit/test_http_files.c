@@ -43,12 +43,28 @@ test_normalise_clean_paths(void **state)
 }
 
 static void
+test_normalise_removes_dot_segments(void **state)
+{
+    /* RFC 3986 §5.2.4, never above the root */
+    char out[PATH_MAX];
+    static const char *const cases[][2] = {
+        { "/a/../b", "/b" }, { "/a/b/../../c", "/c" }, { "/a/b/..", "/a/" },
+        { "/a/%2e%2e/b", "/b" }, { "/a/./../b/.", "/b/" }, { "/a//../b", "/b" },
+        { "/a/b/../c/../d?x=/../..", "/a/d" }, { "/a/..", "/" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (norm(cases[i][0], out) < 0 || strcmp(out, cases[i][1]) != 0)
+            fail_msg("%s gave '%s', not '%s'", cases[i][0], out, cases[i][1]);
+    }
+}
+
+static void
 test_normalise_refuses_traversal_in_every_encoding(void **state)
 {
     char out[PATH_MAX];
     const char *forbidden[] = {
         "/..", "/../etc/passwd", "/a/../../etc/passwd", "/%2e%2e/etc/passwd",
-        "/%2E%2E/etc/passwd", "/.%2e/etc/passwd", "/%2e./etc/passwd", "/a/%2e%2e",
+        "/%2E%2E/etc/passwd", "/.%2e/etc/passwd", "/%2e./etc/passwd", "/a/%2e%2e/..",
         "/..%2fetc%2fpasswd", "/%2f..%2f", "/..\\etc", "/%5c..%5cetc", "/a%00.html",
         "/a\x01", "/%0d%0aX: y", "/%7f",
     };
@@ -295,6 +311,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_normalise_clean_paths),
+        cmocka_unit_test(test_normalise_removes_dot_segments),
         cmocka_unit_test(test_normalise_refuses_traversal_in_every_encoding),
         cmocka_unit_test(test_dotfiles_are_detected),
         cmocka_unit_test(test_mime_table),
