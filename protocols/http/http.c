@@ -447,7 +447,21 @@ send_redirect_slash(struct conn *c, const struct http_request *r, struct reply *
 {
     struct evbuffer *loc = evbuffer_new();
     char extra[PATH_MAX * 3 + 32];
+    /* The query goes along (nginx keeps it): as the client sent it, which llhttp has
+     * checked to hold no space or control byte; the fragment never reaches a server. */
+    const char *q = memchr(r->target, '?', r->target_len);
+    size_t qlen = 0;
+    if (q != NULL) {
+        qlen = (size_t)(r->target + r->target_len - q);
+        const char *hash = memchr(q, '#', qlen);
+        if (hash != NULL)
+            qlen = (size_t)(hash - q);
+        for (size_t i = 0; i < qlen; i++)
+            if ((unsigned char)q[i] <= 0x20 || (unsigned char)q[i] >= 0x7f)
+                qlen = 0;
+    }
     if (loc == NULL || url_encode(loc, path) < 0 || evbuffer_add(loc, "/", 1) < 0 ||
+        (qlen > 1 && evbuffer_add(loc, q, qlen) < 0) ||
         evbuffer_get_length(loc) > sizeof(extra) - 32) {
         evbuffer_free(loc);
         send_error(c, r, rep, 500, NULL, NULL);

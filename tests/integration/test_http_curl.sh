@@ -108,6 +108,13 @@ dot_segments() {    # RFC 3986 §5.2.4: resolved, never above root (curl --path-
     [ "$(curl -s --path-as-is "$base/sub/%2e%2e/hello.txt")" = "hello, world" ] &&
     [ "$(curl -s -o /dev/null -w '%{http_code}' --path-as-is "$base/sub/../../hello.txt")" = 403 ]
 }
+dir_redirect_query() {   # a directory without its slash: 301 to it, the query kept
+    local h
+    h=$(curl -s -D - -o /dev/null "$base/sub?a=1&b=2" | tr -d '\r')
+    grep -q '^HTTP/1.1 301 ' <<<"$h" && grep -qi '^location: /sub/?a=1&b=2$' <<<"$h"
+}
+check "a directory redirect keeps the query string" dir_redirect_query
+
 check "dot segments are removed: /sub/../hello.txt is /hello.txt; above root 403" dot_segments
 
 check "max_header_size is 32k by default: 20 KB of cookies served, 40 KB 431" big_heads
