@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -38,11 +39,21 @@ log_handler(int level, const char *msg, void *arg)
     int n;
 
     (void)arg;
-    if (log_journal)
+    if (log_journal) {
         n = snprintf(line, sizeof(line), "<%d>%s%s\n", level, log_prefix, msg);
-    else
-        n = snprintf(line, sizeof(line), "%s: %s%s\n", weft_log_level_name(level), log_prefix,
-                     msg);
+    } else {
+        /* Not the journal (which stamps its own): a local time to the millisecond. */
+        struct timespec ts;
+        struct tm tm;
+        char when[32] = "";
+
+        if (clock_gettime(CLOCK_REALTIME, &ts) == 0 && localtime_r(&ts.tv_sec, &tm) != NULL) {
+            size_t w = strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+            snprintf(when + w, sizeof(when) - w, ".%03ld ", ts.tv_nsec / 1000000);
+        }
+        n = snprintf(line, sizeof(line), "%s%s: %s%s\n", when, weft_log_level_name(level),
+                     log_prefix, msg);
+    }
     if (n < 0)
         return;
     if ((size_t)n >= sizeof(line)) {
@@ -83,4 +94,18 @@ log_level_parse(const char *s)
         if (strcmp(s, weft_log_level_name(levels[i])) == 0)
             return levels[i];
     return -1;
+}
+
+const char *
+log_duration(uint64_t ms, char buf[static LOG_DURATION_LEN])
+{
+    if (ms % 3600000 == 0 && ms >= 3600000)
+        snprintf(buf, LOG_DURATION_LEN, "%llu h", (unsigned long long)(ms / 3600000));
+    else if (ms % 60000 == 0 && ms >= 60000)
+        snprintf(buf, LOG_DURATION_LEN, "%llu min", (unsigned long long)(ms / 60000));
+    else if (ms >= 1000)
+        snprintf(buf, LOG_DURATION_LEN, "%.*f s", ms % 1000 ? 1 : 0, (double)ms / 1000);
+    else
+        snprintf(buf, LOG_DURATION_LEN, "%llu ms", (unsigned long long)ms);
+    return buf;
 }

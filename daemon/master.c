@@ -457,9 +457,12 @@ begin_stop(struct master *m, const char *why, int status)
     notify(m, "STOPPING=1\nEXTEND_TIMEOUT_USEC=%llu",
            (unsigned long long)(m->cur->conf->g.shutdown_ms + KILL_GRACE_MS +
                                 SDNOTIFY_EXTEND_MARGIN_MS) * 1000ull);
-    log_notice("stopping (%s): %llu connection%s open, waiting at most %llu ms for them to "
-               "finish", why, (unsigned long long)n, n == 1 ? "" : "s",
-               (unsigned long long)m->cur->conf->g.shutdown_ms);
+    /* The count is what the workers last reported (within STATUS_TICK_MS); each worker
+     * that has connections says how many it drains, exactly, when it gets our SIGTERM. */
+    char d[LOG_DURATION_LEN];
+    log_notice("stopping (%s): no new connections; the open ones (%llu at the last count) "
+               "get up to %s to finish; %s again aborts them", why, (unsigned long long)n,
+               log_duration(m->cur->conf->g.shutdown_ms, d), why);
     signal_procs(m, SIGTERM, 0, true);
     /* Workers drain on their own copies; ours go now, so new clients are refused. */
     listen_pool_free(&m->pool);
@@ -790,7 +793,7 @@ on_signal(struct master *m, int sig)
     case SIGINT:
     case SIGQUIT:
         if (m->stopping) {
-            log_notice("%s again: workers abort their connections now", signal_name(sig));
+            log_notice("second %s: aborting every open connection now", signal_name(sig));
             signal_procs(m, SIGQUIT, 0, true);
         } else {
             begin_stop(m, signal_name(sig), 0);

@@ -173,8 +173,12 @@ on_signal(struct weft_loop *loop, int sig, void *arg)
     if (sig == SIGUSR2 && w->draining)
         return;                 /* retiring or stopping already */
     if (w->draining || sig == SIGQUIT) {
-        log_notice("%s%s: aborting %zu connection%s now", signal_name(sig),
-                   w->draining ? " again" : "", n, n == 1 ? "" : "s");
+        /* A master's second SIGTERM/SIGINT reaches us as SIGQUIT: name what happened. */
+        if (w->status_fd >= 0 || sig == SIGQUIT)
+            log_notice("aborting %zu connection%s now", n, n == 1 ? "" : "s");
+        else
+            log_notice("second %s: aborting %zu connection%s now", signal_name(sig), n,
+                       n == 1 ? "" : "s");
         services_abort_clients(w->ss);
         weft_loop_stop(loop);
         return;
@@ -185,18 +189,19 @@ on_signal(struct weft_loop *loop, int sig, void *arg)
         w->deadline = w->g->reload_ms != 0 ? weft_loop_time(loop) + w->g->reload_ms : 0;
     else
         w->deadline = weft_loop_time(loop) + w->g->shutdown_ms;
+    char d[LOG_DURATION_LEN];
     if (w->status_fd < 0) {
-        log_notice("stopping (%s): waiting for %zu connection%s to finish, at most %llu ms",
-                   signal_name(sig), n, n == 1 ? "" : "s",
-                   (unsigned long long)w->g->shutdown_ms);
+        log_notice("stopping (%s): draining %zu connection%s, up to %s; %s again aborts them",
+                   signal_name(sig), n, n == 1 ? "" : "s", log_duration(w->g->shutdown_ms, d),
+                   signal_name(sig));
         sdnotify("STOPPING=1\nEXTEND_TIMEOUT_USEC=%llu",
                  (unsigned long long)(w->g->shutdown_ms + SDNOTIFY_EXTEND_MARGIN_MS) * 1000ull);
     } else if (w->deadline == 0) {
         log_debug("retiring (reload): %zu connection%s left, no time limit", n,
                   n == 1 ? "" : "s");
-    } else {
-        log_debug("draining %zu connection%s, at most %llu ms", n, n == 1 ? "" : "s",
-                  (unsigned long long)(w->deadline - weft_loop_time(loop)));
+    } else if (n > 0) {
+        log_notice("draining %zu connection%s, up to %s", n, n == 1 ? "" : "s",
+                   log_duration(w->deadline - weft_loop_time(loop), d));
     }
     /* Only our copies close: the master keeps the sockets it still serves. It learns
      * that ours are closed, so after a reload it knows when a removed address refuses. */
@@ -245,11 +250,12 @@ worker_run(struct services *ss, const struct conf_global *g, int status_fd)
     }
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    if (status_fd < 0)
+        services_log_listeners(ss);     /* before services_start hands the fds over */
     rc = services_start(ss, w.loop, limited_factory);
     if (rc < 0)
         goto out;
     if (status_fd < 0) {
-        services_log_listeners(ss);
         log_notice("ready: %zu service%s, no worker processes (workers = 0)", ss->count,
                    ss->count == 1 ? "" : "s");
         sdnotify("READY=1\nMAINPID=%ld", (long)getpid());

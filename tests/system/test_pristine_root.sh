@@ -108,9 +108,9 @@ sv_forget run
 step "sh run.sh again (everything there: quiet)"
 run_cmd again
 if wait_ready again 120; then
-    # What it printed before weftd's own log lines ("<level>: ...").
+    # What it printed before weftd's own log lines ("<time> <level>: ...").
     noise=$(awk '/^READY=1$/ { exit } /^(OUT|ERR)=/' "$tmp/again.notify" |
-            grep -cvE '^(OUT|ERR)=(error|warning|notice|info|debug): ')
+            grep -cvE '^(OUT|ERR)=([0-9-]+ [0-9:.]+ )?(error|warning|notice|info|debug): ')
     [ "$noise" -le 2 ] || fail "a second run.sh printed $noise lines before weftd's own"
     in_ct again sh -c '[ "$(printf "ping\n" | nc -N 127.0.0.1 7007)" = ping ]' ||
         fail "the second run.sh: no echo on 7007"
