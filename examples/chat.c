@@ -164,8 +164,15 @@ demo_main(void *arg)
 int
 main(int argc, char **argv)
 {
-    struct demo d = { .loop = example_loop_new("chat") };
-
+    struct demo d = { .loop = NULL };
+    int code = example_args(argc, argv, EXAMPLE_ARGS_SERVE,
+        "usage: example_chat [-p PORT]\n"
+        "a line chat server: -p PORT serves on 127.0.0.1:PORT until Ctrl-C (try\n"
+        "nc 127.0.0.1 PORT from two terminals); without it, a demo of three clients\n"
+        "on a free port\n");
+    if (code >= 0)
+        return code;
+    d.loop = example_loop_new("chat");
     if (d.loop == NULL)
         return 1;
     return example_serve("chat", d.loop, argc, argv, chat_client, "chat", demo_main, &d, &d.port);

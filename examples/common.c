@@ -9,6 +9,51 @@
 
 #include "common.h"
 
+static bool
+all_digits(const char *s)
+{
+    if (*s == '\0')
+        return false;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return false;
+    return true;
+}
+
+int
+example_args(int argc, char **argv, enum example_argv takes, const char *usage)
+{
+    bool ok;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            fputs(usage, stdout);
+            return 0;
+        }
+    }
+    switch (takes) {
+    case EXAMPLE_ARGS_NONE:
+        ok = argc == 1;
+        break;
+    case EXAMPLE_ARGS_NUMBER:
+        ok = argc == 1 || (argc == 2 && all_digits(argv[1]));
+        break;
+    case EXAMPLE_ARGS_SERVE:
+        ok = argc == 1 || (argc == 3 && strcmp(argv[1], "-p") == 0 && all_digits(argv[2]));
+        break;
+    default:        /* its own "--" options; no single-dash one */
+        ok = true;
+        for (int i = 1; i < argc; i++)
+            if (argv[i][0] == '-' && argv[i][1] != '-')
+                ok = false;
+        break;
+    }
+    if (ok)
+        return -1;
+    fputs(usage, stderr);
+    return 2;
+}
+
 struct weft_loop *
 example_loop_new(const char *name)
 {

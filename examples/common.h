@@ -3,6 +3,7 @@
 #ifndef WEFT_EXAMPLE_COMMON_H
 #define WEFT_EXAMPLE_COMMON_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <weft/weft.h>
@@ -32,5 +33,21 @@ int example_run_main(const char *name, struct weft_loop *loop, weft_task_fn *fn,
 int example_serve(const char *name, struct weft_loop *loop, int argc, char **argv,
                   weft_client_cb *client, const char *banner, weft_task_fn *demo, void *arg,
                   uint16_t *port);
+
+/* What an example takes on its command line, for example_args(). */
+enum example_argv {
+    EXAMPLE_ARGS_NONE,      /* nothing */
+    EXAMPLE_ARGS_NUMBER,    /* an optional number (a delay in ms) */
+    EXAMPLE_ARGS_SERVE,     /* an optional "-p PORT" (example_serve) */
+    EXAMPLE_ARGS_OWN,       /* its own "--" options (it checks them): -h, --help handled here,
+                             * any other single-dash option refused */
+};
+
+/**
+ * Check argv against what the example takes. "-h" or "--help": usage on stdout, returns 0
+ * (exit with it). Anything it does not take: usage on stderr, returns 2. Otherwise -1:
+ * go on. usage is the whole text, ending in a newline.
+ */
+int example_args(int argc, char **argv, enum example_argv takes, const char *usage);
 
 #endif

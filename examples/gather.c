@@ -63,6 +63,13 @@ main(int argc, char **argv)
 {
     struct weft_loop *loop;
 
+    int code = example_args(argc, argv, EXAMPLE_ARGS_NUMBER,
+        "usage: example_gather [STEP_MS]\n"
+        "three factorial tasks at once (asyncio.gather);\n"
+        "STEP_MS: each step's sleep (default 1000)\n");
+    if (code >= 0)
+        return code;
+
     if (argc > 1)
         step_ms = (unsigned)atoi(argv[1]);
     loop = example_loop_new("gather");

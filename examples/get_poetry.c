@@ -8,6 +8,8 @@
 
 #include <weft/weft.h>
 
+#include "common.h"
+
 /*
  * get_poetry [TLS options] [HOST:]PORT ...   fetch from running poem servers (weftd's poem)
  * get_poetry                   demo: start three slow poem servers here, then fetch
@@ -130,7 +132,13 @@ main(int argc, char **argv)
     struct weft_tls_context *tls = NULL;
     bool use_tls = false;
     int first = 1;
+    int code = example_args(argc, argv, EXAMPLE_ARGS_OWN,
+        "usage: example_get_poetry [--tls] [--cafile FILE] [--servername NAME] [[HOST:]PORT ...]\n"
+        "fetch a poem from each poem server at once (weftd's poem: 127.0.0.1:7070), printing\n"
+        "each as it arrives; with no server, a demo against three slow servers started here\n");
 
+    if (code >= 0)
+        return code;
     for (; first < argc && strncmp(argv[first], "--", 2) == 0; first++) {
         if (strcmp(argv[first], "--tls") == 0) {
             use_tls = true;

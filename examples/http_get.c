@@ -5,18 +5,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <weft/weft.h>
+
+#include "common.h"
 
 /*
  * http_get [TLS options] HOST[:PORT] ...   GET / from each, concurrently; prints status and size
  * http_get                   demo: two tiny HTTP servers started here
  *
+ * --timeout SECONDS     the connect and each read (default 10)
  * TLS options (HTTPS; the port defaults to 443, ALPN offers http/1.1):
  *   --tls                 verify the server against the system's CA store
  *   --cafile FILE         verify against the CAs in FILE
  *   --servername NAME     the name to send (SNI) and check; default: the host
  */
+
+#define USAGE \
+    "usage: example_http_get [--tls] [--cafile FILE] [--servername NAME] [--timeout SECONDS]\n" \
+    "                        [HOST[:PORT] ...]\n" \
+    "GET / from each server at once and print its status line and size; the response is\n" \
+    "read as its framing says (Content-Length, chunked, or to EOF), so keep-alive servers\n" \
+    "answer at once. --timeout: for the connect and each read (default 10). With no\n" \
+    "server: a demo against two tiny servers started here.\n"
 
 struct get {
     char host[128];
@@ -28,6 +40,65 @@ struct get {
 static struct weft_loop *loop;
 static struct weft_stream_options conn_opts;    /* .tls and .server_hostname */
 
+static int64_t timeout_ms = 10000;             /* -t SECONDS: each read, and the connect */
+
+/* Count n received bytes of buf into g. */
+static void
+tally(struct get *g, const char *buf, size_t n)
+{
+    g->bytes += n;
+    for (size_t i = 0; i < n; i++)
+        g->lines += buf[i] == '\n';
+}
+
+/* Read exactly n bytes of body. 0, or a negative code (-WEFT_EINCOMPLETE: EOF first). */
+static int
+read_body(struct weft_reader *r, struct get *g, uint64_t n)
+{
+    char buf[4096];
+
+    while (n > 0) {
+        ssize_t k = weft_reader_read(r, buf, n < sizeof(buf) ? (size_t)n : sizeof(buf));
+        if (k <= 0)
+            return k == 0 ? -WEFT_EINCOMPLETE : (int)k;
+        tally(g, buf, (size_t)k);
+        n -= (uint64_t)k;
+    }
+    return 0;
+}
+
+/* A chunked body (RFC 9112 §7.1): size lines, data, CRLF; the trailers to the blank line. */
+static int
+read_chunked(struct weft_reader *r, struct get *g)
+{
+    char line[256];
+    ssize_t n;
+
+    for (;;) {
+        char *end;
+        if ((n = weft_reader_readline(r, line, sizeof(line))) <= 0)
+            return n == 0 ? -WEFT_EINCOMPLETE : (int)n;
+        unsigned long long size = strtoull(line, &end, 16);
+        if (end == line)
+            return -EPROTO;
+        if (size == 0)
+            break;
+        int rc = read_body(r, g, size);
+        if (rc < 0)
+            return rc;
+        if ((n = weft_reader_readline(r, line, sizeof(line))) <= 0)     /* the CRLF */
+            return n == 0 ? -WEFT_EINCOMPLETE : (int)n;
+    }
+    while ((n = weft_reader_readline(r, line, sizeof(line))) > 0 && strcmp(line, "\r\n") != 0)
+        ;                                                               /* trailers */
+    return n < 0 ? (int)n : 0;
+}
+
+/*
+ * GET / and read one response as its framing says: Content-Length bytes, a chunked body,
+ * or (neither: HTTP/1.0 style) to EOF. The connection stays open (keep-alive) until then,
+ * so a keep-alive server answers at once instead of after its idle timeout.
+ */
 static intptr_t
 get_html(void *arg)
 {
@@ -38,6 +109,8 @@ get_html(void *arg)
     const char *line;
     ssize_t n;
     int rc, len;
+    bool chunked = false, have_length = false;
+    uint64_t length = 0;
 
     printf("get_html %s:%u...\n", g->host, g->port);
     rc = weft_open_connection(g->host, g->port, &conn_opts, &r, &w);
@@ -45,16 +118,46 @@ get_html(void *arg)
         snprintf(g->status, sizeof(g->status), "failed: %s", weft_strerror(rc));
         return rc;
     }
-    len = snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
-                   g->host);
+    weft_reader_set_timeout(r, timeout_ms);
+    len = snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", g->host);
     weft_writer_write(w, req, (size_t)len);
     rc = weft_writer_drain(w);
-    /* async for line in reader: */
+    /* The head, line by line (async for line in reader), to the blank line. */
     while (rc == 0 && (n = weft_reader_next_line(r, &line)) > 0) {
         if (g->lines++ == 0)
             snprintf(g->status, sizeof(g->status), "%.*s", (int)strcspn(line, "\r\n"), line);
         g->bytes += (size_t)n;
+        if (line[0] == '\r' || line[0] == '\n')
+            break;
+        if (strncasecmp(line, "Content-Length:", 15) == 0) {
+            have_length = true;
+            length = strtoull(line + 15, NULL, 10);
+        } else if (strncasecmp(line, "Transfer-Encoding:", 18) == 0 &&
+                   strstr(line, "chunked") != NULL) {
+            chunked = true;
+        }
     }
+    if (rc == 0 && n < 0)
+        rc = (int)n;
+    if (rc == 0 && g->lines == 0)
+        rc = -WEFT_EINCOMPLETE;
+    if (rc == 0 && chunked)
+        rc = read_chunked(r, g);
+    else if (rc == 0 && have_length)
+        rc = read_body(r, g, length);
+    else
+        while (rc == 0 && (n = weft_reader_next_line(r, &line)) != 0) {
+            if (n < 0) {
+                rc = (int)n;
+                break;
+            }
+            tally(g, line, (size_t)n);
+        }
+    if (rc < 0 && g->status[0] == '\0')
+        snprintf(g->status, sizeof(g->status), "failed: %s", weft_strerror(rc));
+    else if (rc < 0)
+        snprintf(g->status + strlen(g->status), sizeof(g->status) - strlen(g->status),
+                 " (then: %s)", weft_strerror(rc));
     weft_writer_free(w);
     return rc;
 }
@@ -119,7 +222,10 @@ main(int argc, char **argv)
     struct weft_tls_context *tls = NULL;
     bool use_tls = false;
     int n = 0, first = 1;
+    int code = example_args(argc, argv, EXAMPLE_ARGS_OWN, USAGE);
 
+    if (code >= 0)
+        return code;
     for (; first < argc && strncmp(argv[first], "--", 2) == 0; first++) {
         if (strcmp(argv[first], "--tls") == 0) {
             use_tls = true;
@@ -128,12 +234,15 @@ main(int argc, char **argv)
             tlso.ca_file = argv[++first];
         } else if (strcmp(argv[first], "--servername") == 0 && first + 1 < argc) {
             conn_opts.server_hostname = argv[++first];
+        } else if (strcmp(argv[first], "--timeout") == 0 && first + 1 < argc &&
+                   atoi(argv[first + 1]) > 0) {
+            timeout_ms = (int64_t)atoi(argv[++first]) * 1000;
         } else {
-            fprintf(stderr, "usage: http_get [--tls] [--cafile FILE] [--servername NAME] "
-                            "HOST[:PORT] ...\n");
+            fputs(USAGE, stderr);
             return 2;
         }
     }
+    conn_opts.connect_timeout_ms = (uint64_t)timeout_ms;
     if (use_tls) {
         char err[256];
 

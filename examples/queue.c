@@ -84,6 +84,13 @@ main(int argc, char **argv)
     struct weft_loop *loop;
     int code;
 
+    code = example_args(argc, argv, EXAMPLE_ARGS_NUMBER,
+        "usage: example_queue [MAX_DELAY_MS]\n"
+        "a producer and a consumer through a queue;\n"
+        "MAX_DELAY_MS: the longest random delay (default 1000)\n");
+    if (code >= 0)
+        return code;
+
     if (argc > 1)
         s.max_delay_ms = (unsigned)atoi(argv[1]);
     s.queue = weft_queue_new(0, WEFT_QUEUE_FIFO, NULL);

@@ -35,12 +35,18 @@ ticker(void *arg)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
-    struct weft_loop *loop = example_loop_new("signal");
+    struct weft_loop *loop;
     struct weft_task *t;
     int ticks = 0;
+    int code = example_args(argc, argv, EXAMPLE_ARGS_NONE,
+        "usage: example_signal\n"
+        "signals handled on the loop: SIGALRM ticks a clock, Ctrl-C (SIGINT) stops it\n");
 
+    if (code >= 0)
+        return code;
+    loop = example_loop_new("signal");
     if (loop == NULL ||
         weft_loop_add_signal_handler(loop, SIGALRM, on_alarm, NULL) < 0 ||
         weft_loop_add_signal_handler(loop, SIGINT, on_interrupt, NULL) < 0)

@@ -71,8 +71,14 @@ out:
 int
 main(int argc, char **argv)
 {
-    struct demo d = { .loop = example_loop_new("stream_echo") };
-
+    struct demo d = { .loop = NULL };
+    int code = example_args(argc, argv, EXAMPLE_ARGS_SERVE,
+        "usage: example_stream_echo [-p PORT]\n"
+        "a line echo server on streams: -p PORT serves on 127.0.0.1:PORT until Ctrl-C;\n"
+        "without it, a demo client on a free port\n");
+    if (code >= 0)
+        return code;
+    d.loop = example_loop_new("stream_echo");
     if (d.loop == NULL)
         return 1;
     return example_serve("stream_echo", d.loop, argc, argv, line_echo, "echoing lines", demo_client, &d, &d.port);

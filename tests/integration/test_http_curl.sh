@@ -30,6 +30,7 @@ root = $tmp/root
 [page]
 protocol = http
 listen = 127.0.0.1:${ports[1]}
+keepalive_timeout = 60s
 CONF
     launch "$WEFTD" -c "$tmp/weftd.conf"
 }
@@ -114,6 +115,16 @@ dir_redirect_query() {   # a directory without its slash: 301 to it, the query k
     grep -q '^HTTP/1.1 301 ' <<<"$h" && grep -qi '^location: /sub/?a=1&b=2$' <<<"$h"
 }
 check "a directory redirect keeps the query string" dir_redirect_query
+
+http_get_keepalive() {  # examples/http_get reads by Content-Length: it does not wait for
+    # the server to close (keepalive_timeout 60 s here, longer than its own --timeout 20)
+    local out
+    out=$(timeout 15 "$WEFT_BINARY_DIR/examples/example_http_get" --timeout 20 \
+          "127.0.0.1:$port2" 2>&1) || { echo "# http_get: exit $?: $out"; return 1; }
+    grep -q "127.0.0.1:$port2: HTTP/1.1 200 OK ([0-9]* lines, [0-9]* bytes)$" <<<"$out" ||
+        { echo "# http_get: $out"; return 1; }
+}
+check "example_http_get reads a keep-alive response by its Content-Length" http_get_keepalive
 
 check "dot segments are removed: /sub/../hello.txt is /hello.txt; above root 403" dot_segments
 
