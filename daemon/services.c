@@ -2,10 +2,13 @@
 /* services.c: load plugins, configure services, bind every listener, then serve. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <weft/plugin.h>
 
 #include "listen.h"
 #include "log.h"
@@ -132,7 +135,19 @@ configure_tls(struct services *ss, struct service *s)
         if (strcmp(kv->key, "tls_certificate") == 0 && line == cs->line)
             line = kv->line;
         err[0] = '\0';
-        rc = weft_tls_config_set(cfg, kv->key, kv->value, err, sizeof(err));
+        const char *value = kv->value;
+        char path[PATH_MAX];
+        /* The files, relative to the config file's directory like every path in it. */
+        if ((strcmp(kv->key, "tls_certificate") == 0 || strcmp(kv->key, "tls_key") == 0 ||
+             strcmp(kv->key, "tls_client_ca") == 0) && value[0] != '\0') {
+            if (weft_plugin_path(value, path, sizeof(path)) < 0) {
+                config_error(ss->conf, kv->line, cs->name, kv->key, "path too long");
+                ok = false;
+                continue;
+            }
+            value = path;
+        }
+        rc = weft_tls_config_set(cfg, kv->key, value, err, sizeof(err));
         if (rc == -ENOMEM)
             goto out;
         if (rc == -WEFT_ENOKEY)
@@ -465,6 +480,12 @@ services_prepare(struct services *ss, struct config *conf, const char *plugin_di
 
     memset(ss, 0, sizeof(*ss));
     ss->conf = conf;
+    /* Plugins' paths (weft_plugin_path) and ours are relative to the config's directory. */
+    const char *slash = strrchr(conf->file, '/');
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - conf->file + 1) : 0, conf->file);
+    if (weft_plugin_set_config_dir(dir) < 0)
+        return -ENAMETOOLONG;
     if (plugin_search_path(conf, plugin_dir_flag, &ss->plugin_dir) < 0)
         return -ENOMEM;
     log_debug("plugin search path %s (-p, $WEFT_PLUGIN_DIR, plugin_dir, built-in)",

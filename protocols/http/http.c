@@ -173,10 +173,13 @@ http_configure(void *svc, const char *key, const char *v, char *err, size_t errl
     bool b;
 
 #define BAD(...) do { snprintf(err, errlen, __VA_ARGS__); return -WEFT_ECONFIG; } while (0)
+    char path[PATH_MAX];
     if (!strcmp(key, "root")) {
         if (*v == '\0')
             BAD("empty path");
-        return set_str(&s->root, v, err, errlen);
+        if (weft_plugin_path(v, path, sizeof(path)) < 0)       /* relative to the config */
+            BAD("path too long");
+        return set_str(&s->root, path, err, errlen);
     }
     if (!strcmp(key, "index")) {
         if (*v == '\0' || strchr(v, '/') || !strcmp(v, ".") || !strcmp(v, ".."))
@@ -186,7 +189,11 @@ http_configure(void *svc, const char *key, const char *v, char *err, size_t errl
     if (!strcmp(key, "access_log")) {
         if (*v == '\0')
             BAD("expected off, stderr or a path");
-        return set_str(&s->access_log, v, err, errlen);
+        if (strcmp(v, "off") == 0 || strcmp(v, "stderr") == 0)
+            return set_str(&s->access_log, v, err, errlen);
+        if (weft_plugin_path(v, path, sizeof(path)) < 0)
+            BAD("path too long");
+        return set_str(&s->access_log, path, err, errlen);
     }
     if (!strcmp(key, "server_name")) {
         if (strlen(v) >= sizeof(s->server) || strpbrk(v, "\r\n"))

@@ -2,6 +2,7 @@
 /* poem.c: the tutorials' poem server on the stream layer: a greeting, a poem, maybe slowly. */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,8 +115,14 @@ configure(void *svc, const char *key, const char *value, char *err, size_t errle
         return 0;
     }
     if (strcmp(key, "poems") == 0) {
-        char *p = strdup(value);
+        char path[PATH_MAX];
+        char *p;
 
+        if (weft_plugin_path(value, path, sizeof(path)) < 0) {     /* relative to the config */
+            snprintf(err, errlen, "%s", value[0] ? "path too long" : "empty path");
+            return -WEFT_ECONFIG;
+        }
+        p = strdup(path);
         if (p == NULL) {
             snprintf(err, errlen, "out of memory");
             return -ENOMEM;

@@ -87,6 +87,24 @@ struct weft_plugin {
     int (*reopen)(void *svc, char *err, size_t errlen);
 };
 
+/**
+ * The path a config value names: an absolute value as it is, a relative one taken
+ * relative to the directory of the config file being read (so a config means the same
+ * whatever the current directory), written to out as a NUL-terminated string. For a
+ * plugin's configure() on its path keys (a directory to serve, a file to read or log
+ * to). Returns the length, or -ENAMETOOLONG if out is too small (out is then ""),
+ * -EINVAL for an empty value. Since 0.1.
+ */
+WEFT_EXPORT int weft_plugin_path(const char *value, char *out, size_t outlen);
+
+/**
+ * For the host (weftd): the directory relative config paths are taken from, until the
+ * next call; dir is copied; NULL or "" means the current directory. Call it before
+ * configuring the services of a file. Not thread-safe: configure services on one thread.
+ * Returns 0, or -ENAMETOOLONG (the directory is then unchanged). Since 0.1.
+ */
+WEFT_EXPORT int weft_plugin_set_config_dir(const char *dir);
+
 #ifdef __cplusplus
 }
 #endif
