@@ -158,6 +158,10 @@ get_html(void *arg)
     else if (rc < 0)
         snprintf(g->status + strlen(g->status), sizeof(g->status) - strlen(g->status),
                  " (then: %s)", weft_strerror(rc));
+    /* The connection is still open (keep-alive): close it and wait, so that a TLS
+     * close_notify goes out and the transport is gone before the loop is. */
+    weft_writer_close(w);
+    weft_writer_wait_closed(w, timeout_ms);
     weft_writer_free(w);
     return rc;
 }
