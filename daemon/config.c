@@ -5,6 +5,7 @@
 #include <ini.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -341,6 +342,89 @@ same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
     }
 }
 
+/* Whether binding a and b conflicts: the same address, or the same port with one of them
+ * the family's wildcard (*:P next to 127.0.0.1:P: the second bind fails). */
+static bool
+overlap_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (same_addr(a, b))
+        return true;
+    if (a->ss_family != b->ss_family)
+        return false;
+    if (a->ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+
+        return x->sin_port == y->sin_port &&
+               (x->sin_addr.s_addr == htonl(INADDR_ANY) || y->sin_addr.s_addr == htonl(INADDR_ANY));
+    }
+    {
+        const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+
+        return x->sin6_port == y->sin6_port &&
+               (IN6_IS_ADDR_UNSPECIFIED(&x->sin6_addr) || IN6_IS_ADDR_UNSPECIFIED(&y->sin6_addr));
+    }
+}
+
+/* Levenshtein distance of a and b, for "did you mean"; both short (keys). */
+static size_t
+edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), row[64];
+
+    if (lb >= sizeof(row) / sizeof(row[0]) || la >= 64)
+        return SIZE_MAX;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            diag = up;
+            row[j] = best;
+        }
+    }
+    return row[lb];
+}
+
+const char *
+config_did_you_mean(const char *key, const char *known, char *buf, size_t buflen)
+{
+    size_t best = SIZE_MAX, klen = strlen(key);
+    const char *c = known;
+
+    buf[0] = '\0';
+    while (*c) {
+        char word[64];
+        size_t n;
+
+        c += strspn(c, ", ");
+        n = strcspn(c, ", ");
+        if (n == 0)
+            break;
+        if (n < sizeof(word)) {
+            size_t d;
+
+            memcpy(word, c, n);
+            word[n] = '\0';
+            d = edit_distance(key, word);
+            /* close enough to be a typo: 2 edits, or a third of the key */
+            if (d < best && d > 0 && d <= (klen > 6 ? klen / 3 : 2)) {
+                best = d;
+                snprintf(buf, buflen, "%s", word);
+            }
+        }
+        c += n;
+    }
+    return buf[0] ? buf : NULL;
+}
+
 static char *
 trim(char *s)
 {
@@ -490,9 +574,14 @@ on_global(struct parser *p, const char *key, const char *value)
             p->c->g_lines[i] = p->line;
         return;
     }
-    config_error(p->c, p->line, "weftd", key, "unknown key (known: plugin_dir, log_level, "
-                 "shutdown_timeout, workers, user, group, max_connections, "
-                 "reload_timeout)");
+    static const char known[] = "plugin_dir, log_level, shutdown_timeout, workers, user, "
+                                "group, max_connections, reload_timeout";
+    char mean[64];
+    if (config_did_you_mean(key, known, mean, sizeof(mean)) != NULL)
+        config_error(p->c, p->line, "weftd", key, "unknown key; did you mean %s? (known: %s)",
+                     mean, known);
+    else
+        config_error(p->c, p->line, "weftd", key, "unknown key (known: %s)", known);
 }
 
 /* Where addr is already listed, across every service; NULL if nowhere. */
@@ -503,7 +592,7 @@ find_listen(struct config *c, const struct sockaddr_storage *addr, const char **
         const struct conf_service *s = c->services[i];
 
         for (size_t j = 0; j < s->nlisten; j++) {
-            if (same_addr(&s->listen[j].addr, addr)) {
+            if (overlap_addr(&s->listen[j].addr, addr)) {
                 *svc = s->name;
                 return &s->listen[j];
             }
@@ -545,8 +634,13 @@ on_listen(struct parser *p, struct conf_service *s, const char *value)
         }
         prev = find_listen(p->c, &l.addr, &other);
         if (prev != NULL) {
-            config_error(p->c, p->line, s->name, "listen",
-                         "%s is already listed by [%s] at line %d", item, other, prev->line);
+            if (same_addr(&prev->addr, &l.addr))
+                config_error(p->c, p->line, s->name, "listen",
+                             "%s is already listed by [%s] at line %d", item, other, prev->line);
+            else
+                config_error(p->c, p->line, s->name, "listen",
+                             "%s overlaps %s of [%s] at line %d (a wildcard address takes the "
+                             "port on every address)", item, prev->text, other, prev->line);
             continue;
         }
         l.text = strdup(item);

@@ -92,6 +92,12 @@ int config_load_mem(const char *name, const char *text, size_t len, struct confi
 void config_error(struct config *c, int line, const char *section, const char *key,
                   const char *fmt, ...) WEFT_PRINTF(5, 6);
 
+/*
+ * "Did you mean": the word of known (a list separated by commas and blanks) closest to
+ * key, if close enough to be a typo, copied to buf; NULL if none.
+ */
+const char *config_did_you_mean(const char *key, const char *known, char *buf, size_t buflen);
+
 /* Sort the errors by line (stable), so they read in file order. */
 void config_sort_errors(struct config *c);
 

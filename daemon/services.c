@@ -99,7 +99,13 @@ plugin_error(struct services *ss, const struct conf_service *cs, int line, const
 {
     const char *proto = cs->protocol;
 
-    if (rc == -WEFT_ENOKEY)
+    char mean[64];
+    const char *known = strstr(err, "known: ");
+    if (rc == -WEFT_ENOKEY && key != NULL && known != NULL &&
+        config_did_you_mean(key, known + 7, mean, sizeof(mean)) != NULL)
+        config_error(ss->conf, line, cs->name, key,
+                     "unknown key for protocol %s; did you mean %s? (%s)", proto, mean, err);
+    else if (rc == -WEFT_ENOKEY)
         config_error(ss->conf, line, cs->name, key, "unknown key for protocol %s%s%s", proto,
                      *err ? ": " : "", err);
     else if (rc == -WEFT_ECONFIG)
@@ -315,14 +321,28 @@ configure_service(struct services *ss, struct service *s)
             ok = false;
         }
     }
-    /* A whole-service check after a rejected key would only repeat the news. */
-    if (ok && rec->service_check != NULL) {
+    /* The whole-service check runs after a rejected key too: every error in one run (its
+     * own complaint about the rejected key, if any, repeats the news but hides nothing). */
+    (void)ok;
+    if (rec->service_check != NULL) {
         err[0] = '\0';
         rc = rec->service_check(s->svc, err, sizeof(err));
         if (rc == -ENOMEM)
             return rc;
-        if (rc < 0)
-            plugin_error(ss, cs, cs->line, NULL, rc, err);
+        if (rc < 0) {
+            /* "poems: ...", "root '/x': ...": the plugin names a key first; report the
+             * error at that key's line, as [section] key: rest. */
+            const struct conf_kv *at = NULL;
+            size_t n = strcspn(err, ": ");
+            for (size_t i = 0; (err[n] == ':' || err[n] == ' ') && i < cs->nkeys; i++)
+                if (strlen(cs->keys[i].key) == n && strncmp(cs->keys[i].key, err, n) == 0)
+                    at = &cs->keys[i];
+            if (at != NULL)
+                plugin_error(ss, cs, at->line, at->key, rc,
+                             err + n + (err[n] == ':') + (err[n + (err[n] == ':')] == ' '));
+            else
+                plugin_error(ss, cs, cs->line, NULL, rc, err);
+        }
     }
     check_proxy(ss, s);
     return configure_tls(ss, s);

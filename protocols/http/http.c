@@ -251,21 +251,16 @@ static int
 http_service_check(void *svc, char *err, size_t errlen)
 {
     struct http_service *s = svc;
-    int rc;
+    size_t n = 0;           /* every file problem is said, root's and access_log's, in err */
 
     if (s->root) {
         s->rootfd = open(s->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (s->rootfd < 0) {
-            rc = -errno;
-            snprintf(err, errlen, "root '%s': %s", s->root, strerror(-rc));
-            return -WEFT_ECONFIG;
+        if (s->rootfd >= 0 && (s->root_real = realpath(s->root, NULL)) == NULL) {
+            close(s->rootfd);
+            s->rootfd = -1;
         }
-        s->root_real = realpath(s->root, NULL);
-        if (s->root_real == NULL) {
-            rc = -errno;
-            snprintf(err, errlen, "root '%s': %s", s->root, strerror(-rc));
-            return -WEFT_ECONFIG;
-        }
+        if (s->rootfd < 0)
+            n += (size_t)snprintf(err, errlen, "root '%s': %s", s->root, strerror(errno));
     }
     if (!strcmp(s->access_log, "off")) {
         s->log_fd = -1;
@@ -273,12 +268,12 @@ http_service_check(void *svc, char *err, size_t errlen)
         s->log_fd = STDERR_FILENO;
     } else {
         s->log_fd = open(s->access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-        if (s->log_fd < 0) {
-            rc = -errno;
-            snprintf(err, errlen, "access_log '%s': %s", s->access_log, strerror(-rc));
-            return -WEFT_ECONFIG;
-        }
+        if (s->log_fd < 0 && n < errlen)
+            n += (size_t)snprintf(err + n, errlen - n, "%saccess_log '%s': %s", n ? "; " : "",
+                                  s->access_log, strerror(errno));
     }
+    if (n > 0)
+        return -WEFT_ECONFIG;
     if (s->server_name)
         snprintf(s->server, sizeof(s->server), "%s", s->server_name);
     else

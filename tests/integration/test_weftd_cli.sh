@@ -169,4 +169,16 @@ printf '[weftd]\nplugin_dir = first, /weft-conf\n[x]\nprotocol = gopher\nlisten 
 WEFT_PLUGIN_DIR=/weft-env run 1 -t -p /weft-p1 -p /weft-p2:/weft-p3 -c "$tmp/gopher.conf" &&
     expect_err "unknown protocol \"gopher\" (no /weft-p1/gopher.so, /weft-p2/gopher.so, /weft-p3/gopher.so, /weft-env/gopher.so, $tmp/first/gopher.so, /weft-conf/gopher.so, $WEFT_BINARY_DIR/plugins/gopher.so)"
 
+# Every error in one run, each at its key's line: a typo'd key does not hide the same
+# section's bad root and access_log; a plugin's file error names its key; "did you mean";
+# *:P next to 127.0.0.1:P names both lines.
+pick_ports p2
+check_bad all_at_once "[weftd]\nlog_levle = info\n\n[web]\nprotocol = http\nlisten = 127.0.0.1:$port\nkeepalive_timout = 5s\nroot = /nonexistent-weft/www\naccess_log = /nonexistent-weft/a.log\n\n[poem]\nprotocol = poem\nlisten = *:$p2\npoems = /nonexistent-weft/poems\n\n[echo]\nprotocol = echo\nlisten = 127.0.0.1:$p2\n" \
+    "%F:2: [weftd] log_levle: unknown key; did you mean log_level?" \
+    "%F:7: [web] keepalive_timout: unknown key for protocol http; did you mean keepalive_timeout?" \
+    "%F:8: [web] root: '/nonexistent-weft/www': No such file or directory; access_log '/nonexistent-weft/a.log': No such file" \
+    "%F:14: [poem] poems: /nonexistent-weft/poems: No such file" \
+    "%F:18: [echo] listen: 127.0.0.1:$p2 overlaps *:$p2 of [poem] at line 13" \
+    "%F: 5 errors"
+
 finish "ok: weftd -V, -h, -t, -T, -r and the plugin search path behave"

@@ -347,6 +347,56 @@ test_duplicate_listen_names_both_lines(void **state)
 }
 
 static void
+test_wildcard_overlap_names_both_lines(void **state)
+{
+    int rc;
+    struct config *c = load("[a]\n"
+                            "protocol = echo\n"
+                            "listen = *:7010\n"
+                            "[b]\n"
+                            "protocol = echo\n"
+                            "listen = 127.0.0.1:7010, 127.0.0.1:7011\n"
+                            "[c]\n"
+                            "protocol = echo\n"
+                            "listen = [::1]:7012, [::]:7012\n",
+                            &rc);
+
+    (void)state;
+    assert_int_equal(rc, -WEFT_ECONFIG);
+    if (c->nerrors != 2)
+        dump(c);
+    assert_int_equal(c->nerrors, 2);
+    assert_true(has_error(c, "t.conf:6: [b] listen: 127.0.0.1:7010 overlaps *:7010 of [a] at "
+                             "line 3", NULL));
+    assert_true(has_error(c, "t.conf:9: [c] listen: [::]:7012 overlaps [::1]:7012 of [c] at "
+                             "line 9", NULL));
+    config_free(c);
+}
+
+static void
+test_unknown_key_suggests_the_closest(void **state)
+{
+    char buf[64];
+    int rc;
+    struct config *c = load("[weftd]\nlog_levle = info\nshutdown_timout = 1s\nbanana = 1\n", &rc);
+
+    (void)state;
+    assert_int_equal(rc, -WEFT_ECONFIG);
+    assert_true(has_error(c, "t.conf:2: [weftd] log_levle: unknown key; did you mean log_level?",
+                          NULL));
+    assert_true(has_error(c, "t.conf:3: [weftd] shutdown_timout: unknown key; did you mean "
+                             "shutdown_timeout?", NULL));
+    assert_true(has_error(c, "t.conf:4: [weftd] banana: unknown key (known:", NULL));
+    config_free(c);
+    assert_string_equal(config_did_you_mean("keepalive_timout", "root, index, keepalive_timeout, "
+                                            "header_timeout", buf, sizeof(buf)),
+                        "keepalive_timeout");
+    assert_string_equal(config_did_you_mean("rot", "root, index", buf, sizeof(buf)), "root");
+    assert_null(config_did_you_mean("zzzzzz", "root, index", buf, sizeof(buf)));
+    assert_null(config_did_you_mean("root", "root, index", buf, sizeof(buf)));  /* known */
+}
+
+static void
 test_service_needs_protocol_and_listen(void **state)
 {
     int rc;
@@ -577,6 +627,8 @@ main(void)
         cmocka_unit_test(test_unreadable_file_names_the_file),
         cmocka_unit_test(test_file_is_read_with_lines),
         cmocka_unit_test(test_addr_string),
+        cmocka_unit_test(test_wildcard_overlap_names_both_lines),
+        cmocka_unit_test(test_unknown_key_suggests_the_closest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
