@@ -291,7 +291,6 @@ configure_service(struct services *ss, struct service *s)
     const struct weft_plugin *rec = s->plugin->rec;
     const struct conf_service *cs = s->conf;
     char err[512] = "";
-    bool ok = true;
     int rc;
 
     if (rec->service_new != NULL) {
@@ -316,14 +315,11 @@ configure_service(struct services *ss, struct service *s)
                             : -WEFT_ENOKEY;
         if (rc == -ENOMEM)
             return rc;
-        if (rc < 0) {
+        if (rc < 0)
             plugin_error(ss, cs, kv->line, kv->key, rc, err);
-            ok = false;
-        }
     }
     /* The whole-service check runs after a rejected key too: every error in one run (its
      * own complaint about the rejected key, if any, repeats the news but hides nothing). */
-    (void)ok;
     if (rec->service_check != NULL) {
         err[0] = '\0';
         rc = rec->service_check(s->svc, err, sizeof(err));
