@@ -368,9 +368,15 @@ ct grep -q 'edited by the sysadmin' /etc/weft/weftd.conf || fail "the upgrade ov
 echo_in 7007 || fail "no echo after the upgrade"
 
 step "remove and purge"
+# An activation socket the sysadmin enabled: remove stops it too, purge drops its link.
+ct systemctl stop weftd
+ct systemctl enable --now weftd@echo.socket || fail "cannot enable weftd@echo.socket again"
 ct_timeout=120 ct apt-get remove -y weftd >"$tmp/apt-remove.log" 2>&1 || fail "apt-get remove failed"
 logs+=("$tmp/apt-remove.log")
 ct sh -c 'cat /proc/[0-9]*/comm' | grep -qx weftd && fail "weftd still runs after apt-get remove"
+[ "$(ct systemctl is-active weftd@echo.socket)" != active ] ||
+    fail "weftd@echo.socket still listens after apt-get remove"
+ct sh -c 'nc -z 127.0.0.1 7007' && fail "something still listens on 7007 after apt-get remove"
 ct test -e /etc/weft/weftd.conf || fail "remove deleted the config (a conffile stays until purge)"
 ct_timeout=120 ct apt-get purge -y weftd >"$tmp/apt-purge.log" 2>&1 || fail "apt-get purge failed"
 logs+=("$tmp/apt-purge.log")
