@@ -678,3 +678,40 @@ http_cache_count(const struct http_cache *c)
 {
     return c->count;
 }
+
+struct http_file_answer
+http_file_decide(const struct http_preconditions *q, const char *etag, const char *lastmod,
+                 time_t mtime, uint64_t size)
+{
+    struct http_file_answer a = { .status = 200, .start = 0, .len = size };
+    time_t t;
+
+    if (q->if_match) {
+        if (!http_etag_list_match(q->if_match, etag, true))
+            return (struct http_file_answer){ .status = 412 };
+    } else if (q->if_unmodified_since && http_date_parse(q->if_unmodified_since, &t) == 0 &&
+               mtime > t) {
+        return (struct http_file_answer){ .status = 412 };
+    }
+    if (q->if_none_match) {
+        if (http_etag_match(q->if_none_match, etag))
+            return (struct http_file_answer){ .status = 304 };
+    } else if (q->if_modified_since && http_date_parse(q->if_modified_since, &t) == 0 &&
+               mtime <= t) {
+        return (struct http_file_answer){ .status = 304 };
+    }
+    if (q->range == NULL || !q->get)
+        return a;
+    if (q->if_range && strcmp(q->if_range, q->if_range[0] == '"' ? etag : lastmod) != 0)
+        return a;
+    int rc = http_range_parse(q->range, size, &a.start, &a.len);
+    if (rc < 0)
+        return (struct http_file_answer){ .status = 416 };
+    if (rc == 0) {
+        a.start = 0;
+        a.len = size;
+        return a;
+    }
+    a.status = 206;
+    return a;
+}

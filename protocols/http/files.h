@@ -81,6 +81,30 @@ bool http_etag_match(const char *h, const char *etag);
  */
 bool http_etag_list_match(const char *h, const char *etag, bool strong);
 
+/* The request's validators and range, as http_file_decide() reads them (NULL: absent). */
+struct http_preconditions {
+    const char *if_match, *if_unmodified_since;     /* 412 when false (RFC 9110 §13.1.1, .4) */
+    const char *if_none_match, *if_modified_since;  /* 304 when false (§13.1.2, .3) */
+    const char *range, *if_range;                   /* 206 / 416 (§14.2, §13.1.5) */
+    bool get;                                       /* a GET (Range applies to GET only) */
+};
+
+/* What http_file_decide() decided: the status and the bytes of the body. */
+struct http_file_answer {
+    int status;                 /* 200, 206, 304, 412 or 416 */
+    uint64_t start, len;        /* the body's bytes (200: 0, size; 206: the range) */
+};
+
+/**
+ * Decide the answer to a GET or HEAD of a file of size bytes, modified at mtime, whose
+ * strong validator is etag and whose Last-Modified is lastmod, in RFC 9110 §13.2.2's
+ * order: If-Match, else If-Unmodified-Since (412); If-None-Match, else If-Modified-Since
+ * (304); then Range, honoured only when If-Range (if any) matches exactly (206, or 416
+ * when unsatisfiable). A date that does not parse is ignored. Pure: no I/O, no errors.
+ */
+struct http_file_answer http_file_decide(const struct http_preconditions *q, const char *etag,
+                                         const char *lastmod, time_t mtime, uint64_t size);
+
 /** Format t as an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT"); out holds 30 bytes. */
 void http_date_format(time_t t, char out[30]);
 

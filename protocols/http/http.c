@@ -573,8 +573,8 @@ send_file(struct conn *c, const struct http_request *r, struct reply *rep,
     char etag[40], lastmod[30], extra[256];
     uint64_t size = mem ? mem->size : (uint64_t)st->st_size;
     time_t mtime = mem ? mem->mtime : st->st_mtime;
-    uint64_t start = 0, len = size;
-    int status = 200;
+    uint64_t start, len;
+    int status;
 
     if (mem) {
         memcpy(etag, mem->etag, sizeof(etag));
@@ -584,24 +584,18 @@ send_file(struct conn *c, const struct http_request *r, struct reply *rep,
         http_date_format(mtime, lastmod);
     }
 
-    /* RFC 9110 §13.2.2's order: If-Match, else If-Unmodified-Since (412 when false); then
-     * If-None-Match, else If-Modified-Since (304 when false, for GET and HEAD). */
-    bool failed = false, not_modified = false;
-    time_t t;
-    if (r->if_match)
-        failed = !http_etag_list_match(r->if_match, etag, true);
-    else if (r->if_unmodified_since && http_date_parse(r->if_unmodified_since, &t) == 0)
-        failed = mtime > t;
-    if (!failed && r->if_none_match)
-        not_modified = http_etag_match(r->if_none_match, etag);
-    else if (!failed && r->if_modified_since)
-        not_modified = http_date_parse(r->if_modified_since, &t) == 0 && mtime <= t;
+    const struct http_preconditions q = {
+        .if_match = r->if_match, .if_unmodified_since = r->if_unmodified_since,
+        .if_none_match = r->if_none_match, .if_modified_since = r->if_modified_since,
+        .range = r->range, .if_range = r->if_range, .get = r->method == HTTP_M_GET,
+    };
+    struct http_file_answer a = http_file_decide(&q, etag, lastmod, mtime, size);
     int n = snprintf(extra, sizeof(extra), "Last-Modified: %s\r\nETag: %s\r\n", lastmod, etag);
-    if (failed) {
+    switch (a.status) {
+    case 412:
         send_error(c, r, rep, 412, NULL, NULL);
         goto done;
-    }
-    if (not_modified) {
+    case 304: {
         struct http_head h = {
             .status = 304, .minor = r->minor, .server = c->svc->server[0] ? c->svc->server : NULL,
             .no_length = true, .keep_alive = rep->keep_alive, .extra = extra,
@@ -612,29 +606,20 @@ send_file(struct conn *c, const struct http_request *r, struct reply *rep,
             rep->keep_alive = false;
         goto done;
     }
-    if (r->range && r->method == HTTP_M_GET) {
-        bool honour = true;
-        if (r->if_range) {
-            honour = r->if_range[0] == '"' ? strcmp(r->if_range, etag) == 0
-                                           : strcmp(r->if_range, lastmod) == 0;
-        }
-        int rc = honour ? http_range_parse(r->range, size, &start, &len) : 0;
-        if (rc < 0) {
-            snprintf(extra + n, sizeof(extra) - (size_t)n, "Content-Range: bytes */%" PRIu64 "\r\n",
-                     size);
-            send_error(c, r, rep, 416, extra, NULL);
-            goto done;
-        }
-        if (rc > 0) {
-            status = 206;
-            n += snprintf(extra + n, sizeof(extra) - (size_t)n,
-                          "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n",
-                          start, start + len - 1, size);
-        } else {
-            start = 0;
-            len = size;
-        }
+    case 416:
+        snprintf(extra + n, sizeof(extra) - (size_t)n, "Content-Range: bytes */%" PRIu64 "\r\n",
+                 size);
+        send_error(c, r, rep, 416, extra, NULL);
+        goto done;
+    case 206:
+        n += snprintf(extra + n, sizeof(extra) - (size_t)n,
+                      "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n",
+                      a.start, a.start + a.len - 1, size);
+        break;
     }
+    status = a.status;
+    start = a.start;
+    len = a.len;
     snprintf(extra + n, sizeof(extra) - (size_t)n, "Accept-Ranges: bytes\r\n");
     struct http_head h = {
         .status = status, .minor = r->minor, .server = c->svc->server[0] ? c->svc->server : NULL,
