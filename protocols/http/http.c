@@ -24,6 +24,7 @@
 #define CACHE_MAX_FILE (64u * 1024)
 #define CACHE_MAX_TOTAL (32u * 1024 * 1024)
 #define OUT_FLUSH (64u * 1024)     /* responses batched before a mid-batch flush */
+#define FILE_CHUNK (64u * 1024)    /* a file body read with pread, where there is no sendfile */
 #define NC_HINT "This server expects CRLF line endings. With netcat, use nc -C."
 
 struct http_service {
@@ -60,6 +61,12 @@ struct conn {
     uint64_t timer_due, deadline;
     enum timer_kind kind;
     size_t last_queued;         /* write buffer at the last send-timeout check */
+    uint64_t last_file_off;     /* file_off at the last send-timeout check */
+    /* A file body that is read, not sent with sendfile (TLS): FILE_CHUNK at a time while
+     * the transport takes more (see pump_file). fd -1: none. */
+    int file_fd;
+    uint64_t file_off, file_left;
+    bool close_after_file;      /* close once the file is sent (Connection: close, EOF) */
     bool write_paused, closing, eof;
     bool sendfile;              /* plain socket: files go out with sendfile(2) */
 };
@@ -639,15 +646,24 @@ send_file(struct conn *c, const struct http_request *r, struct reply *rep,
             goto done;
         }
     } else {
-        /* The segment takes fd. On a plain socket c->out drains to an fd, so
-         * this is a sendfile chain: the transport hands it to sendfile(2) and
-         * the bytes never enter user space. TLS must encrypt them: there (and
-         * where libevent has no sendfile) libevent maps the file and the
-         * transport reads the mapping, which costs no copy either, but a file
-         * truncated meanwhile raises SIGBUS where sendfile just stops short. */
+        if (!c->sendfile) {
+            /* TLS must encrypt the bytes, so they pass through user space: pump_file reads
+             * them with pread as the transport drains. (A mapping of the file would save
+             * that copy, but a file truncated meanwhile raises SIGBUS and kills the worker;
+             * a pread just comes up short.) */
+            c->file_fd = fd;
+            c->file_off = start;
+            c->file_left = len;
+            fd = -1;
+            rep->bytes = len;
+            goto done;
+        }
+        /* The segment takes fd. On a plain socket c->out drains to an fd, so this is a
+         * sendfile chain: the transport hands it to sendfile(2) and the bytes never enter
+         * user space (a file that shrinks meanwhile ends the response short: the client's
+         * Content-Length check sees it). */
         struct evbuffer_file_segment *seg = evbuffer_file_segment_new(
-            fd, (ev_off_t)start, (ev_off_t)len,
-            EVBUF_FS_CLOSE_ON_FREE | (c->sendfile ? 0 : EVBUF_FS_DISABLE_SENDFILE));
+            fd, (ev_off_t)start, (ev_off_t)len, EVBUF_FS_CLOSE_ON_FREE);
         if (seg == NULL) {
             rep->keep_alive = false;
             goto done;
@@ -891,9 +907,11 @@ on_timer(void *arg)
         return;
     }
     size_t queued = weft_transport_get_write_buffer_size(c->tr);
-    if (queued > 0 && queued != c->last_queued) {
+    if ((queued > 0 && queued != c->last_queued) ||
+        (c->file_fd >= 0 && c->file_off != c->last_file_off)) {
         /* still sending a response: a slow reader, not an idle one */
         c->last_queued = queued;
+        c->last_file_off = c->file_off;
         arm(c, T_SEND, c->svc->keepalive_timeout_ms + c->svc->header_timeout_ms);
         return;
     }
@@ -934,11 +952,70 @@ conn_made(struct weft_protocol *p, struct weft_transport *tr)
     return c->closing ? -ENOMEM : 0;
 }
 
-static void
+/* Hand c->out to the transport. -errno if it refused (the connection is going). */
+static int
 flush(struct conn *c)
 {
-    if (evbuffer_get_length(c->out) > 0 && weft_transport_write_buffer(c->tr, c->out) < 0)
+    if (evbuffer_get_length(c->out) == 0)
+        return 0;
+    int rc = weft_transport_write_buffer(c->tr, c->out);
+    if (rc < 0)
         evbuffer_drain(c->out, evbuffer_get_length(c->out));
+    return rc;
+}
+
+static void
+drop_file(struct conn *c)
+{
+    if (c->file_fd >= 0)
+        close(c->file_fd);
+    c->file_fd = -1;
+    c->file_left = 0;
+}
+
+/*
+ * Send the pending file body (c->file_fd) FILE_CHUNK at a time until it is all queued
+ * or the transport pauses us (resume_writing brings us back). A file that shrank since
+ * its head was sent cannot be finished: that one connection is aborted, so the client
+ * sees a short body, never a wrong one. False if the connection is going.
+ */
+static bool
+pump_file(struct conn *c)
+{
+    if (flush(c) < 0)
+        goto gone;
+    while (c->file_fd >= 0 && !c->write_paused) {
+        size_t want = c->file_left < FILE_CHUNK ? (size_t)c->file_left : FILE_CHUNK;
+        struct evbuffer_iovec v;
+        if (evbuffer_reserve_space(c->out, (ev_ssize_t)want, &v, 1) != 1) {
+            weft_log(WEFT_LOG_ERR, "http: out of memory sending a file: closing the connection");
+            goto gone;
+        }
+        ssize_t n = pread(c->file_fd, v.iov_base, want, (off_t)c->file_off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            weft_log(WEFT_LOG_WARNING, "http: %s at byte %" PRIu64 " of a file being sent: "
+                     "closing the connection", n < 0 ? strerror(errno) : "the file shrank",
+                     c->file_off);
+            goto gone;
+        }
+        v.iov_len = (size_t)n;
+        evbuffer_commit_space(c->out, &v, 1);
+        c->file_off += (uint64_t)n;
+        c->file_left -= (uint64_t)n;
+        if (c->file_left == 0)
+            drop_file(c);
+        if (flush(c) < 0)
+            goto gone;
+    }
+    return true;
+gone:
+    drop_file(c);
+    c->closing = true;
+    c->kind = T_NONE;
+    weft_transport_abort(c->tr);
+    return false;
 }
 
 static void
@@ -962,7 +1039,7 @@ process(struct conn *c)
     struct evbuffer *in = c->in;
     bool close_after = false;
 
-    while (!c->write_paused && !close_after && evbuffer_get_length(in) > 0) {
+    while (!c->write_paused && c->file_fd < 0 && !close_after && evbuffer_get_length(in) > 0) {
         size_t len = evbuffer_get_contiguous_space(in), used = 0;
         const char *data = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
         bool was_in = http_parser_in_request(c->parser);
@@ -985,6 +1062,8 @@ process(struct conn *c)
             close_after = !respond(c, http_parser_request(c->parser));
             http_parser_next(c->parser);
             arm(c, T_IDLE, c->svc->keepalive_timeout_ms);
+            if (c->file_fd >= 0 && !pump_file(c))
+                return;
             /* A read can hold thousands of pipelined requests: hand over what
              * is ready, so the transport's high-water mark (pause_writing)
              * bounds our memory instead of the client's appetite. */
@@ -998,6 +1077,13 @@ process(struct conn *c)
         }
     }
     flush(c);
+    if (c->file_fd >= 0) {
+        /* the rest of the file follows as the transport drains: on_resume */
+        c->close_after_file = close_after;
+        if (evbuffer_get_length(in) > 0)
+            weft_transport_pause_reading(c->tr);
+        return;
+    }
     if (close_after || (c->eof && !http_parser_in_request(c->parser))) {
         c->closing = true;
         c->kind = T_NONE;
@@ -1022,8 +1108,10 @@ conn_eof(struct weft_protocol *p)
 {
     struct conn *c = (struct conn *)p;
     c->eof = true;
-    /* requests still queued behind a paused write: answer them, then close */
-    return !c->closing && c->write_paused && c->in && evbuffer_get_length(c->in) > 0;
+    /* a file still being sent, or requests queued behind a paused write: finish them, then
+     * close */
+    return !c->closing && (c->file_fd >= 0 ||
+                           (c->write_paused && c->in && evbuffer_get_length(c->in) > 0));
 }
 
 static void
@@ -1033,6 +1121,16 @@ on_resume(void *arg)
     c->resume = NULL;
     if (c->closing)
         return;
+    if (c->file_fd >= 0) {
+        if (!pump_file(c) || c->file_fd >= 0)
+            return;
+        if (c->close_after_file) {
+            c->closing = true;
+            c->kind = T_NONE;
+            weft_transport_close(c->tr);
+            return;
+        }
+    }
     weft_transport_resume_reading(c->tr);
     if (c->in)
         process(c);
@@ -1063,6 +1161,7 @@ conn_lost(struct weft_protocol *p, int error)
         weft_handle_cancel(c->timer);
     if (c->resume)
         weft_handle_cancel(c->resume);
+    drop_file(c);
     http_parser_free(c->parser);
     evbuffer_free(c->out);
     free(c);
@@ -1086,6 +1185,7 @@ http_protocol_new(void *svc)
         return NULL;
     c->base.ops = &conn_ops;
     c->svc = s;
+    c->file_fd = -1;
     c->out = evbuffer_new();
     c->parser = http_parser_new(&s->limits);
     if (c->out == NULL || c->parser == NULL) {
