@@ -34,6 +34,7 @@ struct http_service {
     char *index;
     bool autoindex, follow_symlinks, dotfiles, server_tokens;
     uint64_t header_timeout_ms, keepalive_timeout_ms;
+    uint64_t lingering_time_ms, lingering_timeout_ms;   /* see linger() */
     struct http_limits limits;
     char *access_log;           /* "off", "stderr" or a path */
     int log_fd;                 /* -1 when off */
@@ -47,7 +48,7 @@ struct http_service {
     size_t prefix_len[2];
 };
 
-enum timer_kind { T_NONE, T_HEAD, T_IDLE, T_SEND };
+enum timer_kind { T_NONE, T_HEAD, T_IDLE, T_SEND, T_LINGER };
 
 struct conn {
     struct weft_protocol base;
@@ -67,6 +68,10 @@ struct conn {
     int file_fd;
     uint64_t file_off, file_left;
     bool close_after_file;      /* close once the file is sent (Connection: close, EOF) */
+    bool answered;              /* answered at the head (Expect: 100-continue): the content
+                                 * that may follow is read and discarded */
+    bool lingering;             /* answered and closing: reading to discard (linger()) */
+    uint64_t linger_end;        /* when lingering stops, whatever comes */
     bool write_paused, closing, eof;
     bool sendfile;              /* plain socket: files go out with sendfile(2) */
 };
@@ -167,6 +172,8 @@ http_service_new(void **out)
     s->server_tokens = true;
     s->header_timeout_ms = 10000;
     s->keepalive_timeout_ms = 5000;
+    s->lingering_time_ms = 30000;
+    s->lingering_timeout_ms = 5000;
     s->limits = (struct http_limits)HTTP_LIMITS_DEFAULT;
     *out = s;
     return 0;
@@ -218,7 +225,9 @@ http_configure(void *svc, const char *key, const char *v, char *err, size_t errl
         return 0;
     }
     uint64_t *dur = !strcmp(key, "header_timeout") ? &s->header_timeout_ms
-                  : !strcmp(key, "keepalive_timeout") ? &s->keepalive_timeout_ms : NULL;
+                  : !strcmp(key, "keepalive_timeout") ? &s->keepalive_timeout_ms
+                  : !strcmp(key, "lingering_time") ? &s->lingering_time_ms
+                  : !strcmp(key, "lingering_timeout") ? &s->lingering_timeout_ms : NULL;
     if (dur) {
         if (parse_duration(v, &n) < 0)
             BAD("expected a positive duration like 10s or 500ms, not '%s'", v);
@@ -249,7 +258,8 @@ http_configure(void *svc, const char *key, const char *v, char *err, size_t errl
     }
 #undef BAD
     snprintf(err, errlen, "known: root, index, autoindex, follow_symlinks, dotfiles, "
-             "header_timeout, keepalive_timeout, max_request_line, max_header_size, "
+             "header_timeout, keepalive_timeout, lingering_time, lingering_timeout, "
+             "max_request_line, max_header_size, "
              "max_headers, max_body_size, access_log, server_tokens, server_name");
     return -WEFT_ENOKEY;
 }
@@ -897,13 +907,17 @@ on_timer(void *arg)
     uint64_t now = weft_loop_time(c->loop);
 
     c->timer = NULL;
-    if (c->closing || c->kind == T_NONE)
+    if (c->kind == T_NONE || (c->closing && c->kind != T_LINGER))
         return;
     if (now < c->deadline) {
         c->timer_due = c->deadline;
         c->timer = weft_call_at(c->loop, c->deadline, on_timer, c);
         if (c->timer == NULL)
             weft_transport_abort(c->tr);
+        return;
+    }
+    if (c->kind == T_LINGER) {
+        weft_transport_close(c->tr);    /* silent for lingering_timeout, or lingering_time up */
         return;
     }
     size_t queued = weft_transport_get_write_buffer_size(c->tr);
@@ -916,7 +930,9 @@ on_timer(void *arg)
         return;
     }
     c->closing = true;
-    if (c->kind == T_HEAD) {
+    if (c->kind == T_HEAD && c->answered) {
+        weft_transport_close(c->tr);    /* answered: the content never came */
+    } else if (c->kind == T_HEAD) {
         /* slowloris or a stalled body: say so, then go */
         struct reply rep = { .keep_alive = false };
         send_error(c, NULL, &rep, 408, NULL, NULL);
@@ -1032,12 +1048,52 @@ fail_request(struct conn *c)
         weft_log(WEFT_LOG_DEBUG, "http: %d: %s", status, http_parser_reason(c->parser));
 }
 
+/*
+ * Close after an answer while the client may still be sending (RFC 9112 §9.6): closing at
+ * once with unread bytes makes the kernel send RST, which can destroy the answer before the
+ * client reads it. As nginx does: shut down writing (plain TCP; TLS cannot), then read and
+ * discard until the client closes, lingering_timeout passes without a byte, or
+ * lingering_time is up; then close.
+ */
+static void
+linger(struct conn *c)
+{
+    uint64_t now = weft_loop_time(c->loop);
+
+    c->closing = c->lingering = true;
+    c->linger_end = now + c->svc->lingering_time_ms;
+    if (c->in)
+        evbuffer_drain(c->in, evbuffer_get_length(c->in));
+    if (weft_transport_can_write_eof(c->tr) && weft_transport_write_eof(c->tr) < 0) {
+        weft_transport_close(c->tr);
+        return;
+    }
+    uint64_t wait = c->svc->lingering_timeout_ms;
+    arm(c, T_LINGER, wait < c->svc->lingering_time_ms ? wait : c->svc->lingering_time_ms);
+}
+
+/* Bytes that came while lingering: dropped; the silence clock starts again. */
+static void
+linger_data(struct conn *c)
+{
+    uint64_t now = weft_loop_time(c->loop);
+
+    evbuffer_drain(c->in, evbuffer_get_length(c->in));
+    if (now >= c->linger_end) {
+        c->kind = T_NONE;
+        weft_transport_close(c->tr);
+        return;
+    }
+    uint64_t wait = c->svc->lingering_timeout_ms, left = c->linger_end - now;
+    arm(c, T_LINGER, wait < left ? wait : left);
+}
+
 /* Parse and answer every complete request in c->in, in order. */
 static void
 process(struct conn *c)
 {
     struct evbuffer *in = c->in;
-    bool close_after = false;
+    bool close_after = false, unread = false;
 
     while (!c->write_paused && c->file_fd < 0 && !close_after && evbuffer_get_length(in) > 0) {
         size_t len = evbuffer_get_contiguous_space(in), used = 0;
@@ -1052,14 +1108,27 @@ process(struct conn *c)
             break;
         case HTTP_EV_HEAD: {
             const struct http_request *r = http_parser_request(c->parser);
-            if (r->expect_continue && r->has_body && r->minor >= 1)
-                evbuffer_add(c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
             if (r->has_body)
                 arm(c, T_HEAD, c->svc->header_timeout_ms);  /* the body's own allowance */
+            if (r->expect_continue && r->has_body) {
+                /* A static file's answer never depends on the content, so it is known
+                 * now: send it instead of "100 Continue" (RFC 9110 §10.1.1), and read and
+                 * discard the content if the client sends it anyway. */
+                c->answered = true;
+                if (!respond(c, r)) {
+                    close_after = unread = true;
+                    break;
+                }
+                if (c->file_fd >= 0 && !pump_file(c))
+                    return;
+            }
             break;
         }
         case HTTP_EV_DONE:
-            close_after = !respond(c, http_parser_request(c->parser));
+            if (c->answered)
+                c->answered = false;        /* its content, read: on to the next request */
+            else
+                close_after = !respond(c, http_parser_request(c->parser));
             http_parser_next(c->parser);
             arm(c, T_IDLE, c->svc->keepalive_timeout_ms);
             if (c->file_fd >= 0 && !pump_file(c))
@@ -1071,8 +1140,9 @@ process(struct conn *c)
                 flush(c);
             break;
         case HTTP_EV_ERROR:
-            fail_request(c);
-            close_after = true;
+            if (!c->answered)               /* else its content broke the rules: just go */
+                fail_request(c);
+            close_after = unread = true;
             break;
         }
     }
@@ -1084,7 +1154,10 @@ process(struct conn *c)
             weft_transport_pause_reading(c->tr);
         return;
     }
-    if (close_after || (c->eof && !http_parser_in_request(c->parser))) {
+    if (close_after && !c->eof &&
+        (unread || evbuffer_get_length(in) > 0 || http_parser_in_request(c->parser))) {
+        linger(c);
+    } else if (close_after || (c->eof && !http_parser_in_request(c->parser))) {
         c->closing = true;
         c->kind = T_NONE;
         weft_transport_close(c->tr);
@@ -1098,7 +1171,9 @@ conn_data(struct weft_protocol *p, struct evbuffer *in)
 {
     struct conn *c = (struct conn *)p;
     c->in = in;
-    if (!c->closing)
+    if (c->lingering)
+        linger_data(c);
+    else if (!c->closing)
         process(c);
     return 0;
 }

@@ -11,13 +11,13 @@
 
 /* The header values a static file server looks at; the rest are only counted. */
 enum slot { S_HOST, S_INM, S_IMS, S_IM, S_IUS, S_RANGE, S_IF_RANGE, S_UA, S_REFERER, S_EXPECT,
-            S_COUNT };
+            S_TE, S_COUNT };
 
 static const char *const slot_names[S_COUNT] = {
     [S_HOST] = "host", [S_INM] = "if-none-match", [S_IMS] = "if-modified-since",
     [S_IM] = "if-match", [S_IUS] = "if-unmodified-since",
     [S_RANGE] = "range", [S_IF_RANGE] = "if-range", [S_UA] = "user-agent",
-    [S_REFERER] = "referer", [S_EXPECT] = "expect",
+    [S_REFERER] = "referer", [S_EXPECT] = "expect", [S_TE] = "transfer-encoding",
 };
 
 enum state { ST_IDLE, ST_HEAD, ST_BODY, ST_DONE, ST_ERROR };
@@ -42,6 +42,8 @@ struct http_parser {
     int slot;                       /* slot of the current value, or -1 */
     size_t value_off;
     unsigned hosts;
+    unsigned te_chunked;            /* "chunked" codings in Transfer-Encoding values */
+    bool te_other;                  /* a coding other than chunked (gzip, ...): 501 */
 
     size_t header_bytes, header_count;
     uint64_t body_bytes;
@@ -168,6 +170,24 @@ on_header_value(llhttp_t *ll, const char *at, size_t len)
     return p->slot >= 0 ? arena_add(p, at, len) : 0;
 }
 
+/* Count the codings of one Transfer-Encoding value: "chunked" and the others. */
+static void
+te_scan(struct http_parser *p, const char *v)
+{
+    while (*v) {
+        v += strspn(v, " \t,");
+        size_t n = strcspn(v, " \t,;");
+        if (n == 0)
+            break;
+        if (n == 7 && strncasecmp(v, "chunked", 7) == 0)
+            p->te_chunked++;
+        else
+            p->te_other = true;
+        v += n;
+        v += strcspn(v, ",");           /* past any parameters */
+    }
+}
+
 static int
 on_header_value_complete(llhttp_t *ll)
 {
@@ -176,6 +196,8 @@ on_header_value_complete(llhttp_t *ll)
         if (arena_add(p, "", 1) < 0)
             return -1;
         p->slot_off[p->slot] = p->value_off + 1;
+        if (p->slot == S_TE)
+            te_scan(p, p->arena + p->value_off);
     }
     p->name_len = 0;
     p->slot = -1;
@@ -254,7 +276,12 @@ on_headers_complete(llhttp_t *ll)
               : ll->method == HTTP_HEAD ? HTTP_M_HEAD : HTTP_M_OTHER;
     /* "Connection: keep-alive, close" closes, in 1.0 too (llhttp keeps a 1.0 one alive). */
     r->keep_alive = llhttp_should_keep_alive(ll) && !(flags & F_CONNECTION_CLOSE);
-    r->upgrade = ll->upgrade || ll->method == HTTP_CONNECT;
+    /* An Upgrade we never take (no 101 here): RFC 9110 §7.8 lets a server ignore it, and
+     * the connection goes on in HTTP/1.1, so llhttp must not stop at the message's end.
+     * CONNECT stays an exit: we refuse it and close, whatever the peer sends next. */
+    r->upgrade = ll->method == HTTP_CONNECT;
+    if (!r->upgrade)
+        ll->upgrade = 0;
     r->content_length = (flags & F_CONTENT_LENGTH) ? ll->content_length : 0;
     r->has_body = (flags & F_CHUNKED) || r->content_length > 0;
     const char *expect = slot_str(p, S_EXPECT);
@@ -265,6 +292,9 @@ on_headers_complete(llhttp_t *ll)
         return fail(p, 400, "HTTP/0.9 is not served");
     if (r->major > 1)
         return fail(p, 505, "HTTP version not supported");
+    /* RFC 9110 §2.5: a higher minor version (HTTP/1.2) is compatible: serve it as 1.1 */
+    if (r->minor > 1)
+        r->minor = 1;
     if (r->minor >= 1 && p->hosts == 0)
         return fail(p, 400, "HTTP/1.1 request without Host");
     const char *host = slot_str(p, S_HOST);
@@ -277,6 +307,11 @@ on_headers_complete(llhttp_t *ll)
             return fail(p, 400, "Transfer-Encoding without final chunked");
         if (r->minor == 0)
             return fail(p, 400, "Transfer-Encoding in an HTTP/1.0 request");
+        if (p->te_chunked > 1)
+            return fail(p, 400, "chunked applied more than once");
+        /* RFC 9112 §6.1: a coding we do not implement (gzip, chunked) is a 501 */
+        if (p->te_other)
+            return fail(p, 501, "unsupported transfer coding");
     }
     if (expect && !r->expect_continue)
         return fail(p, 417, "unsupported Expect");
@@ -332,6 +367,9 @@ http_parser_new(const struct http_limits *limits)
         return NULL;
     p->lim = limits ? *limits : def;
     llhttp_init(&p->ll, HTTP_REQUEST, &settings);
+    /* Any DIGIT.DIGIT version, so that on_headers_complete can serve HTTP/1.2 as 1.1 and
+     * answer HTTP/3.0 with 505 (llhttp 8.1 has the flag but no setter for it). */
+    p->ll.lenient_flags |= LENIENT_VERSION;
     p->ll.data = p;
     p->slot = -1;
     return p;
@@ -357,6 +395,8 @@ http_parser_next(struct http_parser *p)
     p->name_len = 0;
     p->slot = -1;
     p->hosts = 0;
+    p->te_chunked = 0;
+    p->te_other = false;
     p->header_bytes = p->header_count = 0;
     p->body_bytes = 0;
     p->last = 0;
@@ -383,13 +423,23 @@ scan_head(struct http_parser *p, const char *s, const char *end)
         p->last = end[-1];
 }
 
+/* RFC 9110 §5.6.2's tchar: what a method token is made of. */
+static bool
+is_tchar(char c)
+{
+    return isalnum((unsigned char)c) || (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* The status for llhttp's error e; at is the byte it stopped at (0 at the end). */
 static int
-status_of(const struct http_parser *p, llhttp_errno_t e)
+status_of(const struct http_parser *p, llhttp_errno_t e, char at)
 {
     const char *why = llhttp_get_error_reason(&p->ll);
     switch (e) {
     case HPE_INVALID_METHOD:
-        return 501;
+        /* a token we do not know ("FOO", "GETX") is 501; a method cut short by a byte no
+         * token has ("GET\t/") is a malformed request-line, 400 (RFC 9112 §3) */
+        return is_tchar(at) ? 501 : 400;
     case HPE_INVALID_VERSION:
         /* well-formed but not 0.9/1.x/2.0 ("HTTP/3.0") versus garbage */
         return why && strcmp(why, "Invalid HTTP version") == 0 ? 505 : 400;
@@ -453,7 +503,7 @@ http_parser_feed(struct http_parser *p, const char *data, size_t len, size_t *us
     resolve(p);
     p->state = ST_ERROR;
     if (p->status == 0) {
-        p->status = status_of(p, e);
+        p->status = status_of(p, e, stop < data + len ? *stop : 0);
         p->reason = llhttp_get_error_reason(&p->ll);
     }
     if (p->bare_lf && p->status == 400)

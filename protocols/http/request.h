@@ -33,7 +33,7 @@ struct http_request {
     bool keep_alive;                /* llhttp's verdict: 1.1 default, 1.0 on request */
     bool expect_continue;           /* Expect: 100-continue */
     bool has_body;                  /* Content-Length > 0 or chunked */
-    bool upgrade;                   /* Upgrade / CONNECT: we answer, then close */
+    bool upgrade;                   /* CONNECT: we answer, then close (Upgrade is ignored) */
     uint64_t content_length;        /* when !chunked */
     const char *target;             /* raw request target */
     size_t target_len;

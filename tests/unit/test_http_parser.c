@@ -161,7 +161,34 @@ test_malformed_requests_get_400(void **state)
                      400);
     assert_int_equal(error_status("GET / HTTP/1.1\r\nHost: a\r\nX: a\x01" "b\r\n\r\n"), 400);
     assert_int_equal(error_status("FOO / HTTP/1.1\r\nHost: a\r\n\r\n"), 501);
+    assert_int_equal(error_status("GETX / HTTP/1.1\r\nHost: a\r\n\r\n"), 501);
+    assert_int_equal(error_status("GET\t/ HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
     assert_int_equal(error_status("GET / HTTP/2.0\r\nHost: a\r\n\r\n"), 505);
+    assert_int_equal(error_status("GET / HTTP/3.0\r\nHost: a\r\n\r\n"), 505);
+    assert_int_equal(error_status("GET / HTTP/0.9\r\nHost: a\r\n\r\n"), 400);
+    assert_int_equal(error_status("GET / HTTP/1.x\r\nHost: a\r\n\r\n"), 400);
+    /* RFC 9112 §6.1: a coding we do not implement, before a final chunked: 501 */
+    assert_int_equal(error_status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked"
+                                  "\r\n\r\n0\r\n\r\n"), 501);
+    assert_int_equal(error_status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n"
+                                  "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"), 501);
+    assert_int_equal(error_status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, "
+                                  "chunked\r\n\r\n0\r\n\r\n"), 400);
+}
+
+static void
+test_http_1_2_is_served_as_1_1(void **state)
+{
+    /* RFC 9110 §2.5: a higher minor version is compatible */
+    const char req[] = "GET / HTTP/1.2\r\nHost: a\r\n\r\n";
+    struct http_parser *p = http_parser_new(NULL);
+    size_t used;
+    assert_int_equal(http_parser_feed(p, req, sizeof(req) - 1, &used), HTTP_EV_DONE);
+    assert_int_equal(http_parser_request(p)->major, 1);
+    assert_int_equal(http_parser_request(p)->minor, 1);
+    assert_true(http_parser_request(p)->keep_alive);
+    http_parser_free(p);
+    assert_int_equal(error_status("GET / HTTP/1.9\r\n\r\n"), 400);      /* 1.1 rules: Host */
 }
 
 static void
@@ -275,24 +302,33 @@ test_connection_close_wins_over_keep_alive(void **state)
 }
 
 static void
-test_upgrade_ends_the_http_stream(void **state)
+test_upgrade_is_ignored_and_http_goes_on(void **state)
 {
+    /* RFC 9110 §7.8: we never switch, so the next request on the connection is HTTP */
     const char req[] = "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
-                       "Connection: Upgrade\r\n\r\nGET / HTTP/1.1\r\n\r\n";
+                       "Connection: Upgrade\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n";
     struct http_parser *p = http_parser_new(NULL);
     size_t used;
     assert_int_equal(http_parser_feed(p, req, sizeof(req) - 1, &used), HTTP_EV_DONE);
-    assert_true(http_parser_request(p)->upgrade);
+    assert_false(http_parser_request(p)->upgrade);
+    assert_true(http_parser_request(p)->keep_alive);
     http_parser_next(p);
-    assert_int_equal(http_parser_feed(p, req + used, sizeof(req) - 1 - used, &used),
-                     HTTP_EV_ERROR);
+    size_t used2;
+    assert_int_equal(http_parser_feed(p, req + used, sizeof(req) - 1 - used, &used2),
+                     HTTP_EV_DONE);
+    assert_string_equal(http_parser_request(p)->target, "/2");
+    assert_int_equal(used + used2, sizeof(req) - 1);
     http_parser_free(p);
 
-    const char conn[] = "CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n";
+    /* CONNECT leaves HTTP: answered, and what follows is refused */
+    const char conn[] = "CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\n\r\n";
     p = http_parser_new(NULL);
-    assert_int_equal(feed_all(p, conn, sizeof(conn) - 1, NULL), HTTP_EV_DONE);
+    assert_int_equal(http_parser_feed(p, conn, sizeof(conn) - 1, &used), HTTP_EV_DONE);
     assert_int_equal(http_parser_request(p)->method, HTTP_M_OTHER);
     assert_true(http_parser_request(p)->upgrade);
+    http_parser_next(p);
+    assert_int_equal(http_parser_feed(p, conn + used, sizeof(conn) - 1 - used, &used),
+                     HTTP_EV_ERROR);
     http_parser_free(p);
 }
 
@@ -307,12 +343,13 @@ main(void)
         cmocka_unit_test(test_expect_continue_is_reported),
         cmocka_unit_test(test_malformed_requests_get_400),
         cmocka_unit_test(test_host_must_be_an_authority),
+        cmocka_unit_test(test_http_1_2_is_served_as_1_1),
         cmocka_unit_test(test_lf_only_request_is_flagged),
         cmocka_unit_test(test_limits_give_414_431_413),
         cmocka_unit_test(test_error_is_sticky),
         cmocka_unit_test(test_http10_keep_alive_on_request),
         cmocka_unit_test(test_connection_close_wins_over_keep_alive),
-        cmocka_unit_test(test_upgrade_ends_the_http_stream),
+        cmocka_unit_test(test_upgrade_is_ignored_and_http_goes_on),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
