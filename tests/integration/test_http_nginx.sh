@@ -159,11 +159,13 @@ hdr() {
 }
 
 # ask PORT REQUEST OUT: send REQUEST (printf %b escapes) and the probe on one connection to
-# PORT, write what came back to OUT until the server closes (at most 20 s: a server still
-# holding the connection then is an answer, "hang", not a wait).
+# PORT, then shut down writing (nc -N: a server that lingers after an error, reading until
+# the client is done, sees the end at once), and write what came back to OUT until the
+# server closes (at most 20 s: a server still holding the connection then is an answer,
+# "hang", not a wait).
 ask() {
     local rc=0
-    printf '%b%b' "$2" "$probe" | timeout 20 nc 127.0.0.1 "$1" >"$3" 2>"$3.nc" || rc=$?
+    printf '%b%b' "$2" "$probe" | timeout 20 nc -N 127.0.0.1 "$1" >"$3" 2>"$3.nc" || rc=$?
     [ "$rc" -ne 124 ] || echo hang >"$3.hang"
 }
 
