@@ -4,8 +4,10 @@
 # nginx-light), both serving the same root on loopback with configs as alike as they can be.
 # Each request of the table below is sent raw (printf | nc) to both, followed by a pipelined
 # probe request; the test compares the status (interim ones too), the framing of the answer
-# (Content-Length, chunked or close-delimited, and the body's length for a 2xx) and the
-# connection handling (did the probe get its answer on the same connection?).
+# (Content-Length, chunked or close-delimited, and the body's length for a 2xx), its
+# Content-Range, ETag and Last-Modified, and the connection handling (did the probe get its
+# answer on the same connection?). No request may kill a weftd worker; both servers must
+# exit 0 on SIGTERM at the end.
 #
 # The test runs in a network namespace of its own (unshare -n; it re-executes itself there,
 # keeping its PID), so nginx, which cannot listen on port 0, gets a fixed port that nothing
@@ -31,7 +33,7 @@ if [ "${WEFT_NGINX_NETNS:-}" != 1 ]; then
     exec unshare -n -- bash "$0" "$@"
 fi
 . "$(dirname "$0")/lib.sh"
-require_env WEFTD
+require_env WEFTD WEFT_SOURCE_DIR
 require_tool nc netcat-openbsd
 require_tool nginx nginx-light
 require_tool ip iproute2
@@ -54,7 +56,6 @@ printf 'probe\n' >"$root/probe.txt"
 printf 'secret\n' >"$root/.hidden"
 printf 'spaced\n' >"$root/with space.txt"
 printf 'locked\n' >"$root/locked.txt"
-chmod 000 "$root/locked.txt"
 : >"$root/empty.txt"
 seq 1 60000 >"$root/big.txt"
 chmod -R a+rX "$root"
@@ -146,7 +147,7 @@ probe='GET /probe.txt HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n'
 # hdr HEAD NAME: the value of header NAME (case-insensitive) in HEAD, "" if absent; several
 # are joined with ", ".
 hdr() {
-    local line name v= out=
+    local line name v='' out=''
     while IFS= read -r line; do
         line=${line%$'\r'}
         name=${line%%:*}
@@ -179,7 +180,7 @@ parse() {
     local s n=0 head code method=$2 te cl line size len
     s=$(cat "$1"; echo .)
     s=${s%.}
-    a_status= a_frame= a_len=0 a_conn=close a_head=
+    a_status='' a_frame='' a_len=0 a_conn=close a_head=''
     [ ! -e "$1.hang" ] || a_conn=hang
     while [[ $s == *$'\r\n\r\n'* ]]; do
         head=${s%%$'\r\n\r\n'*}
@@ -221,7 +222,7 @@ parse() {
         elif [ -n "$cl" ]; then
             frame=cl
             len=$cl
-            [[ $cl =~ ^[0-9]+$ ]] && s=${s:cl} || { frame=bad; s=; }
+            if [[ $cl =~ ^[0-9]+$ ]]; then s=${s:cl}; else frame=bad s=''; fi
         else
             frame=close
             len=${#s}
@@ -560,7 +561,7 @@ row rfc:431,close "GET /hello.txt HTTP/1.1\r\nHost: x\r\n$many\r\n" \
 row_wport=$wtls row_nport=$ntls
 row todo:rfc:400,close 'GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n' \
     'RFC 9112 §9.3: say why before closing: nginx answers 400 "plain HTTP request was sent to HTTPS port" (weftd closes, silent)'
-row_wport= row_nport=
+row_wport='' row_nport=''
 
 # No request may kill a worker: weftd's master logs a worker that died.
 ! grep -E "worker [0-9]+ (killed by|exited with)" "$tmp/weftd.err" ||
