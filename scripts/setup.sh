@@ -14,10 +14,10 @@ fi
 
 # Build and run: compiler, CMake, libraries.  Test: cmocka, real clients.
 PKGS_BUILD="build-essential cmake pkg-config libevent-dev libssl-dev libinih-dev"
-PKGS_TEST="libcmocka-dev netcat-openbsd curl openssl procps clang llvm libclang-rt-14-dev node-llhttp systemd valgrind haproxy"
+PKGS_TEST="libcmocka-dev netcat-openbsd curl openssl procps clang llvm libclang-rt-14-dev node-llhttp systemd valgrind haproxy nginx-light"
 # The system tests (tests/system): a Debian root booted with systemd-nspawn, the packages.
 PKGS_TEST="$PKGS_TEST systemd-container debootstrap git lintian dpkg-dev debhelper fakeroot"
-PKGS_BENCH="python3 python3-uvloop gnuplot-nox wrk nginx-light"
+PKGS_BENCH="python3 python3-uvloop gnuplot-nox wrk"
 
 want="$PKGS_BUILD"
 case "${1:-build}" in
