@@ -426,7 +426,7 @@ row same 'GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'
 row same 'GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, close\r\n\r\n'
 row same 'GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: Keep-Alive\r\n\r\n'
 row same 'GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: foo\r\nFoo: 1\r\n\r\n'
-row todo:rfc:200,keep 'GET /hello.txt HTTP/1.2\r\nHost: x\r\n\r\n' \
+row rfc:200,keep 'GET /hello.txt HTTP/1.2\r\nHost: x\r\n\r\n' \
     'RFC 9110 §2.5: a higher minor version is compatible: served as 1.1 (weftd: 505)'
 row same 'GET /hello.txt HTTP/2.0\r\nHost: x\r\n\r\n'
 row rfc:400,close 'GET /hello.txt HTTP/1.10\r\nHost: x\r\n\r\n' \
@@ -436,7 +436,7 @@ row rfc:400,close 'GET /hello.txt\r\n\r\n' \
     'RFC 9112 §3: a request-line has an HTTP-version; no HTTP/0.9 (nginx answers 0.9: no head)'
 row same '\r\nGET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n'
 row same 'GET  /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n'
-row todo:rfc:400,close 'GET\t/hello.txt HTTP/1.1\r\nHost: x\r\n\r\n' \
+row rfc:400,close 'GET\t/hello.txt HTTP/1.1\r\nHost: x\r\n\r\n' \
     'RFC 9112 §3: an HTAB is not a tchar: an invalid request-line SHOULD get 400 (weftd: 501, an unknown method)'
 row rfc:400,close 'GET /hello.txt HTTP/1.1 \r\nHost: x\r\n\r\n' \
     'RFC 9112 §3: nothing after HTTP-version: an invalid request-line SHOULD get 400 (nginx: 200)'
@@ -510,7 +510,7 @@ row same 'POST /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n
 row same 'POST /hello.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n'
 row same 'POST /hello.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n0\r\nTrailer: 1\r\n\r\n'
 row same 'POST /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n'
-row todo:rfc:501,close 'POST /hello.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n' \
+row rfc:501,close 'POST /hello.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n' \
     'RFC 9112 §6.1: a transfer coding the server does not understand SHOULD get 501 (weftd: accepted)'
 row rfc:400,close 'POST /hello.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n5\r\nhello\r\n0\r\n\r\n' \
     'RFC 9112 §6.3: chunked not last: the length is unknown, MUST 400 and close (nginx: 501)'
@@ -529,9 +529,9 @@ row rfc:400,close 'POST /hello.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chu
     'RFC 9112 §7.1: no CRLF after the chunk data (nginx: 405, then closes)'
 
 # Expect (RFC 9110 §10.1.1)
-row todo:rfc:404,keep 'GET /nope.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello' \
+row rfc:404,keep 'GET /nope.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello' \
     'RFC 9110 §10.1.1: no 100 (Continue) when the final answer is known (weftd: 100, then 404)'
-row todo:rfc:405,keep 'POST /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello' \
+row rfc:405,keep 'POST /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello' \
     'RFC 9110 §10.1.1: no 100 (Continue) when the final answer is known (weftd: 100, then 405)'
 row same 'POST /hello.txt HTTP/1.0\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello'
 row rfc:200,keep 'GET /hello.txt HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n' \
@@ -540,9 +540,9 @@ row rfc:417 'GET /hello.txt HTTP/1.1\r\nHost: x\r\nExpect: bogus\r\n\r\n' \
     'RFC 9110 §10.1.1: an expectation other than 100-continue MAY get 417 (nginx ignores it: 200)'
 
 # Upgrade (RFC 9110 §7.8)
-row todo:same 'GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n' \
+row same 'GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n' \
     'RFC 9110 §7.8: a server may ignore Upgrade; the connection persists as without it (weftd closes)'
-row todo:same 'GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n' \
+row same 'GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n' \
     'RFC 9110 §7.8: as above (weftd closes)'
 
 # limits (RFC 9110 §5.4, RFC 6585 §5, RFC 9112 §3)
