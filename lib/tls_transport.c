@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -496,6 +497,42 @@ handshake_done(struct tls_tr *t)
         event_active(&tr->bev->ev_read, EV_READ, 1);
 }
 
+/*
+ * OpenSSL failed the handshake because the first bytes are a plain HTTP request
+ * line (SSL_R_HTTP_REQUEST: "GET ", "POST", "HEAD", "PUT "; SSL_R_HTTPS_PROXY_REQUEST:
+ * "CONNECT"). Say so in plain HTTP, as nginx does, instead of a silent close: the
+ * answer fits any socket buffer, writing is shut down after it and what the client
+ * already sent is read and dropped, so the close that follows sends no RST that
+ * could destroy the answer on its way. For any service: a client that speaks HTTP
+ * to a TLS port wants to hear it, whatever the protocol behind (docs/design-tls.md).
+ */
+static void
+answer_plain_http(struct tls_tr *t)
+{
+    static const char answer[] =
+        "HTTP/1.1 400 Bad Request\r\n"
+        "Content-Type: text/plain\r\n"
+        "Content-Length: 52\r\n"
+        "Connection: close\r\n"
+        "\r\n"
+        "400 The plain HTTP request was sent to a TLS port.\r\n";
+    unsigned long err = ERR_peek_error();
+    char peer[64], junk[4096];
+    int fd = t->base.fd;
+
+    if (ERR_GET_LIB(err) != ERR_LIB_SSL ||
+        (ERR_GET_REASON(err) != SSL_R_HTTP_REQUEST &&
+         ERR_GET_REASON(err) != SSL_R_HTTPS_PROXY_REQUEST))
+        return;
+    if (send(fd, answer, sizeof(answer) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+        return;
+    (void)shutdown(fd, SHUT_WR);
+    for (int i = 0; i < 16 && recv(fd, junk, sizeof(junk), MSG_DONTWAIT) > 0; i++)
+        ;
+    weft_log(WEFT_LOG_INFO, "TLS handshake with %s: plain HTTP on a TLS port, answered 400",
+             weft_transport_peer_string(&t->base, peer, sizeof(peer)));
+}
+
 static void
 handshake_step(struct tls_tr *t)
 {
@@ -514,6 +551,8 @@ handshake_step(struct tls_tr *t)
     } else if (e == SSL_ERROR_WANT_WRITE) {
         t->want |= W_WRITE;
     } else {
+        if (e == SSL_ERROR_SSL)
+            answer_plain_http(t);
         lost(t, ssl_failure(t, e, "handshake"));
         return;
     }

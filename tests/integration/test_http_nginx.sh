@@ -559,8 +559,7 @@ row rfc:431,close "GET /hello.txt HTTP/1.1\r\nHost: x\r\n$many\r\n" \
 
 # plain HTTP to an HTTPS port
 row_wport=$wtls row_nport=$ntls
-row todo:rfc:400,close 'GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n' \
-    'RFC 9112 §9.3: say why before closing: nginx answers 400 "plain HTTP request was sent to HTTPS port" (weftd closes, silent)'
+row same 'GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n'
 row_wport='' row_nport=''
 
 # No request may kill a worker: weftd's master logs a worker that died.

@@ -87,9 +87,12 @@ out=$(timeout 20 "$WEFT_BINARY_DIR/examples/example_http_get" --cafile "$c/ca.pe
       "localhost:${ports[1]}" 2>&1) || true
 grep -q "HTTP/1.1 200" <<<"$out" || fail "http_get over TLS: $out"
 
-# plaintext on the TLS port: closed, logged, harmless
-printf 'GET / HTTP/1.0\r\n\r\n' | timeout 5 nc -q 2 127.0.0.1 "${ports[1]}" >/dev/null || true
-wait_log "$tmp/weftd.err" "TLS handshake" 1 10 || fail "plaintext client not logged"
+# plaintext on the TLS port: a 400 that says why (as nginx), logged, harmless
+out=$(curl -sS -w '\n%{http_code}' "http://127.0.0.1:${ports[1]}/" 2>&1) || true
+[ "$(tail -n1 <<<"$out")" = 400 ] || fail "plain HTTP to the TLS port: $out"
+grep -q "plain HTTP request was sent to a TLS port" <<<"$out" || fail "400 without its reason: $out"
+wait_log "$tmp/weftd.err" "plain HTTP on a TLS port, answered 400" 1 10 ||
+    fail "plaintext client not logged"
 out=$(curl -sS --cacert "$c/ca.pem" --resolve "a.test:${ports[1]}:127.0.0.1" -o /dev/null \
       -w '%{http_code}' "https://a.test:${ports[1]}/" 2>&1) || true
 [ "$out" = 200 ] || fail "weftd unhealthy after a plaintext client"
