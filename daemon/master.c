@@ -31,6 +31,7 @@
 #define STATUS_MS 1000          /* STATUS= at most this often */
 #define CLOSE_WAIT_MS 30000     /* after a reload, old workers not closed by then: READY anyway */
 #define NOTIFY_QUEUE 8          /* notifications kept while the receiver's queue is full */
+#define MASTER_FALLBACK_USER "nobody" /* root's workers when the config names no user */
 
 /* Indices of the [weftd] keys in config.c's table, for errors on their lines. */
 enum { KEY_USER_LINE = 4, KEY_GROUP_LINE = 5 };
@@ -116,6 +117,11 @@ master_check_config(struct config *conf)
     if (g->user != NULL && g->user[0] != '\0' && getpwnam(g->user) == NULL)
         config_error(conf, conf->g_lines[KEY_USER_LINE], "weftd", "user", "no such user \"%s\"",
                      g->user);
+    if ((g->user == NULL || g->user[0] == '\0') && geteuid() == 0 &&
+        getpwnam(MASTER_FALLBACK_USER) == NULL)
+        config_error(conf, 0, "weftd", "user",
+                     "weftd runs as root, no user is set and there is no user %s to fall back "
+                     "to: set user (user = root to keep the workers root)", MASTER_FALLBACK_USER);
     if (g->group != NULL && g->group[0] != '\0') {
         if (g->user == NULL || g->user[0] == '\0')
             config_error(conf, conf->g_lines[KEY_GROUP_LINE], "weftd", "group",
@@ -153,10 +159,23 @@ generation_new(struct master *m, struct config *conf)
 
         if (geteuid() != 0) {
             log_warning("user = %s: ignored, weftd does not run as root", cg->user);
+        } else if (pw != NULL && pw->pw_uid == 0) {
+            log_warning("user = %s: the workers run as root, as the config asks", cg->user);
         } else if (pw != NULL) {
             g->drop = true;
             g->uid = pw->pw_uid;
             g->gid = gr != NULL ? gr->gr_gid : pw->pw_gid;
+        }
+    } else if (geteuid() == 0) {
+        /* As nginx: root's workers never stay root unless the config says so. */
+        struct passwd *pw = getpwnam(MASTER_FALLBACK_USER);
+
+        if (pw != NULL) {
+            log_notice("no user set: the workers run as %s (user = root keeps root)",
+                       MASTER_FALLBACK_USER);
+            g->drop = true;
+            g->uid = pw->pw_uid;
+            g->gid = pw->pw_gid;
         }
     }
     return g;

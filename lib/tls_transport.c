@@ -506,7 +506,7 @@ handshake_done(struct tls_tr *t)
  * could destroy the answer on its way. For any service: a client that speaks HTTP
  * to a TLS port wants to hear it, whatever the protocol behind (docs/design-tls.md).
  */
-static void
+static bool
 answer_plain_http(struct tls_tr *t)
 {
     static const char answer[] =
@@ -523,14 +523,17 @@ answer_plain_http(struct tls_tr *t)
     if (ERR_GET_LIB(err) != ERR_LIB_SSL ||
         (ERR_GET_REASON(err) != SSL_R_HTTP_REQUEST &&
          ERR_GET_REASON(err) != SSL_R_HTTPS_PROXY_REQUEST))
-        return;
+        return false;
+    /* The peer's address first: once the client closes, getpeername() fails. */
+    weft_transport_peer_string(&t->base, peer, sizeof(peer));
     if (send(fd, answer, sizeof(answer) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-        return;
+        return false;
     (void)shutdown(fd, SHUT_WR);
     for (int i = 0; i < 16 && recv(fd, junk, sizeof(junk), MSG_DONTWAIT) > 0; i++)
         ;
-    weft_log(WEFT_LOG_INFO, "TLS handshake with %s: plain HTTP on a TLS port, answered 400",
-             weft_transport_peer_string(&t->base, peer, sizeof(peer)));
+    weft_log(WEFT_LOG_INFO, "TLS handshake with %s: plain HTTP on a TLS port, answered 400", peer);
+    ERR_clear_error();
+    return true;
 }
 
 static void
@@ -551,9 +554,8 @@ handshake_step(struct tls_tr *t)
     } else if (e == SSL_ERROR_WANT_WRITE) {
         t->want |= W_WRITE;
     } else {
-        if (e == SSL_ERROR_SSL)
-            answer_plain_http(t);
-        lost(t, ssl_failure(t, e, "handshake"));
+        lost(t, e == SSL_ERROR_SSL && answer_plain_http(t) ? -WEFT_ETLS
+                                                           : ssl_failure(t, e, "handshake"));
         return;
     }
     sync_events(t);

@@ -22,7 +22,7 @@
 #   test-ports}/block-<b>, the same scheme as the C harness's harness_port().
 #   Never call them in $(...): the lock and the state live in this shell.
 
-tmp=$(mktemp -d "/tmp/weft-$(basename "$0" .sh).XXXXXX") ||
+tmp=$(mktemp -d "/tmp/weft-$(basename "$0" .sh).XXXXXX") && chmod 755 "$tmp" ||
     { echo "FAIL: ${0##*/}: cannot create a temporary directory in /tmp" >&2; exit 1; }
 # errtrace: the ERR trap fires inside functions and $(...) too. Without it, a command that
 # failed under `set -e` inside a function ended the script silently: see lib_on_err.

@@ -53,7 +53,7 @@ setup(void **state)
     if (fx == NULL)
         return -1;
     snprintf(fx->tree, sizeof(fx->tree), "/tmp/weft-http-it.XXXXXX");
-    if (mkdtemp(fx->tree) == NULL)
+    if (mkdtemp(fx->tree) == NULL || chmod(fx->tree, 0755) < 0)  /* workers run as nobody */
         return -1;
     snprintf(root, sizeof(root), "%s/root", fx->tree);
     mkdir(root, 0755);

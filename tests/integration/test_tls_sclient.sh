@@ -61,10 +61,11 @@ check "TLS 1.2 session resumption" 'grep -q "^Reused, TLSv1.2" <<<"$out"'
 out=$(talk -tls1_3 -servername a.test -CAfile "$d/other.pem")
 check "s_client with the wrong CA fails verification" 'grep -q "Verify return code: [1-9]" <<<"$out"'
 
-# plaintext HTTP on the TLS port: closed at once, logged, the server lives on
+# plaintext HTTP on the TLS port: a 400 saying so, closed, logged, the server lives on
 out=$(printf 'GET / HTTP/1.0\r\n\r\n' | timeout 5 nc -q 2 127.0.0.1 "$port")
 check "plaintext client is closed" '[ $? -ne 124 ]'
-check "plaintext client is logged" 'wait_log "$d/main.err" "failed" 1 10 && grep -q "TLS handshake with 127.0.0.1:[0-9]* failed" "$d/main.err"'
+check "plaintext client is answered 400" 'grep -q "^HTTP/1.1 400" <<<"$out"'
+check "plaintext client is logged" 'wait_log "$d/main.err" "answered 400" 1 10 && grep -q "TLS handshake with 127.0.0.1:[0-9]*: plain HTTP on a TLS port, answered 400" "$d/main.err"'
 out=$(talk -tls1_3 -servername a.test)
 check "server still serves after the plaintext client" 'grep -qx "BYE" <<<"$out"'
 

@@ -19,6 +19,8 @@ launch_weftd() {
     cat >"$tmp/weftd.conf" <<CONF
 [weftd]
 workers = $nworkers
+; the log files are root's, in root's directory: the workers stay root to reopen them
+user = root
 log_level = debug
 ${WEFT_PLUGIN_DIR:+plugin_dir = $WEFT_PLUGIN_DIR}
 

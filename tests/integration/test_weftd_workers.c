@@ -436,7 +436,8 @@ test_emfile_backs_off_without_spinning(void **state)
     int fds[12], served = 0;
 
     (void)state;
-    weftd_start_ok(&w, "[weftd]\nworkers = 1\n[echo]\nprotocol = echo\nlisten = 127.0.0.1:%PORT%\n");
+    /* user = root: prlimit and /proc/PID/fd on a worker that stays root. */
+    weftd_start_ok(&w, "[weftd]\nworkers = 1\nuser = root\n[echo]\nprotocol = echo\nlisten = 127.0.0.1:%PORT%\n");
     assert_int_equal(itest_wait_children(w.pid, 1, &worker, 10000), 1);
     assert_true(weftd_wait_log(&w, "ready", 10000));
     /* Room for two more descriptors in the worker. */

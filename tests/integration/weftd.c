@@ -364,7 +364,8 @@ prepare(struct weftd *w, const struct weftd_opts *o)
         atexit_set = true;
     }
     snprintf(w->dir, sizeof(w->dir), "/tmp/weftd-test.XXXXXX");
-    if (mkdtemp(w->dir) == NULL) {
+    /* 0755: as root with no user set, weftd's workers run as nobody and read files here. */
+    if (mkdtemp(w->dir) == NULL || chmod(w->dir, 0755) < 0) {
         rc = -errno;
         w->dir[0] = '\0';
         c->used = false;
