@@ -147,35 +147,30 @@ generation_new(struct master *m, struct config *conf)
 {
     struct generation *g = calloc(1, sizeof(*g));
     const struct conf_global *cg = &conf->g;
+    const char *user = cg->user != NULL && cg->user[0] != '\0' ? cg->user : NULL;
 
     if (g == NULL)
         return NULL;
     g->id = ++m->last_gen;
     g->conf = conf;
     g->nworkers = cg->workers == CONF_WORKERS_AUTO ? master_auto_workers() : cg->workers;
-    if (cg->user != NULL && cg->user[0] != '\0') {
-        struct passwd *pw = getpwnam(cg->user);
-        struct group *gr = cg->group && cg->group[0] ? getgrnam(cg->group) : NULL;
+    if (geteuid() != 0) {
+        if (user != NULL)
+            log_warning("user = %s: ignored, weftd does not run as root", user);
+    } else {
+        /* As nginx: root's workers never stay root unless the config says so. */
+        struct passwd *pw = getpwnam(user != NULL ? user : MASTER_FALLBACK_USER);
+        struct group *gr = user != NULL && cg->group && cg->group[0] ? getgrnam(cg->group) : NULL;
 
-        if (geteuid() != 0) {
-            log_warning("user = %s: ignored, weftd does not run as root", cg->user);
-        } else if (pw != NULL && pw->pw_uid == 0) {
-            log_warning("user = %s: the workers run as root, as the config asks", cg->user);
+        if (pw != NULL && user == NULL)
+            log_notice("no user set: the workers run as %s (user = root keeps root)",
+                       MASTER_FALLBACK_USER);
+        if (pw != NULL && pw->pw_uid == 0) {
+            log_warning("user = %s: the workers run as root, as the config asks", pw->pw_name);
         } else if (pw != NULL) {
             g->drop = true;
             g->uid = pw->pw_uid;
             g->gid = gr != NULL ? gr->gr_gid : pw->pw_gid;
-        }
-    } else if (geteuid() == 0) {
-        /* As nginx: root's workers never stay root unless the config says so. */
-        struct passwd *pw = getpwnam(MASTER_FALLBACK_USER);
-
-        if (pw != NULL) {
-            log_notice("no user set: the workers run as %s (user = root keeps root)",
-                       MASTER_FALLBACK_USER);
-            g->drop = true;
-            g->uid = pw->pw_uid;
-            g->gid = pw->pw_gid;
         }
     }
     return g;
