@@ -214,7 +214,7 @@ parse_size(const char *text, size_t *out)
 
 /*
  * weftd's own keys of a service section (besides protocol, listen and
- * tls_*): proxy_protocol, proxy_trusted, idle_timeout, and limit for stream
+ * tls_*): proxy_protocol, proxy_trusted, proxy_timeout, idle_timeout, and limit for stream
  * plugins (a protocol plugin gets limit itself). Returns true if kv was one.
  */
 static bool
@@ -244,6 +244,14 @@ weftd_key(struct services *ss, struct service *s, const struct conf_kv *kv)
             config_error(ss->conf, kv->line, cs->name, kv->key, "%s", why);
         return true;
     }
+    if (strcmp(kv->key, "proxy_timeout") == 0) {
+        if (config_parse_duration(kv->value, &s->proxy.timeout_ms, why, sizeof(why)) < 0)
+            config_error(ss->conf, kv->line, cs->name, kv->key, "%s", why);
+        else if (s->proxy.timeout_ms == 0)
+            config_error(ss->conf, kv->line, cs->name, kv->key,
+                         "must be more than 0 (how long a PROXY header may take: 5s)");
+        return true;
+    }
     if (strcmp(kv->key, "idle_timeout") == 0) {
         if (config_parse_duration(kv->value, &s->idle_ms, why, sizeof(why)) < 0)
             config_error(ss->conf, kv->line, cs->name, kv->key, "%s", why);
@@ -259,18 +267,20 @@ weftd_key(struct services *ss, struct service *s, const struct conf_kv *kv)
     return false;
 }
 
-/* proxy_protocol and proxy_trusted go together. */
+/* proxy_protocol goes with proxy_trusted, and proxy_timeout needs it. */
 static void
 check_proxy(struct services *ss, struct service *s)
 {
     const struct conf_service *cs = s->conf;
-    int pline = 0, tline = 0;
+    int pline = 0, tline = 0, oline = 0;
 
     for (size_t i = 0; i < cs->nkeys; i++) {
         if (strcmp(cs->keys[i].key, "proxy_protocol") == 0)
             pline = cs->keys[i].line;
         else if (strcmp(cs->keys[i].key, "proxy_trusted") == 0)
             tline = cs->keys[i].line;
+        else if (strcmp(cs->keys[i].key, "proxy_timeout") == 0)
+            oline = cs->keys[i].line;
     }
     if (s->proxy.versions != 0 && tline == 0)
         config_error(ss->conf, pline, cs->name, "proxy_protocol",
@@ -279,6 +289,9 @@ check_proxy(struct services *ss, struct service *s)
                      "and lets anyone claim any address)");
     if (s->proxy.versions == 0 && tline != 0)
         config_error(ss->conf, tline, cs->name, "proxy_trusted",
+                     "has no effect without proxy_protocol = v1, v2 or any");
+    if (s->proxy.versions == 0 && oline != 0)
+        config_error(ss->conf, oline, cs->name, "proxy_timeout",
                      "has no effect without proxy_protocol = v1, v2 or any");
     s->proxy.trusted = proxy_trusted;
     s->proxy.trusted_arg = s;
@@ -602,7 +615,8 @@ plain_factory(void *arg)
 }
 
 int
-services_start(struct services *ss, struct weft_loop *loop, weft_protocol_factory_cb *factory)
+services_start(struct services *ss, struct weft_loop *loop, weft_server_accept_cb *accepted,
+               void *arg)
 {
     ss->loop = loop;
     for (size_t i = 0; i < ss->count; i++) {
@@ -623,12 +637,12 @@ services_start(struct services *ss, struct weft_loop *loop, weft_protocol_factor
         so.tls = s->tls;
         so.proxy = s->proxy.versions != 0 ? &s->proxy : NULL;
         so.idle_timeout_ms = s->idle_ms;
-        rc = weft_create_server_fds(loop, factory ? factory : plain_factory, s, s->fds,
-                                    s->nfds, &so, &s->server);
+        rc = weft_create_server_fds(loop, plain_factory, s, s->fds, s->nfds, &so, &s->server);
         if (rc < 0) {
             log_error("%s: cannot serve: %s", s->conf->name, weft_strerror(rc));
             return rc;
         }
+        weft_server_set_accept_cb(s->server, accepted, arg);
         /* The server owns the sockets now (weft_create_server_fds takes them on success). */
         for (size_t j = 0; j < s->nfds; j++)
             s->fds[j] = -1;

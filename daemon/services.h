@@ -70,12 +70,13 @@ void services_log_listeners(const struct services *ss);
 
 /*
  * Serve: one weft server per service on its sockets (after
- * services_take_fds), with factory(struct service *) making each connection's
- * protocol (NULL: the plugin's protocol_new). Returns 0 or a negative code
- * (logged); what was started is freed by services_free().
+ * services_take_fds), each connection's protocol made by
+ * services_protocol_new(), and accepted(server, arg) called for each
+ * accepted connection (weft_server_set_accept_cb; NULL: none). Returns 0 or
+ * a negative code (logged); what was started is freed by services_free().
  */
 int services_start(struct services *ss, struct weft_loop *loop,
-                   weft_protocol_factory_cb *factory);
+                   weft_server_accept_cb *accepted, void *arg);
 
 /* A new connection's protocol: the plugin's protocol_new, or a stream handler's. */
 struct weft_protocol *services_protocol_new(struct service *s);

@@ -29,9 +29,6 @@ struct worker {
     struct weft_handle *tick;
 };
 
-/* One per process: the factory has only its service for an argument. */
-static struct worker *self;
-
 static const char *
 signal_name(int sig)
 {
@@ -121,14 +118,18 @@ tick(void *arg)
     }
 }
 
-/* Each connection's protocol; the one that reaches max_connections pauses accepting. */
-static struct weft_protocol *
-limited_factory(void *arg)
+/*
+ * Each accepted connection, counted from accept() on: one still waiting for
+ * its PROXY header or TLS handshake holds a slot as much as one being
+ * served. The one that reaches max_connections pauses accepting.
+ */
+static void
+on_accepted(struct weft_server *srv, void *arg)
 {
-    struct service *s = arg;
-    struct worker *w = self;
-    size_t n = services_connection_count(w->ss) + 1;
+    struct worker *w = arg;
+    size_t n = services_connection_count(w->ss);
 
+    (void)srv;
     if (n >= w->g->max_connections && !w->paused && !w->draining) {
         w->paused = true;
         set_accepting(w, false);
@@ -136,7 +137,6 @@ limited_factory(void *arg)
                     (unsigned long long)w->g->max_connections);
         schedule_tick(w);
     }
-    return services_protocol_new(s);
 }
 
 static void
@@ -229,7 +229,6 @@ worker_run(struct services *ss, const struct conf_global *g, int status_fd)
     sigset_t none;
     int rc, status = 1;
 
-    self = &w;
     w.loop = weft_loop_new();
     if (w.loop == NULL) {
         log_error("cannot create the event loop: %s", strerror(errno));
@@ -252,7 +251,7 @@ worker_run(struct services *ss, const struct conf_global *g, int status_fd)
     sigprocmask(SIG_SETMASK, &none, NULL);
     if (status_fd < 0)
         services_log_listeners(ss);     /* before services_start hands the fds over */
-    rc = services_start(ss, w.loop, limited_factory);
+    rc = services_start(ss, w.loop, on_accepted, &w);
     if (rc < 0)
         goto out;
     if (status_fd < 0) {
@@ -271,6 +270,5 @@ out:
     /* Servers (and their connections) go before the loop; plugin state with them. */
     services_free(ss);
     weft_loop_free(w.loop);
-    self = NULL;
     return status;
 }

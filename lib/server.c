@@ -39,6 +39,8 @@ struct weft_server {
     struct weft_proxy_options proxy;    /* versions 0: no PROXY stage */
     struct weft__proxy *pending;    /* connections waiting for their PROXY header */
     uint64_t idle_ms;               /* idle timeout of each connection, 0: none */
+    weft_server_accept_cb *accepted;    /* weft_server_set_accept_cb, or NULL */
+    void *accepted_arg;
     uint64_t emfile_logged_ms;
     bool paused;                    /* pause_accepting() */
     bool emfile_paused;
@@ -178,12 +180,18 @@ proxy_done(void *arg, struct weft__proxy *p, int fd, int rc, const struct weft_p
 
         if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
             weft__addr_string((struct sockaddr *)&ss, peer, sizeof(peer));
-        /* Debug: a port scanner must not fill the log. */
-        weft_log(WEFT_LOG_DEBUG, "%s: %s; connection closed", peer,
-                 rc == -EPROTO ? "no valid PROXY header"
-                 : rc == -ETIMEDOUT ? "PROXY header timed out"
-                 : rc == -ECONNRESET ? "closed before its PROXY header was complete"
-                 : weft_strerror(rc));
+        if (rc == -ETIMEDOUT) {
+            weft_log(WEFT_LOG_INFO, "%s: no PROXY header within %llu ms; connection closed",
+                     peer, (unsigned long long)(s->proxy.timeout_ms ? s->proxy.timeout_ms
+                                                : WEFT_PROXY_TIMEOUT_DEFAULT));
+        } else if (rc == -EPROTO) {
+            weft_log(WEFT_LOG_INFO, "%s: no valid PROXY header; connection closed", peer);
+        } else {
+            /* Debug: a load balancer's TCP health check connects and closes. */
+            weft_log(WEFT_LOG_DEBUG, "%s: %s; connection closed", peer,
+                     rc == -ECONNRESET ? "closed before its PROXY header was complete"
+                     : weft_strerror(rc));
+        }
         return;
     }
     accept_finish(s, fd, pi);
@@ -242,7 +250,11 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
             weft_log(WEFT_LOG_WARNING, "accept: %s", strerror(err));
             return;
         }
+        size_t before = s->nconns;
+
         accept_one(s, fd, (struct sockaddr *)&peer, peerlen);
+        if (s->accepted != NULL && s->nconns > before)
+            s->accepted(s, s->accepted_arg);
         /* A protocol may have closed or paused the server meanwhile. */
         if (s->nls == 0 || s->paused)
             return;
@@ -516,6 +528,13 @@ size_t
 weft_server_connection_count(const struct weft_server *s)
 {
     return s->nconns;
+}
+
+void
+weft_server_set_accept_cb(struct weft_server *s, weft_server_accept_cb *cb, void *arg)
+{
+    s->accepted = cb;
+    s->accepted_arg = arg;
 }
 
 size_t

@@ -688,6 +688,73 @@ test_stage_server_free_drops_waiting_connections(void **state)
     close(b);
 }
 
+struct accepts {
+    int calls;
+    size_t counts[8];       /* weft_server_connection_count() seen at each call */
+    size_t pause_at;        /* pause accepting once the count reaches this; 0: never */
+};
+
+static void
+on_accepted(struct weft_server *srv, void *arg)
+{
+    struct accepts *a = arg;
+
+    if (a->calls < 8)
+        a->counts[a->calls] = weft_server_connection_count(srv);
+    a->calls++;
+    if (a->pause_at != 0 && weft_server_connection_count(srv) >= a->pause_at)
+        weft_server_pause_accepting(srv);
+}
+
+/*
+ * The accept callback sees each connection waiting for its PROXY header as
+ * soon as it is counted, with no protocol made; pausing from it holds the
+ * rest in the backlog until accepting resumes; a timeout is logged at info
+ * with the peer. An untrusted sender, closed at once, is not reported.
+ */
+static void
+test_stage_accept_cb_counts_waiting_connections(void **state)
+{
+    struct stage *st = stage_new(WEFT_PROXY_ANY, 300);
+    struct accepts a = { .pause_at = 2 };
+    int fd[3];
+
+    (void)state;
+    harness_log_capture();
+    weft_server_set_accept_cb(st->srv, on_accepted, &a);
+    for (int i = 0; i < 3; i++)
+        fd[i] = stage_client(st);
+    harness_run_until_count(st->loop, &a.calls, 2);
+    harness_run_for(st->loop, 50);
+    assert_int_equal(a.calls, 2);           /* the third waits in the backlog */
+    assert_int_equal(a.counts[0], 1);
+    assert_int_equal(a.counts[1], 2);
+    assert_int_equal(st->seen.made, 0);
+    assert_false(weft_server_is_serving(st->srv));
+    /* Both time out; then, accepting again, the third is counted and times out too. */
+    assert_int_equal(harness_client_wait_end(st->loop, fd[0]), 0);
+    assert_int_equal(harness_client_wait_end(st->loop, fd[1]), 0);
+    assert_int_equal(weft_server_connection_count(st->srv), 0);
+    a.pause_at = 0;
+    weft_server_resume_accepting(st->srv);
+    harness_run_until_count(st->loop, &a.calls, 3);
+    assert_int_equal(a.counts[2], 1);
+    assert_int_equal(harness_client_wait_end(st->loop, fd[2]), 0);
+    assert_true(harness_log_contains("127.0.0.1:"));
+    assert_true(harness_log_contains("no PROXY header within 300 ms; connection closed"));
+    /* Closed at once: never reported. */
+    trust_answer = false;
+    trust_calls = 0;
+    close(fd[0]);
+    fd[0] = stage_client(st);
+    assert_true(harness_client_wait_end(st->loop, fd[0]) <= 0);
+    assert_int_equal(a.calls, 3);
+    assert_int_equal(trust_calls, 1);
+    for (int i = 0; i < 3; i++)
+        close(fd[i]);
+    stage_free(st);
+}
+
 static void
 test_set_proxied_peer_checks_and_forgets(void **state)
 {
@@ -739,6 +806,7 @@ main(void)
         cmocka_unit_test(test_stage_untrusted_peer_is_closed_unread),
         cmocka_unit_test(test_stage_local_keeps_the_real_peer),
         cmocka_unit_test(test_stage_server_free_drops_waiting_connections),
+        cmocka_unit_test(test_stage_accept_cb_counts_waiting_connections),
         cmocka_unit_test(test_set_proxied_peer_checks_and_forgets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

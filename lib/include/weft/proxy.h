@@ -64,9 +64,12 @@ typedef bool weft_proxy_trusted_cb(const struct sockaddr *peer, socklen_t len, v
  * (weft_transport_set_proxied_peer; a v2 LOCAL or v1 UNKNOWN header keeps
  * the socket's own peer). A malformed header, a connection closed before
  * its header is complete, or one whose header is not complete within
- * timeout_ms is closed without a protocol ever seeing it (logged at debug
- * level: a scanner must not flood the log). Connections waiting for their
- * header count in weft_server_connection_count().
+ * timeout_ms is closed without a protocol ever seeing it. A timeout or a
+ * malformed header is logged at WEFT_LOG_INFO with the peer, a connection
+ * closed early at WEFT_LOG_DEBUG only (a load balancer's TCP health check
+ * connects and closes). Connections waiting for their header count in
+ * weft_server_connection_count() and reach the accept callback
+ * (weft_server_set_accept_cb), so that a limit on connections bounds them.
  */
 struct weft_proxy_options {
     unsigned versions;                  /* WEFT_PROXY_V1, _V2 or _ANY */

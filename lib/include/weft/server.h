@@ -85,6 +85,21 @@ WEFT_EXPORT bool weft_server_is_serving(const struct weft_server *s);
 /** Connections accepted and not yet lost. Since 0.1. */
 WEFT_EXPORT size_t weft_server_connection_count(const struct weft_server *s);
 
+/*
+ * Called once for each connection the server accepts and keeps, as soon as
+ * weft_server_connection_count() includes it: before its PROXY header is
+ * read, its TLS handshake is done or its protocol is made, so that a caller
+ * can bound connections however slowly they start (it may call
+ * weft_server_pause_accepting, which then stops the current accept batch
+ * too). Not called for a connection closed at once (an untrusted PROXY
+ * sender, no memory).
+ */
+typedef void weft_server_accept_cb(struct weft_server *s, void *arg);
+
+/** Set (cb NULL: clear) the server's accept callback; arg must outlive the server. Since 0.1. */
+WEFT_EXPORT void weft_server_set_accept_cb(struct weft_server *s, weft_server_accept_cb *cb,
+                                           void *arg);
+
 /** Number of listening sockets (0 after close). Since 0.1. */
 WEFT_EXPORT size_t weft_server_socket_count(const struct weft_server *s);
 
