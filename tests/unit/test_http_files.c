@@ -165,6 +165,113 @@ test_etags_and_dates(void **state)
     assert_int_equal(http_date_parse("yesterday", &t), -1);
 }
 
+/*
+ * http_file_decide() over RFC 9110 §13.2.2's order: a 100-byte file modified at
+ * 784111777 (Sun, 06 Nov 1994 08:49:37 GMT), validator "5f000000-64".
+ */
+#define ETAG "\"5f000000-64\""
+#define LASTMOD "Sun, 06 Nov 1994 08:49:37 GMT"
+#define BEFORE "Sun, 06 Nov 1994 08:49:36 GMT"      /* one second before mtime */
+#define AFTER "Mon, 07 Nov 1994 08:49:37 GMT"
+
+struct decide_case {
+    const char *what;
+    struct http_preconditions q;
+    int status;
+    uint64_t start, len;
+};
+
+static const struct decide_case decide_cases[] = {
+    { "no validators", { .get = true }, 200, 0, 100 },
+    { "HEAD ignores Range", { .range = "bytes=0-9" }, 200, 0, 100 },
+    /* If-Match (§13.1.1): strong comparison, "*" matches any file. */
+    { "If-Match ours", { .if_match = ETAG, .get = true }, 200, 0, 100 },
+    { "If-Match in a list", { .if_match = "\"x\", " ETAG, .get = true }, 200, 0, 100 },
+    { "If-Match *", { .if_match = "*", .get = true }, 200, 0, 100 },
+    { "If-Match another", { .if_match = "\"x\"", .get = true }, 412, 0, 0 },
+    { "If-Match weak", { .if_match = "W/" ETAG, .get = true }, 412, 0, 0 },
+    { "If-Match fails before Range", { .if_match = "\"x\"", .range = "bytes=0-9", .get = true },
+      412, 0, 0 },
+    { "If-Match fails on HEAD", { .if_match = "\"x\"" }, 412, 0, 0 },
+    /* If-Unmodified-Since (§13.1.4): only without If-Match; a bad date is ignored. */
+    { "If-Unmodified-Since same", { .if_unmodified_since = LASTMOD, .get = true }, 200, 0, 100 },
+    { "If-Unmodified-Since later", { .if_unmodified_since = AFTER, .get = true }, 200, 0, 100 },
+    { "If-Unmodified-Since earlier", { .if_unmodified_since = BEFORE, .get = true }, 412, 0, 0 },
+    { "If-Unmodified-Since garbage", { .if_unmodified_since = "soon", .get = true }, 200, 0, 100 },
+    { "If-Match wins over I-U-S", { .if_match = ETAG, .if_unmodified_since = BEFORE, .get = true },
+      200, 0, 100 },
+    { "I-U-S fails with Range", { .if_unmodified_since = BEFORE, .range = "bytes=0-9", .get = true },
+      412, 0, 0 },
+    /* If-None-Match (§13.1.2): weak comparison. */
+    { "If-None-Match ours", { .if_none_match = ETAG, .get = true }, 304, 0, 0 },
+    { "If-None-Match weak", { .if_none_match = "W/" ETAG, .get = true }, 304, 0, 0 },
+    { "If-None-Match *", { .if_none_match = "*", .get = true }, 304, 0, 0 },
+    { "If-None-Match another", { .if_none_match = "\"x\"", .get = true }, 200, 0, 100 },
+    { "If-None-Match beats Range", { .if_none_match = ETAG, .range = "bytes=0-9", .get = true },
+      304, 0, 0 },
+    { "412 before 304", { .if_match = "\"x\"", .if_none_match = ETAG, .get = true }, 412, 0, 0 },
+    /* If-Modified-Since (§13.1.3): only without If-None-Match. */
+    { "If-Modified-Since same", { .if_modified_since = LASTMOD, .get = true }, 304, 0, 0 },
+    { "If-Modified-Since later", { .if_modified_since = AFTER, .get = true }, 304, 0, 0 },
+    { "If-Modified-Since earlier", { .if_modified_since = BEFORE, .get = true }, 200, 0, 100 },
+    { "If-Modified-Since garbage", { .if_modified_since = "x", .get = true }, 200, 0, 100 },
+    { "If-None-Match wins over I-M-S", { .if_none_match = "\"x\"", .if_modified_since = AFTER,
+      .get = true }, 200, 0, 100 },
+    /* Range (§14.2) and If-Range (§13.1.5): an exact match of ours, else the whole file. */
+    { "Range", { .range = "bytes=10-19", .get = true }, 206, 10, 10 },
+    { "Range suffix", { .range = "bytes=-5", .get = true }, 206, 95, 5 },
+    { "Range past the end", { .range = "bytes=100-", .get = true }, 416, 0, 0 },
+    { "Range malformed", { .range = "bytes=x-y", .get = true }, 200, 0, 100 },
+    { "Range several", { .range = "bytes=0-1,5-6", .get = true }, 200, 0, 100 },
+    { "If-Range our etag", { .range = "bytes=0-9", .if_range = ETAG, .get = true }, 206, 0, 10 },
+    { "If-Range another etag", { .range = "bytes=0-9", .if_range = "\"x\"", .get = true },
+      200, 0, 100 },
+    { "If-Range weak", { .range = "bytes=0-9", .if_range = "W/" ETAG, .get = true }, 200, 0, 100 },
+    { "If-Range our date", { .range = "bytes=0-9", .if_range = LASTMOD, .get = true }, 206, 0, 10 },
+    { "If-Range other date", { .range = "bytes=0-9", .if_range = AFTER, .get = true },
+      200, 0, 100 },
+    { "If-Range unsatisfiable", { .range = "bytes=200-", .if_range = ETAG, .get = true },
+      416, 0, 0 },
+    { "If-Range failing skips 416", { .range = "bytes=200-", .if_range = "\"x\"", .get = true },
+      200, 0, 100 },
+    { "all pass then Range", { .if_match = ETAG, .if_none_match = "\"x\"", .range = "bytes=-1",
+      .if_range = ETAG, .get = true }, 206, 99, 1 },
+};
+
+static void
+test_file_decide_follows_rfc9110_order(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(decide_cases) / sizeof(decide_cases[0]); i++) {
+        const struct decide_case *c = &decide_cases[i];
+        struct http_file_answer a = http_file_decide(&c->q, ETAG, LASTMOD, 784111777, 100);
+
+        if (a.status != c->status || (c->status / 100 == 2 && (a.start != c->start ||
+                                                               a.len != c->len)))
+            fail_msg("%s: got %d (%llu+%llu), want %d (%llu+%llu)", c->what, a.status,
+                     (unsigned long long)a.start, (unsigned long long)a.len, c->status,
+                     (unsigned long long)c->start, (unsigned long long)c->len);
+    }
+}
+
+/* An empty file: any byte range is unsatisfiable; validators still work. */
+static void
+test_file_decide_empty_file(void **state)
+{
+    struct http_preconditions q = { .range = "bytes=0-", .get = true };
+    struct http_file_answer a;
+
+    (void)state;
+    a = http_file_decide(&q, "\"0-0\"", "Thu, 01 Jan 1970 00:00:00 GMT", 0, 0);
+    assert_int_equal(a.status, 416);
+    q.range = NULL;
+    a = http_file_decide(&q, "\"0-0\"", "Thu, 01 Jan 1970 00:00:00 GMT", 0, 0);
+    assert_int_equal(a.status, 200);
+    assert_int_equal(a.len, 0);
+    q.if_none_match = "\"0-0\"";
+    assert_int_equal(http_file_decide(&q, "\"0-0\"", "x", 0, 0).status, 304);
+}
+
 /* A root with a file, a subdir, and symlinks pointing in and out. */
 struct tree {
     char dir[64];
@@ -317,6 +424,8 @@ main(void)
         cmocka_unit_test(test_mime_table),
         cmocka_unit_test(test_ranges),
         cmocka_unit_test(test_etags_and_dates),
+        cmocka_unit_test(test_file_decide_follows_rfc9110_order),
+        cmocka_unit_test(test_file_decide_empty_file),
         cmocka_unit_test_setup_teardown(test_open_beneath_root, tree_setup, tree_teardown),
         cmocka_unit_test_setup_teardown(test_open_walk_fallback_is_as_strict, tree_setup,
                                         tree_teardown),
