@@ -372,9 +372,11 @@ parse_u64(const char **s, uint64_t *v)
     if (*c < '0' || *c > '9')
         return -1;
     for (; *c >= '0' && *c <= '9'; c++) {
-        if (x > (UINT64_MAX - 9) / 10)
-            return -1;
-        x = x * 10 + (uint64_t)(*c - '0');
+        uint64_t d = (uint64_t)(*c - '0');
+
+        if (x > (UINT64_MAX - d) / 10)
+            return -1;      /* does not fit in 64 bits */
+        x = x * 10 + d;
     }
     *s = c;
     *v = x;

@@ -49,6 +49,13 @@ rm -rf "$work"; mkdir -p "$work"
 cp "$corpus"/* "$work"/
 # -max_total_time bounds the run; a crash leaves crash-* in $out and fails the test.
 cd "$out"
+# Shown: the last lines (a crash's report), and the final coverage line (DONE cov: ft:)
+# and executions, which a dictionary's listing would otherwise push out of them.
+rc=0
 "./$target" -max_total_time="$secs" -timeout=10 -error_exitcode=1 -rss_limit_mb=1024 -print_final_stats=1 \
-    "$work" 2>&1 | tail -n 15
-exit "${PIPESTATUS[0]}"
+    "$work" >"$target.log" 2>&1 || rc=$?
+tail -n 15 "$target.log"
+grep -E '^#[0-9]+[[:space:]]+DONE' "$target.log" | tail -n 1 || true
+grep -E '^stat::number_of_executed_units' "$target.log" | tail -n 1 || true
+echo "corpus: $(ls "$work" | wc -l) inputs"
+exit "$rc"
