@@ -66,28 +66,9 @@ example_loop_new(const char *name)
     return loop;
 }
 
-static void
-stop_loop(struct weft_future *f, void *arg)
-{
-    (void)f;
-    weft_loop_stop(arg);
-}
-
 int
-example_run_main(const char *name, struct weft_loop *loop, weft_task_fn *fn, void *arg)
+example_exit(const char *name, intptr_t rc)
 {
-    struct weft_task *t = weft_task_spawn(loop, fn, arg, NULL);
-    intptr_t rc = -ENOMEM;
-
-    if (t != NULL) {
-        rc = weft_future_add_done_callback(weft_task_future(t), stop_loop, loop);
-        if (rc == 0) {
-            weft_loop_run(loop);
-            rc = weft_future_result(weft_task_future(t));
-        }
-        weft_task_unref(t);
-    }
-    weft_loop_free(loop);
     if (rc < 0)
         fprintf(stderr, "%s: %s\n", name, weft_strerror((int)rc));
     return rc < 0;

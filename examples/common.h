@@ -16,11 +16,10 @@
 struct weft_loop *example_loop_new(const char *name);
 
 /**
- * asyncio.run(main()): run fn(arg) as a task on loop until it is done, then
- * free loop (taken in every case). Returns the exit code: 0, or 1 after
- * "name: error" on stderr if the task could not start or returned an error.
+ * The exit code for what weft_run() returned: 0, or 1 after "name: error" on
+ * stderr for an error.
  */
-int example_run_main(const char *name, struct weft_loop *loop, weft_task_fn *fn, void *arg);
+int example_exit(const char *name, intptr_t rc);
 
 /**
  * The stream examples' main(): serve client on 127.0.0.1. With "-p PORT"

@@ -28,7 +28,7 @@ static intptr_t
 factorial(void *arg)
 {
     const struct factorial_args *a = arg;
-    struct weft_loop *loop = weft_future_loop(weft_task_future(weft_task_current()));
+    struct weft_loop *loop = weft_get_running_loop();
     intptr_t f = 1;
 
     for (int i = 2; i <= a->number; i++) {
@@ -50,12 +50,14 @@ static intptr_t
 main_task(void *arg)
 {
     static const struct factorial_args args[3] = { { "A", 2 }, { "B", 3 }, { "C", 4 } };
-    struct weft_loop *loop = arg;
+    struct weft_loop *loop = weft_get_running_loop();
     struct weft_task *tasks[3] = { NULL };
     struct weft_future *futs[3];
     intptr_t results[3];
-    int rc = 0;
+    int rc;
 
+    (void)arg;
+    rc = weft_loop_set_executor_threads(loop, 3);  /* one per task, like Python's pool */
     for (int i = 0; i < 3 && rc == 0; i++) {
         tasks[i] = weft_task_spawn(loop, factorial, (void *)&args[i], NULL);
         if (tasks[i] == NULL)
@@ -75,8 +77,6 @@ main_task(void *arg)
 int
 main(int argc, char **argv)
 {
-    struct weft_loop *loop;
-
     int code = example_args(argc, argv, EXAMPLE_ARGS_NUMBER,
         "usage: example_executor [STEP_MS]\n"
         "the tutorial's factorials run in a thread pool (run_in_executor);\n"
@@ -86,9 +86,6 @@ main(int argc, char **argv)
 
     if (argc > 1)
         step_ms = (unsigned)atoi(argv[1]);
-    loop = example_loop_new("executor");
-    if (loop == NULL)
-        return 1;
-    weft_loop_set_executor_threads(loop, 3);   /* one per task, like Python's pool */
-    return example_run_main("executor", loop, main_task, loop);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    return example_exit("executor", weft_run(main_task, NULL));   /* asyncio.run(main()) */
 }

@@ -37,12 +37,13 @@ static intptr_t
 main_task(void *arg)
 {
     static const struct factorial_args args[3] = { { "A", 2 }, { "B", 3 }, { "C", 4 } };
-    struct weft_loop *loop = arg;
+    struct weft_loop *loop = weft_get_running_loop();
     struct weft_task *tasks[3];
     struct weft_future *futs[3];
     intptr_t results[3];
     int rc;
 
+    (void)arg;
     for (int i = 0; i < 3; i++) {
         tasks[i] = weft_task_spawn(loop, factorial, (void *)&args[i], NULL);
         if (tasks[i] == NULL)
@@ -61,8 +62,6 @@ main_task(void *arg)
 int
 main(int argc, char **argv)
 {
-    struct weft_loop *loop;
-
     int code = example_args(argc, argv, EXAMPLE_ARGS_NUMBER,
         "usage: example_gather [STEP_MS]\n"
         "three factorial tasks at once (asyncio.gather);\n"
@@ -72,8 +71,6 @@ main(int argc, char **argv)
 
     if (argc > 1)
         step_ms = (unsigned)atoi(argv[1]);
-    loop = example_loop_new("gather");
-    if (loop == NULL)
-        return 1;
-    return example_run_main("gather", loop, main_task, loop);   /* asyncio.run(main()) */
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    return example_exit("gather", weft_run(main_task, NULL));   /* asyncio.run(main()) */
 }

@@ -60,7 +60,7 @@ consume(void *arg)
 static intptr_t
 main_task(void *arg)
 {
-    struct weft_loop *loop = weft_future_loop(weft_task_future(weft_task_current()));
+    struct weft_loop *loop = weft_get_running_loop();
     struct shop *s = arg;
     struct weft_task *p = weft_task_spawn(loop, produce, s, NULL);
     struct weft_task *c = weft_task_spawn(loop, consume, s, NULL);
@@ -81,7 +81,6 @@ int
 main(int argc, char **argv)
 {
     struct shop s = { .n = 10, .max_delay_ms = 1000 };
-    struct weft_loop *loop;
     int code;
 
     code = example_args(argc, argv, EXAMPLE_ARGS_NUMBER,
@@ -94,10 +93,10 @@ main(int argc, char **argv)
     if (argc > 1)
         s.max_delay_ms = (unsigned)atoi(argv[1]);
     s.queue = weft_queue_new(0, WEFT_QUEUE_FIFO, NULL);
-    loop = example_loop_new("queue");
-    if (s.queue == NULL || loop == NULL)
+    if (s.queue == NULL)
         return 1;
-    code = example_run_main("queue", loop, main_task, &s);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    code = example_exit("queue", weft_run(main_task, &s));     /* asyncio.run(main()) */
     weft_queue_free(s.queue);
     return code;
 }

@@ -94,6 +94,12 @@ weft__current_loop(void)
     return current != NULL ? current->ts->loop : NULL;
 }
 
+struct weft_loop *
+weft_get_running_loop(void)
+{
+    return weft__current_loop();
+}
+
 /* ---- running tasks ---- */
 
 static void

@@ -283,34 +283,55 @@ harness_log_clear(void)
     pthread_mutex_unlock(&log_mu);
 }
 
-/* Tasks: run one to completion under a deadline. */
+/* Tasks: run one to completion under a deadline (weft_run_until_complete). */
+struct deadline {
+    struct weft_loop *loop;
+    bool passed;
+};
+
 static void
-task_done_flag(struct weft_future *f, void *arg)
+stop_at_deadline(void *arg)
 {
-    (void)f;
-    *(bool *)arg = true;
+    struct deadline *d = arg;
+
+    d->passed = true;
+    weft_loop_stop(d->loop);
 }
 
 intptr_t
 harness_run_task(struct weft_loop *loop, weft_task_fn *fn, void *arg, uint64_t timeout_ms)
 {
     struct weft_task *t = weft_task_spawn(loop, fn, arg, NULL);
-    bool done = false, timed_out = false;
-    intptr_t rc;
+    struct deadline d = { loop, false };
+    struct weft_future *f;
+    struct weft_handle *h;
+    intptr_t rc = -ETIMEDOUT;
+    bool timed_out;
 
-    if (t == NULL || weft_future_add_done_callback(weft_task_future(t), task_done_flag,
-                                                   &done) < 0)
+    if (t == NULL)
         abort();
-    if (harness_run_until(loop, &done, timeout_ms) < 0) {
+    f = weft_task_future(t);
+    h = weft_call_later(loop, timeout_ms, stop_at_deadline, &d);
+    if (h == NULL)
+        abort();
+    if (weft_run_until_complete(loop, f) == -EINTR && d.passed) {
+        weft_task_cancel(t);        /* and give it 200 ms to finish */
+        d.passed = false;
+        h = weft_call_later(loop, 200, stop_at_deadline, &d);
+        if (h == NULL)
+            abort();
         timed_out = true;
-        weft_task_cancel(t);
-        harness_run_until(loop, &done, 200);
+    } else {
+        timed_out = false;
     }
-    rc = done ? weft_future_result(weft_task_future(t)) : -ETIMEDOUT;
+    if (timed_out)
+        (void)weft_run_until_complete(loop, f);
+    if (!d.passed)
+        weft_handle_cancel(h);
+    if (weft_future_done(f))
+        rc = weft_future_result(f);
     if (timed_out)
         rc = -ETIMEDOUT;
-    if (!done)
-        weft_future_remove_done_callback(weft_task_future(t), task_done_flag, &done);
     weft_task_unref(t);
     harness_run_for(loop, 20);
     return rc;

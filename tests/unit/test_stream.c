@@ -790,14 +790,14 @@ close_with_grace(void *arg)
         assert_int_equal(weft_open_connection("localhost", c->port, NULL, &r[i], &w[i]), 0);
     weft_sleep(20);
     assert_int_equal(weft_stream_server_client_count(c->s), 3);
-    t0 = weft_loop_time(weft_future_loop(weft_task_future(weft_task_current())));
+    t0 = weft_loop_time(weft_get_running_loop());
     weft_stream_server_close(c->s);
     assert_false(weft_stream_server_is_serving(c->s));
     assert_int_equal(weft_stream_server_serve_forever(c->s), 0);
     rc = weft_stream_server_wait_closed(c->s);
     assert_int_equal(rc, 0);
     /* the handlers were cancelled after the grace period, not before */
-    assert_true(weft_loop_time(weft_future_loop(weft_task_future(weft_task_current()))) - t0 >=
+    assert_true(weft_loop_time(weft_get_running_loop()) - t0 >=
                 90);
     assert_int_equal(c->cancelled, 3);
     for (int i = 0; i < 3; i++) {

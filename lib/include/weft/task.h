@@ -91,6 +91,35 @@ WEFT_EXPORT size_t weft_task_all(struct weft_loop *loop, struct weft_task **out,
 WEFT_EXPORT void weft_task_set_stack_cache(struct weft_loop *loop, size_t max_stacks);
 
 /**
+ * asyncio.get_running_loop() inside a coroutine: the loop of the running
+ * task, or NULL outside tasks. Since 0.1.
+ */
+WEFT_EXPORT struct weft_loop *weft_get_running_loop(void);
+
+/**
+ * asyncio.run(main(arg)): make a loop, run main(arg) as a task on it until
+ * the task is done, then cancel the tasks still unfinished and run the loop
+ * until they are done (one round, as asyncio), and free the loop (which
+ * joins its executor threads). A program's whole main can be
+ * `return weft_run(main_task, &state) < 0;` and main_task reaches the loop
+ * with weft_get_running_loop().
+ * Returns main's result (>= 0) or error (< 0; -ECANCELED if it was
+ * cancelled), or -ENOMEM / -errno if no loop or task could be made, -EINVAL
+ * for a NULL main. Loop thread only: call it where no loop of this thread
+ * is running. Since 0.1.
+ */
+WEFT_EXPORT intptr_t weft_run(weft_task_fn *main, void *arg);
+
+/**
+ * loop.run_until_complete(f): run loop until f is done; f's result is then
+ * read with weft_future_result(). A done f returns at once. Returns 0 once
+ * f is done; -EINVAL if f is not of loop; -EBUSY if loop is already running;
+ * -EINTR if the loop stopped (weft_loop_stop) before f was done (f is left
+ * as it is); -ENOMEM; or weft_loop_run()'s error. Since 0.1.
+ */
+WEFT_EXPORT int weft_run_until_complete(struct weft_loop *loop, struct weft_future *f);
+
+/**
  * Suspend the running task until f is done; return f's result or error (and
  * count it as retrieved). A done future returns at once without suspending.
  * Returns -ECANCELED if the task is cancelled meanwhile (f is left alone),
