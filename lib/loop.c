@@ -757,26 +757,16 @@ weft_loop_remove_signal_handler(struct weft_loop *loop, int signum)
 
 /* Errors nobody handled */
 
-/*
- * lib/transport.c defines this. Weak, so a program linking the static library
- * without transports still links; a context can only name a transport if
- * transport.c is linked in, so the check below never skips a real one.
- */
-#pragma weak weft_transport_peer_string
-
 void
 weft_loop_default_error_handler(struct weft_loop *loop, const struct weft_error_context *ctx)
 {
-    char peer[128];
-    const char *p = NULL;
-    const char *message;
+    const char *p, *message;
 
     (void)loop;
     if (ctx == NULL)
         return;
     message = ctx->message ? ctx->message : "unhandled error";
-    if (ctx->transport != NULL && weft_transport_peer_string != NULL)
-        p = weft_transport_peer_string(ctx->transport, peer, sizeof(peer));
+    p = ctx->peer;
     if (ctx->error != 0)
         weft_log(WEFT_LOG_ERR, "%s: %s (%s)%s%s", message, weft_err_name(ctx->error),
                  weft_strerror(ctx->error), p ? ", peer " : "", p ? p : "");

@@ -32,8 +32,8 @@ struct weft_server {
     void *arg;
     struct listener *ls;
     size_t nls;                     /* open listeners (0 after close) */
-    struct weft_transport *conns;   /* intrusive list through srv_prev/srv_next */
-    size_t nconns;
+    struct weft__conns conns;       /* connections with a transport */
+    size_t npending;                /* connections waiting for their PROXY header */
     struct weft_handle *emfile_timer;
     struct weft_tls_context *tls;   /* a reference, or NULL for plain TCP */
     struct weft_proxy_options proxy;    /* versions 0: no PROXY stage */
@@ -46,32 +46,6 @@ struct weft_server {
     bool emfile_paused;
     bool emfile_ever_logged;
 };
-
-void
-weft__server_link(struct weft_server *s, struct weft_transport *tr)
-{
-    tr->server = s;
-    tr->srv_prev = NULL;
-    tr->srv_next = s->conns;
-    if (s->conns != NULL)
-        s->conns->srv_prev = tr;
-    s->conns = tr;
-    s->nconns++;
-}
-
-void
-weft__server_unlink(struct weft_server *s, struct weft_transport *tr)
-{
-    if (tr->srv_prev != NULL)
-        tr->srv_prev->srv_next = tr->srv_next;
-    else
-        s->conns = tr->srv_next;
-    if (tr->srv_next != NULL)
-        tr->srv_next->srv_prev = tr->srv_prev;
-    tr->srv_prev = tr->srv_next = NULL;
-    tr->server = NULL;
-    s->nconns--;
-}
 
 static void
 listeners_enable(struct weft_server *s, bool on)
@@ -133,8 +107,8 @@ accept_finish(struct weft_server *s, int fd, const struct weft_proxy_info *pi)
         struct weft_transport *tr = NULL;
 
         /* The protocol is made once the handshake is done. */
-        rc = weft__transport_new_tls(s->loop, fd, s->tls, NULL, s->factory, s->arg, s, NULL,
-                                     NULL, &tr);
+        rc = weft__transport_new_tls(s->loop, fd, s->tls, NULL, s->factory, s->arg, &s->conns,
+                                     NULL, NULL, &tr);
         if (rc < 0) {
             weft_log(WEFT_LOG_WARNING, "accept: cannot make a TLS transport: %s",
                      weft_strerror(rc));
@@ -157,7 +131,7 @@ accept_finish(struct weft_server *s, int fd, const struct weft_proxy_info *pi)
         close(fd);
         return;
     }
-    rc = weft__transport_new_accepted(s->loop, proto, fd, s, peer, peerlen, s->idle_ms, NULL);
+    rc = weft__transport_new_accepted(s->loop, proto, fd, &s->conns, peer, peerlen, s->idle_ms, NULL);
     if (rc < 0) {
         weft_log(WEFT_LOG_WARNING, "accept: cannot make a transport: %s", weft_strerror(rc));
         close(fd);
@@ -172,7 +146,7 @@ proxy_done(void *arg, struct weft__proxy *p, int fd, int rc, const struct weft_p
     struct weft_server *s = arg;
 
     weft__proxy_unlink(&s->pending, p);
-    s->nconns--;
+    s->npending--;
     if (rc < 0) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
@@ -221,7 +195,7 @@ accept_one(struct weft_server *s, int fd, const struct sockaddr *peer, socklen_t
         return;
     }
     weft__proxy_link(&s->pending, p);
-    s->nconns++;
+    s->npending++;
 }
 
 static void
@@ -250,10 +224,10 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
             weft_log(WEFT_LOG_WARNING, "accept: %s", strerror(err));
             return;
         }
-        size_t before = s->nconns;
+        size_t before = weft_server_connection_count(s);
 
         accept_one(s, fd, (struct sockaddr *)&peer, peerlen);
-        if (s->accepted != NULL && s->nconns > before)
+        if (s->accepted != NULL && weft_server_connection_count(s) > before)
             s->accepted(s, s->accepted_arg);
         /* A protocol may have closed or paused the server meanwhile. */
         if (s->nls == 0 || s->paused)
@@ -474,7 +448,7 @@ drop_pending(struct weft_server *s)
         struct weft__proxy *p = s->pending;
 
         weft__proxy_unlink(&s->pending, p);
-        s->nconns--;
+        s->npending--;
         weft__proxy_free(p);
     }
 }
@@ -483,7 +457,7 @@ void
 weft_server_close_clients(struct weft_server *s)
 {
     drop_pending(s);
-    for (struct weft_transport *tr = s->conns, *next; tr != NULL; tr = next) {
+    for (struct weft_transport *tr = s->conns.head, *next; tr != NULL; tr = next) {
         next = tr->srv_next;
         weft_transport_close(tr);
     }
@@ -493,7 +467,7 @@ void
 weft_server_abort_clients(struct weft_server *s)
 {
     drop_pending(s);
-    for (struct weft_transport *tr = s->conns, *next; tr != NULL; tr = next) {
+    for (struct weft_transport *tr = s->conns.head, *next; tr != NULL; tr = next) {
         next = tr->srv_next;
         weft_transport_abort(tr);
     }
@@ -527,7 +501,7 @@ weft_server_is_serving(const struct weft_server *s)
 size_t
 weft_server_connection_count(const struct weft_server *s)
 {
-    return s->nconns;
+    return s->conns.count + s->npending;
 }
 
 void
@@ -561,10 +535,10 @@ weft_server_free(struct weft_server *s)
         return;
     weft_server_close(s);
     drop_pending(s);
-    while (s->conns != NULL) {
-        struct weft_transport *tr = s->conns;
+    while (s->conns.head != NULL) {
+        struct weft_transport *tr = s->conns.head;
 
-        weft__server_unlink(s, tr);
+        weft__conns_unlink(tr);
         /* One inside its own callback is lost later, from the loop. */
         (void)weft__transport_abort_now(tr);
     }

@@ -182,9 +182,13 @@ handler_main(void *arg)
     int rc = h->client(&s->r, &s->w, h->arg);
 
     s->task = NULL;
-    if (!normal_ending(rc))
+    if (!normal_ending(rc)) {
+        char peer[80];
+
         weft_loop_call_error_handler(s->loop, &(struct weft_error_context){
-            .message = "stream client handler failed", .error = rc, .transport = s->tr });
+            .message = "stream client handler failed", .error = rc, .transport = s->tr,
+            .peer = s->tr ? weft_transport_peer_string(s->tr, peer, sizeof(peer)) : NULL });
+    }
     weft_writer_close(&s->w);
     unlink_handler(s);
     h->count--;

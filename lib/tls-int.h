@@ -32,25 +32,18 @@ typedef void weft__tls_done_cb(struct weft_transport *tr, int error, void *arg);
  * otherwise (hostname: SNI and the name the certificate must match, may be
  * NULL). Once the handshake is done factory(farg) makes the protocol,
  * connection_made runs, then done(tr, 0, darg) if done is set. A failed
- * handshake is logged and ends in done(NULL, err, darg). server may be NULL.
+ * handshake is logged and ends in done(NULL, err, darg). conns (a server's
+ * list, which the transport joins at once) may be NULL.
  * Takes fd on success only. Returns 0 and *out (may be NULL), or -errno.
  */
 int weft__transport_new_tls(struct weft_loop *loop, int fd, struct weft_tls_context *ctx,
                             const char *hostname, weft_protocol_factory_cb *factory, void *farg,
-                            struct weft_server *server, weft__tls_done_cb *done, void *darg,
+                            struct weft__conns *conns, weft__tls_done_cb *done, void *darg,
                             struct weft_transport **out);
 
 /* Forget the done callback of a transport still in its handshake, and abort it. */
 void weft__tls_cancel(struct weft_transport *tr);
 
-/* transport.c's TLS branches (all only for transports with TR_TLS). */
-void weft__tls_release(struct weft_transport *tr);     /* from transport_free */
-void weft__tls_close(struct weft_transport *tr);
-void weft__tls_resume_reading(struct weft_transport *tr);
-int weft__tls_write(struct weft_transport *tr, const void *data, size_t len);
-int weft__tls_write_buffer(struct weft_transport *tr, struct evbuffer *buf);
-int weft__tls_writelines(struct weft_transport *tr, const struct iovec *iov, int iovcnt);
-int weft__tls_extra_info(struct weft_transport *tr, const char *name, void *out, size_t *len);
 
 /* tls.c: log OpenSSL's error queue's last reason (then clear it) into buf. */
 const char *weft__tls_reason(char *buf, size_t len);

@@ -265,8 +265,8 @@ queued(struct tls_tr *t)
     return rc;
 }
 
-int
-weft__tls_write(struct weft_transport *tr, const void *data, size_t len)
+static int
+tls_write(struct weft_transport *tr, const void *data, size_t len)
 {
     struct tls_tr *t = T(tr);
     struct evbuffer *out = tr->bev->output;
@@ -308,8 +308,8 @@ weft__tls_write(struct weft_transport *tr, const void *data, size_t len)
     return queued(t);
 }
 
-int
-weft__tls_write_buffer(struct weft_transport *tr, struct evbuffer *buf)
+static int
+tls_write_buffer(struct weft_transport *tr, struct evbuffer *buf)
 {
     struct tls_tr *t = T(tr);
 
@@ -327,8 +327,8 @@ weft__tls_write_buffer(struct weft_transport *tr, struct evbuffer *buf)
     return queued(t);
 }
 
-int
-weft__tls_writelines(struct weft_transport *tr, const struct iovec *iov, int iovcnt)
+static int
+tls_writelines(struct weft_transport *tr, const struct iovec *iov, int iovcnt)
 {
     struct tls_tr *t = T(tr);
     size_t total = 0;
@@ -352,7 +352,11 @@ weft__tls_writelines(struct weft_transport *tr, const struct iovec *iov, int iov
 static void
 protocol_failed(struct tls_tr *t, const char *message, int rc)
 {
-    struct weft_error_context ctx = { .message = message, .error = rc, .transport = &t->base };
+    char peer[80];
+    struct weft_error_context ctx = {
+        .message = message, .error = rc, .transport = &t->base,
+        .peer = weft_transport_peer_string(&t->base, peer, sizeof(peer)),
+    };
 
     weft_loop_call_error_handler(t->base.loop, &ctx);
     weft_transport_abort(&t->base);
@@ -631,8 +635,8 @@ start_shutdown(struct tls_tr *t)
     shutdown_step(t);
 }
 
-void
-weft__tls_close(struct weft_transport *tr)
+static void
+tls_close(struct weft_transport *tr)
 {
     struct tls_tr *t = T(tr);
 
@@ -654,8 +658,8 @@ weft__tls_cancel(struct weft_transport *tr)
     weft_transport_abort(tr);
 }
 
-void
-weft__tls_resume_reading(struct weft_transport *tr)
+static void
+tls_resume_reading(struct weft_transport *tr)
 {
     struct tls_tr *t = T(tr);
 
@@ -787,8 +791,8 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 
 /* ---- life ---- */
 
-void
-weft__tls_release(struct weft_transport *tr)
+static void
+tls_release(struct weft_transport *tr)
 {
     struct tls_tr *t = T(tr);
 
@@ -798,10 +802,25 @@ weft__tls_release(struct weft_transport *tr)
     free(t->hostname);
 }
 
+static int tls_extra_info(struct weft_transport *tr, const char *name, void *out, size_t *len);
+
+/* The TLS flavour (transport-int.h): SSL over the socket, its own read and write paths. */
+static const struct weft__transport_ops tls_ops = {
+    .name = "tls",
+    .write = tls_write,
+    .write_buffer = tls_write_buffer,
+    .writelines = tls_writelines,
+    .close = tls_close,
+    .reading_resumed = tls_resume_reading,
+    .extra_info = tls_extra_info,
+    .release = tls_release,
+    .can_write_eof = false,
+};
+
 int
 weft__transport_new_tls(struct weft_loop *loop, int fd, struct weft_tls_context *ctx,
                         const char *hostname, weft_protocol_factory_cb *factory, void *farg,
-                        struct weft_server *server, weft__tls_done_cb *done, void *darg,
+                        struct weft__conns *conns, weft__tls_done_cb *done, void *darg,
                         struct weft_transport **out)
 {
     struct event_base *base = weft_loop_get_base(loop);
@@ -854,7 +873,7 @@ weft__transport_new_tls(struct weft_loop *loop, int fd, struct weft_tls_context 
     tr->fd = fd;
     tr->high = WEFT_WRITE_HIGH_DEFAULT;
     tr->low = WEFT_WRITE_LOW_DEFAULT;
-    tr->flags = TR_TLS;
+    tr->ops = &tls_ops;
     t->ctx = weft_tls_context_ref(ctx);
     t->factory = factory;
     t->farg = farg;
@@ -874,8 +893,8 @@ weft__transport_new_tls(struct weft_loop *loop, int fd, struct weft_tls_context 
         t->ctx = NULL;
         goto nomem;
     }
-    if (server != NULL)
-        weft__server_link(server, tr);
+    if (conns != NULL)
+        weft__conns_link(conns, tr);
     if (out != NULL)
         *out = tr;
     /*
@@ -912,8 +931,8 @@ copy_string(const char *s, void *out, size_t *len)
     return 0;
 }
 
-int
-weft__tls_extra_info(struct weft_transport *tr, const char *name, void *out, size_t *len)
+static int
+tls_extra_info(struct weft_transport *tr, const char *name, void *out, size_t *len)
 {
     struct tls_tr *t = T(tr);
     SSL *ssl = t->ssl;

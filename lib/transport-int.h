@@ -8,6 +8,33 @@
 #include "internal.h"
 
 struct bufferevent;
+struct evbuffer;
+struct iovec;
+struct weft_transport;
+
+/*
+ * A flavour of transport: what differs between the socket transport
+ * (transport.c) and those built on it (TLS, tls_transport.c), as libevent's
+ * bufferevent_ops or HAProxy's xprt_ops. The public weft_transport_*
+ * functions check what every flavour shares (closing, EOF sent, argument
+ * errors), then call through tr->ops; nothing in transport.c knows a flavour.
+ */
+struct weft__transport_ops {
+    const char *name;       /* "socket", "tls" */
+    /* Queue or send; the transport is neither closing nor past write_eof. */
+    int (*write)(struct weft_transport *tr, const void *data, size_t len);
+    int (*write_buffer)(struct weft_transport *tr, struct evbuffer *buf);
+    int (*writelines)(struct weft_transport *tr, const struct iovec *iov, int iovcnt);
+    /* weft_transport_close() on a transport not yet closing. */
+    void (*close)(struct weft_transport *tr);
+    /* After resume_reading re-armed the read event; NULL: nothing more. */
+    void (*reading_resumed)(struct weft_transport *tr);
+    /* get_extra_info names beyond socket, peername and sockname; NULL: -ENOENT. */
+    int (*extra_info)(struct weft_transport *tr, const char *name, void *out, size_t *len);
+    /* Free what the flavour holds, before the socket closes; NULL: nothing. */
+    void (*release)(struct weft_transport *tr);
+    bool can_write_eof;     /* TLS: no (close_notify ends both directions) */
+};
 
 /* tr->flags */
 enum {
@@ -21,7 +48,6 @@ enum {
     TR_LOST_PENDING = 1u << 7,  /* connection_lost is scheduled (ev_read activated) */
     TR_LOST = 1u << 8,          /* connection_lost is running or ran */
     TR_MADE = 1u << 9,          /* connection_made ran */
-    TR_TLS = 1u << 10,          /* a struct tls_tr (tls_transport.c): TLS branches apply */
     TR_ACTIVE = 1u << 11,       /* bytes moved since the idle timer last looked */
     TR_FILES = 1u << 15,        /* the output may hold sendfile chains (evbuf-int.h) */
 };
@@ -31,10 +57,11 @@ enum {
  * bufferevent with its two evbuffers already takes about 1 KiB of that.
  */
 struct weft_transport {
+    const struct weft__transport_ops *ops;  /* its flavour */
     struct bufferevent *bev;        /* owns the evbuffers and both events */
     struct weft_loop *loop;
     struct weft_protocol *proto;
-    struct weft_server *server;     /* the server that accepted it, or NULL */
+    struct weft__conns *conns;      /* the list it is in (its server's), or NULL */
     struct weft_transport *srv_prev, *srv_next;
     size_t high, low;               /* write buffer marks */
     int fd;
@@ -49,6 +76,20 @@ struct weft_transport {
     struct weft__peer *proxied;     /* the client a PROXY header named, or NULL */
 };
 
+/*
+ * A list of transports (a server's connections, for connection_count,
+ * close_clients and free): a transport joins it when made and leaves it
+ * when lost, by itself.
+ */
+struct weft__conns {
+    struct weft_transport *head;    /* through srv_prev/srv_next */
+    size_t count;
+};
+
+/* Join / leave the list. */
+void weft__conns_link(struct weft__conns *l, struct weft_transport *tr);
+void weft__conns_unlink(struct weft_transport *tr);
+
 /* A peer address given by weft_transport_set_proxied_peer(). */
 struct weft__peer {
     socklen_t len;
@@ -57,12 +98,12 @@ struct weft__peer {
 
 /*
  * Make a transport over a connected socket and run connection_made. Takes fd
- * on success only. server may be NULL; if not, the transport joins its list
- * (weft__server_link) before connection_made. Returns 0 and *out, or -errno.
- * *out may already be closing if connection_made failed.
+ * on success only. conns may be NULL; if not, the transport joins it before
+ * connection_made. Returns 0 and *out, or -errno. *out may already be
+ * closing if connection_made failed.
  */
 int weft__transport_new_socket(struct weft_loop *loop, struct weft_protocol *proto, int fd,
-                               struct weft_server *server, struct weft_transport **out);
+                               struct weft__conns *conns, struct weft_transport **out);
 
 /*
  * Abort and run connection_lost now, unless the transport is inside one of
@@ -77,7 +118,7 @@ bool weft__transport_abort_now(struct weft_transport *tr);
  * a copy is kept) and an idle timeout of idle_ms (0: none). Same returns.
  */
 int weft__transport_new_accepted(struct weft_loop *loop, struct weft_protocol *proto, int fd,
-                                 struct weft_server *server, const struct sockaddr *peer,
+                                 struct weft__conns *conns, const struct sockaddr *peer,
                                  socklen_t peerlen, uint64_t idle_ms,
                                  struct weft_transport **out);
 
@@ -97,9 +138,5 @@ const char *weft__addr_string(const struct sockaddr *sa, char *buf, size_t len);
  */
 void weft__tr_schedule_lost(struct weft_transport *tr, int err);
 void weft__tr_deliver_lost(struct weft_transport *tr);
-
-/* server.c: join / leave the server's connection list (connection_count). */
-void weft__server_link(struct weft_server *s, struct weft_transport *tr);
-void weft__server_unlink(struct weft_server *s, struct weft_transport *tr);
 
 #endif

@@ -20,7 +20,6 @@
 #include <event2/event.h>
 
 #include "evbuf-int.h"
-#include "tls-int.h"
 #include "transport-int.h"
 
 /*
@@ -56,8 +55,10 @@ _Static_assert(sizeof(struct evbuffer_iovec) == sizeof(struct iovec) &&
 static void
 report_error(struct weft_transport *tr, const char *message, int error)
 {
+    char peer[80];
     struct weft_error_context ctx = {
         .message = message, .error = error, .transport = tr,
+        .peer = weft_transport_peer_string(tr, peer, sizeof(peer)),
     };
 
     weft_loop_call_error_handler(tr->loop, &ctx);
@@ -117,8 +118,8 @@ transport_free(struct weft_transport *tr)
      * fd, so closing it cannot confuse libevent's map either.
      */
     restore_events(bev, tr->fd);
-    if (unlikely(tr->flags & TR_TLS))
-        weft__tls_release(tr);      /* the SSL, its timer and context reference */
+    if (tr->ops->release != NULL)
+        tr->ops->release(tr);       /* TLS: the SSL, its timer and context reference */
     if (tr->idle_timer != NULL)
         weft_handle_cancel(tr->idle_timer);
     free(tr->proxied);
@@ -133,8 +134,8 @@ deliver_lost(struct weft_transport *tr)
     const struct weft_protocol_ops *ops = proto_ops(tr);
 
     tr->flags = (uint16_t)((tr->flags & ~TR_LOST_PENDING) | TR_LOST | TR_CLOSING);
-    if (tr->server != NULL)
-        weft__server_unlink(tr->server, tr);
+    if (tr->conns != NULL)
+        weft__conns_unlink(tr);
     if (ops != NULL && ops->connection_lost != NULL)
         ops->connection_lost(tr->proto, tr->error);
     transport_free(tr);
@@ -442,16 +443,59 @@ on_readable(evutil_socket_t fd, short what, void *arg)
     read_once(tr);
 }
 
+static int socket_write(struct weft_transport *tr, const void *data, size_t len);
+static int socket_write_buffer(struct weft_transport *tr, struct evbuffer *buf);
+static int socket_writelines(struct weft_transport *tr, const struct iovec *iov, int iovcnt);
+static void socket_close(struct weft_transport *tr);
+
+/* The socket flavour: everything in this file. */
+static const struct weft__transport_ops socket_ops = {
+    .name = "socket",
+    .write = socket_write,
+    .write_buffer = socket_write_buffer,
+    .writelines = socket_writelines,
+    .close = socket_close,
+    .can_write_eof = true,
+};
+
+void
+weft__conns_link(struct weft__conns *l, struct weft_transport *tr)
+{
+    tr->conns = l;
+    tr->srv_prev = NULL;
+    tr->srv_next = l->head;
+    if (l->head != NULL)
+        l->head->srv_prev = tr;
+    l->head = tr;
+    l->count++;
+}
+
+void
+weft__conns_unlink(struct weft_transport *tr)
+{
+    struct weft__conns *l = tr->conns;
+
+    if (tr->srv_prev != NULL)
+        tr->srv_prev->srv_next = tr->srv_next;
+    else
+        l->head = tr->srv_next;
+    if (tr->srv_next != NULL)
+        tr->srv_next->srv_prev = tr->srv_prev;
+    tr->srv_prev = tr->srv_next = NULL;
+    tr->conns = NULL;
+    l->count--;
+}
+
 int
 weft__transport_new_socket(struct weft_loop *loop, struct weft_protocol *proto, int fd,
-                           struct weft_server *server, struct weft_transport **out)
+                           struct weft__conns *conns, struct weft_transport **out)
 {
-    return weft__transport_new_accepted(loop, proto, fd, server, NULL, 0, 0, out);
+    return weft__transport_new_accepted(loop, proto, fd, conns, NULL, 0, 0, out);
 }
 
 int
 weft__transport_new_accepted(struct weft_loop *loop, struct weft_protocol *proto, int fd,
-                             struct weft_server *server, const struct sockaddr *peer,
+                             struct weft__conns *conns, const struct sockaddr *peer,
                              socklen_t peerlen, uint64_t idle_ms, struct weft_transport **out)
 {
     struct event_base *base = weft_loop_get_base(loop);
@@ -468,6 +512,7 @@ weft__transport_new_accepted(struct weft_loop *loop, struct weft_protocol *proto
         free(tr);
         return -ENOMEM;
     }
+    tr->ops = &socket_ops;
     tr->bev = bev;
     tr->loop = loop;
     tr->proto = proto;
@@ -494,8 +539,8 @@ weft__transport_new_accepted(struct weft_loop *loop, struct weft_protocol *proto
         free(tr);
         return rc;
     }
-    if (server != NULL)
-        weft__server_link(server, tr);
+    if (conns != NULL)
+        weft__conns_link(conns, tr);
     if (out != NULL)
         *out = tr;
     tr->flags |= TR_MADE;
@@ -526,13 +571,16 @@ weft__transport_abort_now(struct weft_transport *tr)
 int
 weft_transport_write(struct weft_transport *tr, const void *data, size_t len)
 {
+    if (unlikely(tr->flags & (TR_CLOSING | TR_EOF_SENT)))
+        return -EPIPE;
+    return tr->ops->write(tr, data, len);
+}
+
+static int
+socket_write(struct weft_transport *tr, const void *data, size_t len)
+{
     struct evbuffer *out;
 
-    if (unlikely(tr->flags & (TR_CLOSING | TR_EOF_SENT | TR_TLS))) {
-        if (tr->flags & (TR_CLOSING | TR_EOF_SENT))
-            return -EPIPE;
-        return weft__tls_write(tr, data, len);
-    }
     if (len == 0)
         return 0;
     tr->flags |= TR_ACTIVE;
@@ -605,14 +653,17 @@ write_buffer_files(struct weft_transport *tr, struct evbuffer *buf)
 int
 weft_transport_write_buffer(struct weft_transport *tr, struct evbuffer *buf)
 {
+    if (unlikely(tr->flags & (TR_CLOSING | TR_EOF_SENT)))
+        return -EPIPE;
+    return tr->ops->write_buffer(tr, buf);
+}
+
+static int
+socket_write_buffer(struct weft_transport *tr, struct evbuffer *buf)
+{
     struct evbuffer *out;
     size_t len;
 
-    if (unlikely(tr->flags & (TR_CLOSING | TR_EOF_SENT | TR_TLS))) {
-        if (tr->flags & (TR_CLOSING | TR_EOF_SENT))
-            return -EPIPE;
-        return weft__tls_write_buffer(tr, buf);
-    }
     len = evbuffer_get_length(buf);
     if (len == 0)
         return 0;
@@ -657,16 +708,19 @@ weft_transport_write_buffer(struct weft_transport *tr, struct evbuffer *buf)
 int
 weft_transport_writelines(struct weft_transport *tr, const struct iovec *iov, int iovcnt)
 {
+    if (iovcnt < 0)
+        return -EINVAL;
+    if (unlikely(tr->flags & (TR_CLOSING | TR_EOF_SENT)))
+        return -EPIPE;
+    return tr->ops->writelines(tr, iov, iovcnt);
+}
+
+static int
+socket_writelines(struct weft_transport *tr, const struct iovec *iov, int iovcnt)
+{
     struct evbuffer *out;
     size_t skip = 0, total = 0;
 
-    if (iovcnt < 0)
-        return -EINVAL;
-    if (unlikely(tr->flags & (TR_CLOSING | TR_EOF_SENT | TR_TLS))) {
-        if (tr->flags & (TR_CLOSING | TR_EOF_SENT))
-            return -EPIPE;
-        return weft__tls_writelines(tr, iov, iovcnt);
-    }
     for (int i = 0; i < iovcnt; i++)
         total += iov[i].iov_len;
     if (total == 0)
@@ -724,7 +778,7 @@ weft_transport_write_eof(struct weft_transport *tr)
 bool
 weft_transport_can_write_eof(const struct weft_transport *tr)
 {
-    return !(tr->flags & TR_TLS);   /* TLS has no half-close (close_notify ends both) */
+    return tr->ops->can_write_eof;
 }
 
 void
@@ -732,10 +786,12 @@ weft_transport_close(struct weft_transport *tr)
 {
     if (tr->flags & TR_CLOSING)
         return;
-    if (tr->flags & TR_TLS) {
-        weft__tls_close(tr);        /* drain, close_notify, wait for the peer's */
-        return;
-    }
+    tr->ops->close(tr);             /* TLS: drain, close_notify, wait for the peer's */
+}
+
+static void
+socket_close(struct weft_transport *tr)
+{
     tr->flags |= TR_CLOSING;
     event_del(&tr->bev->ev_read);
     if (evbuffer_get_length(tr->bev->output) == 0)
@@ -787,8 +843,8 @@ weft_transport_resume_reading(struct weft_transport *tr)
         tr->flags &= (uint16_t)~TR_READ_PAUSED;
         if (!(tr->flags & TR_EOF_RCVD) && event_add(&tr->bev->ev_read, NULL) < 0)
             return errno ? -errno : -ENOMEM;
-        if (tr->flags & TR_TLS)
-            weft__tls_resume_reading(tr);   /* records OpenSSL already holds */
+        if (tr->ops->reading_resumed != NULL)
+            tr->ops->reading_resumed(tr);   /* TLS: records OpenSSL already holds */
     }
     return 0;
 }
@@ -859,8 +915,8 @@ weft_transport_get_extra_info(struct weft_transport *tr, const char *name, void 
         rc = getpeername(tr->fd, (struct sockaddr *)&ss, &sl);
     else if (strcmp(name, "sockname") == 0)
         rc = getsockname(tr->fd, (struct sockaddr *)&ss, &sl);
-    else if (tr->flags & TR_TLS)
-        return weft__tls_extra_info(tr, name, out, len);
+    else if (tr->ops->extra_info != NULL)
+        return tr->ops->extra_info(tr, name, out, len);     /* TLS: ssl_object, cipher... */
     else
         return -ENOENT;
     if (rc < 0)

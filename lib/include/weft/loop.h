@@ -122,6 +122,10 @@ struct weft_error_context {
     struct weft_transport *transport; /* the connection concerned, or NULL */
     struct weft_task *task;           /* the task concerned, or NULL */
     struct weft_future *future;       /* the future concerned, or NULL */
+    /* Since 0.1: the transport's peer as text ("192.0.2.7:4242", the client a
+     * PROXY header named if any), filled in by the library when it reports a
+     * transport's error; NULL if unknown. The default handler prints it. */
+    const char *peer;
 };
 
 typedef void weft_error_handler_cb(struct weft_loop *loop,
@@ -141,7 +145,7 @@ WEFT_EXPORT void weft_loop_call_error_handler(struct weft_loop *loop,
 
 /**
  * The default handler: one WEFT_LOG_ERR line through weft_log() with the
- * message, the error's name and the peer address of the transport, if any.
+ * message, the error's name and ctx->peer, if any.
  * Since 0.1.
  */
 WEFT_EXPORT void weft_loop_default_error_handler(struct weft_loop *loop,
