@@ -67,7 +67,9 @@ struct weft_stream_factory {
     uint32_t limit, high, low;
     unsigned refs;                      /* the owner's, and one per handler */
     size_t count;                       /* handlers running */
-    struct weft_stream_server *server;  /* NULL for a bare factory */
+    /* Called after each handler returns (a server counts them down to its
+     * close); NULL for a bare factory. */
+    void (*handler_done)(struct weft_stream_factory *h);
 };
 
 /* Options with the defaults filled in; -EINVAL for TLS (not yet). */
@@ -83,10 +85,7 @@ void weft__stream_unref(struct weft_stream *s);
 /* Cancel the running handlers of h (NULL: every handler of the loop). */
 void weft__stream_cancel_handlers(struct weft_loop *loop, struct weft_stream_factory *h);
 
-/* stream_server.c: drop a reference to a server's or factory's shared part. */
+/* Drop a reference to a server's or factory's shared part; the last frees it. */
 void weft__home_unref(struct weft_stream_factory *h);
-
-/* stream_server.c: one of the server's handlers returned. */
-void weft__server_handler_done(struct weft_stream_server *s);
 
 #endif

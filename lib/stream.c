@@ -120,6 +120,14 @@ finish_future(struct weft_future **fp, intptr_t value)
 }
 
 void
+weft__home_unref(struct weft_stream_factory *h)
+{
+    if (--h->refs > 0)
+        return;
+    free(h);        /* a server's home is its first member */
+}
+
+void
 weft__stream_unref(struct weft_stream *s)
 {
     if (--s->refs > 0)
@@ -192,8 +200,8 @@ handler_main(void *arg)
     weft_writer_close(&s->w);
     unlink_handler(s);
     h->count--;
-    if (h->server != NULL)
-        weft__server_handler_done(h->server);
+    if (h->handler_done != NULL)
+        h->handler_done(h);
     weft__stream_unref(s);
     return 0;
 }

@@ -77,14 +77,6 @@ home_init(struct weft_stream_factory *h, weft_client_cb *client, void *arg,
     return 0;
 }
 
-void
-weft__home_unref(struct weft_stream_factory *h)
-{
-    if (--h->refs > 0)
-        return;
-    free(h);        /* a server's home is its first member */
-}
-
 struct weft_stream_factory *
 weft_stream_factory_new(weft_client_cb *client, void *arg,
                         const struct weft_stream_options *opts)
@@ -127,6 +119,8 @@ weft_stream_factory_free(struct weft_stream_factory *f)
 
 /* ---- servers ---- */
 
+static void handler_done(struct weft_stream_factory *h);
+
 static int
 server_new(struct weft_loop *loop, weft_client_cb *client, void *arg,
            const struct weft_stream_options *opts, struct weft_stream_server **out)
@@ -144,7 +138,7 @@ server_new(struct weft_loop *loop, weft_client_cb *client, void *arg,
         free(ss);
         return rc;
     }
-    ss->home.server = ss;
+    ss->home.handler_done = handler_done;
     ss->loop = loop;
     *out = ss;
     return 0;
@@ -208,9 +202,12 @@ weft_start_server_fds(struct weft_loop *loop, weft_client_cb *client, void *arg,
     return 0;
 }
 
-void
-weft__server_handler_done(struct weft_stream_server *ss)
+/* One of the server's handlers returned (weft_stream_factory.handler_done). */
+static void
+handler_done(struct weft_stream_factory *h)
 {
+    struct weft_stream_server *ss = (struct weft_stream_server *)h;    /* home is first */
+
     if (ss->closing && ss->home.count == 0) {
         if (ss->grace != NULL) {
             weft_handle_cancel(ss->grace);
