@@ -5,7 +5,7 @@
 #include <time.h>
 #include <ucontext.h>
 
-#include "coro.h"
+#include "coro/coro.h"
 
 static struct weft__coro_ctx main_ctx, co_ctx;
 static ucontext_t main_uc, co_uc;

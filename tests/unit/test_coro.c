@@ -13,7 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "coro.h"
+#include "coro/coro.h"
 #include "harness.h"
 
 struct pingpong {

@@ -20,8 +20,8 @@
 #include <event2/util.h>
 
 #include <weft/weft.h>
-#include "internal.h"
-#include "loop-int.h"
+#include "core/internal.h"
+#include "core/loop-int.h"
 #include "harness.h"
 
 /* A record of which callbacks ran, in order. */

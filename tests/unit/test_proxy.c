@@ -20,7 +20,7 @@
 #include <weft/weft.h>
 
 #include "harness.h"
-#include "transport-int.h"      /* weft__addr_string */
+#include "net/transport-int.h"      /* weft__addr_string */
 
 static const uint8_t sig[12] = { 0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
                                  0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A };

@@ -20,7 +20,7 @@
 #include <weft/weft.h>
 
 #include "harness.h"
-#include "stream-int.h"
+#include "streams/stream-int.h"
 
 /*
  * A pair: our end is a stream whose handler is the test body (through

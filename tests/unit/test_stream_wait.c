@@ -16,8 +16,8 @@
 #include <weft/weft.h>
 
 #include "harness.h"
-#include "stream-int.h"
-#include "task-int.h"
+#include "streams/stream-int.h"
+#include "coro/task-int.h"
 
 /* ---- weft__task_park / weft__task_wake ---- */
 

@@ -18,7 +18,7 @@
 #include <event2/buffer.h>
 #include <weft/weft.h>
 
-#include "evbuf-int.h"
+#include "net/evbuf-int.h"
 #include "harness.h"
 
 #define FILE_SIZE (6u * 1024 * 1024 + 777)

@@ -151,7 +151,7 @@ WEFT_EXPORT void weft_loop_call_error_handler(struct weft_loop *loop,
 WEFT_EXPORT void weft_loop_default_error_handler(struct weft_loop *loop,
                                                  const struct weft_error_context *ctx);
 
-/* ---- executor: blocking work on a thread pool (lib/executor.c) ---- */
+/* ---- executor: blocking work on a thread pool (lib/coro/executor.c) ---- */
 
 /* Work for a pool thread: returns a result (>= 0) or a negative error. */
 typedef intptr_t weft_executor_fn(void *arg);

@@ -12,9 +12,9 @@
 
 #include <event2/event.h>
 
-#include "proxy-int.h"
-#include "tls-int.h"
-#include "transport-int.h"
+#include "proxy/proxy-int.h"
+#include "tls/tls-int.h"
+#include "net/transport-int.h"
 
 #define ACCEPT_BATCH 64         /* accepts per wake-up, so one listener cannot starve I/O */
 #define EMFILE_PAUSE_MS 100     /* out of descriptors: stop accepting this long */

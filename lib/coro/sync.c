@@ -6,7 +6,7 @@
 #include <weft/error.h>
 #include <weft/sync.h>
 
-#include "task-int.h"
+#include "coro/task-int.h"
 
 /*
  * A waiter lives on the waiting task's stack while it is queued. Whoever

@@ -13,8 +13,8 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 
-#include "internal.h"
-#include "loop-int.h"
+#include "core/internal.h"
+#include "core/loop-int.h"
 
 /*
  * How it fits together (docs/design-loop.md has the long version):

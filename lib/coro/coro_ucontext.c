@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* coro_ucontext.c: the stack switch with getcontext/makecontext/swapcontext, for other CPUs. */
-#include "coro.h"
+#include "coro/coro.h"
 
 /* Compiles to nothing where an assembly switch is used (see coro.h). */
 #ifndef WEFT__CORO_ASM

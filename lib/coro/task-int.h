@@ -6,8 +6,8 @@
 #include <weft/future.h>
 #include <weft/task.h>
 
-#include "coro.h"
-#include "internal.h"
+#include "coro/coro.h"
+#include "core/internal.h"
 
 /* One done callback; tasks and gathers embed theirs, the public API mallocs. */
 struct weft__fut_cb {

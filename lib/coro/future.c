@@ -8,7 +8,7 @@
 #include <weft/log.h>
 #include <weft/loop.h>
 
-#include "task-int.h"
+#include "coro/task-int.h"
 
 void
 weft__future_init(struct weft_future *f, struct weft_loop *loop, uint8_t kind)

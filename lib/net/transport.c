@@ -19,8 +19,8 @@
 #include <event2/bufferevent_struct.h>
 #include <event2/event.h>
 
-#include "evbuf-int.h"
-#include "transport-int.h"
+#include "net/evbuf-int.h"
+#include "net/transport-int.h"
 
 /*
  * How the socket transport uses its bufferevent (docs/design-transport.md has

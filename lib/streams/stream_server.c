@@ -9,7 +9,7 @@
 #include <weft/server.h>
 #include <weft/task.h>
 
-#include "stream-int.h"
+#include "streams/stream-int.h"
 
 #define GRACE_DEFAULT_MS 5000
 

@@ -13,8 +13,8 @@
 #include <weft/task.h>
 #include <weft/transport.h>
 
-#include "stream-int.h"
-#include "task-int.h"
+#include "streams/stream-int.h"
+#include "coro/task-int.h"
 
 /*
  * The stream protocol never drains the input evbuffer in data_received: it

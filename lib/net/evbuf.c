@@ -9,8 +9,8 @@
 
 #include <event2/event.h>
 
-#include "evbuf-int.h"
-#include "internal.h"
+#include "net/evbuf-int.h"
+#include "core/internal.h"
 
 #define FRONT_IOV 64        /* chains per sendmsg() */
 

@@ -18,8 +18,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "evbuf-int.h"
-#include "tls-int.h"
+#include "net/evbuf-int.h"
+#include "tls/tls-int.h"
 
 /*
  * The TLS transport is the socket transport's struct with an SSL on the same

@@ -5,7 +5,7 @@
 
 #include <weft/stream.h>
 
-#include "internal.h"
+#include "core/internal.h"
 
 /* Empty tags: a reader and a writer are two views of one struct weft_stream. */
 struct weft_reader {

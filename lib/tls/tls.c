@@ -12,7 +12,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "tls-int.h"
+#include "tls/tls-int.h"
 
 /*
  * Files are read as the keys arrive (weft_tls_config_set), so that a bad file

@@ -7,7 +7,7 @@
 
 #include <weft/tls.h>
 
-#include "transport-int.h"
+#include "net/transport-int.h"
 
 struct weft_tls_context {
     int refs;                   /* atomic: contexts may be shared by loops in threads */

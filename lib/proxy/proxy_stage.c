@@ -10,7 +10,7 @@
 
 #include <weft/proxy.h>
 
-#include "proxy-int.h"
+#include "proxy/proxy-int.h"
 
 /*
  * A server's PROXY stage. The header is read before any transport exists,

@@ -14,8 +14,8 @@
 #include <event2/event.h>
 #include <event2/util.h>
 
-#include "tls-int.h"
-#include "transport-int.h"
+#include "tls/tls-int.h"
+#include "net/transport-int.h"
 
 /*
  * A connect attempt lives until its callback has run (or it was cancelled)

@@ -20,9 +20,9 @@
 #include <weft/task.h>
 #include <weft/transport.h>
 
-#include "stream-int.h"
-#include "tls-int.h"
-#include "transport-int.h"
+#include "streams/stream-int.h"
+#include "tls/tls-int.h"
+#include "net/transport-int.h"
 
 #define MAX_ADDRS 16
 #define TIMEOUT_DEFAULT_MS 60000

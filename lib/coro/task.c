@@ -9,7 +9,7 @@
 #include <weft/log.h>
 #include <weft/loop.h>
 
-#include "task-int.h"
+#include "coro/task-int.h"
 
 #define STACK_CACHE_DEFAULT 64
 

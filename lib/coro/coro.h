@@ -10,7 +10,7 @@
 /*
  * x86-64 and AArch64 switch with lib/coro_<arch>.S: every callee-saved register
  * is pushed on the stack being left, so a context is one saved stack pointer.
- * Elsewhere (or with -DWEFT_CORO_UCONTEXT) lib/coro_ucontext.c uses swapcontext.
+ * Elsewhere (or with -DWEFT_CORO_UCONTEXT) lib/coro/coro_ucontext.c uses swapcontext.
  */
 #if (defined(__x86_64__) || defined(__aarch64__)) && !defined(WEFT_CORO_UCONTEXT)
 #define WEFT__CORO_ASM 1

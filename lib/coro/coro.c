@@ -6,7 +6,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "coro.h"
+#include "coro/coro.h"
 
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)

@@ -5,7 +5,7 @@
 
 #include <weft/proxy.h>
 
-#include "internal.h"
+#include "core/internal.h"
 
 struct weft__proxy;
 

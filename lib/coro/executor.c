@@ -10,7 +10,7 @@
 #include <weft/log.h>
 #include <weft/loop.h>
 
-#include "task-int.h"
+#include "coro/task-int.h"
 
 struct job {
     struct job *next;                   /* in the run queue */

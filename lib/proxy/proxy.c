@@ -7,7 +7,7 @@
 
 #include <weft/proxy.h>
 
-#include "internal.h"
+#include "core/internal.h"
 
 static const uint8_t v2_sig[12] = { 0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
                                     0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A };
