@@ -6,6 +6,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <unistd.h>
+
 #include "harness.h"
 #include "transport_fixture.h"
 
@@ -37,4 +39,12 @@ transport_fixture_end(struct weft_loop *loop, struct weft_transport *tr, const i
         harness_run_until(loop, lost_flag, 2000);
     }
     assert_int_equal(*lost, 1);
+}
+
+void
+transport_fixture_close(struct weft_loop *loop, int peer)
+{
+    if (peer >= 0)
+        close(peer);
+    weft_loop_free(loop);
 }

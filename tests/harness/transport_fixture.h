@@ -24,4 +24,7 @@ int transport_fixture_open(struct weft_loop **loop, int *peer, struct weft_proto
 void transport_fixture_end(struct weft_loop *loop, struct weft_transport *tr, const int *lost,
                            const bool *lost_flag);
 
+/* Closes peer (unless it is -1 by now) and frees loop. */
+void transport_fixture_close(struct weft_loop *loop, int peer);
+
 #endif

@@ -167,10 +167,8 @@ teardown(void **state)
     transport_fixture_end(f->loop, f->r.tr, &f->r.lost, &f->r.lost_flag);
     assert_int_equal(f->r.after_lost, 0);
     assert_int_equal(f->r.made, 1);
-    if (f->peer >= 0)
-        close(f->peer);
     evbuffer_free(f->r.got);
-    weft_loop_free(f->loop);
+    transport_fixture_close(f->loop, f->peer);
     free(f);
     return 0;
 }

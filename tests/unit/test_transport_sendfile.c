@@ -121,10 +121,8 @@ teardown(void **state)
     struct fix *f = *state;
 
     transport_fixture_end(f->loop, f->r.tr, &f->r.lost, &f->r.lost_flag);
-    if (f->peer >= 0)
-        close(f->peer);
     close(f->file);
-    weft_loop_free(f->loop);
+    transport_fixture_close(f->loop, f->peer);
     free(f->want);
     free(f);
     return 0;
