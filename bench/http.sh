@@ -13,16 +13,8 @@ secs=${2:-10}
 weftd=$build/daemon/weftd
 conns=${CONNS:-100}
 . "$here/bench/weftd-lib.sh"
-need_tools http.sh wrk nginx taskset
-nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
-[ -x "$weftd" ] || { echo "http.sh: no $weftd: build first (make bench)" >&2; exit 1; }
+http_init http.sh wrk nginx taskset
 
-STOP_TENTHS=-1              # at exit weftd and nginx are waited for without a limit
-bench_tmp /tmp/weft-bench-http
-tmp=$TMP
-chmod 755 "$tmp"
-
-mkdir -p "$tmp/www" "$tmp/nginx"
 printf 'hello, world\n' > "$tmp/www/13b.txt"
 head -c 4096 /dev/urandom > "$tmp/www/4k.bin"
 head -c 1048576 /dev/urandom > "$tmp/www/1m.bin"

@@ -20,18 +20,10 @@ weftd=$build/daemon/weftd
 conns=${CONNS:-100}
 procs=${PROCS:-4}
 . "$here/bench/weftd-lib.sh"
-need_tools https.sh wrk nginx taskset openssl
-nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
-[ -x "$weftd" ] || { echo "https.sh: no $weftd: build first (make bench)" >&2; exit 1; }
-
-STOP_TENTHS=-1              # at exit weftd and nginx are waited for without a limit
-bench_tmp /tmp/weft-bench-https
-tmp=$TMP
-chmod 755 "$tmp"
+http_init https.sh wrk nginx taskset openssl
 
 bash "$here/tests/integration/tls_certs.sh" "$tmp/certs" >/dev/null
 chmod -R a+rX "$tmp/certs"
-mkdir -p "$tmp/www" "$tmp/nginx"
 printf 'hello, world\n' > "$tmp/www/13b.txt"
 chmod -R a+rX "$tmp/www"
 

@@ -98,6 +98,20 @@ need_tools() {
     done
 }
 
+# http_init SCRIPT TOOL...: need_tools; nginx_bin, the nginx to run; $weftd must be built;
+# TMP (and tmp) a temp dir anyone may traverse, with TMP/www and TMP/nginx; at exit weftd
+# and nginx are waited for without a limit.
+http_init() {
+    need_tools "$@"
+    nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+    [ -x "$weftd" ] || { echo "$1: no $weftd: build first (make bench)" >&2; exit 1; }
+    STOP_TENTHS=-1
+    bench_tmp "/tmp/weft-bench-${1%.sh}"
+    tmp=$TMP
+    chmod 755 "$tmp"
+    mkdir -p "$tmp/www" "$tmp/nginx"
+}
+
 # http_confs WPORT NPORT WEFTD_EXTRA NGINX_HTTP_EXTRA NGINX_LISTEN_EXTRA NGINX_SERVER_EXTRA:
 # TMP/weftd.conf (one worker, the http plugin on WPORT, root TMP/www) and TMP/nginx.conf (one
 # worker, access_log off, sendfile, open_file_cache, on NPORT, the same root); the EXTRA
