@@ -32,6 +32,7 @@
 set -u
 NAME=chaos
 . "$(dirname "$0")/weftd-lib.sh"
+load_init "$@"
 
 CHAOS_SECONDS=${CHAOS_SECONDS:-60}
 CHAOS_WORKERS=${CHAOS_WORKERS:-2}
@@ -54,21 +55,8 @@ plugin_dir = $BUILD/plugins
 log_level = info
 workers = $CHAOS_WORKERS
 shutdown_timeout = 10s
-
-[echo]
-protocol = echo
-listen = 127.0.0.1:$p_echo
-
-[http]
-protocol = http
-listen = 127.0.0.1:$p_http
-root = $TMP/www
-
-[poem]
-protocol = poem
-listen = 127.0.0.1:$p_poem
-poems = $TMP/poem.txt
 EOC
+mix_services "$p_echo" "$p_http" "$p_poem" >>"$conf"
 start_weftd "$conf" || exit 1
 echo "chaos: $CHAOS_SECONDS s of echo x $CHAOS_ECHO, HTTP x $CHAOS_HTTP, poem x $CHAOS_POEM;" \
      "kill -9 a worker or SIGHUP every $CHAOS_GAP_MS ms; $(machine_load)"
@@ -112,7 +100,7 @@ while [ "$(date +%s)" -lt $end ]; do
     fi
 done
 wait "$mix"
-STARTED=$(echo " $STARTED " | sed "s/ $mix / /")
+forget "$mix"
 echo "chaos: signals: $kills kill -9 of a worker, $hups SIGHUP;" \
      "reloads done $(grep -c 'reloaded:' "$conf.log"), ignored as one was under way" \
      "$(grep -c 'already in progress' "$conf.log"), failed $(grep -c 'reload failed' "$conf.log")"
@@ -162,7 +150,7 @@ i=0
 while kill -0 "$MASTER" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
 wait "$MASTER"
 st=$?
-STARTED=$(echo " $STARTED " | sed "s/ $MASTER / /")
+forget "$MASTER"
 if [ $st -ne 0 ]; then
     echo "chaos: FAILED: weftd exited with status $st on SIGTERM"
     FAILED=1

@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 /*
  * One cycle: a non-blocking connect from 127.0.0.<2 + cycle % sources> (IP_BIND_ADDRESS_NO_PORT,
  * so the TIME_WAIT sockets the cycles leave behind spread over many port spaces), one message
@@ -43,15 +45,6 @@ static int epfd, sources = 16;
 static size_t size = 64;
 static uint64_t next_id, done_ok, errors;
 
-static uint64_t
-now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void
 fail(struct cyc *c, const char *what, int err)
 {
@@ -76,7 +69,7 @@ start(struct cyc *c)
     c->sent = c->got = 0;
     c->connected = false;
     c->events = EPOLLOUT;
-    c->t0 = now_ns();
+    c->t0 = bench_now_ns();
     c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->fd < 0) {
         fail(c, "socket", errno);
@@ -194,7 +187,7 @@ main(int argc, char **argv)
         return 2;
     }
     sa.sin_port = htons((uint16_t)port);
-    srandom((unsigned)now_ns());
+    srandom((unsigned)bench_now_ns());
     for (size_t i = 0; i < sizeof(pattern); i++)
         pattern[i] = (unsigned char)random();
     epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -203,7 +196,7 @@ main(int argc, char **argv)
         perror("cycles");
         return 2;
     }
-    t0 = now_ns();
+    t0 = bench_now_ns();
     limit_ns = (uint64_t)(limit_s * 1e9);
     for (int i = 0; i < par; i++) {
         cs[i].fd = -1;
@@ -211,10 +204,10 @@ main(int argc, char **argv)
             if (start(&cs[i]))
                 active++;
     }
-    while (active > 0 && now_ns() - t0 < limit_ns) {
+    while (active > 0 && bench_now_ns() - t0 < limit_ns) {
         struct epoll_event evs[256];
         int m = epoll_wait(epfd, evs, 256, 100);
-        uint64_t now = now_ns();
+        uint64_t now = bench_now_ns();
 
         for (int e = 0; e < m; e++) {
             struct cyc *c = evs[e].data.ptr;
@@ -236,7 +229,7 @@ main(int argc, char **argv)
                             active++;
                 }
     }
-    secs = (double)(now_ns() - t0) / 1e9;
+    secs = (double)(bench_now_ns() - t0) / 1e9;
     if (active > 0)
         fprintf(stderr, "cycles: time limit of %.0f s reached with %llu of %llu cycles done\n",
                 limit_s, (unsigned long long)(done_ok + errors), (unsigned long long)n);

@@ -14,6 +14,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common.h"
+
 /*
  * What a C programmer would write by hand: level-triggered epoll, one read per readiness
  * into a shared buffer, write it straight back; only a short write allocates, and then the
@@ -121,19 +123,10 @@ main(int argc, char **argv)
 {
     struct sockaddr_in sa = { .sin_family = AF_INET };
     struct epoll_event evs[256], lev;
-    struct rlimit rl;
     int lfd, one = 1;
 
-    if (argc != 3 || inet_pton(AF_INET, argv[1], &sa.sin_addr) != 1) {
-        fprintf(stderr, "usage: echo_epoll HOST PORT\n");
+    if (bench_echo_server_init("echo_epoll", argc, argv, &sa) != 0)
         return 2;
-    }
-    sa.sin_port = htons((uint16_t)atoi(argv[2]));
-    signal(SIGPIPE, SIG_IGN);
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
 
     lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||

@@ -16,6 +16,8 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "common.h"
+
 static void
 echo_read(struct bufferevent *bev, void *arg)
 {
@@ -54,18 +56,9 @@ main(int argc, char **argv)
     struct sockaddr_in sa = { .sin_family = AF_INET };
     struct event_base *base;
     struct evconnlistener *lev;
-    struct rlimit rl;
 
-    if (argc != 3 || inet_pton(AF_INET, argv[1], &sa.sin_addr) != 1) {
-        fprintf(stderr, "usage: echo_libevent HOST PORT\n");
+    if (bench_echo_server_init("echo_libevent", argc, argv, &sa) != 0)
         return 2;
-    }
-    sa.sin_port = htons((uint16_t)atoi(argv[2]));
-    signal(SIGPIPE, SIG_IGN);
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
     base = event_base_new();
     if (base == NULL) {
         fprintf(stderr, "echo_libevent: event_base_new failed\n");

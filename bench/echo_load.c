@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 /*
  * Each connection has exactly one message in flight: send it, read the same number of bytes
  * back, compare them with what was sent, record the round trip, send the next one. Message k
@@ -49,15 +51,6 @@ static uint64_t hist[HIST_BUCKETS];
 static unsigned char *pattern;
 static size_t msg_size = 1024;
 static int epfd = -1;
-
-static uint64_t
-now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static unsigned
 hist_index(uint64_t v)
@@ -286,7 +279,7 @@ main(int argc, char **argv)
             die("epoll_ctl");
     }
 
-    t_start = now_ns();
+    t_start = bench_now_ns();
     t_measure = t_start + (uint64_t)(warmup * 1e9);
     t_end = t_measure + (uint64_t)(duration * 1e9);
     for (unsigned i = 0; i < nconns; i++)
@@ -304,7 +297,7 @@ main(int argc, char **argv)
                 continue;
             die("epoll_wait");
         }
-        now = now_ns();
+        now = bench_now_ns();
         if (!measuring && now >= t_measure) {
             measuring = true;
             t_measure = now;
@@ -345,7 +338,7 @@ main(int argc, char **argv)
             }
             c->recvd += (size_t)r;
             if (c->recvd == msg_size) {
-                uint64_t t = now_ns();
+                uint64_t t = bench_now_ns();
                 if (measuring) {
                     hist[hist_index(t - c->t0)]++;
                     measured++;
@@ -358,7 +351,7 @@ main(int argc, char **argv)
     cpu1 = pid ? proc_cpu_ticks(pid) : -1;
     self1 = self_cpu_seconds();
 
-    double secs = (double)(now_ns() - t_measure) / 1e9;
+    double secs = (double)(bench_now_ns() - t_measure) / 1e9;
     double tick = (double)sysconf(_SC_CLK_TCK);
     printf("requests=%llu rps=%.0f mibps=%.1f p50_us=%.1f p99_us=%.1f client_cpu_pct=%.0f",
            (unsigned long long)measured, (double)measured / secs,

@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 /*
  * bench/scale.sh runs several of these at once, each below its own descriptor limit and from
  * its own source address (-a), so together they hold more connections than one process may.
@@ -32,41 +34,6 @@
 
 #define BATCH 250
 #define STALL_MS 60000
-
-static uint64_t
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-/* Descriptors held by the processes in pids (comma-separated), or -1. */
-static long
-fd_count(const char *pids)
-{
-    char path[64];
-    const char *p = pids;
-    long n = 0;
-
-    while (*p) {
-        long pid = strtol(p, (char **)&p, 10);
-        struct dirent *d;
-        DIR *dir;
-
-        snprintf(path, sizeof(path), "/proc/%ld/fd", pid);
-        dir = opendir(path);
-        if (dir == NULL)
-            return -1;
-        while ((d = readdir(dir)) != NULL)
-            n += d->d_name[0] != '.';
-        closedir(dir);
-        while (*p == ',')
-            p++;
-    }
-    return n;
-}
 
 static void
 usage(FILE *f)
@@ -84,9 +51,8 @@ main(int argc, char **argv)
     struct sockaddr_in sa = { .sin_family = AF_INET }, src = { .sin_family = AF_INET };
     const char *host = "127.0.0.1", *pids = NULL;
     long base_fds = 0;
-    int port = 0, opt, epfd, one = 1, source = 2, hold_s = 600;
+    int port = 0, opt, epfd, source = 2, hold_s = 600;
     unsigned n = 0, ok = 0, fail = 0, pending;
-    struct rlimit rl;
     struct timespec ts;
     sigset_t set;
     int *fds;
@@ -111,16 +77,8 @@ main(int argc, char **argv)
     sa.sin_port = htons((uint16_t)port);
     src.sin_addr.s_addr = htonl(0x7f000000u + (uint32_t)source);
 
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < n + 16) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-        getrlimit(RLIMIT_NOFILE, &rl);
-        if (rl.rlim_cur < n + 16) {
-            fprintf(stderr, "hold_conns: RLIMIT_NOFILE is %lu, %u connections need more\n",
-                    (unsigned long)rl.rlim_cur, n);
-            return 2;
-        }
-    }
+    if (bench_nofile_for("hold_conns", (unsigned long)n + 16, n) < 0)
+        return 2;
     sigemptyset(&set);
     sigaddset(&set, SIGUSR1);
     sigprocmask(SIG_BLOCK, &set, NULL);
@@ -131,31 +89,24 @@ main(int argc, char **argv)
         return 2;
     }
 
-    if (pids != NULL && (base_fds = fd_count(pids)) < 0) {
+    if (pids != NULL && (base_fds = bench_fd_count(pids)) < 0) {
         fprintf(stderr, "hold_conns: cannot read /proc/PID/fd of %s\n", pids);
         return 2;
     }
     for (unsigned i = 0; i < n; i += BATCH) {
         unsigned end = i + BATCH < n ? i + BATCH : n;
-        uint64_t deadline = now_ms() + STALL_MS;
+        uint64_t deadline = bench_now_ms() + STALL_MS;
 
         pending = 0;
         for (unsigned k = i; k < end; k++) {
-            struct epoll_event ev = { .events = EPOLLOUT, .data.u32 = k };
             int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
             if (fd < 0) {
                 fprintf(stderr, "hold_conns: socket %u: %s\n", k, strerror(errno));
                 return 2;
             }
-            setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
-            if (bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0 ||
-                (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS)) {
-                fprintf(stderr, "hold_conns: connection %u: %s\n", k, strerror(errno));
+            if (bench_connect_start("hold_conns", epfd, fds, k, fd, &src, &sa) < 0)
                 return 2;
-            }
-            fds[k] = fd;
-            epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
             pending++;
         }
         while (pending > 0) {
@@ -166,31 +117,21 @@ main(int argc, char **argv)
                 perror("hold_conns: epoll_wait");
                 return 2;
             }
-            if (now_ms() > deadline) {
+            if (bench_now_ms() > deadline) {
                 fprintf(stderr, "hold_conns: %u connects still pending after %d s (at %u)\n",
                         pending, STALL_MS / 1000, i);
                 return 2;
             }
-            for (int e = 0; e < m; e++) {
-                unsigned k = evs[e].data.u32;
-                int err = 0;
-                socklen_t len = sizeof(err);
-
-                getsockopt(fds[k], SOL_SOCKET, SO_ERROR, &err, &len);
-                if (err != 0) {
-                    fprintf(stderr, "hold_conns: connection %u: %s\n", k, strerror(err));
-                    return 2;
-                }
-                epoll_ctl(epfd, EPOLL_CTL_DEL, fds[k], NULL);
-                pending--;
-            }
+            if (bench_connects_done("hold_conns", epfd, fds, evs, m < 0 ? 0 : m) < 0)
+                return 2;
+            pending -= m < 0 ? 0 : (unsigned)m;
         }
-        while (pids != NULL && fd_count(pids) < base_fds + (long)end) {
+        while (pids != NULL && bench_fd_count(pids) < base_fds + (long)end) {
             struct timespec pause = { 0, 10000000 };
 
-            if (now_ms() > deadline) {
+            if (bench_now_ms() > deadline) {
                 fprintf(stderr, "hold_conns: the server holds %ld more descriptors, expected %u\n",
-                        fd_count(pids) - base_fds, end);
+                        bench_fd_count(pids) - base_fds, end);
                 return 2;
             }
             nanosleep(&pause, NULL);
@@ -217,7 +158,7 @@ main(int argc, char **argv)
         epoll_ctl(epfd, EPOLL_CTL_ADD, fds[k], &ev);
         pending++;
     }
-    for (uint64_t deadline = now_ms() + STALL_MS; pending > 0 && now_ms() < deadline;) {
+    for (uint64_t deadline = bench_now_ms() + STALL_MS; pending > 0 && bench_now_ms() < deadline;) {
         struct epoll_event evs[BATCH];
         int m = epoll_wait(epfd, evs, BATCH, 1000);
 

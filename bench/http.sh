@@ -12,101 +12,28 @@ build=${1:-$here/build-bench}
 secs=${2:-10}
 weftd=$build/daemon/weftd
 conns=${CONNS:-100}
-for tool in wrk nginx taskset; do
-    command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] ||
-        { echo "http.sh: $tool is missing (make setup-bench)" >&2; exit 1; }
-done
-nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
-[ -x "$weftd" ] || { echo "http.sh: no $weftd: build first (make bench)" >&2; exit 1; }
+. "$here/bench/weftd-lib.sh"
+http_init http.sh wrk nginx taskset
 
-tmp=$(mktemp -d /tmp/weft-bench-http.XXXXXX)
-chmod 755 "$tmp"
-wpid= npid=
-cleanup() {
-    [ -n "$wpid" ] && kill "$wpid" 2>/dev/null && wait "$wpid" 2>/dev/null
-    [ -n "$npid" ] && kill "$npid" 2>/dev/null && wait "$npid" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-mkdir -p "$tmp/www" "$tmp/nginx"
 printf 'hello, world\n' > "$tmp/www/13b.txt"
 head -c 4096 /dev/urandom > "$tmp/www/4k.bin"
 head -c 1048576 /dev/urandom > "$tmp/www/1m.bin"
 chmod -R a+rX "$tmp/www"
 
-free_port() {
-    local p
-    while :; do
-        p=$((20000 + RANDOM % 30000))
-        ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && { echo "$p"; return; }
-    done
-}
 wport=$(free_port)
 nport=$(free_port)
 [ "$nport" != "$wport" ] || nport=$((wport + 1))
 
-cat > "$tmp/weftd.conf" <<CONF
-[weftd]
-workers = 1
-log_level = warning
-[bench]
-protocol = http
-listen = 127.0.0.1:$wport
-root = $tmp/www
-keepalive_timeout = 60s
-CONF
-cat > "$tmp/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    tcp_nodelay on;
-    keepalive_timeout 60s;
-    keepalive_requests 100000000;
-    open_file_cache max=1000 inactive=60s;
-    open_file_cache_valid 60s;
-    default_type application/octet-stream;
-    client_body_temp_path $tmp/nginx;
-    proxy_temp_path $tmp/nginx;
-    fastcgi_temp_path $tmp/nginx;
-    uwsgi_temp_path $tmp/nginx;
-    scgi_temp_path $tmp/nginx;
-    server {
-        listen 127.0.0.1:$nport;
-        root $tmp/www;
-    }
-}
-CONF
+http_confs "$wport" "$nport" "" \
+    "    tcp_nopush on;
+    open_file_cache_valid 60s;" "" ""
 
-taskset -c 0 "$weftd" -c "$tmp/weftd.conf" 2> "$tmp/weftd.err" &
-wpid=$!
-taskset -c 0 "$nginx_bin" -c "$tmp/nginx.conf" -p "$tmp/nginx" 2> "$tmp/nginx.err" &
-npid=$!
-for _ in $(seq 50); do
-    curl -sf -o /dev/null "http://127.0.0.1:$wport/13b.txt" &&
-        curl -sf -o /dev/null "http://127.0.0.1:$nport/13b.txt" && break
-    sleep 0.1
-done
+http_start "http://127.0.0.1:$wport/13b.txt" "http://127.0.0.1:$nport/13b.txt" -sf
 for s in "$wport" "$nport"; do
     curl -sf -o /dev/null "http://127.0.0.1:$s/1m.bin" ||
         { echo "http.sh: server on $s did not start" >&2; cat "$tmp"/*.err >&2; exit 1; }
 done
 
-# CPU time (clock ticks) used so far by PID and its children (the master and its worker).
-tree_ticks() {
-    local p t=0 v
-    for p in "$1" $(ps -o pid= --ppid "$1"); do
-        v=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}')
-        t=$((t + ${v:-0}))
-    done
-    echo "$t"
-}
 hz=$(getconf CLK_TCK)
 
 # run_wrk URL SERVER_PID: wrk's "Requests/sec", "Transfer/sec" (normalised to MiB/s) and the

@@ -19,105 +19,31 @@ secs=${2:-10}
 weftd=$build/daemon/weftd
 conns=${CONNS:-100}
 procs=${PROCS:-4}
-for tool in wrk nginx taskset openssl; do
-    command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] ||
-        { echo "https.sh: $tool is missing (make setup-bench)" >&2; exit 1; }
-done
-nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
-[ -x "$weftd" ] || { echo "https.sh: no $weftd: build first (make bench)" >&2; exit 1; }
-
-tmp=$(mktemp -d /tmp/weft-bench-https.XXXXXX)
-chmod 755 "$tmp"
-wpid= npid=
-cleanup() {
-    [ -n "$wpid" ] && kill "$wpid" 2>/dev/null && wait "$wpid" 2>/dev/null
-    [ -n "$npid" ] && kill "$npid" 2>/dev/null && wait "$npid" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+. "$here/bench/weftd-lib.sh"
+http_init https.sh wrk nginx taskset openssl
 
 bash "$here/tests/integration/tls_certs.sh" "$tmp/certs" >/dev/null
 chmod -R a+rX "$tmp/certs"
-mkdir -p "$tmp/www" "$tmp/nginx"
 printf 'hello, world\n' > "$tmp/www/13b.txt"
 chmod -R a+rX "$tmp/www"
 
-free_port() {
-    local p
-    while :; do
-        p=$((20000 + RANDOM % 30000))
-        ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && { echo "$p"; return; }
-    done
-}
 wport=$(free_port)
 nport=$(free_port)
 [ "$nport" != "$wport" ] || nport=$((wport + 1))
 
-cat > "$tmp/weftd.conf" <<CONF
-[weftd]
-workers = 1
-log_level = warning
-[bench]
-protocol = http
-listen = 127.0.0.1:$wport
-root = $tmp/www
-keepalive_timeout = 60s
-tls_certificate = $tmp/certs/a.pem
-tls_key = $tmp/certs/a.key
-CONF
-cat > "$tmp/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    sendfile on;
-    tcp_nodelay on;
-    keepalive_timeout 60s;
-    keepalive_requests 100000000;
-    open_file_cache max=1000 inactive=60s;
-    default_type application/octet-stream;
-    client_body_temp_path $tmp/nginx;
-    proxy_temp_path $tmp/nginx;
-    fastcgi_temp_path $tmp/nginx;
-    uwsgi_temp_path $tmp/nginx;
-    scgi_temp_path $tmp/nginx;
-    server {
-        listen 127.0.0.1:$nport ssl;
-        ssl_certificate $tmp/certs/a.pem;
+http_confs "$wport" "$nport" "tls_certificate = $tmp/certs/a.pem
+tls_key = $tmp/certs/a.key" "" " ssl" \
+    "        ssl_certificate $tmp/certs/a.pem;
         ssl_certificate_key $tmp/certs/a.key;
-        ssl_protocols TLSv1.2 TLSv1.3;
-        root $tmp/www;
-    }
-}
-CONF
+        ssl_protocols TLSv1.2 TLSv1.3;"
 
-taskset -c 0 "$weftd" -c "$tmp/weftd.conf" 2> "$tmp/weftd.err" &
-wpid=$!
-taskset -c 0 "$nginx_bin" -c "$tmp/nginx.conf" -p "$tmp/nginx" 2> "$tmp/nginx.err" &
-npid=$!
-for _ in $(seq 50); do
-    curl -sfk -o /dev/null "https://127.0.0.1:$wport/13b.txt" &&
-        curl -sfk -o /dev/null "https://127.0.0.1:$nport/13b.txt" && break
-    sleep 0.1
-done
+http_start "https://127.0.0.1:$wport/13b.txt" "https://127.0.0.1:$nport/13b.txt" -sfk
 for s in "$wport" "$nport"; do
     curl -sf --cacert "$tmp/certs/ca.pem" --resolve "a.test:$s:127.0.0.1" -o /dev/null \
         "https://a.test:$s/13b.txt" ||
         { echo "https.sh: server on $s did not start" >&2; cat "$tmp"/*.err >&2; exit 1; }
 done
 
-# CPU time (clock ticks) used so far by PID and its children (the master and its worker).
-tree_ticks() {
-    local p t=0 v
-    for p in "$1" $(ps -o pid= --ppid "$1"); do
-        v=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}')
-        t=$((t + ${v:-0}))
-    done
-    echo "$t"
-}
 hz=$(getconf CLK_TCK)
 
 # measure LOAD PORT SERVER_PID: "rate us_per_request" for one load against one server.

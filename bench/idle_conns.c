@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 /*
  * The server's VmRSS is read before and after; the difference over N is what one idle
  * connection costs it. Connections are opened in batches, and each batch waits until the
@@ -27,52 +29,6 @@
 
 #define BATCH 200
 #define PER_SOURCE 20000
-
-static int
-proc_fd_count(int pid)
-{
-    char path[64];
-    struct dirent *d;
-    DIR *dir;
-    int n = 0;
-
-    snprintf(path, sizeof(path), "/proc/%d/fd", pid);
-    dir = opendir(path);
-    if (dir == NULL)
-        return -1;
-    while ((d = readdir(dir)) != NULL)
-        if (d->d_name[0] != '.')
-            n++;
-    closedir(dir);
-    return n;
-}
-
-/* VmRSS of pid in KiB, or -1. */
-static long
-proc_rss_kib(int pid)
-{
-    char path[64], line[256];
-    long kib = -1;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%d/status", pid);
-    f = fopen(path, "r");
-    if (f == NULL)
-        return -1;
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-            break;
-    fclose(f);
-    return kib;
-}
-
-static void
-sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-    nanosleep(&ts, NULL);
-}
 
 static void
 usage(FILE *f)
@@ -87,10 +43,10 @@ main(int argc, char **argv)
 {
     struct sockaddr_in sa = { .sin_family = AF_INET };
     const char *host = "127.0.0.1";
-    int port = 0, pid = 0, opt, base_fds, epfd, one = 1;
+    int port = 0, pid = 0, opt, epfd;
+    long base_fds;
     unsigned n = 10000;
     long rss0, rss1, prev;
-    struct rlimit rl;
     int *fds;
 
     while ((opt = getopt(argc, argv, "H:p:P:n:h")) != -1) {
@@ -109,24 +65,16 @@ main(int argc, char **argv)
     }
     sa.sin_port = htons((uint16_t)port);
 
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < n + 64) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-        getrlimit(RLIMIT_NOFILE, &rl);
-        if (rl.rlim_cur < n + 64) {
-            fprintf(stderr, "idle_conns: RLIMIT_NOFILE is %lu, %u connections need more\n",
-                    (unsigned long)rl.rlim_cur, n);
-            return 2;
-        }
-    }
+    if (bench_nofile_for("idle_conns", (unsigned long)n + 64, n) < 0)
+        return 2;
     fds = calloc(n, sizeof(*fds));
     epfd = epoll_create1(EPOLL_CLOEXEC);
     if (fds == NULL || epfd < 0) {
         perror("idle_conns");
         return 2;
     }
-    base_fds = proc_fd_count(pid);
-    rss0 = proc_rss_kib(pid);
+    base_fds = bench_pid_fd_count(pid);
+    rss0 = bench_rss_kib(pid);
     if (base_fds < 0 || rss0 < 0) {
         fprintf(stderr, "idle_conns: cannot read /proc/%d\n", pid);
         return 2;
@@ -137,7 +85,6 @@ main(int argc, char **argv)
 
         for (unsigned k = i; k < end; k++) {
             struct sockaddr_in src = { .sin_family = AF_INET };
-            struct epoll_event ev = { .events = EPOLLOUT, .data.u32 = k };
             int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
             if (fd < 0) {
@@ -145,14 +92,8 @@ main(int argc, char **argv)
                 return 2;
             }
             src.sin_addr.s_addr = htonl(0x7f000002u + k / PER_SOURCE);
-            setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
-            if (bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0 ||
-                (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS)) {
-                fprintf(stderr, "idle_conns: connection %u: %s\n", k, strerror(errno));
+            if (bench_connect_start("idle_conns", epfd, fds, k, fd, &src, &sa) < 0)
                 return 2;
-            }
-            fds[k] = fd;
-            epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
             pending++;
         }
         while (pending > 0) {
@@ -162,41 +103,31 @@ main(int argc, char **argv)
                 fprintf(stderr, "idle_conns: connects stalled after %u\n", i);
                 return 2;
             }
-            for (int e = 0; e < m; e++) {
-                unsigned k = evs[e].data.u32;
-                int err = 0;
-                socklen_t len = sizeof(err);
-
-                getsockopt(fds[k], SOL_SOCKET, SO_ERROR, &err, &len);
-                if (err != 0) {
-                    fprintf(stderr, "idle_conns: connection %u: %s\n", k, strerror(err));
-                    return 2;
-                }
-                epoll_ctl(epfd, EPOLL_CTL_DEL, fds[k], NULL);
-                pending--;
-            }
+            if (bench_connects_done("idle_conns", epfd, fds, evs, m) < 0)
+                return 2;
+            pending -= (unsigned)m;
         }
         /* Wait (up to 10 s) until the server has accepted this batch. */
-        for (int tries = 0; proc_fd_count(pid) < base_fds + (int)end; tries++) {
+        for (int tries = 0; bench_pid_fd_count(pid) < base_fds + (long)end; tries++) {
             if (tries == 1000) {
-                fprintf(stderr, "idle_conns: server holds %d descriptors, expected %d\n",
-                        proc_fd_count(pid), base_fds + (int)end);
+                fprintf(stderr, "idle_conns: server holds %ld descriptors, expected %ld\n",
+                        bench_pid_fd_count(pid), base_fds + (long)end);
                 return 2;
             }
-            sleep_ms(10);
+            bench_sleep_ms(10);
         }
     }
 
     /* Let lazy per-connection work (a first callback, a deferred allocation) finish. */
     prev = -1;
     for (int tries = 0; tries < 20; tries++) {
-        sleep_ms(200);
-        rss1 = proc_rss_kib(pid);
+        bench_sleep_ms(200);
+        rss1 = bench_rss_kib(pid);
         if (rss1 == prev)
             break;
         prev = rss1;
     }
-    rss1 = proc_rss_kib(pid);
+    rss1 = bench_rss_kib(pid);
     printf("conns=%u rss_before_kib=%ld rss_after_kib=%ld kib_per_conn=%.2f\n", n, rss0, rss1,
            (double)(rss1 - rss0) / n);
     for (unsigned k = 0; k < n; k++)

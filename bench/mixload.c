@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 /*
  * The client side of bench/soak.sh and bench/chaos.sh. Each slot runs sessions back to back:
  *
@@ -104,15 +106,6 @@ static bool stopping;
 static FILE *fail_log;
 static uint64_t nfail_logged, owners_known, sessions_next;
 
-static uint64_t
-mono_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static double
 wall_s(void)
 {
@@ -136,7 +129,7 @@ set_events(struct sess *s, uint32_t events)
 static void
 end_session(struct sess *s, bool ok, const char *why, int err)
 {
-    uint64_t now = mono_ns();
+    uint64_t now = bench_now_ns();
 
     if (ok) {
         st[s->kind].ok++;
@@ -189,7 +182,7 @@ start_session(struct sess *s)
     struct sockaddr_in src = { .sin_family = AF_INET };
     struct epoll_event ev = { .events = EPOLLOUT, .data.ptr = s };
     socklen_t len = sizeof(s->local);
-    uint64_t now = mono_ns();
+    uint64_t now = bench_now_ns();
     int one = 1;
 
     st[s->kind].sessions++;
@@ -248,14 +241,14 @@ exchange_done(struct sess *s, size_t bytes)
     s->ops++;
     if (s->ops == 1 && master_pid > 0 && s->kind != K_POEM)
         s->want_owner = true;
-    if (s->kind == K_POEM || s->closing || stopping || mono_ns() >= s->t_end) {
+    if (s->kind == K_POEM || s->closing || stopping || bench_now_ns() >= s->t_end) {
         end_session(s, true, NULL, 0);
         return;
     }
     if (think_ns > 0) {
         /* Nothing to send and nothing expected: any byte or EOF meanwhile is a failure. */
         s->out_len = s->out_sent = s->in_len = 0;
-        s->t_resume = mono_ns() + think_ns;
+        s->t_resume = bench_now_ns() + think_ns;
         set_events(s, EPOLLIN);
         return;
     }
@@ -342,7 +335,7 @@ on_ready(struct sess *s, uint32_t events)
             return;
         }
         s->out_sent += (size_t)w;
-        s->t_progress = mono_ns();
+        s->t_progress = bench_now_ns();
     }
     if (s->out_sent == s->out_len)
         set_events(s, EPOLLIN);
@@ -359,7 +352,7 @@ on_ready(struct sess *s, uint32_t events)
             end_session(s, false, "recv", errno);
             return;
         }
-        s->t_progress = mono_ns();
+        s->t_progress = bench_now_ns();
         switch (s->kind) {
         case K_ECHO:
             if (r == 0) {
@@ -656,7 +649,7 @@ main(int argc, char **argv)
         setrlimit(RLIMIT_NOFILE, &rl);
     }
     signal(SIGPIPE, SIG_IGN);
-    srandom((unsigned)mono_ns());
+    srandom((unsigned)bench_now_ns());
     pattern = malloc(2 * echo_max + 4096);
     ss = calloc((size_t)n, sizeof(*ss));
     epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -667,7 +660,7 @@ main(int argc, char **argv)
     for (size_t i = 0; i < 2 * echo_max + 4096; i++)
         pattern[i] = (unsigned char)random();
 
-    t0 = mono_ns();
+    t0 = bench_now_ns();
     t_stop = t0 + (uint64_t)(secs * 1e9);
     for (int k = 0, i = 0; k < NKIND; k++)
         for (int j = 0; j < nslots[k]; j++, i++) {
@@ -686,7 +679,7 @@ main(int argc, char **argv)
             if (s->fd >= 0)
                 on_ready(s, evs[e].events);
         }
-        now = mono_ns();
+        now = bench_now_ns();
         if (!stopping && now >= t_stop)
             stopping = true;
         if (stopping && now >= t_stop + STALL_NS)
@@ -721,7 +714,7 @@ main(int argc, char **argv)
             break;
     }
 
-    printf("secs=%.1f", (double)(mono_ns() - t0) / 1e9);
+    printf("secs=%.1f", (double)(bench_now_ns() - t0) / 1e9);
     for (int k = 0; k < NKIND; k++) {
         if (nslots[k] == 0)
             continue;

@@ -32,45 +32,20 @@ for prog in echo_load echo_epoll echo_libevent idle_conns; do
     [ -x "$BIN/$prog" ] || { echo "bench: $BIN/$prog missing: build with -DWEFT_BENCH=ON" >&2; exit 1; }
 done
 mkdir -p "$OUT"
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/weft-bench.XXXXXX")
+. "$ROOT/bench/weftd-lib.sh"
+STOP_TENTHS=30              # stop_all: the servers get 3 s to exit on SIGTERM
+bench_tmp "${TMPDIR:-/tmp}/weft-bench"
 RESULTS=$TMP/results        # lines: kind server key=value...
 : >"$RESULTS"
 rm -f "$OUT/echo.dat" "$OUT/idle.dat" "$OUT/echo.png"
-STARTED=""                  # pids of the servers this script started
-
-stop_all() {
-    for pid in $STARTED; do
-        kill "$pid" 2>/dev/null
-    done
-    for pid in $STARTED; do
-        i=0
-        while kill -0 "$pid" 2>/dev/null && [ $i -lt 30 ]; do
-            sleep 0.1
-            i=$((i + 1))
-        done
-        kill -9 "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-    done
-    STARTED=""
-}
-cleanup() {
-    stop_all
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' HUP INT PIPE TERM
 
 # Idle servers may hold many descriptors; the programs raise their own soft limit, weftd may not.
-ulimit -S -n "$(ulimit -H -n)" 2>/dev/null
+raise_nofile
 nofile=$(ulimit -n)
 if [ "$nofile" != unlimited ] && [ "$nofile" -lt $((IDLE_CONNS + 200)) ]; then
     IDLE_CONNS=$((nofile - 200))
     echo "bench: the descriptor limit is $nofile: $IDLE_CONNS idle connections, not more"
 fi
-
-free_port() {
-    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # start NAME: launches the server pinned to CPU 0; sets pid_NAME and port_NAME, or reports.
 start() {
@@ -114,26 +89,18 @@ EOF
     pid=$!
     STARTED="$STARTED $pid"
     # Ready when a short echo run through it succeeds; give up after ~5 s or if it exits.
-    i=0
-    while :; do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            echo "bench: $name: the server exited at start-up; its output:"
-            sed 's/^/    /' "$log" | tail -n 20
-            return 1
-        fi
-        if "$BIN/echo_load" -p "$port" -c 1 -s 64 -d 0.1 -w 0 2>/dev/null | grep -q 'requests=[1-9]'
-        then
-            break
-        fi
-        i=$((i + 1))
-        if [ $i -ge 50 ]; then
-            echo "bench: $name: not echoing on 127.0.0.1:$port after 5 s: skipped; its output:"
-            sed 's/^/    /' "$log" | tail -n 20
-            kill "$pid" 2>/dev/null
-            return 1
-        fi
-        sleep 0.1
-    done
+    echo_ready "$port" "$pid"
+    case $? in
+    1)
+        echo "bench: $name: the server exited at start-up; its output:"
+        sed 's/^/    /' "$log" | tail -n 20
+        return 1 ;;
+    2)
+        echo "bench: $name: not echoing on 127.0.0.1:$port after 5 s: skipped; its output:"
+        sed 's/^/    /' "$log" | tail -n 20
+        kill "$pid" 2>/dev/null
+        return 1 ;;
+    esac
     eval "pid_$name=$pid port_$name=$port"
     return 0
 }

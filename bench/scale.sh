@@ -24,6 +24,7 @@
 set -u
 NAME=scale
 . "$(dirname "$0")/weftd-lib.sh"
+load_init "$@"
 
 SCALE_PARTS=${SCALE_PARTS:-"idle cycles"}
 IDLE_PER_WORKER=${IDLE_PER_WORKER:-19000}
@@ -123,7 +124,7 @@ idle_run() {
     ok=0
     for c in $clients; do
         wait "$c" || FAILED=1
-        STARTED=$(echo " $STARTED " | sed "s/ $c / /")
+        forget "$c"
     done
     ok=$(cat "$TMP"/hold*.out | awk -F'echo_ok=' 'NF > 1 { split($2, a, " "); s += a[1] } END { print s + 0 }')
     if [ "$ok" -eq "$total" ]; then

@@ -23,6 +23,7 @@
 set -u
 NAME=soak
 . "$(dirname "$0")/weftd-lib.sh"
+load_init "$@"
 
 SOAK_SECONDS=${SOAK_SECONDS:-600}
 SOAK_WORKERS=${SOAK_WORKERS:-2}
@@ -51,21 +52,8 @@ cat >"$conf" <<EOC
 plugin_dir = $BUILD/plugins
 log_level = notice
 workers = $SOAK_WORKERS
-
-[echo]
-protocol = echo
-listen = 127.0.0.1:$p_echo
-
-[http]
-protocol = http
-listen = 127.0.0.1:$p_http
-root = $TMP/www
-
-[poem]
-protocol = poem
-listen = 127.0.0.1:$p_poem
-poems = $TMP/poem.txt
 EOC
+mix_services "$p_echo" "$p_http" "$p_poem" >>"$conf"
 
 # TLS: a self-signed certificate and an [echo_tls] service, if this weftd takes the keys.
 tls=off
@@ -162,7 +150,7 @@ while kill -0 "$mix" 2>/dev/null; do
 done
 wait "$mix"
 mixrc=$?
-STARTED=$(echo " $STARTED " | sed "s/ $mix / /")
+forget "$mix"
 echo "soak: mixload: $(cat "$TMP/mixload.out")"
 if [ $mixrc -ne 0 ]; then
     echo "soak: FAILED: mixload exit status $mixrc; its failures:"
@@ -171,7 +159,7 @@ if [ $mixrc -ne 0 ]; then
 fi
 for p in $tlspids; do
     if ! wait "$p"; then FAILED=1; fi
-    STARTED=$(echo " $STARTED " | sed "s/ $p / /")
+    forget "$p"
 done
 if [ $tls = on ]; then
     cat "$TMP"/tlsc*.out | sed 's/^/soak: TLS: /'

@@ -30,20 +30,10 @@ PY=/usr/bin/python3
 for prog in echo_load idle_conns stream_echo; do
     [ -x "$BIN/$prog" ] || { echo "stream.sh: $BIN/$prog missing (-DWEFT_BENCH=ON)" >&2; exit 1; }
 done
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/weft-sbench.XXXXXX")
-STARTED=""
-cleanup() {
-    for pid in $STARTED; do kill "$pid" 2>/dev/null; done
-    for pid in $STARTED; do wait "$pid" 2>/dev/null; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' HUP INT TERM
-ulimit -n "$(ulimit -Hn)" 2>/dev/null
-
-free_port() {
-    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+. "$ROOT/bench/weftd-lib.sh"
+STOP_TENTHS=-1              # at exit the servers are waited for without a limit
+bench_tmp "${TMPDIR:-/tmp}/weft-sbench"
+raise_nofile
 
 start() {
     name=$1
@@ -62,14 +52,8 @@ start() {
     taskset -c 0 "$@" >"$TMP/$name.log" 2>&1 </dev/null &
     pid=$!
     STARTED="$STARTED $pid"
-    i=0
-    until "$BIN/echo_load" -p "$port" -c 1 -s 64 -d 0.1 -w 0 2>/dev/null | grep -q 'requests=[1-9]'; do
-        i=$((i + 1))
-        if [ $i -ge 50 ] || ! kill -0 "$pid" 2>/dev/null; then
-            echo "stream.sh: $name did not start:"; tail -n 5 "$TMP/$name.log"; return 1
-        fi
-        sleep 0.1
-    done
+    echo_ready "$port" "$pid" ||
+        { echo "stream.sh: $name did not start:"; tail -n 5 "$TMP/$name.log"; return 1; }
     eval "pid_$name=$pid port_$name=$port"
 }
 

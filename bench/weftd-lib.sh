@@ -1,48 +1,230 @@
 # SPDX-License-Identifier: MIT
-# weftd-lib.sh: shared by bench/scale.sh, soak.sh and chaos.sh: start weftd, find its workers, /proc figures.
+# weftd-lib.sh: the shell library every bench script sources (run.sh, stream.sh, http.sh,
+# https.sh, scale.sh, soak.sh, chaos.sh): a temp dir and the cleanup at exit, free ports,
+# starting servers and waiting for them, stopping them by PID, /proc figures.
 #
-# Sourced with the build directory as $1 (default build-load, configured -DWEFT_BENCH=ON).
-# Everything this starts is recorded in STARTED and stopped, by PID, when the script exits.
+# Sourcing it only defines functions (POSIX sh; safe under set -eu). A script then calls:
+#   bench_tmp PREFIX   TMP=a new temp dir named PREFIX.XXXXXX; at exit every PID in STARTED
+#                      is stopped (STOP_TENTHS tenths of a second each, then SIGKILL) and TMP
+#                      removed (kept if KEEP_TMP is set).
+#   load_init "$@"     scale.sh, soak.sh and chaos.sh (NAME set): the build directory ($1,
+#                      default build-load, configured -DWEFT_BENCH=ON), its programs, bench_tmp.
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${1:-$ROOT/build-load}
-[ -d "$BUILD" ] || { echo "$NAME: no build directory $BUILD" >&2; exit 2; }
-BUILD=$(cd "$BUILD" && pwd)
-BIN=$BUILD/bench
-WEFTD=$BUILD/daemon/weftd
-for f in "$WEFTD" "$BIN/hold_conns" "$BIN/cycles" "$BIN/mixload"; do
-    [ -x "$f" ] || { echo "$NAME: $f missing: build $BUILD with -DWEFT_BENCH=ON" >&2; exit 2; }
-done
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/weft-$NAME.XXXXXX")
 STARTED=""
-MASTER=""
+STOP_TENTHS=150
+
+# stop_pids TENTHS PID...: SIGTERM to every PID, then up to TENTHS tenths of a second each to
+# exit (-1: no limit), then SIGKILL.
+stop_pids() {
+    _tenths=$1
+    shift
+    for _pid in "$@"; do
+        kill "$_pid" 2>/dev/null || :
+    done
+    for _pid in "$@"; do
+        _i=0
+        while kill -0 "$_pid" 2>/dev/null && { [ "$_tenths" -lt 0 ] || [ $_i -lt "$_tenths" ]; }; do
+            sleep 0.1
+            _i=$((_i + 1))
+        done
+        kill -9 "$_pid" 2>/dev/null || :
+        wait "$_pid" 2>/dev/null || :
+    done
+}
 
 # stop_pid PID: SIGTERM, up to 15 s to exit, then SIGKILL.
 stop_pid() {
-    kill "$1" 2>/dev/null || { wait "$1" 2>/dev/null; return 0; }
-    i=0
-    while kill -0 "$1" 2>/dev/null && [ $i -lt 150 ]; do
-        sleep 0.1
-        i=$((i + 1))
-    done
-    kill -9 "$1" 2>/dev/null
-    wait "$1" 2>/dev/null
+    stop_pids 150 "$1"
 }
-cleanup() {
-    for pid in $STARTED; do
-        stop_pid "$pid"
-    done
+
+# forget PID: takes PID out of STARTED (it was stopped or waited for).
+forget() {
+    STARTED=$(echo " $STARTED " | sed "s/ $1 / /")
+}
+
+# stop_all: stops every PID in STARTED (STOP_TENTHS each) and forgets them.
+stop_all() {
+    # shellcheck disable=SC2086
+    stop_pids "$STOP_TENTHS" $STARTED
     STARTED=""
+}
+
+bench_cleanup() {
+    stop_all
     [ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"
 }
-trap cleanup EXIT
-trap 'exit 130' HUP INT PIPE TERM
 
-# The workers inherit our descriptor limit; raise the soft one to the hard one.
-ulimit -S -n "$(ulimit -H -n)" 2>/dev/null
+# bench_tmp PREFIX: see above.
+bench_tmp() {
+    TMP=$(mktemp -d "$1.XXXXXX")
+    trap bench_cleanup EXIT
+    trap 'exit 130' HUP INT PIPE TERM
+}
+
+# raise_nofile: the soft descriptor limit up to the hard one (servers started later inherit it).
+raise_nofile() {
+    ulimit -S -n "$(ulimit -H -n)" 2>/dev/null || :
+}
 
 free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    "${PY:-python3}" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# echo_ready PORT PID: waits up to ~5 s until a short bench/echo_load run through 127.0.0.1:PORT
+# gets replies. 0: it does; 1: PID exited first; 2: no echo after 5 s.
+echo_ready() {
+    _i=0
+    while :; do
+        kill -0 "$2" 2>/dev/null || return 1
+        if "$BIN/echo_load" -p "$1" -c 1 -s 64 -d 0.1 -w 0 2>/dev/null | grep -q 'requests=[1-9]'
+        then
+            return 0
+        fi
+        _i=$((_i + 1))
+        [ $_i -lt 50 ] || return 2
+        sleep 0.1
+    done
+}
+
+# ---- http.sh, https.sh: weftd's http plugin beside nginx ----
+
+# need_tools SCRIPT TOOL...: every TOOL on PATH or in /usr/sbin, or exit 1 saying which is not.
+need_tools() {
+    _who=$1
+    shift
+    for _tool in "$@"; do
+        command -v "$_tool" >/dev/null || [ -x "/usr/sbin/$_tool" ] ||
+            { echo "$_who: $_tool is missing (make setup-bench)" >&2; exit 1; }
+    done
+}
+
+# http_init SCRIPT TOOL...: need_tools; nginx_bin, the nginx to run; $weftd must be built;
+# TMP (and tmp) a temp dir anyone may traverse, with TMP/www and TMP/nginx; at exit weftd
+# and nginx are waited for without a limit.
+http_init() {
+    need_tools "$@"
+    nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+    [ -x "$weftd" ] || { echo "$1: no $weftd: build first (make bench)" >&2; exit 1; }
+    STOP_TENTHS=-1
+    bench_tmp "/tmp/weft-bench-${1%.sh}"
+    tmp=$TMP
+    chmod 755 "$tmp"
+    mkdir -p "$tmp/www" "$tmp/nginx"
+}
+
+# http_confs WPORT NPORT WEFTD_EXTRA NGINX_HTTP_EXTRA NGINX_LISTEN_EXTRA NGINX_SERVER_EXTRA:
+# TMP/weftd.conf (one worker, the http plugin on WPORT, root TMP/www) and TMP/nginx.conf (one
+# worker, access_log off, sendfile, open_file_cache, on NPORT, the same root); the EXTRA
+# arguments are lines added to weftd's service, nginx's http block, its listen directive and
+# its server block.
+http_confs() {
+    cat > "$TMP/weftd.conf" <<CONF
+[weftd]
+workers = 1
+log_level = warning
+[bench]
+protocol = http
+listen = 127.0.0.1:$1
+root = $TMP/www
+keepalive_timeout = 60s
+$3
+CONF
+    cat > "$TMP/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nodelay on;
+    keepalive_timeout 60s;
+    keepalive_requests 100000000;
+    open_file_cache max=1000 inactive=60s;
+    default_type application/octet-stream;
+    client_body_temp_path $TMP/nginx;
+    proxy_temp_path $TMP/nginx;
+    fastcgi_temp_path $TMP/nginx;
+    uwsgi_temp_path $TMP/nginx;
+    scgi_temp_path $TMP/nginx;
+$4
+    server {
+        listen 127.0.0.1:$2$5;
+        root $TMP/www;
+$6
+    }
+}
+CONF
+}
+
+# http_start WWW_URL NGINX_URL CURL_OPTION...: weftd ($weftd) and nginx ($nginx_bin) on the
+# confs of http_confs, pinned to core 0 (stderr in TMP/weftd.err, TMP/nginx.err); sets wpid and
+# npid; waits up to ~5 s until curl fetches both URLs.
+http_start() {
+    taskset -c 0 "$weftd" -c "$TMP/weftd.conf" 2> "$TMP/weftd.err" &
+    wpid=$!
+    STARTED="$STARTED $wpid"
+    taskset -c 0 "$nginx_bin" -c "$TMP/nginx.conf" -p "$TMP/nginx" 2> "$TMP/nginx.err" &
+    npid=$!
+    STARTED="$STARTED $npid"
+    _w=$1 _n=$2
+    shift 2
+    for _ in $(seq 50); do
+        curl "$@" -o /dev/null "$_w" && curl "$@" -o /dev/null "$_n" && break
+        sleep 0.1
+    done
+}
+
+# tree_ticks PID: CPU time (clock ticks) used so far by PID and its children (the master and
+# its worker).
+tree_ticks() {
+    _t=0
+    for _p in "$1" $(ps -o pid= --ppid "$1"); do
+        _v=$(sed 's/.*) //' "/proc/$_p/stat" 2>/dev/null | awk '{print $12 + $13}')
+        _t=$((_t + ${_v:-0}))
+    done
+    echo "$_t"
+}
+
+# ---- scale.sh, soak.sh, chaos.sh: weftd under load ----
+
+# load_init [BUILD_DIR]: see above.
+load_init() {
+    ROOT=$(cd "$(dirname "$0")/.." && pwd)
+    BUILD=${1:-$ROOT/build-load}
+    [ -d "$BUILD" ] || { echo "$NAME: no build directory $BUILD" >&2; exit 2; }
+    BUILD=$(cd "$BUILD" && pwd)
+    BIN=$BUILD/bench
+    WEFTD=$BUILD/daemon/weftd
+    for f in "$WEFTD" "$BIN/hold_conns" "$BIN/cycles" "$BIN/mixload"; do
+        [ -x "$f" ] || { echo "$NAME: $f missing: build $BUILD with -DWEFT_BENCH=ON" >&2; exit 2; }
+    done
+    bench_tmp "${TMPDIR:-/tmp}/weft-$NAME"
+    MASTER=""
+    # The workers inherit our descriptor limit; raise the soft one to the hard one.
+    raise_nofile
+}
+
+# mix_services PORT_ECHO PORT_HTTP PORT_POEM: the [echo], [http] and [poem] services of the
+# soak and chaos configs (root TMP/www, poems TMP/poem.txt), after a blank line.
+mix_services() {
+    cat <<EOC
+
+[echo]
+protocol = echo
+listen = 127.0.0.1:$1
+
+[http]
+protocol = http
+listen = 127.0.0.1:$2
+root = $TMP/www
+
+[poem]
+protocol = poem
+listen = 127.0.0.1:$3
+poems = $TMP/poem.txt
+EOC
 }
 
 # start_weftd CONF: starts weftd on CONF (log in CONF.log), waits until it logs ready; sets MASTER.
@@ -65,7 +247,7 @@ start_weftd() {
 # stop_weftd: SIGTERM to the master, wait for it; forgets it.
 stop_weftd() {
     stop_pid "$MASTER"
-    STARTED=$(echo " $STARTED " | sed "s/ $MASTER / /")
+    forget "$MASTER"
     MASTER=""
 }
 

@@ -10,19 +10,7 @@
 #include <weft/error.h>
 
 #include "cidr.h"
-
-static char *
-trim(char *s)
-{
-    char *e;
-
-    while (*s == ' ' || *s == '\t')
-        s++;
-    e = s + strlen(s);
-    while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-        *--e = '\0';
-    return s;
-}
+#include "strtrim.h"
 
 static int
 parse_one(char *item, struct cidr *c, char *why, size_t whylen)
@@ -82,7 +70,7 @@ cidr_parse_list(const char *text, struct cidr **out, size_t *n, char *why, size_
     if (copy == NULL)
         return -ENOMEM;
     for (item = strtok_r(copy, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
-        item = trim(item);
+        item = str_trim(item);
         if (*item == '\0')
             continue;
         nl = realloc(list, (count + 1) * sizeof(*nl));

@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "strtrim.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define CONF_MAX_SIZE (1u << 20)        /* a config is a page or two; refuse a stray 1 GB file */
@@ -425,19 +426,6 @@ config_did_you_mean(const char *key, const char *known, char *buf, size_t buflen
     return buf[0] ? buf : NULL;
 }
 
-static char *
-trim(char *s)
-{
-    char *e;
-
-    while (*s == ' ' || *s == '\t')
-        s++;
-    e = s + strlen(s);
-    while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-        *--e = '\0';
-    return s;
-}
-
 /* A name fit for a section or a plugin file: letters, digits, '_', '-', '.' (not first). */
 static bool
 good_name(const char *s, bool dots)
@@ -619,7 +607,7 @@ on_listen(struct parser *p, struct conf_service *s, const char *value)
         char why[256];
         int rc;
 
-        item = trim(item);
+        item = str_trim(item);
         if (*item == '\0')
             continue;
         any = true;
@@ -775,7 +763,7 @@ section_start(struct parser *p, char *name)
 
     seen_clear(p);
     p->kind = SEC_IGNORE;
-    name = trim(name);
+    name = str_trim(name);
     if (!good_name(name, true)) {
         config_error(p->c, p->line, NULL, NULL,
                      "bad section name \"[%s]\" (letters, digits, '_', '-', '.')", name);

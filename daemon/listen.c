@@ -172,13 +172,17 @@ out:
     return rc;
 }
 
-void
-listen_pool_rollback(struct listen_pool *p)
+/*
+ * Keeps, in order and with their used marks cleared, the listeners drop() refuses; closes the
+ * others (drop may say why first).
+ */
+static void
+pool_filter(struct listen_pool *p, bool (*drop)(const struct listener *l))
 {
     size_t j = 0;
 
     for (size_t i = 0; i < p->count; i++) {
-        if (p->list[i].fresh) {
+        if (drop(&p->list[i])) {
             close(p->list[i].fd);
             free(p->list[i].name);
             continue;
@@ -187,6 +191,18 @@ listen_pool_rollback(struct listen_pool *p)
         p->list[j++] = p->list[i];
     }
     p->count = j;
+}
+
+static bool
+is_fresh(const struct listener *l)
+{
+    return l->fresh;
+}
+
+void
+listen_pool_rollback(struct listen_pool *p)
+{
+    pool_filter(p, is_fresh);
 }
 
 void
@@ -204,25 +220,23 @@ listen_pool_mark(struct listen_pool *p, int fd)
             p->list[i].used = true;
 }
 
+/* Neither used nor activated: logs that it is closed. */
+static bool
+is_unused(const struct listener *l)
+{
+    char addr[80];
+
+    if (l->used || l->activated)
+        return false;
+    log_info("closing listener %s",
+             config_addr_string((const struct sockaddr *)&l->addr, addr, sizeof(addr)));
+    return true;
+}
+
 void
 listen_pool_sweep(struct listen_pool *p)
 {
-    size_t j = 0;
-
-    for (size_t i = 0; i < p->count; i++) {
-        if (!p->list[i].used && !p->list[i].activated) {
-            char addr[80];
-
-            log_info("closing listener %s", config_addr_string(
-                         (const struct sockaddr *)&p->list[i].addr, addr, sizeof(addr)));
-            close(p->list[i].fd);
-            free(p->list[i].name);
-            continue;
-        }
-        p->list[i].used = false;
-        p->list[j++] = p->list[i];
-    }
-    p->count = j;
+    pool_filter(p, is_unused);
 }
 
 void

@@ -160,9 +160,28 @@ require_env() {
 }
 
 # require_tool TOOL PACKAGE: TOOL must be on PATH (PACKAGE is the Debian package that has it).
+# require_tool TOOL PACKAGE [TOOL PACKAGE]...: each TOOL installed, or FAIL naming its package.
 require_tool() {
-    command -v "$1" >/dev/null ||
-        { lib_said_fail=1; echo "FAIL: $1 ($2) is not installed: scripts/setup.sh test installs it" >&2; exit 1; }
+    while [ $# -ge 2 ]; do
+        command -v "$1" >/dev/null ||
+            { lib_said_fail=1; echo "FAIL: $1 ($2) is not installed: scripts/setup.sh test installs it" >&2; exit 1; }
+        shift 2
+    done
+}
+
+# make_certs [DIR]: the test CA and certificates of tls_certs.sh (a.pem, a.key, b.pem, ...,
+# ca.pem) in DIR, $tmp/certs by default; sets c=DIR. Its status is tls_certs.sh's.
+make_certs() {
+    c=${1:-$tmp/certs}
+    bash "$WEFT_SOURCE_DIR/tests/integration/tls_certs.sh" "$c" >/dev/null
+}
+
+# weftd_section [LINE]...: a config's [weftd] section, for $(...) in a here-document: the
+# LINEs, then plugin_dir = $WEFT_PLUGIN_DIR when that is set.
+weftd_section() {
+    printf '[weftd]\n'
+    [ $# -eq 0 ] || printf '%s\n' "$@"
+    [ -z "${WEFT_PLUGIN_DIR:-}" ] || printf 'plugin_dir = %s\n' "$WEFT_PLUGIN_DIR"
 }
 require_env WEFT_SUPERVISE
 

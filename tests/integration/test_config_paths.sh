@@ -7,22 +7,19 @@ set -uo pipefail
 
 . "$(dirname "$0")/lib.sh"
 require_env WEFTD WEFT_SOURCE_DIR
-require_tool nc netcat-openbsd
-require_tool curl curl
-require_tool openssl openssl
+require_tool nc netcat-openbsd curl curl openssl openssl
 keep_going=1
 
 site=$tmp/site
 mkdir -p "$site/www" "$site/poems" "$site/logs"
-bash "$WEFT_SOURCE_DIR/tests/integration/tls_certs.sh" "$site/certs" >/dev/null ||
+make_certs "$site/certs" ||
     { fail "cannot make certificates"; exit 1; }
 printf 'relative root\n' >"$site/www/index.html"
 printf 'a poem found next to the config\n' >"$site/poems/one.txt"
 
 launch_site() {
     cat >"$site/weftd.conf" <<CONF
-[weftd]
-${WEFT_PLUGIN_DIR:+plugin_dir = $WEFT_PLUGIN_DIR}
+$(weftd_section)
 [web]
 protocol = http
 listen = 127.0.0.1:${ports[0]}

@@ -7,8 +7,7 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 require_env WEFTD
-require_tool curl curl
-require_tool nc netcat-openbsd
+require_tool curl curl nc netcat-openbsd
 fails=0
 check() {   # check NAME COMMAND...: run, count a failure
     if "${@:2}"; then echo "ok - $1"; else echo "not ok - $1"; fails=$((fails + 1)); fi
@@ -21,8 +20,7 @@ seq 1 20000 > "$tmp/root/numbers.txt"
 
 launch_http() {
     cat > "$tmp/weftd.conf" <<CONF
-[weftd]
-${WEFT_PLUGIN_DIR:+plugin_dir = $WEFT_PLUGIN_DIR}
+$(weftd_section)
 [files]
 protocol = http
 listen = 127.0.0.1:${ports[0]}

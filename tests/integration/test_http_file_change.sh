@@ -9,23 +9,17 @@ set -euo pipefail
 
 . "$(dirname "$0")/lib.sh"
 require_env WEFTD WEFT_SOURCE_DIR
-require_tool nc netcat-openbsd
-require_tool curl curl
-require_tool openssl openssl
+require_tool nc netcat-openbsd curl curl openssl openssl
 keep_going=1
 
-bash "$WEFT_SOURCE_DIR/tests/integration/tls_certs.sh" "$tmp/certs" >/dev/null
-c=$tmp/certs
+make_certs
 mkdir "$tmp/www"
 head -c 1048576 /dev/urandom >"$tmp/small"
 cp "$tmp/small" "$tmp/www/small"
 
 launch_it() {
     cat >"$tmp/weftd.conf" <<EOF
-[weftd]
-workers = 1
-log_level = info
-${WEFT_PLUGIN_DIR:+plugin_dir = $WEFT_PLUGIN_DIR}
+$(weftd_section "workers = 1" "log_level = info")
 
 [echo]
 protocol = echo

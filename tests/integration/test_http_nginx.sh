@@ -34,9 +34,7 @@ if [ "${WEFT_NGINX_NETNS:-}" != 1 ]; then
 fi
 . "$(dirname "$0")/lib.sh"
 require_env WEFTD WEFT_SOURCE_DIR
-require_tool nc netcat-openbsd
-require_tool nginx nginx-light
-require_tool ip iproute2
+require_tool nc netcat-openbsd nginx nginx-light ip iproute2
 ip link set lo up || fail "cannot bring up lo in the test's network namespace"
 
 # Fixed ports: the namespace is the test's own. Plain HTTP, and HTTPS for one row.
@@ -64,8 +62,7 @@ touch -d '2024-01-02 03:04:05 UTC' "$root"/*.txt "$root/index.html"
 mtime='Tue, 02 Jan 2024 03:04:05 GMT'
 
 cat >"$tmp/weftd.conf" <<CONF
-[weftd]
-${WEFT_PLUGIN_DIR:+plugin_dir = $WEFT_PLUGIN_DIR}
+$(weftd_section)
 workers = 1
 user = nobody
 [files]

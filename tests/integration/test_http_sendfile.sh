@@ -8,13 +8,10 @@ set -euo pipefail
 
 . "$(dirname "$0")/lib.sh"
 require_env WEFTD WEFT_SOURCE_DIR
-require_tool nc netcat-openbsd
-require_tool curl curl
-require_tool openssl openssl
+require_tool nc netcat-openbsd curl curl openssl openssl
 keep_going=1
 
-bash "$WEFT_SOURCE_DIR/tests/integration/tls_certs.sh" "$tmp/certs" >/dev/null
-c=$tmp/certs
+make_certs
 mkdir -p "$tmp/root"
 head -c $((6 * 1024 * 1024 + 12345)) /dev/urandom >"$tmp/root/big.bin"
 printf 'small\n' >"$tmp/root/small.txt"
@@ -22,10 +19,7 @@ size=$(stat -c %s "$tmp/root/big.bin")
 
 launch_http() {
     cat >"$tmp/weftd.conf" <<EOF
-[weftd]
-log_level = info
-workers = 1
-${WEFT_PLUGIN_DIR:+plugin_dir = $WEFT_PLUGIN_DIR}
+$(weftd_section "log_level = info" "workers = 1")
 
 [plain]
 protocol = http

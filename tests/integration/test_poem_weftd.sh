@@ -10,9 +10,7 @@ require_tool nc netcat-openbsd
 
 write_conf() {
     cat >"$tmp/weftd.conf" <<EOF
-[weftd]
-log_level = info
-${WEFT_PLUGIN_DIR:+plugin_dir = $WEFT_PLUGIN_DIR}
+$(weftd_section "log_level = info")
 
 [poem]
 protocol = poem

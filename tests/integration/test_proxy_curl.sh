@@ -8,8 +8,7 @@ set -uo pipefail
 
 . "$(dirname "$0")/lib.sh"
 require_env WEFTD
-require_tool nc netcat-openbsd
-require_tool curl curl
+require_tool nc netcat-openbsd curl curl
 keep_going=1
 
 mkdir -p "$tmp/www"
@@ -18,10 +17,7 @@ log=$tmp/access.log
 
 write_conf() {
     cat >"$tmp/weftd.conf" <<EOF
-[weftd]
-workers = 1
-log_level = debug
-${WEFT_PLUGIN_DIR:+plugin_dir = $WEFT_PLUGIN_DIR}
+$(weftd_section "workers = 1" "log_level = debug")
 
 [web]
 protocol = http

@@ -8,24 +8,17 @@ set -uo pipefail
 
 . "$(dirname "$0")/lib.sh"
 require_env WEFTD WEFT_SOURCE_DIR
-require_tool nc netcat-openbsd
-require_tool curl curl
-require_tool openssl openssl
-require_tool haproxy haproxy
+require_tool nc netcat-openbsd curl curl openssl openssl haproxy haproxy
 keep_going=1
 
-bash "$WEFT_SOURCE_DIR/tests/integration/tls_certs.sh" "$tmp/certs" >/dev/null
-c=$tmp/certs
+make_certs
 mkdir -p "$tmp/www"
 printf 'served behind haproxy\n' >"$tmp/www/hello.txt"
 log=$tmp/access.log
 
 launch_px() {
     cat >"$tmp/weftd.conf" <<EOF
-[weftd]
-workers = 2
-log_level = debug
-${WEFT_PLUGIN_DIR:+plugin_dir = $WEFT_PLUGIN_DIR}
+$(weftd_section "workers = 2" "log_level = debug")
 
 [echo-v1]
 protocol = echo

@@ -33,10 +33,7 @@ printf 'proxy_timeout = 5s\n' | check_bad ptonly "proxy_timeout: has no effect"
 
 launch_lim() {
     cat >"$tmp/weftd.conf" <<EOF
-[weftd]
-workers = 1
-max_connections = 3
-${WEFT_PLUGIN_DIR:+plugin_dir = $WEFT_PLUGIN_DIR}
+$(weftd_section "workers = 1" "max_connections = 3")
 
 [web]
 protocol = http

@@ -6,8 +6,7 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 require_env WEFT_SOURCE_DIR WEFT_BINARY_DIR
-require_tool openssl openssl
-require_tool nc netcat-openbsd
+require_tool openssl openssl nc netcat-openbsd
 bin=$WEFT_BINARY_DIR/tests/unit_test_tls
 src=$WEFT_SOURCE_DIR
 d=$tmp

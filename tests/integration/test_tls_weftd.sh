@@ -7,19 +7,14 @@ set -euo pipefail
 
 . "$(dirname "$0")/lib.sh"
 require_env WEFTD WEFT_SOURCE_DIR WEFT_BINARY_DIR
-require_tool nc netcat-openbsd
-require_tool curl curl
-require_tool openssl openssl
+require_tool nc netcat-openbsd curl curl openssl openssl
 keep_going=1
 
-bash "$WEFT_SOURCE_DIR/tests/integration/tls_certs.sh" "$tmp/certs" >/dev/null
-c=$tmp/certs
+make_certs
 
 write_conf() {
     cat >"$tmp/weftd.conf" <<EOF
-[weftd]
-log_level = info
-${WEFT_PLUGIN_DIR:+plugin_dir = $WEFT_PLUGIN_DIR}
+$(weftd_section "log_level = info")
 
 [echo-tls]
 protocol = echo

@@ -447,8 +447,13 @@ write_config(struct weftd *w, const char *config)
     return 0;
 }
 
-int
-weftd_wait_notify(struct weftd *w, const char *needle, int ms)
+/*
+ * Waits up to ms for a notify message, after those already seen, that match(msg, arg) takes;
+ * marks it (and those before it) seen and returns its index, or -ESRCH / -ETIMEDOUT.
+ */
+static int
+wait_message(struct weftd *w, int ms, bool (*match)(const char *msg, const char *arg),
+             const char *arg)
 {
     struct copy *c = copy_of(w);
     uint64_t end = itest_now_ms() + (uint64_t)ms;
@@ -458,7 +463,7 @@ weftd_wait_notify(struct weftd *w, const char *needle, int ms)
     for (;;) {
         drain(c);
         for (int i = w->seen; i < c->nmsgs; i++)
-            if (strstr(c->msgs[i], needle) != NULL) {
+            if (match(c->msgs[i], arg)) {
                 w->seen = i + 1;
                 return i;
             }
@@ -470,32 +475,33 @@ weftd_wait_notify(struct weftd *w, const char *needle, int ms)
     }
 }
 
+static bool
+message_has(const char *msg, const char *needle)
+{
+    return strstr(msg, needle) != NULL;
+}
+
+/* The message's STATUS= line has substring. */
+static bool
+status_has(const char *msg, const char *substring)
+{
+    const char *s = strstr(msg, "STATUS=");
+    const char *nl = s != NULL ? strchr(s, '\n') : NULL;
+    const char *hit = s != NULL ? strstr(s, substring) : NULL;
+
+    return hit != NULL && (nl == NULL || hit < nl);
+}
+
+int
+weftd_wait_notify(struct weftd *w, const char *needle, int ms)
+{
+    return wait_message(w, ms, message_has, needle);
+}
+
 int
 weftd_wait_status(struct weftd *w, const char *substring, int ms)
 {
-    struct copy *c = copy_of(w);
-    uint64_t end = itest_now_ms() + (uint64_t)ms;
-
-    if (c == NULL)
-        return -ESRCH;
-    for (;;) {
-        drain(c);
-        for (int i = w->seen; i < c->nmsgs; i++) {
-            const char *s = strstr(c->msgs[i], "STATUS=");
-            const char *nl = s != NULL ? strchr(s, '\n') : NULL;
-            const char *hit = s != NULL ? strstr(s, substring) : NULL;
-
-            if (hit != NULL && (nl == NULL || hit < nl)) {
-                w->seen = i + 1;
-                return i;
-            }
-        }
-        if (w->pid <= 0)
-            return -ESRCH;
-        if (ms_left(end) == 0)
-            return -ETIMEDOUT;
-        wait_event(w, ms_left(end), true, -1);
-    }
+    return wait_message(w, ms, status_has, substring);
 }
 
 int

@@ -21,85 +21,13 @@
 
 #include "harness.h"
 #include "streams/stream-int.h"
+#include "stream_pair.h"
 
-/*
- * A pair: our end is a stream whose handler is the test body (through
- * weft_stream_factory, the way weftd serves stream plugins); the peer is a
- * raw non-blocking socket the body (or a feeder task) drives.
- */
-struct pair {
-    struct weft_loop *loop;
-    struct weft_stream_factory *fac;
-    struct weft_stream_options opts;
-    int peer;
-    int (*body)(struct pair *p, struct weft_reader *r, struct weft_writer *w);
-    int rc;
-    bool done;
-    /* feeder */
-    const char *const *chunks;
-    size_t nchunks;
-    unsigned gap_ms;
-    bool shut_after;
-};
-
-static int
-setup(void **state)
-{
-    struct pair *p = calloc(1, sizeof(*p));
-
-    p->loop = harness_loop_new();
-    p->peer = -1;
-    *state = p;
-    return 0;
-}
-
-static int
-teardown(void **state)
-{
-    struct pair *p = *state;
-
-    if (p->peer >= 0)
-        close(p->peer);
-    harness_run_for(p->loop, 20);
-    weft_stream_factory_free(p->fac);
-    weft_loop_free(p->loop);
-    free(p);
-    return 0;
-}
-
-static int
-body_cb(struct weft_reader *r, struct weft_writer *w, void *arg)
-{
-    struct pair *p = arg;
-
-    p->rc = p->body(p, r, w);
-    p->done = true;
-    return 0;
-}
-
-/* Run body as the handler of our end; returns its result. */
-static int
-pair_run(struct pair *p, int (*body)(struct pair *, struct weft_reader *, struct weft_writer *))
-{
-    int ours;
-
-    assert_int_equal(harness_tcp_pair(&ours, &p->peer), 0);
-    p->body = body;
-    p->fac = weft_stream_factory_new(body_cb, p, &p->opts);
-    assert_non_null(p->fac);
-    assert_int_equal(weft_connect_accepted_socket(p->loop, weft_stream_factory, p->fac, ours,
-                                                  NULL), 0);
-    if (harness_run_until(p->loop, &p->done, 5000) < 0) {
-        weft__stream_cancel_handlers(p->loop, NULL);
-        harness_run_until(p->loop, &p->done, 500);
-        fail_msg("the test body hung");
-    }
-    harness_run_for(p->loop, 10);
-    return p->rc;
-}
+/* The fixture: tests/harness/stream_pair.h (our end a stream run by the test body, the peer a
+ * raw non-blocking socket the body or a feeder task drives). */
 
 static void
-peer_send(struct pair *p, const void *data, size_t len)
+peer_send(struct stream_pair *p, const void *data, size_t len)
 {
     struct pollfd pfd = { .fd = p->peer, .events = POLLOUT };
 
@@ -117,14 +45,14 @@ peer_send(struct pair *p, const void *data, size_t len)
 }
 
 static void
-peer_sends(struct pair *p, const char *s)
+peer_sends(struct stream_pair *p, const char *s)
 {
     peer_send(p, s, strlen(s));
 }
 
 /* Read what is there on the peer (non-blocking); returns the count. */
 static size_t
-peer_drain(struct pair *p)
+peer_drain(struct stream_pair *p)
 {
     static char buf[65536];     /* not on a task's 64 KiB stack */
     size_t total = 0;
@@ -139,7 +67,7 @@ peer_drain(struct pair *p)
 static intptr_t
 feeder(void *arg)
 {
-    struct pair *p = arg;
+    struct stream_pair *p = arg;
 
     for (size_t i = 0; i < p->nchunks; i++) {
         if (weft_sleep(p->gap_ms) < 0)
@@ -152,7 +80,7 @@ feeder(void *arg)
 }
 
 static void
-feed(struct pair *p, const char *const *chunks, size_t n, unsigned gap_ms, bool shut)
+feed(struct stream_pair *p, const char *const *chunks, size_t n, unsigned gap_ms, bool shut)
 {
     p->chunks = chunks;
     p->nchunks = n;
@@ -164,7 +92,7 @@ feed(struct pair *p, const char *const *chunks, size_t n, unsigned gap_ms, bool 
 /* ---- read ---- */
 
 static int
-body_read_then_eof(struct pair *p, struct weft_reader *r, struct weft_writer *w)
+body_read_then_eof(struct stream_pair *p, struct weft_reader *r, struct weft_writer *w)
 {
     static const char *const chunks[] = { "hello" };
     char buf[16];
@@ -183,13 +111,13 @@ body_read_then_eof(struct pair *p, struct weft_reader *r, struct weft_writer *w)
 static void
 test_read_returns_what_came_then_0_at_eof(void **state)
 {
-    assert_int_equal(pair_run(*state, body_read_then_eof), 0);
+    assert_int_equal(stream_pair_run(*state, body_read_then_eof), 0);
 }
 
 /* ---- readline ---- */
 
 static int
-body_readline_split(struct pair *p, struct weft_reader *r, struct weft_writer *w)
+body_readline_split(struct stream_pair *p, struct weft_reader *r, struct weft_writer *w)
 {
     static const char *const chunks[] = { "hel", "lo\nwor", "ld", "\nlast" };
     char buf[64];
@@ -209,11 +137,11 @@ body_readline_split(struct pair *p, struct weft_reader *r, struct weft_writer *w
 static void
 test_readline_joins_chunks_and_returns_partial_line_at_eof(void **state)
 {
-    assert_int_equal(pair_run(*state, body_readline_split), 0);
+    assert_int_equal(stream_pair_run(*state, body_readline_split), 0);
 }
 
 static int
-body_readline_overrun(struct pair *p, struct weft_reader *r, struct weft_writer *w)
+body_readline_overrun(struct stream_pair *p, struct weft_reader *r, struct weft_writer *w)
 {
     char buf[256];
 
@@ -229,14 +157,14 @@ body_readline_overrun(struct pair *p, struct weft_reader *r, struct weft_writer 
 static void
 test_readline_over_the_limit_consumes_the_line(void **state)
 {
-    struct pair *p = *state;
+    struct stream_pair *p = *state;
 
     p->opts.limit = 16;
-    assert_int_equal(pair_run(p, body_readline_overrun), 0);
+    assert_int_equal(stream_pair_run(p, body_readline_overrun), 0);
 }
 
 static int
-body_readline_small_buffer(struct pair *p, struct weft_reader *r, struct weft_writer *w)
+body_readline_small_buffer(struct stream_pair *p, struct weft_reader *r, struct weft_writer *w)
 {
     char buf[8];
 
@@ -251,13 +179,13 @@ body_readline_small_buffer(struct pair *p, struct weft_reader *r, struct weft_wr
 static void
 test_readline_longer_than_buffer_fails(void **state)
 {
-    assert_int_equal(pair_run(*state, body_readline_small_buffer), 0);
+    assert_int_equal(stream_pair_run(*state, body_readline_small_buffer), 0);
 }
 
 /* ---- readuntil ---- */
 
 static int
-body_readuntil_limit_leaves_data(struct pair *p, struct weft_reader *r, struct weft_writer *w)
+body_readuntil_limit_leaves_data(struct stream_pair *p, struct weft_reader *r, struct weft_writer *w)
 {
     char buf[64];
 
@@ -274,14 +202,14 @@ body_readuntil_limit_leaves_data(struct pair *p, struct weft_reader *r, struct w
 static void
 test_readuntil_over_the_limit_leaves_the_data(void **state)
 {
-    struct pair *p = *state;
+    struct stream_pair *p = *state;
 
     p->opts.limit = 16;
-    assert_int_equal(pair_run(p, body_readuntil_limit_leaves_data), 0);
+    assert_int_equal(stream_pair_run(p, body_readuntil_limit_leaves_data), 0);
 }
 
 static int
-body_readuntil_separators(struct pair *p, struct weft_reader *r, struct weft_writer *w)
+body_readuntil_separators(struct stream_pair *p, struct weft_reader *r, struct weft_writer *w)
 {
     static const char *const chunks[] = { "a\r", "\nxx|yy\r\n", "tail" };
     const struct iovec seps[] = { { "\r\n", 2 }, { "|", 1 } };
@@ -308,13 +236,13 @@ body_readuntil_separators(struct pair *p, struct weft_reader *r, struct weft_wri
 static void
 test_readuntil_with_several_separators(void **state)
 {
-    assert_int_equal(pair_run(*state, body_readuntil_separators), 0);
+    assert_int_equal(stream_pair_run(*state, body_readuntil_separators), 0);
 }
 
 /* ---- readexactly ---- */
 
 static int
-body_readexactly(struct pair *p, struct weft_reader *r, struct weft_writer *w)
+body_readexactly(struct stream_pair *p, struct weft_reader *r, struct weft_writer *w)
 {
     static const char *const chunks[] = { "abc", "defg", "hij" };
     char buf[16];
@@ -335,7 +263,7 @@ body_readexactly(struct pair *p, struct weft_reader *r, struct weft_writer *w)
 static void
 test_readexactly_and_its_partial_count_at_eof(void **state)
 {
-    assert_int_equal(pair_run(*state, body_readexactly), 0);
+    assert_int_equal(stream_pair_run(*state, body_readexactly), 0);
 }
 
 /* ---- read to EOF, many small writes, the line iterator ---- */
@@ -345,7 +273,7 @@ test_readexactly_and_its_partial_count_at_eof(void **state)
 static intptr_t
 big_sender(void *arg)
 {
-    struct pair *p = arg;
+    struct stream_pair *p = arg;
     char *data = malloc(BIG);
 
     for (size_t i = 0; i < BIG; i++)
@@ -364,7 +292,7 @@ big_sender(void *arg)
 }
 
 static int
-body_read_all(struct pair *p, struct weft_reader *r, struct weft_writer *w)
+body_read_all(struct stream_pair *p, struct weft_reader *r, struct weft_writer *w)
 {
     char *all = NULL;
     ssize_t n;
@@ -383,16 +311,16 @@ body_read_all(struct pair *p, struct weft_reader *r, struct weft_writer *w)
 static void
 test_read_all_reads_past_twice_the_limit_until_eof(void **state)
 {
-    struct pair *p = *state;
+    struct stream_pair *p = *state;
 
     p->opts.limit = 4096;       /* 1 MiB through a reader that pauses above 8 KiB */
-    assert_int_equal(pair_run(p, body_read_all), 0);
+    assert_int_equal(stream_pair_run(p, body_read_all), 0);
 }
 
 #define SMALL_WRITES 5000
 
 static int
-body_many_small_writes(struct pair *p, struct weft_reader *r, struct weft_writer *w)
+body_many_small_writes(struct stream_pair *p, struct weft_reader *r, struct weft_writer *w)
 {
     char line[32], expect[32];
     size_t got = 0, want = 0;
@@ -436,13 +364,13 @@ body_many_small_writes(struct pair *p, struct weft_reader *r, struct weft_writer
 static void
 test_many_small_writes_both_ways(void **state)
 {
-    assert_int_equal(pair_run(*state, body_many_small_writes), 0);
+    assert_int_equal(stream_pair_run(*state, body_many_small_writes), 0);
 }
 
 /* ---- flow control ---- */
 
 static int
-body_read_pauses_and_resumes(struct pair *p, struct weft_reader *r, struct weft_writer *w)
+body_read_pauses_and_resumes(struct stream_pair *p, struct weft_reader *r, struct weft_writer *w)
 {
     static char chunk[65536];
     struct weft_transport *tr = weft_writer_transport(w);
@@ -474,10 +402,10 @@ body_read_pauses_and_resumes(struct pair *p, struct weft_reader *r, struct weft_
 static void
 test_reading_pauses_above_twice_the_limit_and_resumes(void **state)
 {
-    struct pair *p = *state;
+    struct stream_pair *p = *state;
 
     p->opts.limit = 1024;
-    assert_int_equal(pair_run(p, body_read_pauses_and_resumes), 0);
+    assert_int_equal(stream_pair_run(p, body_read_pauses_and_resumes), 0);
 }
 
 struct writer_job {
@@ -503,7 +431,7 @@ write_forever(void *arg)
 }
 
 static int
-body_drain_bounded(struct pair *p, struct weft_reader *r, struct weft_writer *w)
+body_drain_bounded(struct stream_pair *p, struct weft_reader *r, struct weft_writer *w)
 {
     struct weft_transport *tr = weft_writer_transport(w);
     struct writer_job j = { .w = w };
@@ -532,11 +460,11 @@ body_drain_bounded(struct pair *p, struct weft_reader *r, struct weft_writer *w)
 static void
 test_drain_waits_for_a_peer_that_does_not_read_and_memory_stays_bounded(void **state)
 {
-    assert_int_equal(pair_run(*state, body_drain_bounded), 0);
+    assert_int_equal(stream_pair_run(*state, body_drain_bounded), 0);
 }
 
 static int
-body_concurrent_drains(struct pair *p, struct weft_reader *r, struct weft_writer *w)
+body_concurrent_drains(struct stream_pair *p, struct weft_reader *r, struct weft_writer *w)
 {
     struct writer_job a = { .w = w }, b = { .w = w };
     struct weft_task *ta = weft_task_spawn(p->loop, write_forever, &a, NULL);
@@ -564,11 +492,11 @@ body_concurrent_drains(struct pair *p, struct weft_reader *r, struct weft_writer
 static void
 test_several_tasks_drain_at_once(void **state)
 {
-    assert_int_equal(pair_run(*state, body_concurrent_drains), 0);
+    assert_int_equal(stream_pair_run(*state, body_concurrent_drains), 0);
 }
 
 static int
-body_reset_during_drain(struct pair *p, struct weft_reader *r, struct weft_writer *w)
+body_reset_during_drain(struct stream_pair *p, struct weft_reader *r, struct weft_writer *w)
 {
     struct writer_job j = { .w = w };
     struct weft_task *t = weft_task_spawn(p->loop, write_forever, &j, NULL);
@@ -597,7 +525,7 @@ body_reset_during_drain(struct pair *p, struct weft_reader *r, struct weft_write
 static void
 test_a_peer_reset_during_drain_fails_the_drain(void **state)
 {
-    assert_int_equal(pair_run(*state, body_reset_during_drain), 0);
+    assert_int_equal(stream_pair_run(*state, body_reset_during_drain), 0);
 }
 
 /* ---- cancellation, close ---- */
@@ -611,7 +539,7 @@ read_some(void *arg)
 }
 
 static int
-body_cancel_read(struct pair *p, struct weft_reader *r, struct weft_writer *w)
+body_cancel_read(struct stream_pair *p, struct weft_reader *r, struct weft_writer *w)
 {
     struct weft_task *t = weft_task_spawn(p->loop, read_some, r, NULL);
     char buf[16];
@@ -631,11 +559,11 @@ body_cancel_read(struct pair *p, struct weft_reader *r, struct weft_writer *w)
 static void
 test_cancelling_a_task_blocked_in_read(void **state)
 {
-    assert_int_equal(pair_run(*state, body_cancel_read), 0);
+    assert_int_equal(stream_pair_run(*state, body_cancel_read), 0);
 }
 
 static int
-body_write_after_close(struct pair *p, struct weft_reader *r, struct weft_writer *w)
+body_write_after_close(struct stream_pair *p, struct weft_reader *r, struct weft_writer *w)
 {
     char buf[16];
     struct sockaddr_storage ss;
@@ -660,11 +588,11 @@ body_write_after_close(struct pair *p, struct weft_reader *r, struct weft_writer
 static void
 test_write_after_close_is_epipe_and_wait_closed_returns(void **state)
 {
-    assert_int_equal(pair_run(*state, body_write_after_close), 0);
+    assert_int_equal(stream_pair_run(*state, body_write_after_close), 0);
 }
 
 static int
-body_wait_closed_bounded(struct pair *p, struct weft_reader *r, struct weft_writer *w)
+body_wait_closed_bounded(struct stream_pair *p, struct weft_reader *r, struct weft_writer *w)
 {
     static char chunk[1 << 20];
 
@@ -683,7 +611,7 @@ body_wait_closed_bounded(struct pair *p, struct weft_reader *r, struct weft_writ
 static void
 test_wait_closed_is_bounded(void **state)
 {
-    assert_int_equal(pair_run(*state, body_wait_closed_bounded), 0);
+    assert_int_equal(stream_pair_run(*state, body_wait_closed_bounded), 0);
 }
 
 /* ---- start_server and open_connection ---- */
@@ -748,7 +676,7 @@ echo_client(void *arg)
 static void
 test_start_server_runs_a_handler_per_connection(void **state)
 {
-    struct pair *p = *state;
+    struct stream_pair *p = *state;
     struct srv sv;
 
     assert_int_equal(weft_start_server(p->loop, line_echo, NULL, "127.0.0.1", 0, NULL, &sv.s), 0);
@@ -812,7 +740,7 @@ close_with_grace(void *arg)
 static void
 test_server_close_cancels_handlers_after_the_grace_period(void **state)
 {
-    struct pair *p = *state;
+    struct stream_pair *p = *state;
     struct weft_stream_options o = { .grace_ms = 100 };
     struct closing c = { 0 };
 
@@ -852,7 +780,7 @@ connect_failures(void *arg)
 static void
 test_open_connection_reports_failures(void **state)
 {
-    struct pair *p = *state;
+    struct stream_pair *p = *state;
     struct weft_reader *r;
     struct weft_writer *w;
 
@@ -898,7 +826,7 @@ connect_from_local_address(void *arg)
 static void
 test_open_connection_binds_the_local_address(void **state)
 {
-    struct pair *p = *state;
+    struct stream_pair *p = *state;
     struct weft_stream_server *s;
     struct local l;
 
@@ -912,7 +840,7 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, stream_pair_setup, stream_pair_teardown)
         T(test_read_returns_what_came_then_0_at_eof),
         T(test_readline_joins_chunks_and_returns_partial_line_at_eof),
         T(test_readline_over_the_limit_consumes_the_line),

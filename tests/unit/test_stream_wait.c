@@ -17,6 +17,7 @@
 
 #include "harness.h"
 #include "streams/stream-int.h"
+#include "stream_pair.h"
 #include "coro/task-int.h"
 
 /* ---- weft__task_park / weft__task_wake ---- */
@@ -133,73 +134,10 @@ test_a_loop_freed_with_a_parked_task_leaks_nothing(void **state)
 
 /* ---- the reader ---- */
 
-struct pair {
-    struct weft_loop *loop;
-    struct weft_stream_factory *fac;
-    int peer;
-    int (*body)(struct pair *p, struct weft_reader *r);
-    int rc;
-    bool done;
-};
-
-static int
-setup(void **state)
-{
-    struct pair *p = calloc(1, sizeof(*p));
-
-    p->loop = harness_loop_new();
-    p->peer = -1;
-    *state = p;
-    return 0;
-}
-
-static int
-teardown(void **state)
-{
-    struct pair *p = *state;
-
-    if (p->peer >= 0)
-        close(p->peer);
-    harness_run_for(p->loop, 20);
-    weft_stream_factory_free(p->fac);
-    weft_loop_free(p->loop);
-    free(p);
-    return 0;
-}
-
-static int
-body_cb(struct weft_reader *r, struct weft_writer *w, void *arg)
-{
-    struct pair *p = arg;
-
-    (void)w;
-    p->rc = p->body(p, r);
-    p->done = true;
-    return 0;
-}
-
-static int
-pair_run(struct pair *p, int (*body)(struct pair *, struct weft_reader *))
-{
-    int ours;
-
-    assert_int_equal(harness_tcp_pair(&ours, &p->peer), 0);
-    p->body = body;
-    p->fac = weft_stream_factory_new(body_cb, p, NULL);
-    assert_non_null(p->fac);
-    assert_int_equal(weft_connect_accepted_socket(p->loop, weft_stream_factory, p->fac, ours,
-                                                  NULL), 0);
-    if (harness_run_until(p->loop, &p->done, 5000) < 0) {
-        weft__stream_cancel_handlers(p->loop, NULL);
-        harness_run_until(p->loop, &p->done, 500);
-        fail_msg("the test body hung");
-    }
-    harness_run_for(p->loop, 10);
-    return p->rc;
-}
+/* The fixture: tests/harness/stream_pair.h, the factory given NULL options. */
 
 struct later {
-    struct pair *p;
+    struct stream_pair *p;
     unsigned ms;
     const char *text;
 };
@@ -217,12 +155,13 @@ send_later(void *arg)
 }
 
 static int
-body_timeouts(struct pair *p, struct weft_reader *r)
+body_timeouts(struct stream_pair *p, struct weft_reader *r, struct weft_writer *w)
 {
     static struct later l1, l2;
     char buf[16];
     uint64_t t0 = weft_loop_time(p->loop);
 
+    (void)w;
     /* Nothing comes: the wait ends with -ETIMEDOUT, within generous bounds. */
     weft_reader_set_timeout(r, 50);
     assert_int_equal(weft_reader_read(r, buf, sizeof(buf)), -ETIMEDOUT);
@@ -246,7 +185,7 @@ body_timeouts(struct pair *p, struct weft_reader *r)
 static void
 test_read_timeouts_and_no_stray_timer(void **state)
 {
-    assert_int_equal(pair_run(*state, body_timeouts), 0);
+    assert_int_equal(stream_pair_run(*state, body_timeouts), 0);
 }
 
 static intptr_t
@@ -258,11 +197,12 @@ read_some(void *arg)
 }
 
 static int
-body_one_reader(struct pair *p, struct weft_reader *r)
+body_one_reader(struct stream_pair *p, struct weft_reader *r, struct weft_writer *w)
 {
     struct weft_task *t = weft_task_spawn(p->loop, read_some, r, NULL);
     char buf[16];
 
+    (void)w;
     weft_sleep(10);
     /* A second reader while one waits: -EBUSY, and the first still gets the data. */
     assert_int_equal(weft_reader_read(r, buf, sizeof(buf)), -EBUSY);
@@ -296,13 +236,13 @@ body_one_reader(struct pair *p, struct weft_reader *r)
 static void
 test_one_reader_at_a_time_cancel_and_eof(void **state)
 {
-    assert_int_equal(pair_run(*state, body_one_reader), 0);
+    assert_int_equal(stream_pair_run(*state, body_one_reader), 0);
 }
 
 static intptr_t
 reset_peer(void *arg)
 {
-    struct pair *p = arg;
+    struct stream_pair *p = arg;
     struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 
     weft_sleep(10);
@@ -313,10 +253,11 @@ reset_peer(void *arg)
 }
 
 static int
-body_reset_wakes(struct pair *p, struct weft_reader *r)
+body_reset_wakes(struct stream_pair *p, struct weft_reader *r, struct weft_writer *w)
 {
     char buf[16];
 
+    (void)w;
     weft_task_unref(weft_task_spawn(p->loop, reset_peer, p, NULL));
     assert_int_equal(weft_reader_read(r, buf, sizeof(buf)), -ECONNRESET);
     assert_null(R2S(r)->rtask);
@@ -326,7 +267,7 @@ body_reset_wakes(struct pair *p, struct weft_reader *r)
 static void
 test_a_reset_wakes_the_parked_reader_with_the_error(void **state)
 {
-    assert_int_equal(pair_run(*state, body_reset_wakes), 0);
+    assert_int_equal(stream_pair_run(*state, body_reset_wakes), 0);
 }
 
 int
@@ -338,7 +279,7 @@ main(void)
         cmocka_unit_test(test_cancel_after_a_wake_not_yet_run_wins),
         cmocka_unit_test(test_park_with_a_cancel_pending_returns_at_once),
         cmocka_unit_test(test_a_loop_freed_with_a_parked_task_leaks_nothing),
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, stream_pair_setup_null_opts, stream_pair_teardown)
         T(test_read_timeouts_and_no_stray_timer),
         T(test_one_reader_at_a_time_cancel_and_eof),
         T(test_a_reset_wakes_the_parked_reader_with_the_error),

@@ -19,6 +19,7 @@
 #include <weft/weft.h>
 
 #include "harness.h"
+#include "transport_fixture.h"
 
 /* A protocol that records what happens to it; the test owns it (not freed by lost). */
 enum action { ACT_NONE, ACT_CLOSE_IN_DATA, ACT_ABORT_IN_DATA, ACT_ECHO };
@@ -136,12 +137,6 @@ static const struct weft_protocol_ops rec_ops = {
     .resume_writing = rec_resume,
 };
 
-static struct weft_protocol *
-rec_factory(void *arg)
-{
-    return arg;
-}
-
 struct fix {
     struct weft_loop *loop;
     struct rec r;
@@ -152,16 +147,12 @@ static int
 setup(void **state)
 {
     struct fix *f = calloc(1, sizeof(*f));
-    int server;
 
     if (f == NULL)
         return -1;
-    f->loop = harness_loop_new();
     f->r.base.ops = &rec_ops;
     f->r.got = evbuffer_new();
-    if (harness_tcp_pair(&f->peer, &server) < 0)
-        return -1;
-    if (weft_connect_accepted_socket(f->loop, rec_factory, &f->r, server, NULL) < 0)
+    if (transport_fixture_open(&f->loop, &f->peer, &f->r.base) < 0)
         return -1;
     *state = f;
     return 0;
@@ -173,17 +164,11 @@ teardown(void **state)
     struct fix *f = *state;
 
     /* Whatever the test did, the connection ends exactly once. */
-    if (!f->r.lost) {
-        weft_transport_abort(f->r.tr);
-        harness_run_until(f->loop, &f->r.lost_flag, 2000);
-    }
-    assert_int_equal(f->r.lost, 1);
+    transport_fixture_end(f->loop, f->r.tr, &f->r.lost, &f->r.lost_flag);
     assert_int_equal(f->r.after_lost, 0);
     assert_int_equal(f->r.made, 1);
-    if (f->peer >= 0)
-        close(f->peer);
     evbuffer_free(f->r.got);
-    weft_loop_free(f->loop);
+    transport_fixture_close(f->loop, f->peer);
     free(f);
     return 0;
 }
@@ -742,7 +727,7 @@ test_connection_made_error_aborts(void **state)
     r.got = evbuffer_new();
     weft_loop_set_error_handler(loop, capture_error, &seen);
     assert_int_equal(harness_tcp_pair(&c, &s), 0);
-    assert_int_equal(weft_connect_accepted_socket(loop, rec_factory, &r, s, &tr), 0);
+    assert_int_equal(weft_connect_accepted_socket(loop, transport_fixture_factory, &r, s, &tr), 0);
     assert_ptr_equal(tr, r.tr);
     assert_int_equal(seen.calls, 1);
     assert_int_equal(seen.error, -EINVAL);

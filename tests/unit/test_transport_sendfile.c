@@ -20,6 +20,7 @@
 
 #include "net/evbuf-int.h"
 #include "harness.h"
+#include "transport_fixture.h"
 
 #define FILE_SIZE (6u * 1024 * 1024 + 777)
 
@@ -77,12 +78,6 @@ static const struct weft_protocol_ops rec_ops = {
     .resume_writing = rec_resume,
 };
 
-static struct weft_protocol *
-rec_factory(void *arg)
-{
-    return arg;
-}
-
 struct fix {
     struct weft_loop *loop;
     struct rec r;
@@ -102,7 +97,6 @@ setup(void **state)
 {
     struct fix *f = calloc(1, sizeof(*f));
     char path[] = "/tmp/weft-sendfile-XXXXXX";
-    int server;
 
     if (f == NULL || (f->want = malloc(FILE_SIZE)) == NULL)
         return -1;
@@ -114,11 +108,8 @@ setup(void **state)
     unlink(path);
     if (write(f->file, f->want, FILE_SIZE) != (ssize_t)FILE_SIZE)
         return -1;
-    f->loop = harness_loop_new();
     f->r.base.ops = &rec_ops;
-    if (harness_tcp_pair(&f->peer, &server) < 0)
-        return -1;
-    if (weft_connect_accepted_socket(f->loop, rec_factory, &f->r, server, NULL) < 0)
+    if (transport_fixture_open(&f->loop, &f->peer, &f->r.base) < 0)
         return -1;
     *state = f;
     return 0;
@@ -129,15 +120,9 @@ teardown(void **state)
 {
     struct fix *f = *state;
 
-    if (!f->r.lost) {
-        weft_transport_abort(f->r.tr);
-        harness_run_until(f->loop, &f->r.lost_flag, 2000);
-    }
-    assert_int_equal(f->r.lost, 1);
-    if (f->peer >= 0)
-        close(f->peer);
+    transport_fixture_end(f->loop, f->r.tr, &f->r.lost, &f->r.lost_flag);
     close(f->file);
-    weft_loop_free(f->loop);
+    transport_fixture_close(f->loop, f->peer);
     free(f->want);
     free(f);
     return 0;
