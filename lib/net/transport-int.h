@@ -11,6 +11,7 @@ struct bufferevent;
 struct evbuffer;
 struct iovec;
 struct weft_transport;
+struct weft__files;
 
 /*
  * A flavour of transport: what differs between the socket transport
@@ -25,6 +26,8 @@ struct weft__transport_ops {
     int (*write)(struct weft_transport *tr, const void *data, size_t len);
     int (*write_buffer)(struct weft_transport *tr, struct evbuffer *buf);
     int (*writelines)(struct weft_transport *tr, const struct iovec *iov, int iovcnt);
+    /* weft_transport_sendfile(): takes fd on success; NULL: -ENOTSUP (TLS). */
+    int (*sendfile)(struct weft_transport *tr, int fd, uint64_t offset, uint64_t len);
     /* weft_transport_close() on a transport not yet closing. */
     void (*close)(struct weft_transport *tr);
     /* After resume_reading re-armed the read event; NULL: nothing more. */
@@ -49,7 +52,6 @@ enum {
     TR_LOST = 1u << 8,          /* connection_lost is running or ran */
     TR_MADE = 1u << 9,          /* connection_made ran */
     TR_ACTIVE = 1u << 11,       /* bytes moved since the idle timer last looked */
-    TR_FILES = 1u << 15,        /* the output may hold sendfile chains (evbuf-int.h) */
 };
 
 /*
@@ -74,6 +76,7 @@ struct weft_transport {
     uint32_t idle_ms;               /* idle timeout, 0: none */
     struct weft_handle *idle_timer; /* ticks every idle_ms / 4 while idle_ms != 0 */
     struct weft__peer *proxied;     /* the client a PROXY header named, or NULL */
+    struct weft__files *files;      /* file segments queued (transport.c), or NULL */
 };
 
 /*

@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/un.h>
@@ -19,7 +22,6 @@
 #include <event2/bufferevent_struct.h>
 #include <event2/event.h>
 
-#include "net/evbuf-int.h"
 #include "net/transport-int.h"
 
 /*
@@ -46,6 +48,67 @@
 #define CHAIN_SLACK 128     /* evbuffer's chain header: keeps each chain a power of two */
 #define RD_COPY_MAX (2048 - CHAIN_SLACK)    /* a small first read moves to a 2 KiB chain */
 #define SEND_IOV 64         /* chains per sendmsg() */
+#define SENDFILE_MAX (1u << 30)     /* bytes per sendfile(2) call */
+
+/*
+ * The write queue: memory bytes in the output evbuffer (public libevent API
+ * only), and, for weft_transport_sendfile(), file segments between them. A
+ * segment says how many of the output's memory bytes go before it; what
+ * follows the last one is tail_mem. The sum of the segments' mem_before and
+ * tail_mem is the evbuffer's length. Most transports never have files: then
+ * tr->files is NULL and the queue is just the evbuffer.
+ */
+struct file_seg {
+    struct file_seg *next;
+    size_t mem_before;      /* memory bytes of the output to send before this file */
+    uint64_t off, len;      /* what is left of the file's range */
+    int fd;                 /* the transport's: closed once sent or dropped */
+};
+
+struct weft__files {
+    struct file_seg *head, *tail;
+    size_t tail_mem;        /* memory bytes queued after the last file */
+    uint64_t bytes;         /* file bytes still to send */
+};
+
+static void
+files_free(struct weft_transport *tr)
+{
+    struct weft__files *fs = tr->files;
+
+    if (fs == NULL)
+        return;
+    for (struct file_seg *f = fs->head, *next; f != NULL; f = next) {
+        next = f->next;
+        close(f->fd);
+        free(f);
+    }
+    free(fs);
+    tr->files = NULL;
+}
+
+/* Bytes queued, memory and files. */
+static inline size_t
+out_len(const struct weft_transport *tr)
+{
+    size_t n = evbuffer_get_length(tr->bev->output);
+
+    return unlikely(tr->files != NULL) ? n + (size_t)tr->files->bytes : n;
+}
+
+static inline bool
+out_empty(const struct weft_transport *tr)
+{
+    return tr->files == NULL && evbuffer_get_length(tr->bev->output) == 0;
+}
+
+/* n memory bytes were added at the output's end. */
+static inline void
+mem_queued(struct weft_transport *tr, size_t n)
+{
+    if (unlikely(tr->files != NULL))
+        tr->files->tail_mem += n;
+}
 
 _Static_assert(sizeof(struct evbuffer_iovec) == sizeof(struct iovec) &&
                offsetof(struct evbuffer_iovec, iov_base) == offsetof(struct iovec, iov_base) &&
@@ -122,6 +185,7 @@ transport_free(struct weft_transport *tr)
         tr->ops->release(tr);       /* TLS: the SSL, its timer and context reference */
     if (tr->idle_timer != NULL)
         weft_handle_cancel(tr->idle_timer);
+    files_free(tr);
     free(tr->proxied);
     close(tr->fd);
     bufferevent_free(bev);
@@ -170,7 +234,7 @@ queued(struct weft_transport *tr)
 
     if (!event_pending(&bev->ev_write, EV_WRITE, NULL))
         event_add(&bev->ev_write, NULL);
-    if ((tr->flags & TR_WRITE_PAUSED) || evbuffer_get_length(bev->output) <= tr->high)
+    if ((tr->flags & TR_WRITE_PAUSED) || out_len(tr) <= tr->high)
         return;
     tr->flags |= TR_WRITE_PAUSED;
     ops = proto_ops(tr);
@@ -192,27 +256,124 @@ do_shutdown(struct weft_transport *tr)
 }
 
 /*
- * flush_output() for an output that may hold sendfile chains (TR_FILES): the
- * memory chains go out with sendmsg() as usual, a sendfile chain at the front
- * with sendfile(2). Returns 0 or -errno (-EIO: a file ended early, so the
- * stream can never be completed).
+ * Send at most limit memory bytes from the output's front with sendmsg(flags).
+ * Returns the bytes sent (0: the socket is full) or -errno.
+ */
+static ssize_t
+send_mem(struct weft_transport *tr, size_t limit, int flags)
+{
+    struct evbuffer *out = tr->bev->output;
+    struct evbuffer_iovec vec[SEND_IOV];
+    struct msghdr mh = { .msg_iov = (struct iovec *)vec };
+    size_t total = 0;
+    ssize_t w;
+    int n = evbuffer_peek(out, (ev_ssize_t)limit, NULL, vec, SEND_IOV);
+
+    if (n <= 0)
+        return 0;
+    if (n > SEND_IOV)
+        n = SEND_IOV;
+    for (int i = 0; i < n; i++) {
+        if (total + vec[i].iov_len > limit)
+            vec[i].iov_len = limit - total;
+        total += vec[i].iov_len;
+    }
+    mh.msg_iovlen = (size_t)n;
+    do
+        w = sendmsg(tr->fd, &mh, flags | MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (w < 0 && errno == EINTR);
+    if (w < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+    /* bufferevent_socket_new() froze the output's start; we are its reader. */
+    evbuffer_unfreeze(out, 1);
+    evbuffer_drain(out, (size_t)w);
+    evbuffer_freeze(out, 1);
+    return w;
+}
+
+/*
+ * sendfile(2) has no MSG_NOSIGNAL: block SIGPIPE around it, and take back
+ * the one it raised on EPIPE (pending for this thread only) unless the
+ * caller had SIGPIPE blocked already.
+ */
+static ssize_t
+sendfile_nosigpipe(int sock, int fd, off_t *off, size_t len)
+{
+    sigset_t pipe, old;
+    ssize_t w;
+    int err;
+
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, &old);
+    do
+        w = sendfile(sock, fd, off, len);
+    while (w < 0 && errno == EINTR);
+    err = errno;
+    if (w < 0 && err == EPIPE && !sigismember(&old, SIGPIPE)) {
+        static const struct timespec zero = { 0, 0 };
+        sigset_t pending;
+
+        if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE))
+            (void)sigtimedwait(&pipe, NULL, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = err;
+    return w;
+}
+
+static int flush_mem(struct weft_transport *tr);
+
+/*
+ * flush_output() with files queued: each segment's memory bytes with
+ * sendmsg(MSG_MORE, so the kernel packs a response's head with its first
+ * pages), then the file with sendfile(2), in order. Returns 0 or -errno
+ * (-EIO: a file ended before its range did, so the stream can never be
+ * completed).
  */
 static int
 flush_files(struct weft_transport *tr)
 {
-    struct evbuffer *out = tr->bev->output;
-    bool full = false;
-    ssize_t w = 0;
+    struct weft__files *fs = tr->files;
 
-    /* bufferevent_socket_new() froze the output's start; we are its reader. */
-    evbuffer_unfreeze(out, 1);
-    while (!full && evbuffer_get_length(out) > 0)
-        if ((w = weft__evb_send_front(out, tr->fd, &full)) <= 0)
-            break;
-    evbuffer_freeze(out, 1);
-    if (evbuffer_get_length(out) == 0)
-        tr->flags &= (uint16_t)~TR_FILES;
-    return w < 0 ? (int)w : 0;
+    while (fs->head != NULL) {
+        struct file_seg *f = fs->head;
+        size_t want;
+        off_t off;
+        ssize_t w;
+
+        if (f->mem_before > 0) {
+            w = send_mem(tr, f->mem_before, MSG_MORE);
+            if (w <= 0)
+                return (int)w;
+            f->mem_before -= (size_t)w;
+            if (f->mem_before > 0)
+                return 0;           /* the socket is full */
+            continue;
+        }
+        want = f->len > SENDFILE_MAX ? SENDFILE_MAX : (size_t)f->len;
+        off = (off_t)f->off;
+        w = sendfile_nosigpipe(tr->fd, f->fd, &off, want);
+        if (w < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+        if (w == 0)
+            return -EIO;            /* the file is shorter than its range */
+        f->off += (uint64_t)w;
+        f->len -= (uint64_t)w;
+        fs->bytes -= (uint64_t)w;
+        if (f->len > 0) {
+            if ((size_t)w < want)
+                return 0;
+            continue;
+        }
+        fs->head = f->next;
+        close(f->fd);
+        free(f);
+    }
+    /* No file left: what remains (tail_mem) is plain memory. */
+    free(fs);
+    tr->files = NULL;
+    return flush_mem(tr);
 }
 
 /*
@@ -220,13 +381,11 @@ flush_files(struct weft_transport *tr)
  * Returns 0 or -errno.
  */
 static int
-flush_output(struct weft_transport *tr)
+flush_mem(struct weft_transport *tr)
 {
     struct evbuffer *out = tr->bev->output;
     struct evbuffer_iovec vec[SEND_IOV];
 
-    if (unlikely(tr->flags & TR_FILES))
-        return flush_files(tr);
     for (;;) {
         struct msghdr mh = { .msg_iov = (struct iovec *)vec };
         size_t total = 0;
@@ -254,6 +413,12 @@ flush_output(struct weft_transport *tr)
     }
 }
 
+static int
+flush_output(struct weft_transport *tr)
+{
+    return unlikely(tr->files != NULL) ? flush_files(tr) : flush_mem(tr);
+}
+
 static void
 on_writable(evutil_socket_t fd, short what, void *arg)
 {
@@ -271,7 +436,7 @@ on_writable(evutil_socket_t fd, short what, void *arg)
         schedule_lost(tr, rc);
         return;
     }
-    len = evbuffer_get_length(bev->output);
+    len = out_len(tr);
     if (len == 0)
         event_del(&bev->ev_write);
     if ((tr->flags & TR_WRITE_PAUSED) && len <= tr->low) {
@@ -284,7 +449,7 @@ on_writable(evutil_socket_t fd, short what, void *arg)
         }
         if (tr->flags & TR_LOST_PENDING)
             return;
-        len = evbuffer_get_length(bev->output);
+        len = out_len(tr);
     }
     if (len != 0)
         return;
@@ -444,6 +609,7 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 }
 
 static int socket_write(struct weft_transport *tr, const void *data, size_t len);
+static int socket_sendfile(struct weft_transport *tr, int fd, uint64_t offset, uint64_t len);
 static int socket_write_buffer(struct weft_transport *tr, struct evbuffer *buf);
 static int socket_writelines(struct weft_transport *tr, const struct iovec *iov, int iovcnt);
 static void socket_close(struct weft_transport *tr);
@@ -454,6 +620,7 @@ static const struct weft__transport_ops socket_ops = {
     .write = socket_write,
     .write_buffer = socket_write_buffer,
     .writelines = socket_writelines,
+    .sendfile = socket_sendfile,
     .close = socket_close,
     .can_write_eof = true,
 };
@@ -585,7 +752,7 @@ socket_write(struct weft_transport *tr, const void *data, size_t len)
         return 0;
     tr->flags |= TR_ACTIVE;
     out = tr->bev->output;
-    if (evbuffer_get_length(out) == 0) {
+    if (out_empty(tr)) {
         ssize_t w;
 
         do
@@ -607,45 +774,7 @@ socket_write(struct weft_transport *tr, const void *data, size_t len)
         schedule_lost(tr, -ENOMEM);     /* part may be sent: the stream is broken */
         return -ENOMEM;
     }
-    queued(tr);
-    return 0;
-}
-
-/*
- * weft_transport_write_buffer() for a buffer holding sendfile chains: with
- * nothing queued, send what the socket takes now (memory chains with
- * sendmsg(), a file chain with sendfile(2)); queue the rest under TR_FILES.
- */
-static int
-write_buffer_files(struct weft_transport *tr, struct evbuffer *buf)
-{
-    struct evbuffer *out = tr->bev->output;
-
-    if (evbuffer_get_length(out) == 0) {
-        bool full = false;
-        ssize_t w = 0;
-
-        while (!full && evbuffer_get_length(buf) > 0)
-            if ((w = weft__evb_send_front(buf, tr->fd, &full)) <= 0)
-                break;
-        if (w == -EINVAL) {
-            /* A buffer frozen at its start: the bytes went out, cannot be dropped. */
-            schedule_lost(tr, -EINVAL);
-            return -EINVAL;
-        }
-        if (w < 0) {
-            schedule_lost(tr, (int)w);      /* -EIO: a file ended early */
-            evbuffer_drain(buf, evbuffer_get_length(buf));
-            return 0;
-        }
-        if (evbuffer_get_length(buf) == 0)
-            return 0;
-    }
-    if (evbuffer_add_buffer(out, buf) < 0) {
-        schedule_lost(tr, -ENOMEM);
-        return -ENOMEM;
-    }
-    tr->flags |= TR_FILES;
+    mem_queued(tr, len);
     queued(tr);
     return 0;
 }
@@ -668,10 +797,8 @@ socket_write_buffer(struct weft_transport *tr, struct evbuffer *buf)
     if (len == 0)
         return 0;
     tr->flags |= TR_ACTIVE;
-    if (unlikely(weft__evb_has_sendfile(buf)))
-        return write_buffer_files(tr, buf);
     out = tr->bev->output;
-    if (evbuffer_get_length(out) == 0) {
+    if (out_empty(tr)) {
         struct evbuffer_iovec vec[SEND_IOV];
         struct msghdr mh = { .msg_iov = (struct iovec *)vec };
         int n = evbuffer_peek(buf, -1, NULL, vec, SEND_IOV);
@@ -697,10 +824,12 @@ socket_write_buffer(struct weft_transport *tr, struct evbuffer *buf)
         if ((size_t)w == len)
             return 0;
     }
+    len = evbuffer_get_length(buf);
     if (evbuffer_add_buffer(out, buf) < 0) {
         schedule_lost(tr, -ENOMEM);
         return -ENOMEM;
     }
+    mem_queued(tr, len);
     queued(tr);
     return 0;
 }
@@ -727,7 +856,7 @@ socket_writelines(struct weft_transport *tr, const struct iovec *iov, int iovcnt
         return 0;
     tr->flags |= TR_ACTIVE;
     out = tr->bev->output;
-    if (evbuffer_get_length(out) == 0 && iovcnt <= IOV_MAX) {
+    if (out_empty(tr) && iovcnt <= IOV_MAX) {
         struct msghdr mh = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
         ssize_t w;
 
@@ -756,7 +885,71 @@ socket_writelines(struct weft_transport *tr, const struct iovec *iov, int iovcnt
             schedule_lost(tr, -ENOMEM);
             return -ENOMEM;
         }
+        mem_queued(tr, l - skip);
         skip = 0;
+    }
+    queued(tr);
+    return 0;
+}
+
+int
+weft_transport_sendfile(struct weft_transport *tr, int fd, uint64_t offset, uint64_t len)
+{
+    if (fd < 0 || offset > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX - offset)
+        return -EINVAL;
+    if (unlikely(tr->flags & (TR_CLOSING | TR_EOF_SENT)))
+        return -EPIPE;
+    if (tr->ops->sendfile == NULL)
+        return -ENOTSUP;
+    return tr->ops->sendfile(tr, fd, offset, len);
+}
+
+/* Queue the file after what is queued; with nothing queued, start sending it now. */
+static int
+socket_sendfile(struct weft_transport *tr, int fd, uint64_t offset, uint64_t len)
+{
+    struct weft__files *fs = tr->files;
+    struct file_seg *f;
+    bool was_empty = out_empty(tr);
+    int rc;
+
+    if (len == 0) {
+        close(fd);
+        return 0;
+    }
+    f = calloc(1, sizeof(*f));
+    if (f == NULL)
+        return -ENOMEM;
+    if (fs == NULL) {
+        fs = calloc(1, sizeof(*fs));
+        if (fs == NULL) {
+            free(f);
+            return -ENOMEM;
+        }
+        tr->files = fs;
+        f->mem_before = evbuffer_get_length(tr->bev->output);
+    } else {
+        f->mem_before = fs->tail_mem;
+    }
+    f->fd = fd;
+    f->off = offset;
+    f->len = len;
+    fs->tail_mem = 0;
+    fs->bytes += len;
+    if (fs->tail != NULL)
+        fs->tail->next = f;
+    else
+        fs->head = f;
+    fs->tail = f;
+    tr->flags |= TR_ACTIVE;
+    if (was_empty) {
+        rc = flush_output(tr);
+        if (rc < 0) {
+            schedule_lost(tr, rc);      /* the file is the transport's now: 0 */
+            return 0;
+        }
+        if (out_empty(tr))
+            return 0;
     }
     queued(tr);
     return 0;
@@ -770,7 +963,7 @@ weft_transport_write_eof(struct weft_transport *tr)
     if (tr->flags & (TR_CLOSING | TR_EOF_SENT))
         return -EPIPE;
     tr->flags |= TR_EOF_SENT;
-    if (evbuffer_get_length(tr->bev->output) == 0)
+    if (out_empty(tr))
         do_shutdown(tr);
     return 0;
 }
@@ -794,7 +987,7 @@ socket_close(struct weft_transport *tr)
 {
     tr->flags |= TR_CLOSING;
     event_del(&tr->bev->ev_read);
-    if (evbuffer_get_length(tr->bev->output) == 0)
+    if (out_empty(tr))
         schedule_lost(tr, 0);
     /* else on_writable() schedules it once the queue is sent */
 }
@@ -811,6 +1004,7 @@ weft_transport_abort(struct weft_transport *tr)
     evbuffer_unfreeze(out, 1);
     evbuffer_drain(out, evbuffer_get_length(out));
     evbuffer_freeze(out, 1);
+    files_free(tr);
     /* close() then sends a reset, as asyncio's abort does in effect. */
     (void)setsockopt(tr->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     schedule_lost(tr, 0);
@@ -866,7 +1060,7 @@ weft_transport_set_write_buffer_limits(struct weft_transport *tr, size_t high, s
         return -EINVAL;
     tr->high = high;
     tr->low = low;
-    if (!(tr->flags & TR_CLOSING) && evbuffer_get_length(tr->bev->output) > 0)
+    if (!(tr->flags & TR_CLOSING) && !out_empty(tr))
         queued(tr);     /* may pause now, as asyncio's _maybe_pause_protocol */
     return 0;
 }
@@ -884,7 +1078,7 @@ weft_transport_get_write_buffer_limits(const struct weft_transport *tr, size_t *
 size_t
 weft_transport_get_write_buffer_size(const struct weft_transport *tr)
 {
-    return evbuffer_get_length(tr->bev->output);
+    return out_len(tr);
 }
 
 int
@@ -1047,7 +1241,7 @@ idle_tick(void *arg)
         weft_log(WEFT_LOG_DEBUG, "%s: idle for %u ms: closing",
                  weft_transport_peer_string(tr, peer, sizeof(peer)), (unsigned)tr->idle_ms);
         /* Output stuck behind a peer that does not read, or a close that waits on it. */
-        if ((tr->flags & TR_CLOSING) || evbuffer_get_length(tr->bev->output) > 0)
+        if ((tr->flags & TR_CLOSING) || !out_empty(tr))
             weft_transport_abort(tr);
         else
             weft_transport_close(tr);

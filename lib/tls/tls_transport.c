@@ -18,7 +18,6 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "net/evbuf-int.h"
 #include "tls/tls-int.h"
 
 /*
@@ -317,9 +316,6 @@ tls_write_buffer(struct weft_transport *tr, struct evbuffer *buf)
         return 0;
     if (t->state != ST_OPEN)
         return -EPIPE;
-    /* A sendfile chain has no bytes in memory to encrypt (evbuf-int.h). */
-    if (unlikely(weft__evb_layout_ok() && weft__evb_has_sendfile(buf)))
-        return -ENOTSUP;
     if (evbuffer_add_buffer(tr->bev->output, buf) < 0) {
         lost(t, -ENOMEM);
         return -ENOMEM;

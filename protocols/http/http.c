@@ -579,6 +579,8 @@ out:
     evbuffer_free(body);
 }
 
+static int flush(struct conn *c);
+
 /*
  * The body of a file response, from memory (cached) or from fd (sendfile).
  * Decides 304 / 206 / 416 / 200 from the validators first.
@@ -668,23 +670,20 @@ send_file(struct conn *c, const struct http_request *r, struct reply *rep,
             rep->bytes = len;
             goto done;
         }
-        /* The segment takes fd. On a plain socket c->out drains to an fd, so this is a
-         * sendfile chain: the transport hands it to sendfile(2) and the bytes never enter
-         * user space (a file that shrinks meanwhile ends the response short: the client's
-         * Content-Length check sees it). */
-        struct evbuffer_file_segment *seg = evbuffer_file_segment_new(
-            fd, (ev_off_t)start, (ev_off_t)len, EVBUF_FS_CLOSE_ON_FREE);
-        if (seg == NULL) {
+        /* On a plain socket the transport sends the file with sendfile(2), after the
+         * head, and the bytes never enter user space (a file that shrinks meanwhile ends
+         * the connection: the client sees a short body, never a wrong one). The
+         * transport takes fd. */
+        if (flush(c) < 0) {
             rep->keep_alive = false;
+            goto done;
+        }
+        int rc = weft_transport_sendfile(c->tr, fd, start, len);
+        if (rc < 0) {
+            rep->keep_alive = false;    /* the head went out: the connection must go */
             goto done;
         }
         fd = -1;
-        int rc = evbuffer_add_file_segment(c->out, seg, 0, (ev_off_t)len);
-        evbuffer_file_segment_free(seg);    /* the chain holds its own reference */
-        if (rc < 0) {
-            rep->keep_alive = false;
-            goto done;
-        }
     }
     rep->bytes = len;
 done:
@@ -959,10 +958,9 @@ conn_made(struct weft_protocol *p, struct weft_transport *tr)
 
     c->tr = tr;
     c->loop = weft_transport_get_loop(tr);
-    /* sendfile chains exist only in a buffer flagged as draining to an fd */
+    /* TLS must read a file's bytes to encrypt them; a plain socket sends them with
+     * weft_transport_sendfile */
     c->sendfile = weft_transport_get_extra_info(tr, "ssl_object", &ssl, &len) != 0;
-    if (c->sendfile)
-        evbuffer_set_flags(c->out, EVBUFFER_FLAG_DRAINS_TO_FD);
     /* the first request gets the head timeout from the accept */
     arm(c, T_HEAD, c->svc->header_timeout_ms);
     return c->closing ? -ENOMEM : 0;

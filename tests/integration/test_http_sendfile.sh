@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# test_http_sendfile.sh: large files from the http plugin, over plain TCP (sendfile chains) and
+# test_http_sendfile.sh: large files from the http plugin, over plain TCP (weft_transport_sendfile) and
 # TLS (mapped file segments), byte-checked with curl; pipelined files on one connection; a
 # client that stops reading mid-file (the worker's heap stays flat); a file truncated while
 # it is being sent (the connection is closed early, the worker lives on).

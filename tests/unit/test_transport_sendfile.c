@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test_transport_sendfile.c: sendfile chains through the socket transport: order, flow control, truncated files. */
+/* test_transport_sendfile.c: weft_transport_sendfile on the socket transport: order, flow control, truncated files. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,7 +18,6 @@
 #include <event2/buffer.h>
 #include <weft/weft.h>
 
-#include "net/evbuf-int.h"
 #include "harness.h"
 #include "transport_fixture.h"
 
@@ -128,18 +127,14 @@ teardown(void **state)
     return 0;
 }
 
-/* A file segment of the test file in a buffer that drains to an fd: a sendfile chain. */
+/* Queue a range of the test file (a descriptor of its own, which the transport takes). */
 static void
-add_file(struct fix *f, struct evbuffer *b, size_t off, size_t len)
+add_file(struct fix *f, size_t off, size_t len)
 {
     int fd = dup(f->file);
-    struct evbuffer_file_segment *seg;
 
     assert_true(fd >= 0);
-    seg = evbuffer_file_segment_new(fd, (ev_off_t)off, (ev_off_t)len, EVBUF_FS_CLOSE_ON_FREE);
-    assert_non_null(seg);
-    assert_int_equal(evbuffer_add_file_segment(b, seg, 0, (ev_off_t)len), 0);
-    evbuffer_file_segment_free(seg);
+    assert_int_equal(weft_transport_sendfile(f->r.tr, fd, off, len), 0);
 }
 
 /* Read the peer while the loop runs, until EOF or reset; returns the bytes or -errno. */
@@ -170,12 +165,25 @@ peer_drain(struct fix *f, unsigned char *into, size_t cap)
     }
 }
 
+/* Bad arguments and a closing transport leave fd the caller's; len 0 takes and closes it. */
 static void
-test_layout_matches_this_libevent(void **state)
+test_sendfile_arguments(void **state)
 {
-    (void)state;
-    /* Without it every write goes through evbuffer_write_atmost(): correct, but slower. */
-    assert_true(weft__evb_layout_ok());
+    struct fix *f = *state;
+    int fd = dup(f->file);
+
+    assert_true(fd >= 0);
+    assert_int_equal(weft_transport_sendfile(f->r.tr, -1, 0, 10), -EINVAL);
+    assert_int_equal(weft_transport_sendfile(f->r.tr, fd, (uint64_t)1 << 63, 1), -EINVAL);
+    assert_int_equal(weft_transport_sendfile(f->r.tr, fd, 0, 0), 0);
+    assert_int_equal(fcntl(fd, F_GETFD), -1);       /* closed by the transport */
+    fd = dup(f->file);
+    weft_transport_close(f->r.tr);
+    assert_int_equal(weft_transport_sendfile(f->r.tr, fd, 0, 10), -EPIPE);
+    assert_true(fcntl(fd, F_GETFD) >= 0);           /* still ours */
+    close(fd);
+    harness_run_until(f->loop, &f->r.lost_flag, 2000);
+    assert_int_equal(f->r.lost, 1);
 }
 
 /* Memory, file, memory, file: every byte arrives, in order, and flow control runs. */
@@ -190,14 +198,13 @@ test_file_chains_between_memory_chains(void **state)
 
     assert_non_null(b);
     assert_non_null(got);
-    evbuffer_set_flags(b, EVBUFFER_FLAG_DRAINS_TO_FD);
     evbuffer_add(b, "head\n", 5);
-    add_file(f, b, 100, len1);
-    evbuffer_add(b, "middle\n", 7);
-    add_file(f, b, off2, FILE_SIZE - off2);
-    assert_true(weft__evb_has_sendfile(b));
     assert_int_equal(weft_transport_write_buffer(f->r.tr, b), 0);
     assert_int_equal(evbuffer_get_length(b), 0);
+    add_file(f, 100, len1);
+    evbuffer_add(b, "middle\n", 7);
+    assert_int_equal(weft_transport_write_buffer(f->r.tr, b), 0);       /* behind the file */
+    add_file(f, off2, FILE_SIZE - off2);
     /* more bytes behind the files, queued after them */
     assert_int_equal(weft_transport_write(f->r.tr, "tail\n", 5), 0);
     assert_true(weft_transport_get_write_buffer_size(f->r.tr) > 0);
@@ -238,9 +245,7 @@ test_truncated_file_ends_the_connection(void **state)
     assert_int_equal(weft_transport_get_extra_info(f->r.tr, "socket", &fd, &len), 0);
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(int));
     setsockopt(f->peer, SOL_SOCKET, SO_RCVBUF, &small, sizeof(int));
-    evbuffer_set_flags(b, EVBUFFER_FLAG_DRAINS_TO_FD);
-    add_file(f, b, 0, FILE_SIZE);
-    assert_int_equal(weft_transport_write_buffer(f->r.tr, b), 0);
+    add_file(f, 0, FILE_SIZE);
     queued = weft_transport_get_write_buffer_size(f->r.tr);
     assert_true(queued > 0);
     /* cut the file in the middle of what is still queued */
@@ -269,7 +274,6 @@ test_file_to_a_reset_peer_is_an_error_not_a_signal(void **state)
     char c;
 
     assert_non_null(b);
-    evbuffer_set_flags(b, EVBUFFER_FLAG_DRAINS_TO_FD);
     assert_int_equal(weft_transport_get_extra_info(f->r.tr, "socket", &fd, &len), 0);
     /* The peer resets; reading the server end takes the ECONNRESET, so the next send
      * finds a dead socket: EPIPE, with SIGPIPE unless the sender prevents it. */
@@ -279,8 +283,7 @@ test_file_to_a_reset_peer_is_an_error_not_a_signal(void **state)
     assert_int_equal(poll(&(struct pollfd){ .fd = fd, .events = POLLIN }, 1, 2000), 1);
     assert_int_equal(recv(fd, &c, 1, MSG_DONTWAIT), -1);
     assert_int_equal(errno, ECONNRESET);
-    add_file(f, b, 0, FILE_SIZE);
-    assert_int_equal(weft_transport_write_buffer(f->r.tr, b), 0);
+    add_file(f, 0, FILE_SIZE);
     harness_run_until(f->loop, &f->r.lost_flag, 2000);
     assert_int_equal(f->r.lost, 1);
     assert_int_equal(f->r.lost_error, -EPIPE);
@@ -291,7 +294,7 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_layout_matches_this_libevent),
+        cmocka_unit_test_setup_teardown(test_sendfile_arguments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_chains_between_memory_chains, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_file_ends_the_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_to_a_reset_peer_is_an_error_not_a_signal,

@@ -36,14 +36,28 @@ WEFT_EXPORT int weft_transport_write(struct weft_transport *tr, const void *data
  * left empty and stays the caller's. Returns 0 or -EPIPE as
  * weft_transport_write(); on -EPIPE buf is left as it was. Since 0.1.
  *
- * buf may hold sendfile segments (evbuffer_add_file_segment() on a buffer
- * flagged EVBUFFER_FLAG_DRAINS_TO_FD): a socket transport sends them with
- * sendfile(2), and a file found shorter than its segment ends the connection
- * (connection_lost(-EIO)). A TLS transport must read the bytes, so it refuses
- * them with -ENOTSUP (buf left as it was); without that flag libevent maps or
- * reads the file instead, which any transport takes.
+ * buf must hold memory only: a buffer flagged EVBUFFER_FLAG_DRAINS_TO_FD with
+ * file segments in it is not supported (libevent gives no public way to tell
+ * them apart); send files with weft_transport_sendfile(). Without that flag
+ * libevent maps or reads a file segment into memory, which any transport takes.
  */
 WEFT_EXPORT int weft_transport_write_buffer(struct weft_transport *tr, struct evbuffer *buf);
+
+/**
+ * Queue len bytes of the file fd from offset, after everything queued so
+ * far, to go out with sendfile(2): the bytes never enter user space. Takes
+ * fd on success: the transport closes it once the range is sent or the
+ * connection is lost. A file found shorter than its range meanwhile ends the
+ * connection (connection_lost(-EIO)); the peer gets a short stream, never
+ * wrong bytes. The range counts in the write buffer size (flow control as for
+ * writes). len 0 closes fd and returns 0.
+ * Returns 0; -EPIPE after close, abort or write_eof; -ENOTSUP for a transport
+ * that must read the bytes itself (TLS: read them, with pread, and write);
+ * -EINVAL for fd < 0 or a range past 2^63; -ENOMEM. On an error fd stays the
+ * caller's. Since 0.1.
+ */
+WEFT_EXPORT int weft_transport_sendfile(struct weft_transport *tr, int fd, uint64_t offset,
+                                        uint64_t len);
 
 /**
  * Queue iovcnt buffers in order, as one write (copies). Returns 0, -EPIPE, or
