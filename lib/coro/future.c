@@ -243,3 +243,21 @@ weft_future_remove_done_callback(struct weft_future *f, weft_future_cb *cb, void
         f->cbs_tail = &(*f->cbs_tail)->next;
     return removed;
 }
+
+void
+weft__future_finish(struct weft_future **fp, intptr_t value)
+{
+    struct weft_future *f = *fp;
+
+    if (f == NULL)
+        return;
+    *fp = NULL;
+    if (!weft_future_done(f)) {
+        if (value < 0)
+            weft_future_set_error(f, (int)value);
+        else
+            weft_future_set_result(f, value);
+    }
+    (void)weft_future_result(f);
+    weft_future_unref(f);
+}

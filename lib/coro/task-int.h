@@ -89,6 +89,13 @@ bool weft__task_wake(struct weft_task *t, intptr_t value);
 /* The tasks state of a loop, created on first use; NULL with errno ENOMEM. */
 struct weft__tasks *weft__tasks_get(struct weft_loop *loop);
 
+/*
+ * Complete *fp with value (a result >= 0 or an error < 0) unless it is done,
+ * mark its outcome as read (dropping it reports nothing), drop the
+ * reference and set *fp to NULL. NULL *fp: nothing.
+ */
+void weft__future_finish(struct weft_future **fp, intptr_t value);
+
 /* The loop of the running task, or NULL outside tasks. */
 struct weft_loop *weft__current_loop(void);
 

@@ -743,6 +743,28 @@ weft_transport_write(struct weft_transport *tr, const void *data, size_t len)
     return tr->ops->write(tr, data, len);
 }
 
+/*
+ * With nothing queued: send what the socket takes now. Returns the bytes
+ * sent (0: the socket is full), or -1 if the socket failed (connection_lost
+ * is scheduled).
+ */
+static ssize_t
+send_now(struct weft_transport *tr, const struct iovec *iov, size_t n)
+{
+    struct msghdr mh = { .msg_iov = (struct iovec *)iov, .msg_iovlen = n };
+    ssize_t w;
+
+    do
+        w = sendmsg(tr->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (w < 0 && errno == EINTR);
+    if (w >= 0)
+        return w;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return 0;
+    schedule_lost(tr, -errno);
+    return -1;
+}
+
 static int
 socket_write(struct weft_transport *tr, const void *data, size_t len)
 {
@@ -753,19 +775,10 @@ socket_write(struct weft_transport *tr, const void *data, size_t len)
     tr->flags |= TR_ACTIVE;
     out = tr->bev->output;
     if (out_empty(tr)) {
-        ssize_t w;
+        struct iovec v = { .iov_base = (void *)data, .iov_len = len };
+        ssize_t w = send_now(tr, &v, 1);
 
-        do
-            w = send(tr->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-        while (w < 0 && errno == EINTR);
-        if (w < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                schedule_lost(tr, -errno);
-                return 0;
-            }
-            w = 0;
-        }
-        if ((size_t)w == len)
+        if (w < 0 || (size_t)w == len)
             return 0;
         data = (const char *)data + w;
         len -= (size_t)w;
@@ -800,21 +813,12 @@ socket_write_buffer(struct weft_transport *tr, struct evbuffer *buf)
     out = tr->bev->output;
     if (out_empty(tr)) {
         struct evbuffer_iovec vec[SEND_IOV];
-        struct msghdr mh = { .msg_iov = (struct iovec *)vec };
         int n = evbuffer_peek(buf, -1, NULL, vec, SEND_IOV);
-        ssize_t w;
+        ssize_t w = send_now(tr, (const struct iovec *)vec, (size_t)(n > SEND_IOV ? SEND_IOV : n));
 
-        mh.msg_iovlen = (size_t)(n > SEND_IOV ? SEND_IOV : n);
-        do
-            w = sendmsg(tr->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-        while (w < 0 && errno == EINTR);
         if (w < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                schedule_lost(tr, -errno);
-                evbuffer_drain(buf, len);
-                return 0;
-            }
-            w = 0;
+            evbuffer_drain(buf, len);
+            return 0;
         }
         if (w > 0 && evbuffer_drain(buf, (size_t)w) < 0) {
             /* A buffer frozen at its start: the bytes went out, cannot be dropped. */
@@ -857,20 +861,9 @@ socket_writelines(struct weft_transport *tr, const struct iovec *iov, int iovcnt
     tr->flags |= TR_ACTIVE;
     out = tr->bev->output;
     if (out_empty(tr) && iovcnt <= IOV_MAX) {
-        struct msghdr mh = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
-        ssize_t w;
+        ssize_t w = send_now(tr, iov, (size_t)iovcnt);
 
-        do
-            w = sendmsg(tr->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-        while (w < 0 && errno == EINTR);
-        if (w < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                schedule_lost(tr, -errno);
-                return 0;
-            }
-            w = 0;
-        }
-        if ((size_t)w == total)
+        if (w < 0 || (size_t)w == total)
             return 0;
         skip = (size_t)w;
     }

@@ -100,25 +100,6 @@ weft__stream_new(uint32_t limit, uint32_t high, uint32_t low)
     return s;
 }
 
-/* Mark a future's error as seen, so dropping it reports nothing. */
-static void
-finish_future(struct weft_future **fp, intptr_t value)
-{
-    struct weft_future *f = *fp;
-
-    if (f == NULL)
-        return;
-    *fp = NULL;
-    if (!weft_future_done(f)) {
-        if (value < 0)
-            weft_future_set_error(f, (int)value);
-        else
-            weft_future_set_result(f, value);
-    }
-    (void)weft_future_result(f);
-    weft_future_unref(f);
-}
-
 void
 weft__home_unref(struct weft_stream_factory *h)
 {
@@ -132,8 +113,8 @@ weft__stream_unref(struct weft_stream *s)
 {
     if (--s->refs > 0)
         return;
-    finish_future(&s->dwait, -EPIPE);
-    finish_future(&s->closed, 0);
+    weft__future_finish(&s->dwait, -EPIPE);
+    weft__future_finish(&s->closed, 0);
     if (s->flags & S_OWN_IN)
         evbuffer_free(s->in);
     if (s->home != NULL)
@@ -315,8 +296,8 @@ stream_connection_lost(struct weft_protocol *p, int error)
     s->error = error;
     s->flags = (uint16_t)((s->flags | S_LOST | S_EOF) & ~(S_RPAUSED | S_WPAUSED));
     wake_reader(s);
-    finish_future(&s->dwait, s->flags & S_CLOSED ? -EPIPE : derr);
-    finish_future(&s->closed, 0);
+    weft__future_finish(&s->dwait, s->flags & S_CLOSED ? -EPIPE : derr);
+    weft__future_finish(&s->closed, 0);
     /*
      * Closed from outside (a reset, the server closing its clients) while
      * the handler is busy elsewhere (sleeping, in another future): stop it.
@@ -339,7 +320,7 @@ stream_resume_writing(struct weft_protocol *p)
     struct weft_stream *s = (struct weft_stream *)p;
 
     s->flags &= (uint16_t)~S_WPAUSED;
-    finish_future(&s->dwait, 0);
+    weft__future_finish(&s->dwait, 0);
 }
 
 static const struct weft_protocol_ops stream_ops = {

@@ -10,6 +10,7 @@
 #include <weft/task.h>
 
 #include "streams/stream-int.h"
+#include "coro/task-int.h"
 
 #define GRACE_DEFAULT_MS 5000
 
@@ -23,23 +24,6 @@ struct weft_stream_server {
     bool closing;
 };
 
-static void
-finish(struct weft_future **fp, intptr_t value)
-{
-    struct weft_future *f = *fp;
-
-    if (f == NULL)
-        return;
-    *fp = NULL;
-    if (!weft_future_done(f)) {
-        if (value < 0)
-            weft_future_set_error(f, (int)value);
-        else
-            weft_future_set_result(f, value);
-    }
-    (void)weft_future_result(f);
-    weft_future_unref(f);
-}
 
 /* Await *fp (made on first use), shared by every waiter. */
 static int
@@ -159,6 +143,18 @@ server_opts(const struct weft_stream_options *opts, struct weft_server_options *
     return buf;
 }
 
+/* The server's listeners are made (rc 0: *out = ss) or not (ss is freed). */
+static int
+server_started(struct weft_stream_server *ss, int rc, struct weft_stream_server **out)
+{
+    if (rc < 0) {
+        free(ss);
+        return rc;
+    }
+    *out = ss;
+    return 0;
+}
+
 int
 weft_start_server(struct weft_loop *loop, weft_client_cb *client, void *arg, const char *host,
                   uint16_t port, const struct weft_stream_options *opts,
@@ -172,12 +168,7 @@ weft_start_server(struct weft_loop *loop, weft_client_cb *client, void *arg, con
         return rc;
     rc = weft_create_server(loop, weft_stream_factory, &ss->home, host, port,
                             server_opts(opts, &so), &ss->server);
-    if (rc < 0) {
-        free(ss);
-        return rc;
-    }
-    *out = ss;
-    return 0;
+    return server_started(ss, rc, out);
 }
 
 int
@@ -194,12 +185,7 @@ weft_start_server_fds(struct weft_loop *loop, weft_client_cb *client, void *arg,
     /* takes the fds on success only */
     rc = weft_create_server_fds(loop, weft_stream_factory, &ss->home, fds, nfds,
                                 server_opts(opts, &so), &ss->server);
-    if (rc < 0) {
-        free(ss);
-        return rc;
-    }
-    *out = ss;
-    return 0;
+    return server_started(ss, rc, out);
 }
 
 /* One of the server's handlers returned (weft_stream_factory.handler_done). */
@@ -213,7 +199,7 @@ handler_done(struct weft_stream_factory *h)
             weft_handle_cancel(ss->grace);
             ss->grace = NULL;
         }
-        finish(&ss->done_f, 0);
+        weft__future_finish(&ss->done_f, 0);
     }
 }
 
@@ -234,9 +220,9 @@ weft_stream_server_close(struct weft_stream_server *ss)
     ss->closing = true;
     if (ss->server != NULL)
         weft_server_close(ss->server);
-    finish(&ss->closed_f, 0);
+    weft__future_finish(&ss->closed_f, 0);
     if (ss->home.count == 0) {
-        finish(&ss->done_f, 0);
+        weft__future_finish(&ss->done_f, 0);
         return;
     }
     ss->grace = weft_call_later(ss->loop, ss->home.grace_ms, grace_over, ss);
@@ -318,6 +304,6 @@ weft_stream_server_free(struct weft_stream_server *ss)
     weft_server_free(ss->server);
     ss->server = NULL;
     weft__stream_cancel_handlers(ss->loop, &ss->home);
-    finish(&ss->done_f, -ECANCELED);
+    weft__future_finish(&ss->done_f, -ECANCELED);
     weft__home_unref(&ss->home);
 }
