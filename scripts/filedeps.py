@@ -2,13 +2,15 @@
 # SPDX-License-Identifier: MIT
 """filedeps.py: which source file of a library calls a function defined in which other.
 
-Usage: filedeps.py [--check] [--dot] OBJECT...
+Usage: filedeps.py [--check] [--layers] [--dot] OBJECT...
 
 Reads each object file's symbols with nm: a global function or object it defines (T, D,
 B, R) and one it uses undefined (U). A use in file A of a symbol defined in file B is an
 edge A -> B. Prints each file's edges, then every circle (a strongly connected component
-of more than one file). With --check, exits 1 if there is any circle. The file of an
-object is its name less the CMake suffixes (dir/loop.c.o -> dir/loop.c).
+of more than one file). With --layers, the same again with each file replaced by its
+folder (lib/net/transport.c -> net): layers must not call each other in a circle either.
+With --check, exits 1 if there is any circle. The file of an object is its name less the
+CMake suffixes (dir/loop.c.o -> dir/loop.c).
 """
 import os
 import subprocess
@@ -77,6 +79,7 @@ def circles(graph):
 def main(argv):
     check = "--check" in argv
     dot = "--dot" in argv
+    layers = "--layers" in argv
     objs = [a for a in argv if not a.startswith("--")]
     if not objs:
         print(__doc__.strip(), file=sys.stderr)
@@ -118,6 +121,26 @@ def main(argv):
                 print(f"  {f} -> {g} (e.g. {why[(f, g)]})", file=sys.stderr)
     print(f"{len(files)} files, {sum(len(v) for v in graph.values())} edges, "
           f"{len(found)} circle(s)", file=sys.stderr)
+    if layers:
+        folder = {f: (f.rsplit("/", 1)[0] if "/" in f else ".") for f in graph}
+        lgraph = {}
+        for f, targets in graph.items():
+            lgraph.setdefault(folder[f], set())
+            for g in targets:
+                if folder[g] != folder[f]:
+                    lgraph[folder[f]].add(folder[g])
+                    why.setdefault((folder[f], folder[g]), f"{f} -> {g}")
+        for layer in sorted(lgraph):
+            print(f"layer {layer} -> {', '.join(sorted(lgraph[layer])) or '(nothing)'}")
+        lfound = circles(lgraph)
+        for comp in lfound:
+            print(f"circle of layers: {' '.join(comp)}", file=sys.stderr)
+            members = set(comp)
+            for f in comp:
+                for g in sorted(lgraph[f] & members):
+                    print(f"  {f} -> {g} (e.g. {why[(f, g)]})", file=sys.stderr)
+        print(f"{len(lgraph)} layers, {len(lfound)} circle(s) of layers", file=sys.stderr)
+        found = found + lfound
     return 1 if check and found else 0
 
 

@@ -14,7 +14,6 @@
 #include <event2/event.h>
 #include <event2/util.h>
 
-#include "tls/tls-int.h"
 #include "net/transport-int.h"
 
 /*
@@ -43,7 +42,7 @@ struct weft_connect {
     bool deferred;                  /* result is waiting for the loop */
     bool dns_pending;               /* evdns still holds a pointer to us */
     bool done;                      /* callback ran or attempt cancelled */
-    struct weft_tls_context *tls;   /* a reference, or NULL */
+    struct weft__wrapper *tls;      /* TLS: a reference to its context, or NULL */
     char *hostname;                 /* TLS: SNI and the certificate's name */
     struct weft_transport *tls_tr;  /* TLS: the transport in its handshake */
 };
@@ -53,7 +52,8 @@ maybe_free(struct weft_connect *c)
 {
     if (!c->done || c->dns_pending)
         return;
-    weft_tls_context_free(c->tls);
+    if (c->tls != NULL)
+        c->tls->ops->unref(c->tls);
     free(c->hostname);
     free(c->addrs);
     free(c);
@@ -148,8 +148,8 @@ on_connected(evutil_socket_t fd, short what, void *arg)
     stop_io(c);
     if (c->tls != NULL) {
         /* cb follows the handshake (on_tls_done); its timeout is the context's */
-        rc = weft__transport_new_tls(c->loop, fd, c->tls, c->hostname, c->factory, c->farg,
-                                     NULL, on_tls_done, c, &c->tls_tr);
+        rc = c->tls->ops->wrap(c->tls, c->loop, fd, c->hostname, c->factory, c->farg, NULL,
+                               on_tls_done, c, &c->tls_tr);
         if (rc < 0) {
             close(fd);
             deliver(c, NULL, rc);
@@ -350,7 +350,7 @@ weft_create_connection(struct weft_loop *loop, weft_protocol_factory_cb *factory
     if (opts->tls != NULL) {
         const char *name = opts->server_hostname != NULL ? opts->server_hostname : host;
 
-        if (!weft_tls_context_is_client(opts->tls)) {
+        if (!weft__wrapper_of(opts->tls)->ops->is_client(weft__wrapper_of(opts->tls))) {
             free(c);
             return -EINVAL;
         }
@@ -359,7 +359,7 @@ weft_create_connection(struct weft_loop *loop, weft_protocol_factory_cb *factory
             free(c);
             return -ENOMEM;
         }
-        c->tls = weft_tls_context_ref(opts->tls);
+        c->tls = weft__wrapper_of(opts->tls)->ops->ref(weft__wrapper_of(opts->tls));
     }
     if (opts->timeout_ms > 0) {
         c->timer = weft_call_later(loop, opts->timeout_ms, on_timeout, c);
@@ -419,7 +419,7 @@ weft_connect_cancel(struct weft_connect *c)
     if (c == NULL || c->done)
         return;
     if (c->tls_tr != NULL) {
-        weft__tls_cancel(c->tls_tr);    /* aborted: on_tls_done is not called */
+        c->tls->ops->cancel(c->tls_tr);     /* aborted: on_tls_done is not called */
         c->tls_tr = NULL;
     }
     stop_io(c);

@@ -13,7 +13,6 @@
 #include <event2/event.h>
 
 #include "proxy/proxy-int.h"
-#include "tls/tls-int.h"
 #include "net/transport-int.h"
 
 #define ACCEPT_BATCH 64         /* accepts per wake-up, so one listener cannot starve I/O */
@@ -35,7 +34,7 @@ struct weft_server {
     struct weft__conns conns;       /* connections with a transport */
     size_t npending;                /* connections waiting for their PROXY header */
     struct weft_handle *emfile_timer;
-    struct weft_tls_context *tls;   /* a reference, or NULL for plain TCP */
+    struct weft__wrapper *wrap;     /* TLS: a reference to its context, or NULL for plain TCP */
     struct weft_proxy_options proxy;    /* versions 0: no PROXY stage */
     struct weft__proxy *pending;    /* connections waiting for their PROXY header */
     uint64_t idle_ms;               /* idle timeout of each connection, 0: none */
@@ -103,12 +102,12 @@ accept_finish(struct weft_server *s, int fd, const struct weft_proxy_info *pi)
         peer = (const struct sockaddr *)&pi->src;
         peerlen = pi->srclen;
     }
-    if (s->tls != NULL) {
+    if (s->wrap != NULL) {
         struct weft_transport *tr = NULL;
 
         /* The protocol is made once the handshake is done. */
-        rc = weft__transport_new_tls(s->loop, fd, s->tls, NULL, s->factory, s->arg, &s->conns,
-                                     NULL, NULL, &tr);
+        rc = s->wrap->ops->wrap(s->wrap, s->loop, fd, NULL, s->factory, s->arg, &s->conns,
+                                NULL, NULL, &tr);
         if (rc < 0) {
             weft_log(WEFT_LOG_WARNING, "accept: cannot make a TLS transport: %s",
                      weft_strerror(rc));
@@ -255,7 +254,7 @@ server_start(struct weft_loop *loop, weft_protocol_factory_cb *factory, void *ar
     s->factory = factory;
     s->arg = arg;
     if (opts != NULL && opts->tls != NULL)
-        s->tls = weft_tls_context_ref(opts->tls);
+        s->wrap = weft__wrapper_of(opts->tls)->ops->ref(weft__wrapper_of(opts->tls));
     if (opts != NULL && opts->proxy != NULL)
         s->proxy = *opts->proxy;
     if (opts != NULL)
@@ -270,7 +269,8 @@ server_start(struct weft_loop *loop, weft_protocol_factory_cb *factory, void *ar
             for (size_t j = 0; j <= i; j++)     /* the fds stay the caller's */
                 if (s->ls[j].ev != NULL)
                     event_free(s->ls[j].ev);
-            weft_tls_context_free(s->tls);
+            if (s->wrap != NULL)
+                s->wrap->ops->unref(s->wrap);
             free(s->ls);
             free(s);
             return -ENOMEM;
@@ -288,7 +288,8 @@ weft_create_server_fds(struct weft_loop *loop, weft_protocol_factory_cb *factory
 {
     if (loop == NULL || factory == NULL || out == NULL || (nfds > 0 && fds == NULL))
         return -EINVAL;
-    if (opts != NULL && opts->tls != NULL && weft_tls_context_is_client(opts->tls))
+    if (opts != NULL && opts->tls != NULL &&
+        weft__wrapper_of(opts->tls)->ops->is_client(weft__wrapper_of(opts->tls)))
         return -EINVAL;
     for (size_t i = 0; i < nfds; i++) {
         int fl = fds[i] < 0 ? -1 : fcntl(fds[i], F_GETFL);
@@ -369,7 +370,8 @@ weft_create_server(struct weft_loop *loop, weft_protocol_factory_cb *factory, vo
         return -EINVAL;
     if (opts == NULL)
         opts = &defaults;
-    if (opts->tls != NULL && weft_tls_context_is_client(opts->tls))
+    if (opts->tls != NULL &&
+        weft__wrapper_of(opts->tls)->ops->is_client(weft__wrapper_of(opts->tls)))
         return -EINVAL;
     if (host != NULL && host[0] == '\0')
         host = NULL;
@@ -542,7 +544,8 @@ weft_server_free(struct weft_server *s)
         /* One inside its own callback is lost later, from the loop. */
         (void)weft__transport_abort_now(tr);
     }
-    weft_tls_context_free(s->tls);
+    if (s->wrap != NULL)
+        s->wrap->ops->unref(s->wrap);
     free(s->ls);
     free(s);
 }

@@ -93,6 +93,49 @@ struct weft__conns {
 void weft__conns_link(struct weft__conns *l, struct weft_transport *tr);
 void weft__conns_unlink(struct weft_transport *tr);
 
+/*
+ * A wrapper of new connections (TLS today): what a server or an outgoing
+ * connection calls to make the transport of a connected socket when its
+ * options name one, as redis's ConnectionType. The wrapper object (struct
+ * weft_tls_context) starts with a struct weft__wrapper, so net reaches it
+ * through this table without knowing its layout, and calls nothing in its
+ * layer. weft__wrapper_of() is that first member of the public object.
+ */
+typedef void weft__wrap_done_cb(struct weft_transport *tr, int error, void *arg);
+
+struct weft__wrapper;
+
+struct weft__wrapper_ops {
+    /*
+     * Make the transport over fd (taken on success only) and start it
+     * (a handshake): once it is ready factory(farg) makes the protocol,
+     * connection_made runs, then done(tr, 0, darg) if done is set; a failure
+     * ends in done(NULL, err, darg). hostname: the name a client asks for and
+     * checks (NULL: none). conns: a server's list (joined at once), or NULL.
+     * Returns 0 and *out (may be NULL), or -errno.
+     */
+    int (*wrap)(struct weft__wrapper *w, struct weft_loop *loop, int fd, const char *hostname,
+                weft_protocol_factory_cb *factory, void *farg, struct weft__conns *conns,
+                weft__wrap_done_cb *done, void *darg, struct weft_transport **out);
+    /* Forget the done callback of a transport still being set up, and abort it. */
+    void (*cancel)(struct weft_transport *tr);
+    /* Hold / release a reference to the wrapper. */
+    struct weft__wrapper *(*ref)(struct weft__wrapper *w);
+    void (*unref)(struct weft__wrapper *w);
+    /* True for the client side (outgoing connections), false for a server's. */
+    bool (*is_client)(const struct weft__wrapper *w);
+};
+
+struct weft__wrapper {
+    const struct weft__wrapper_ops *ops;
+};
+
+static inline struct weft__wrapper *
+weft__wrapper_of(const void *object)
+{
+    return (struct weft__wrapper *)object;
+}
+
 /* A peer address given by weft_transport_set_proxied_peer(). */
 struct weft__peer {
     socklen_t len;

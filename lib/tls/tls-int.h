@@ -10,6 +10,7 @@
 #include "net/transport-int.h"
 
 struct weft_tls_context {
+    struct weft__wrapper wrapper;   /* first: net makes TLS transports through it */
     int refs;                   /* atomic: contexts may be shared by loops in threads */
     bool client;
     SSL_CTX **ctxs;             /* server: [0] the default pair, then one per SNI pair */
@@ -24,7 +25,7 @@ struct weft_tls_context {
  * once connection_made has run, or tr NULL and a negative error (the
  * transport is gone). Called once, from the loop, unless cancelled.
  */
-typedef void weft__tls_done_cb(struct weft_transport *tr, int error, void *arg);
+typedef weft__wrap_done_cb weft__tls_done_cb;
 
 /*
  * Make a TLS transport over a connected socket and start the handshake:

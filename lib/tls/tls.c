@@ -39,21 +39,6 @@ struct weft_tls_config {
     unsigned alpn_len;
 };
 
-const char *
-weft__tls_reason(char *buf, size_t len)
-{
-    unsigned long e = ERR_peek_last_error();
-    const char *r = e != 0 ? ERR_reason_error_string(e) : NULL;
-
-    if (r == NULL && e != 0) {
-        ERR_error_string_n(e, buf, len);
-    } else {
-        snprintf(buf, len, "%s", r != NULL ? r : "unknown error");
-    }
-    ERR_clear_error();
-    return buf;
-}
-
 static int
 fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -509,6 +494,42 @@ weft_tls_context_is_client(const struct weft_tls_context *ctx)
     return ctx->client;
 }
 
+/* The context as net's connection wrapper (net/transport-int.h). */
+static int
+wrap_new(struct weft__wrapper *w, struct weft_loop *loop, int fd, const char *hostname,
+         weft_protocol_factory_cb *factory, void *farg, struct weft__conns *conns,
+         weft__wrap_done_cb *done, void *darg, struct weft_transport **out)
+{
+    return weft__transport_new_tls(loop, fd, (struct weft_tls_context *)w, hostname, factory,
+                                   farg, conns, done, darg, out);
+}
+
+static struct weft__wrapper *
+wrap_ref(struct weft__wrapper *w)
+{
+    return &weft_tls_context_ref((struct weft_tls_context *)w)->wrapper;
+}
+
+static void
+wrap_unref(struct weft__wrapper *w)
+{
+    weft_tls_context_free((struct weft_tls_context *)w);
+}
+
+static bool
+wrap_is_client(const struct weft__wrapper *w)
+{
+    return ((const struct weft_tls_context *)w)->client;
+}
+
+static const struct weft__wrapper_ops tls_wrapper = {
+    .wrap = wrap_new,
+    .cancel = weft__tls_cancel,
+    .ref = wrap_ref,
+    .unref = wrap_unref,
+    .is_client = wrap_is_client,
+};
+
 /*
  * SNI: the first pair whose certificate names the host, else the default
  * (the first pair). SSL_set_SSL_CTX() swaps only the certificate and key;
@@ -665,6 +686,7 @@ weft_tls_context_new(const struct weft_tls_config *cfg, struct weft_tls_context 
     tc = calloc(1, sizeof(*tc));
     if (tc == NULL)
         return -ENOMEM;
+    tc->wrapper.ops = &tls_wrapper;
     tc->refs = 1;
     tc->handshake_ms = (uint32_t)cfg->handshake_ms;
     tc->shutdown_ms = (uint32_t)cfg->shutdown_ms;
@@ -725,6 +747,7 @@ weft_tls_context_new_client(const struct weft_tls_client_options *opts,
     tc = calloc(1, sizeof(*tc));
     if (tc == NULL)
         return -ENOMEM;
+    tc->wrapper.ops = &tls_wrapper;
     tc->refs = 1;
     tc->client = true;
     tc->handshake_ms = opts->handshake_timeout_ms > 0 && opts->handshake_timeout_ms < UINT32_MAX

@@ -69,6 +69,21 @@ struct tls_tr {
     uint8_t want;
 };
 
+const char *
+weft__tls_reason(char *buf, size_t len)
+{
+    unsigned long e = ERR_peek_last_error();
+    const char *r = e != 0 ? ERR_reason_error_string(e) : NULL;
+
+    if (r == NULL && e != 0) {
+        ERR_error_string_n(e, buf, len);
+    } else {
+        snprintf(buf, len, "%s", r != NULL ? r : "unknown error");
+    }
+    ERR_clear_error();
+    return buf;
+}
+
 static inline struct tls_tr *
 T(struct weft_transport *tr)
 {
@@ -794,7 +809,7 @@ tls_release(struct weft_transport *tr)
 
     event_del(&t->timer);
     SSL_free(t->ssl);       /* its socket BIO does not close the fd */
-    weft_tls_context_free(t->ctx);
+    t->ctx->wrapper.ops->unref(&t->ctx->wrapper);
     free(t->hostname);
 }
 
@@ -870,7 +885,8 @@ weft__transport_new_tls(struct weft_loop *loop, int fd, struct weft_tls_context 
     tr->high = WEFT_WRITE_HIGH_DEFAULT;
     tr->low = WEFT_WRITE_LOW_DEFAULT;
     tr->ops = &tls_ops;
-    t->ctx = weft_tls_context_ref(ctx);
+    ctx->wrapper.ops->ref(&ctx->wrapper);
+    t->ctx = ctx;
     t->factory = factory;
     t->farg = farg;
     t->done = done;
@@ -885,7 +901,7 @@ weft__transport_new_tls(struct weft_loop *loop, int fd, struct weft_tls_context 
         event_assign(&bev->ev_read, base, fd, EV_READ | EV_PERSIST | EV_FINALIZE, NULL, bev);
         event_assign(&bev->ev_write, base, fd, EV_WRITE | EV_PERSIST | EV_FINALIZE, NULL, bev);
         bufferevent_free(bev);
-        weft_tls_context_free(t->ctx);
+        t->ctx->wrapper.ops->unref(&t->ctx->wrapper);
         t->ctx = NULL;
         goto nomem;
     }
