@@ -66,6 +66,51 @@ example_loop_new(const char *name)
     return loop;
 }
 
+bool
+example_tls_arg(int argc, char **argv, int *i, struct example_tls *t)
+{
+    if (strcmp(argv[*i], "--tls") == 0) {
+        t->use = true;
+    } else if (strcmp(argv[*i], "--cafile") == 0 && *i + 1 < argc) {
+        t->use = true;
+        t->opts.ca_file = argv[++*i];
+    } else if (strcmp(argv[*i], "--servername") == 0 && *i + 1 < argc) {
+        t->conn->server_hostname = argv[++*i];
+    } else {
+        return false;
+    }
+    return true;
+}
+
+int
+example_tls_start(const char *name, struct example_tls *t)
+{
+    char err[256];
+
+    if (!t->use)
+        return 0;
+    if (weft_tls_context_new_client(&t->opts, &t->ctx, err, sizeof(err)) < 0) {
+        fprintf(stderr, "%s: TLS: %s\n", name, err);
+        return 1;
+    }
+    t->conn->tls = t->ctx;
+    return 0;
+}
+
+int
+example_run_number(const char *name, int argc, char **argv, const char *usage,
+                   unsigned *number, weft_task_fn *fn, void *arg)
+{
+    int code = example_args(argc, argv, EXAMPLE_ARGS_NUMBER, usage);
+
+    if (code >= 0)
+        return code;
+    if (argc > 1)
+        *number = (unsigned)atoi(argv[1]);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    return example_exit(name, weft_run(fn, arg));      /* asyncio.run(main()) */
+}
+
 int
 example_exit(const char *name, intptr_t rc)
 {

@@ -33,6 +33,31 @@ int example_serve(const char *name, struct weft_loop *loop, int argc, char **arg
                   weft_client_cb *client, const char *banner, weft_task_fn *demo, void *arg,
                   uint16_t *port);
 
+/* The client examples' TLS: their --tls, --cafile FILE and --servername NAME options. */
+struct example_tls {
+    struct weft_tls_client_options opts;    /* set .alpn before, if any */
+    struct weft_stream_options *conn;       /* gets .server_hostname, then .tls */
+    struct weft_tls_context *ctx;           /* made by example_tls_start(), or NULL */
+    bool use;                               /* --tls or --cafile was given */
+};
+
+/**
+ * Take argv[*i] if it is one of the TLS options (with its value: *i moves
+ * past it). Returns true if it was one.
+ */
+bool example_tls_arg(int argc, char **argv, int *i, struct example_tls *t);
+
+/** Make the client context if TLS was asked for: 0, or 1 after "name: TLS: why". */
+int example_tls_start(const char *name, struct example_tls *t);
+
+/**
+ * main() of an example that takes an optional number (EXAMPLE_ARGS_NUMBER):
+ * check argv against usage, store the number in *number if given, make
+ * stdout line-buffered and run fn(arg) with weft_run(). Returns the exit code.
+ */
+int example_run_number(const char *name, int argc, char **argv, const char *usage,
+                       unsigned *number, weft_task_fn *fn, void *arg);
+
 /* What an example takes on its command line, for example_args(). */
 enum example_argv {
     EXAMPLE_ARGS_NONE,      /* nothing */

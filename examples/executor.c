@@ -77,15 +77,8 @@ main_task(void *arg)
 int
 main(int argc, char **argv)
 {
-    int code = example_args(argc, argv, EXAMPLE_ARGS_NUMBER,
+    return example_run_number("executor", argc, argv,
         "usage: example_executor [STEP_MS]\n"
         "the tutorial's factorials run in a thread pool (run_in_executor);\n"
-        "STEP_MS: each step's sleep (default 1000)\n");
-    if (code >= 0)
-        return code;
-
-    if (argc > 1)
-        step_ms = (unsigned)atoi(argv[1]);
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    return example_exit("executor", weft_run(main_task, NULL));   /* asyncio.run(main()) */
+        "STEP_MS: each step's sleep (default 1000)\n", &step_ms, main_task, NULL);
 }

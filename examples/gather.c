@@ -62,15 +62,8 @@ main_task(void *arg)
 int
 main(int argc, char **argv)
 {
-    int code = example_args(argc, argv, EXAMPLE_ARGS_NUMBER,
+    return example_run_number("gather", argc, argv,
         "usage: example_gather [STEP_MS]\n"
         "three factorial tasks at once (asyncio.gather);\n"
-        "STEP_MS: each step's sleep (default 1000)\n");
-    if (code >= 0)
-        return code;
-
-    if (argc > 1)
-        step_ms = (unsigned)atoi(argv[1]);
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    return example_exit("gather", weft_run(main_task, NULL));   /* asyncio.run(main()) */
+        "STEP_MS: each step's sleep (default 1000)\n", &step_ms, main_task, NULL);
 }

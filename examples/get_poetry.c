@@ -128,9 +128,7 @@ main(int argc, char **argv)
     struct weft_task *t;
     int n = 0, status;
 
-    struct weft_tls_client_options tlso = { 0 };
-    struct weft_tls_context *tls = NULL;
-    bool use_tls = false;
+    struct example_tls tls = { .conn = &conn_opts };
     int first = 1;
     int code = example_args(argc, argv, EXAMPLE_ARGS_OWN,
         "usage: example_get_poetry [--tls] [--cafile FILE] [--servername NAME] [[HOST:]PORT ...]\n"
@@ -140,28 +138,14 @@ main(int argc, char **argv)
     if (code >= 0)
         return code;
     for (; first < argc && strncmp(argv[first], "--", 2) == 0; first++) {
-        if (strcmp(argv[first], "--tls") == 0) {
-            use_tls = true;
-        } else if (strcmp(argv[first], "--cafile") == 0 && first + 1 < argc) {
-            use_tls = true;
-            tlso.ca_file = argv[++first];
-        } else if (strcmp(argv[first], "--servername") == 0 && first + 1 < argc) {
-            conn_opts.server_hostname = argv[++first];
-        } else {
+        if (!example_tls_arg(argc, argv, &first, &tls)) {
             fprintf(stderr, "usage: get_poetry [--tls] [--cafile FILE] [--servername NAME] "
                             "[HOST:]PORT ...\n");
             return 2;
         }
     }
-    if (use_tls) {
-        char err[256];
-
-        if (weft_tls_context_new_client(&tlso, &tls, err, sizeof(err)) < 0) {
-            fprintf(stderr, "get_poetry: TLS: %s\n", err);
-            return 1;
-        }
-        conn_opts.tls = tls;
-    }
+    if (example_tls_start("get_poetry", &tls) != 0)
+        return 1;
     loop = weft_loop_new();
     if (loop == NULL)
         return 1;
@@ -200,6 +184,6 @@ main(int argc, char **argv)
     for (int k = 0; k < 50 && weft_stream_handler_count(loop) > 0; k++)
         weft_loop_run_once(loop);
     weft_loop_free(loop);
-    weft_tls_context_free(tls);
+    weft_tls_context_free(tls.ctx);
     return status;
 }

@@ -222,22 +222,15 @@ main(int argc, char **argv)
     static const char *const names[] = { "first", "second" };
     struct weft_stream_server *srv[2] = { NULL, NULL };
     static const char *const alpn[] = { "http/1.1", NULL };
-    struct weft_tls_client_options tlso = { .alpn = alpn };
-    struct weft_tls_context *tls = NULL;
-    bool use_tls = false;
+    struct example_tls tls = { .opts = { .alpn = alpn }, .conn = &conn_opts };
     int n = 0, first = 1;
     int code = example_args(argc, argv, EXAMPLE_ARGS_OWN, USAGE);
 
     if (code >= 0)
         return code;
     for (; first < argc && strncmp(argv[first], "--", 2) == 0; first++) {
-        if (strcmp(argv[first], "--tls") == 0) {
-            use_tls = true;
-        } else if (strcmp(argv[first], "--cafile") == 0 && first + 1 < argc) {
-            use_tls = true;
-            tlso.ca_file = argv[++first];
-        } else if (strcmp(argv[first], "--servername") == 0 && first + 1 < argc) {
-            conn_opts.server_hostname = argv[++first];
+        if (example_tls_arg(argc, argv, &first, &tls)) {
+            continue;
         } else if (strcmp(argv[first], "--timeout") == 0 && first + 1 < argc &&
                    atoi(argv[first + 1]) > 0) {
             timeout_ms = (int64_t)atoi(argv[++first]) * 1000;
@@ -247,15 +240,8 @@ main(int argc, char **argv)
         }
     }
     conn_opts.connect_timeout_ms = (uint64_t)timeout_ms;
-    if (use_tls) {
-        char err[256];
-
-        if (weft_tls_context_new_client(&tlso, &tls, err, sizeof(err)) < 0) {
-            fprintf(stderr, "http_get: TLS: %s\n", err);
-            return 1;
-        }
-        conn_opts.tls = tls;
-    }
+    if (example_tls_start("http_get", &tls) != 0)
+        return 1;
     loop = weft_loop_new();
     if (loop == NULL)
         return 1;
@@ -264,7 +250,7 @@ main(int argc, char **argv)
 
         snprintf(g[n].host, sizeof(g[n].host), "%.*s",
                  colon ? (int)(colon - argv[i]) : (int)strlen(argv[i]), argv[i]);
-        g[n].port = colon ? (uint16_t)atoi(colon + 1) : use_tls ? 443 : 80;
+        g[n].port = colon ? (uint16_t)atoi(colon + 1) : tls.use ? 443 : 80;
     }
     for (int i = 0; first == argc && i < 2; i++, n++) {
         struct sockaddr_in sin;
@@ -284,6 +270,6 @@ main(int argc, char **argv)
     for (int k = 0; k < 50 && weft_stream_handler_count(loop) > 0; k++)
         weft_loop_run_once(loop);
     weft_loop_free(loop);
-    weft_tls_context_free(tls);
+    weft_tls_context_free(tls.ctx);
     return 0;
 }
