@@ -5,10 +5,13 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -674,11 +677,19 @@ send_file(struct conn *c, const struct http_request *r, struct reply *rep,
          * head, and the bytes never enter user space (a file that shrinks meanwhile ends
          * the connection: the client sees a short body, never a wrong one). The
          * transport takes fd. */
+        int sock = -1, on = 1, off = 0;
+        size_t sl = sizeof(sock);
+        /* Cork the socket while the head is handed over, so that it leaves with the
+         * file's first pages, not in a packet of its own (nginx's tcp_nopush). */
+        if (weft_transport_get_extra_info(c->tr, "socket", &sock, &sl) == 0)
+            (void)setsockopt(sock, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
         if (flush(c) < 0) {
             rep->keep_alive = false;
             goto done;
         }
         int rc = weft_transport_sendfile(c->tr, fd, start, len);
+        if (sock >= 0)
+            (void)setsockopt(sock, IPPROTO_TCP, TCP_CORK, &off, sizeof(off));
         if (rc < 0) {
             rep->keep_alive = false;    /* the head went out: the connection must go */
             goto done;
