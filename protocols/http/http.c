@@ -1060,20 +1060,28 @@ fail_request(struct conn *c)
 /*
  * Close after an answer while the client may still be sending (RFC 9112 §9.6): closing at
  * once with unread bytes makes the kernel send RST, which can destroy the answer before the
- * client reads it. As nginx does: shut down writing (plain TCP; TLS cannot), then read and
- * discard until the client closes, lingering_timeout passes without a byte, or
- * lingering_time is up; then close.
+ * client reads it. As nginx does: shut down writing, then read and discard until the client
+ * closes, lingering_timeout passes without a byte, or lingering_time is up; then close.
+ * Over TLS the transport's own close is that: close_notify once the answer is out, then
+ * reading and discarding until the client's close_notify or tls_shutdown_timeout. Lingering
+ * without it would leave a client that reads to the end waiting for lingering_timeout.
  */
 static void
 linger(struct conn *c)
 {
     uint64_t now = weft_loop_time(c->loop);
 
+    if (!weft_transport_can_write_eof(c->tr)) {
+        c->closing = true;
+        c->kind = T_NONE;
+        weft_transport_close(c->tr);
+        return;
+    }
     c->closing = c->lingering = true;
     c->linger_end = now + c->svc->lingering_time_ms;
     if (c->in)
         evbuffer_drain(c->in, evbuffer_get_length(c->in));
-    if (weft_transport_can_write_eof(c->tr) && weft_transport_write_eof(c->tr) < 0) {
+    if (weft_transport_write_eof(c->tr) < 0) {
         weft_transport_close(c->tr);
         return;
     }

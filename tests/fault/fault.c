@@ -78,6 +78,8 @@ void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 static pthread_t loop_thread;       /* only its allocations are counted and failed */
 static bool tracking;               /* count, and remember what is allocated */
 static long fail_at;                /* the allocation to fail (1-based); 0: none */
+static void *failed_where[32];      /* where the last failed allocation was */
+static int failed_depth;
 static long alloc_count;            /* allocations since arm() */
 static long failed_count;           /* allocations failed since arm() */
 
@@ -180,6 +182,7 @@ fault_hit(void)
     alloc_count++;
     if (fail_at > 0 && alloc_count == fail_at) {
         failed_count++;
+        failed_depth = backtrace(failed_where, 32);
         /* FAULT_BACKTRACE=1: where each failing allocation is (to debug a failed walk) */
         if (getenv("FAULT_BACKTRACE") != NULL) {
             fprintf(stderr, "-- failing allocation %ld:\n", alloc_count);
@@ -342,6 +345,9 @@ fault_init(void)
     if (table == NULL)
         abort();
     loop_thread = pthread_self();
+    /* backtrace() loads its unwinder on first use; not in the middle of a walk */
+    failed_depth = backtrace(failed_where, 32);
+    failed_depth = 0;
     event_set_mem_functions(__wrap_malloc, __wrap_realloc, __wrap_free);
     CRYPTO_set_mem_functions(ssl_malloc, ssl_realloc, ssl_free);
 }
@@ -851,11 +857,22 @@ teardown_tls(void **state)
     return 0;
 }
 
+/* A failed walk: where the allocation that was failed was, and what the
+ * client had read by then. */
+static void
+print_failed_where(long n, size_t client_bytes)
+{
+    fprintf(stderr, "fault: allocation %ld (the client had %zu bytes) failed in:\n", n,
+            client_bytes);
+    backtrace_symbols_fd(failed_where, failed_depth, 2);
+}
+
 static void
 arm(long n)
 {
     alloc_count = 0;
     failed_count = 0;
+    failed_depth = 0;
     fail_at = n;
 }
 
@@ -891,11 +908,15 @@ test_fail_each_allocation(void **state)
         gen++;
         arm(n);
         r = session_run(FULL, &s);
-        if (!settle(5000))
+        if (!settle(5000)) {
+            print_failed_where(n, s.len);
             fail_msg("allocation %ld of %ld failed: the connection was never freed", n, total);
+        }
         fail_at = 0;
-        if (r == S_STUCK)
+        if (r == S_STUCK) {
+            print_failed_where(n, s.len);
             fail_msg("allocation %ld of %ld failed: the client hung", n, total);
+        }
         if (r == S_SERVED)
             served++;
         else

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # test_tls_weftd.sh: weftd with TLS services: echo (Protocol layer) with openssl s_client,
-# http with curl --cacert (ALPN http/1.1), poem (stream layer) with examples/get_poetry, and a
+# http with curl --cacert (ALPN http/1.1) and its TLS lingering close, poem (stream layer) with examples/get_poetry, and a
 # config error naming the file for a key that does not match its certificate.
 set -euo pipefail
 
@@ -30,6 +30,9 @@ protocol = http
 listen = 127.0.0.1:$2
 tls_certificate = $c/a.pem
 tls_key = $c/a.key
+max_body_size = 1k
+lingering_timeout = 300s
+lingering_time = 600s
 
 [poem-tls]
 protocol = poem
@@ -81,6 +84,22 @@ grep -q "Got 1 poems" <<<"$out" && grep -q "比翼连枝当日愿" <<<"$out" || 
 out=$(timeout 20 "$WEFT_BINARY_DIR/examples/example_http_get" --cafile "$c/ca.pem" \
       "localhost:${ports[1]}" 2>&1) || true
 grep -q "HTTP/1.1 200" <<<"$out" || fail "http_get over TLS: $out"
+
+# An error answer to a request whose body is left unread, over TLS: the 413, then
+# close_notify and the close, while the client still holds its side open; never a wait for
+# lingering_timeout (300 s here), which a client reading to the end would sit through.
+mkfifo "$tmp/linger.in"
+timeout "$((lib_timeout + 10))" openssl s_client -quiet -connect "127.0.0.1:${ports[1]}" \
+    -CAfile "$c/ca.pem" <"$tmp/linger.in" >"$tmp/linger.out" 2>&1 &
+spid=$!
+exec {lfd}>"$tmp/linger.in"
+( printf 'POST / HTTP/1.1\r\nHost: a.test\r\nContent-Length: 100000\r\n\r\n'
+  head -c 4000 /dev/zero ) >&"$lfd" 2>/dev/null || true
+rc=0
+wait "$spid" || rc=$?
+exec {lfd}>&-
+[ "$rc" != 124 ] || fail "413 over TLS: the connection stayed open (lingering without close_notify)"
+grep -q "HTTP/1.1 413" "$tmp/linger.out" || fail "413 over TLS: no answer: $(head -c 300 "$tmp/linger.out")"
 
 # plaintext on the TLS port: a 400 that says why (as nginx), logged, harmless
 out=$(curl -sS -w '\n%{http_code}' "http://127.0.0.1:${ports[1]}/" 2>&1) || true
