@@ -14,11 +14,12 @@ struct weft_transport;
 struct weft__files;
 
 /*
- * A flavour of transport: what differs between the socket transport
- * (transport.c) and those built on it (TLS, tls_transport.c), as libevent's
- * bufferevent_ops or HAProxy's xprt_ops. The public weft_transport_*
- * functions check what every flavour shares (closing, EOF sent, argument
- * errors), then call through tr->ops; nothing in transport.c knows a flavour.
+ * A flavour of transport, as libevent's bufferevent_ops or HAProxy's
+ * xprt_ops: the socket transport (transport.c) over a file descriptor, and
+ * layers stacked over another transport (TLS, tls_transport.c, which is
+ * that transport's protocol). The public weft_transport_* functions check
+ * what every flavour shares (closing, EOF sent, argument errors, flags),
+ * then call through tr->ops; nothing in transport.c knows a flavour.
  */
 struct weft__transport_ops {
     const char *name;       /* "socket", "tls" */
@@ -28,15 +29,32 @@ struct weft__transport_ops {
     int (*writelines)(struct weft_transport *tr, const struct iovec *iov, int iovcnt);
     /* weft_transport_sendfile(): takes fd on success; NULL: -ENOTSUP (TLS). */
     int (*sendfile)(struct weft_transport *tr, int fd, uint64_t offset, uint64_t len);
+    /* weft_transport_write_eof(), EOF_SENT just set; NULL: cannot (TLS). */
+    void (*write_eof)(struct weft_transport *tr);
     /* weft_transport_close() on a transport not yet closing. */
     void (*close)(struct weft_transport *tr);
-    /* After resume_reading re-armed the read event; NULL: nothing more. */
-    void (*reading_resumed)(struct weft_transport *tr);
-    /* get_extra_info names beyond socket, peername and sockname; NULL: -ENOENT. */
+    /* weft_transport_abort() on a transport not yet lost: drop the queue, end. */
+    void (*abort)(struct weft_transport *tr);
+    /*
+     * weft__transport_abort_now(): abort and deliver connection_lost now
+     * unless a callback of the transport is running; true if it was freed.
+     */
+    bool (*abort_now)(struct weft_transport *tr);
+    /* READ_PAUSED was just set / cleared; 0 or -errno. */
+    int (*pause_reading)(struct weft_transport *tr);
+    int (*resume_reading)(struct weft_transport *tr);
+    /* Bytes queued and not yet sent (the layers below included). */
+    size_t (*buffer_size)(const struct weft_transport *tr);
+    /* tr->high / tr->low were just set: pause the protocol now if past them. */
+    void (*limits_changed)(struct weft_transport *tr);
+    /*
+     * get_extra_info for every name but a proxied peer's (transport.c
+     * answers those): -ENOENT for a name it does not know. A layer answers
+     * its own names and asks the transport below for the rest.
+     */
     int (*extra_info)(struct weft_transport *tr, const char *name, void *out, size_t *len);
-    /* Free what the flavour holds, before the socket closes; NULL: nothing. */
-    void (*release)(struct weft_transport *tr);
-    bool can_write_eof;     /* TLS: no (close_notify ends both directions) */
+    /* The transport this one is stacked on, or NULL (a socket). */
+    struct weft_transport *(*lower)(const struct weft_transport *tr);
 };
 
 /* tr->flags */
@@ -57,10 +75,13 @@ enum {
 /*
  * Kept small: 10,000 idle connections must stay under 1.5 KiB each, and the
  * bufferevent with its two evbuffers already takes about 1 KiB of that.
+ * bev, fd, rd_* and files are the socket flavour's; a layer (TLS) has bev
+ * NULL and fd -1, and keeps what it needs in its own struct, which begins
+ * with this one.
  */
 struct weft_transport {
     const struct weft__transport_ops *ops;  /* its flavour */
-    struct bufferevent *bev;        /* owns the evbuffers and both events */
+    struct bufferevent *bev;        /* socket: owns the evbuffers and both events */
     struct weft_loop *loop;
     struct weft_protocol *proto;
     struct weft__conns *conns;      /* the list it is in (its server's), or NULL */
@@ -176,13 +197,5 @@ bool weft__host_is_invalid(const char *host);
 
 /* "1.2.3.4:80", "[::1]:80" or "unix" into buf; returns buf, or "?". */
 const char *weft__addr_string(const struct sockaddr *sa, char *buf, size_t len);
-
-/*
- * For the TLS flavour (tls_transport.c): stop all I/O and have
- * connection_lost(err) delivered from the loop (first reason wins); and
- * deliver it now (from the activated read event), freeing the transport.
- */
-void weft__tr_schedule_lost(struct weft_transport *tr, int err);
-void weft__tr_deliver_lost(struct weft_transport *tr);
 
 #endif

@@ -181,8 +181,6 @@ transport_free(struct weft_transport *tr)
      * fd, so closing it cannot confuse libevent's map either.
      */
     restore_events(bev, tr->fd);
-    if (tr->ops->release != NULL)
-        tr->ops->release(tr);       /* TLS: the SSL, its timer and context reference */
     if (tr->idle_timer != NULL)
         weft_handle_cancel(tr->idle_timer);
     files_free(tr);
@@ -203,18 +201,6 @@ deliver_lost(struct weft_transport *tr)
     if (ops != NULL && ops->connection_lost != NULL)
         ops->connection_lost(tr->proto, tr->error);
     transport_free(tr);
-}
-
-void
-weft__tr_schedule_lost(struct weft_transport *tr, int err)
-{
-    schedule_lost(tr, err);
-}
-
-void
-weft__tr_deliver_lost(struct weft_transport *tr)
-{
-    deliver_lost(tr);
 }
 
 /* A protocol callback returned an error: tell the loop, then abort. */
@@ -612,7 +598,16 @@ static int socket_write(struct weft_transport *tr, const void *data, size_t len)
 static int socket_sendfile(struct weft_transport *tr, int fd, uint64_t offset, uint64_t len);
 static int socket_write_buffer(struct weft_transport *tr, struct evbuffer *buf);
 static int socket_writelines(struct weft_transport *tr, const struct iovec *iov, int iovcnt);
+static void socket_write_eof(struct weft_transport *tr);
 static void socket_close(struct weft_transport *tr);
+static void socket_abort(struct weft_transport *tr);
+static bool socket_abort_now(struct weft_transport *tr);
+static int socket_pause_reading(struct weft_transport *tr);
+static int socket_resume_reading(struct weft_transport *tr);
+static size_t socket_buffer_size(const struct weft_transport *tr);
+static void socket_limits_changed(struct weft_transport *tr);
+static int socket_extra_info(struct weft_transport *tr, const char *name, void *out,
+                             size_t *len);
 
 /* The socket flavour: everything in this file. */
 static const struct weft__transport_ops socket_ops = {
@@ -621,8 +616,15 @@ static const struct weft__transport_ops socket_ops = {
     .write_buffer = socket_write_buffer,
     .writelines = socket_writelines,
     .sendfile = socket_sendfile,
+    .write_eof = socket_write_eof,
     .close = socket_close,
-    .can_write_eof = true,
+    .abort = socket_abort,
+    .abort_now = socket_abort_now,
+    .pause_reading = socket_pause_reading,
+    .resume_reading = socket_resume_reading,
+    .buffer_size = socket_buffer_size,
+    .limits_changed = socket_limits_changed,
+    .extra_info = socket_extra_info,
 };
 
 void
@@ -727,6 +729,12 @@ weft__transport_abort_now(struct weft_transport *tr)
 {
     if (tr->flags & TR_LOST)
         return false;
+    return tr->ops->abort_now(tr);
+}
+
+static bool
+socket_abort_now(struct weft_transport *tr)
+{
     weft_transport_abort(tr);
     if (tr->in_cb != 0)
         return false;
@@ -956,15 +964,22 @@ weft_transport_write_eof(struct weft_transport *tr)
     if (tr->flags & (TR_CLOSING | TR_EOF_SENT))
         return -EPIPE;
     tr->flags |= TR_EOF_SENT;
+    tr->ops->write_eof(tr);
+    return 0;
+}
+
+static void
+socket_write_eof(struct weft_transport *tr)
+{
     if (out_empty(tr))
         do_shutdown(tr);
-    return 0;
+    /* else on_writable() shuts down once the queue is sent */
 }
 
 bool
 weft_transport_can_write_eof(const struct weft_transport *tr)
 {
-    return tr->ops->can_write_eof;
+    return tr->ops->write_eof != NULL;
 }
 
 void
@@ -988,12 +1003,18 @@ socket_close(struct weft_transport *tr)
 void
 weft_transport_abort(struct weft_transport *tr)
 {
-    struct evbuffer *out = tr->bev->output;
-    struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-
     if (tr->flags & (TR_LOST_PENDING | TR_LOST))
         return;
     tr->flags |= TR_CLOSING | TR_ABORTED;
+    tr->ops->abort(tr);
+}
+
+static void
+socket_abort(struct weft_transport *tr)
+{
+    struct evbuffer *out = tr->bev->output;
+    struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
     evbuffer_unfreeze(out, 1);
     evbuffer_drain(out, evbuffer_get_length(out));
     evbuffer_freeze(out, 1);
@@ -1014,10 +1035,16 @@ weft_transport_pause_reading(struct weft_transport *tr)
 {
     if (tr->flags & TR_CLOSING)
         return -EPIPE;
-    if (!(tr->flags & TR_READ_PAUSED)) {
-        tr->flags |= TR_READ_PAUSED;
-        event_del(&tr->bev->ev_read);
-    }
+    if (tr->flags & TR_READ_PAUSED)
+        return 0;
+    tr->flags |= TR_READ_PAUSED;
+    return tr->ops->pause_reading(tr);
+}
+
+static int
+socket_pause_reading(struct weft_transport *tr)
+{
+    event_del(&tr->bev->ev_read);
     return 0;
 }
 
@@ -1026,13 +1053,17 @@ weft_transport_resume_reading(struct weft_transport *tr)
 {
     if (tr->flags & TR_CLOSING)
         return -EPIPE;
-    if (tr->flags & TR_READ_PAUSED) {
-        tr->flags &= (uint16_t)~TR_READ_PAUSED;
-        if (!(tr->flags & TR_EOF_RCVD) && event_add(&tr->bev->ev_read, NULL) < 0)
-            return errno ? -errno : -ENOMEM;
-        if (tr->ops->reading_resumed != NULL)
-            tr->ops->reading_resumed(tr);   /* TLS: records OpenSSL already holds */
-    }
+    if (!(tr->flags & TR_READ_PAUSED))
+        return 0;
+    tr->flags &= (uint16_t)~TR_READ_PAUSED;
+    return tr->ops->resume_reading(tr);
+}
+
+static int
+socket_resume_reading(struct weft_transport *tr)
+{
+    if (!(tr->flags & TR_EOF_RCVD) && event_add(&tr->bev->ev_read, NULL) < 0)
+        return errno ? -errno : -ENOMEM;
     return 0;
 }
 
@@ -1053,9 +1084,17 @@ weft_transport_set_write_buffer_limits(struct weft_transport *tr, size_t high, s
         return -EINVAL;
     tr->high = high;
     tr->low = low;
-    if (!(tr->flags & TR_CLOSING) && !out_empty(tr))
-        queued(tr);     /* may pause now, as asyncio's _maybe_pause_protocol */
+    if (!(tr->flags & TR_CLOSING))
+        tr->ops->limits_changed(tr);
     return 0;
+}
+
+/* May pause now, as asyncio's _maybe_pause_protocol. */
+static void
+socket_limits_changed(struct weft_transport *tr)
+{
+    if (!out_empty(tr))
+        queued(tr);
 }
 
 void
@@ -1071,19 +1110,50 @@ weft_transport_get_write_buffer_limits(const struct weft_transport *tr, size_t *
 size_t
 weft_transport_get_write_buffer_size(const struct weft_transport *tr)
 {
+    return tr->ops->buffer_size(tr);
+}
+
+static size_t
+socket_buffer_size(const struct weft_transport *tr)
+{
     return out_len(tr);
+}
+
+static int
+copy_addr(const struct sockaddr_storage *ss, socklen_t sl, void *out, size_t *len)
+{
+    if (*len < sl) {
+        *len = sl;
+        return -ENOBUFS;
+    }
+    memcpy(out, ss, sl);
+    *len = sl;
+    return 0;
 }
 
 int
 weft_transport_get_extra_info(struct weft_transport *tr, const char *name, void *out,
                               size_t *len)
 {
+    if (name == NULL || len == NULL || (out == NULL && *len != 0))
+        return -EINVAL;
+    if (tr->proxied != NULL) {
+        /* the client the PROXY header named; the socket's own peer is proxy_peername */
+        if (strcmp(name, "peername") == 0)
+            return copy_addr(&tr->proxied->addr, tr->proxied->len, out, len);
+        if (strcmp(name, "proxy_peername") == 0)
+            name = "peername";
+    }
+    return tr->ops->extra_info(tr, name, out, len);
+}
+
+static int
+socket_extra_info(struct weft_transport *tr, const char *name, void *out, size_t *len)
+{
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
     int rc;
 
-    if (name == NULL || len == NULL || (out == NULL && *len != 0))
-        return -EINVAL;
     if (strcmp(name, "socket") == 0) {
         if (*len < sizeof(int)) {
             *len = sizeof(int);
@@ -1093,28 +1163,15 @@ weft_transport_get_extra_info(struct weft_transport *tr, const char *name, void 
         *len = sizeof(int);
         return 0;
     }
-    if (strcmp(name, "peername") == 0 && tr->proxied != NULL) {
-        sl = tr->proxied->len;
-        memcpy(&ss, &tr->proxied->addr, sl);
-        rc = 0;
-    } else if (strcmp(name, "peername") == 0 ||
-               (strcmp(name, "proxy_peername") == 0 && tr->proxied != NULL))
+    if (strcmp(name, "peername") == 0)
         rc = getpeername(tr->fd, (struct sockaddr *)&ss, &sl);
     else if (strcmp(name, "sockname") == 0)
         rc = getsockname(tr->fd, (struct sockaddr *)&ss, &sl);
-    else if (tr->ops->extra_info != NULL)
-        return tr->ops->extra_info(tr, name, out, len);     /* TLS: ssl_object, cipher... */
     else
         return -ENOENT;
     if (rc < 0)
         return -errno;
-    if (*len < sl) {
-        *len = sl;
-        return -ENOBUFS;
-    }
-    memcpy(out, &ss, sl);
-    *len = sl;
-    return 0;
+    return copy_addr(&ss, sl, out, len);
 }
 
 const char *
@@ -1145,13 +1202,11 @@ const char *
 weft_transport_peer_string(struct weft_transport *tr, char *buf, size_t len)
 {
     struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
+    size_t sl = sizeof(ss);
 
     if (tr == NULL || buf == NULL || len == 0)
         return "?";
-    if (tr->proxied != NULL)
-        return weft__addr_string((const struct sockaddr *)&tr->proxied->addr, buf, len);
-    if (getpeername(tr->fd, (struct sockaddr *)&ss, &sl) < 0)
+    if (weft_transport_get_extra_info(tr, "peername", &ss, &sl) < 0)
         return "?";
     return weft__addr_string((const struct sockaddr *)&ss, buf, len);
 }
@@ -1209,6 +1264,19 @@ weft_transport_set_proxied_peer(struct weft_transport *tr, const struct sockaddr
 
 static void idle_tick(void *arg);
 
+/* Bytes moved on tr or a transport below it since the last look (clears the marks). */
+static bool
+take_active(struct weft_transport *tr)
+{
+    bool active = false;
+
+    for (; tr != NULL; tr = tr->ops->lower != NULL ? tr->ops->lower(tr) : NULL) {
+        active |= (tr->flags & TR_ACTIVE) != 0;
+        tr->flags &= (uint16_t)~TR_ACTIVE;
+    }
+    return active;
+}
+
 static int
 idle_arm(struct weft_transport *tr)
 {
@@ -1227,14 +1295,13 @@ idle_tick(void *arg)
     tr->idle_timer = NULL;
     if (tr->flags & (TR_LOST_PENDING | TR_LOST))
         return;
-    if (tr->flags & TR_ACTIVE) {
-        tr->flags &= (uint16_t)~TR_ACTIVE;
+    if (take_active(tr)) {
         tr->idle_quiet = 0;
     } else if (++tr->idle_quiet >= IDLE_TICKS) {
         weft_log(WEFT_LOG_DEBUG, "%s: idle for %u ms: closing",
                  weft_transport_peer_string(tr, peer, sizeof(peer)), (unsigned)tr->idle_ms);
         /* Output stuck behind a peer that does not read, or a close that waits on it. */
-        if ((tr->flags & TR_CLOSING) || !out_empty(tr))
+        if ((tr->flags & TR_CLOSING) || tr->ops->buffer_size(tr) > 0)
             weft_transport_abort(tr);
         else
             weft_transport_close(tr);

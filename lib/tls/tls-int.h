@@ -28,7 +28,8 @@ struct weft_tls_context {
 typedef weft__wrap_done_cb weft__tls_done_cb;
 
 /*
- * Make a TLS transport over a connected socket and start the handshake:
+ * Make a TLS transport over a socket transport over a connected socket, and
+ * start the handshake:
  * server side when ctx is a server context (hostname ignored), client side
  * otherwise (hostname: SNI and the name the certificate must match, may be
  * NULL). Once the handshake is done factory(farg) makes the protocol,
@@ -41,6 +42,12 @@ int weft__transport_new_tls(struct weft_loop *loop, int fd, struct weft_tls_cont
                             const char *hostname, weft_protocol_factory_cb *factory, void *farg,
                             struct weft__conns *conns, weft__tls_done_cb *done, void *darg,
                             struct weft_transport **out);
+
+/*
+ * Make the BIO method through which OpenSSL reaches the transport below
+ * (once per process; a context calls it when made). 0 or -ENOMEM.
+ */
+int weft__tls_bio_init(void);
 
 /* Forget the done callback of a transport still in its handshake, and abort it. */
 void weft__tls_cancel(struct weft_transport *tr);

@@ -683,6 +683,8 @@ weft_tls_context_new(const struct weft_tls_config *cfg, struct weft_tls_context 
         if (rc < 0)
             return rc;
     }
+    if (weft__tls_bio_init() < 0)
+        return -ENOMEM;
     tc = calloc(1, sizeof(*tc));
     if (tc == NULL)
         return -ENOMEM;
@@ -744,6 +746,8 @@ weft_tls_context_new_client(const struct weft_tls_client_options *opts,
     if (parse_version(opts->min_version, &minv) < 0)
         return fail(err, errlen, "min_version: \"%s\" is not TLSv1.2 or TLSv1.3",
                     opts->min_version);
+    if (weft__tls_bio_init() < 0)
+        return -ENOMEM;
     tc = calloc(1, sizeof(*tc));
     if (tc == NULL)
         return -ENOMEM;

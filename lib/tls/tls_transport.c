@@ -1,19 +1,17 @@
 /* SPDX-License-Identifier: MIT */
-/* tls_transport.c: the TLS flavour of the transport: OpenSSL on the socket, driven by our events. */
+/* tls_transport.c: TLS as a layer: the protocol of the transport below, the transport of the protocol above. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_struct.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
+#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -21,52 +19,60 @@
 #include "tls/tls-int.h"
 
 /*
- * The TLS transport is the socket transport's struct with an SSL on the same
- * socket (a socket BIO) and the same trick: the bufferevent supplies the two
- * evbuffers and two events, which we re-assign to the callbacks below.
- * libevent's bufferevent_openssl is not used: the transport already owns the
- * read and write paths, and in 2.1.12 the OpenSSL bufferevent has stalls with
- * rate limits and watermarks and does no close_notify on close (see
- * docs/design-tls.md).
+ * A TLS connection is two transports (docs/design-tls.md):
+ *
+ *   protocol  <- plaintext ->  TLS transport (this file's flavour)
+ *                                 | is the protocol of
+ *                              the transport below (a socket today; any flavour)
+ *
+ * OpenSSL talks to the transport below through a BIO of our own: its write
+ * is weft_transport_write() on the lower transport (so ciphertext goes
+ * straight to the kernel when nothing is queued, as with a socket BIO, and
+ * the lower queue's marks pause the protocol above); its read takes bytes
+ * from the lower transport's input evbuffer, which its data_received hands
+ * over. Nothing here knows what the lower transport is: TLS over a Unix
+ * socket, or pushed onto a live connection (start_tls), is the same code.
  *
  * The states:
- *   HANDSHAKE  SSL_do_handshake until done (a timer bounds it); the protocol
- *              does not exist yet: the factory runs when the handshake is done.
- *   OPEN       SSL_read into the input evbuffer, SSL_write from the output.
- *   SHUTDOWN   after close() and a drained queue: close_notify sent, reading
- *              (and discarding) until the peer's arrives, the TCP connection
- *              ends, or the shutdown timer fires.
- * OpenSSL may need to read to write or the reverse; the want bits remember
- * which event must wake which path, and sync_events() arms exactly the events
- * the state needs.
+ *   HANDSHAKE  SSL_do_handshake as ciphertext arrives (a timer bounds it); the
+ *              protocol does not exist yet: the factory runs when it is done.
+ *   OPEN       records become plaintext for the protocol; writes become records.
+ *   SHUTDOWN   after close(): close_notify queued behind what was written,
+ *              then reading (and discarding) until the peer's close_notify or
+ *              EOF, or the shutdown timer; then the lower transport closes.
+ *   PLAIN      a plain HTTP request came to the TLS port: answered in plain
+ *              HTTP, writing shut down, what comes is dropped until EOF.
+ * The lower transport's connection_lost is the end of both: the TLS
+ * transport's connection_lost (or its done callback) runs from it, and frees
+ * the TLS transport. No writes can wait on reads: renegotiation is off
+ * (tls.c), and the BIO takes every record.
  */
 
 #define TLS_RECORD 16384        /* SSL_write at most one record's worth */
-#define READS_PER_WAKE 16       /* records per read wake-up, so no connection starves others */
+#define READS_PER_WAKE 16       /* records per turn, so no connection starves others */
 #define PULLUP_BELOW 4096       /* gather a queue's small first chains into one record */
 
-enum { ST_HANDSHAKE, ST_OPEN, ST_SHUTDOWN };
-
-enum {
-    W_READ = 1u << 0,           /* the current step (handshake, shutdown) waits to read */
-    W_WRITE = 1u << 1,          /* ... to write */
-    W_READ_WANTS_WRITE = 1u << 2,   /* SSL_read returned WANT_WRITE */
-    W_WRITE_WANTS_READ = 1u << 3,   /* SSL_write returned WANT_READ */
-    W_NOTIFY_SENT = 1u << 4,        /* our close_notify is out */
-};
+enum { ST_HANDSHAKE, ST_OPEN, ST_SHUTDOWN, ST_PLAIN };
 
 struct tls_tr {
-    struct weft_transport base;     /* first: freed as one block by transport_free */
+    struct weft_transport base;     /* first: what the protocol above holds */
+    struct weft_protocol below;     /* what the lower transport holds */
+    struct weft_transport *lower;   /* NULL once it is lost */
+    struct evbuffer *cin;           /* the lower's input: ciphertext, read by the BIO */
+    struct evbuffer *in;            /* plaintext for the protocol */
+    struct evbuffer *out;           /* writelines: gathered into records */
     SSL *ssl;
     struct weft_tls_context *ctx;
     struct event timer;             /* handshake, then shutdown timeout */
+    struct event later;             /* the read path from the loop (no fd) */
     weft_protocol_factory_cb *factory;
     void *farg;
     weft__tls_done_cb *done;
     void *darg;
     char *hostname;                 /* client: the name asked for (SNI) */
+    int write_error;                /* the lower transport refused a record */
     uint8_t state;
-    uint8_t want;
+    bool lower_eof;                 /* the lower transport's EOF came */
 };
 
 const char *
@@ -90,50 +96,130 @@ T(struct weft_transport *tr)
     return (struct tls_tr *)tr;
 }
 
+static inline struct tls_tr *
+B(struct weft_protocol *p)
+{
+    return (struct tls_tr *)(void *)((char *)p - offsetof(struct tls_tr, below));
+}
+
 static inline const struct weft_protocol_ops *
 proto_ops(const struct weft_transport *tr)
 {
     return tr->proto != NULL ? tr->proto->ops : NULL;
 }
 
-static void
-set_event(struct event *ev, bool on)
+static inline bool
+gone(const struct tls_tr *t)
 {
-    bool pending = event_pending(ev, EV_READ | EV_WRITE, NULL) != 0;
-
-    if (on && !pending)
-        event_add(ev, NULL);
-    else if (!on && pending)
-        event_del(ev);
+    return t->lower == NULL || (t->base.flags & TR_LOST);
 }
 
-/* Arm exactly the events the current state waits for. */
+/* ---- the BIO: OpenSSL's ciphertext to and from the lower transport ---- */
+
+static BIO_METHOD *bio_method;
+static pthread_mutex_t bio_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int
+bio_write(BIO *b, const char *data, int len)
+{
+    struct tls_tr *t = BIO_get_data(b);
+    int rc;
+
+    BIO_clear_retry_flags(b);
+    if (t->lower == NULL) {
+        t->write_error = -EPIPE;
+        return -1;
+    }
+    rc = weft_transport_write(t->lower, data, (size_t)len);
+    if (rc < 0) {
+        t->write_error = rc;
+        return -1;
+    }
+    return len;
+}
+
+static int
+bio_read(BIO *b, char *buf, int len)
+{
+    struct tls_tr *t = BIO_get_data(b);
+    int n;
+
+    BIO_clear_retry_flags(b);
+    n = t->cin != NULL ? evbuffer_remove(t->cin, buf, (size_t)len) : 0;
+    if (n > 0)
+        return n;
+    if (t->lower_eof || t->lower == NULL)
+        return 0;
+    BIO_set_retry_read(b);
+    return -1;
+}
+
+static long
+bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)b;
+    (void)num;
+    (void)ptr;
+    return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static int
+bio_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+int
+weft__tls_bio_init(void)
+{
+    BIO_METHOD *m;
+    int rc = 0;
+
+    pthread_mutex_lock(&bio_lock);
+    if (bio_method == NULL) {
+        m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "weft transport");
+        if (m == NULL || !BIO_meth_set_write(m, bio_write) || !BIO_meth_set_read(m, bio_read) ||
+            !BIO_meth_set_ctrl(m, bio_ctrl) || !BIO_meth_set_create(m, bio_create)) {
+            BIO_meth_free(m);
+            rc = -ENOMEM;
+        } else {
+            bio_method = m;
+        }
+    }
+    pthread_mutex_unlock(&bio_lock);
+    return rc;
+}
+
+__attribute__((destructor)) static void
+bio_fini(void)
+{
+    BIO_meth_free(bio_method);
+    bio_method = NULL;
+}
+
+/* ---- the end ---- */
+
+/*
+ * Have the lower transport end, which ends this one (below_lost): closing it
+ * (its queue is sent first: an alert, a close_notify, an answer) or, when
+ * err says the peer is gone or stuck, aborting it. The first error wins.
+ */
 static void
-sync_events(struct tls_tr *t)
+finish(struct tls_tr *t, int err, bool graceful)
 {
     struct weft_transport *tr = &t->base;
-    struct bufferevent *bev = tr->bev;
-    bool rd, wr;
 
-    if (tr->flags & (TR_LOST_PENDING | TR_LOST))
+    if (tr->error == 0)
+        tr->error = err;
+    tr->flags |= TR_CLOSING;
+    event_del(&t->timer);
+    if (t->lower == NULL)
         return;
-    if (t->state != ST_OPEN) {
-        rd = (t->want & W_READ) != 0;
-        wr = (t->want & W_WRITE) != 0;
-    } else {
-        rd = (t->want & W_WRITE_WANTS_READ) ||
-             !(tr->flags & (TR_READ_PAUSED | TR_CLOSING | TR_EOF_RCVD));
-        wr = (t->want & W_READ_WANTS_WRITE) ||
-             (evbuffer_get_length(bev->output) > 0 && !(t->want & W_WRITE_WANTS_READ));
-    }
-    set_event(&bev->ev_read, rd);
-    set_event(&bev->ev_write, wr);
-}
-
-static void
-lost(struct tls_tr *t, int err)
-{
-    weft__tr_schedule_lost(&t->base, err);
+    if (graceful)
+        weft_transport_close(t->lower);
+    else
+        weft_transport_abort(t->lower);
 }
 
 /* Map a failed SSL call to an error code, logging what TLS said. */
@@ -141,17 +227,17 @@ static int
 ssl_failure(struct tls_tr *t, int e, const char *what)
 {
     char peer[64], why[160];
-    int sys = errno;
 
+    if (t->write_error != 0) {
+        ERR_clear_error();
+        return t->write_error;
+    }
     if (e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN) {
-        int rc = e == SSL_ERROR_SYSCALL && sys != 0 && sys != EAGAIN ? -sys : -ECONNRESET;
-
         ERR_clear_error();
         if (t->state == ST_HANDSHAKE)
-            weft_log(WEFT_LOG_DEBUG, "TLS handshake with %s: %s",
-                     weft_transport_peer_string(&t->base, peer, sizeof(peer)),
-                     rc == -ECONNRESET ? "the peer closed the connection" : strerror(-rc));
-        return rc;
+            weft_log(WEFT_LOG_DEBUG, "TLS handshake with %s: the peer closed the connection",
+                     weft_transport_peer_string(&t->base, peer, sizeof(peer)));
+        return -ECONNRESET;
     }
     if (t->state == ST_HANDSHAKE && SSL_get_verify_result(t->ssl) != X509_V_OK) {
         long v = SSL_get_verify_result(t->ssl);
@@ -168,198 +254,7 @@ ssl_failure(struct tls_tr *t, int e, const char *what)
     return -WEFT_ETLS;
 }
 
-/* ---- writing ---- */
-
-/*
- * Hand the queue to SSL_write, a record at a time, until it is empty or the
- * socket is full. After WANT_WRITE OpenSSL wants the same bytes again, at
- * least as many: the front of the queue is exactly that (a first chain only
- * grows, a pulled-up one stays pulled up). Returns 0 or a negative code.
- */
-static int
-flush_output(struct tls_tr *t)
-{
-    struct evbuffer *out = t->base.bev->output;
-    size_t len;
-
-    while ((len = evbuffer_get_length(out)) > 0) {
-        struct evbuffer_iovec v;
-        size_t n;
-        void *p;
-        int r, e;
-
-        if (evbuffer_peek(out, -1, NULL, &v, 1) < 1)
-            return -ENOMEM;
-        n = v.iov_len;
-        p = v.iov_base;
-        if (n < PULLUP_BELOW && len > n) {
-            n = len < TLS_RECORD ? len : TLS_RECORD;
-            evbuffer_unfreeze(out, 1);
-            p = evbuffer_pullup(out, (ev_ssize_t)n);
-            evbuffer_freeze(out, 1);
-            if (p == NULL)
-                return -ENOMEM;
-        } else if (n > TLS_RECORD) {
-            n = TLS_RECORD;
-        }
-        ERR_clear_error();
-        r = SSL_write(t->ssl, p, (int)n);
-        if (r > 0) {
-            evbuffer_unfreeze(out, 1);
-            evbuffer_drain(out, (size_t)r);
-            evbuffer_freeze(out, 1);
-            continue;
-        }
-        e = SSL_get_error(t->ssl, r);
-        if (e == SSL_ERROR_WANT_WRITE)
-            return 0;
-        if (e == SSL_ERROR_WANT_READ) {
-            t->want |= W_WRITE_WANTS_READ;
-            return 0;
-        }
-        return ssl_failure(t, e, "write");
-    }
-    return 0;
-}
-
-static void start_shutdown(struct tls_tr *t);
-
-/* After writing: resume a paused protocol, close once drained, re-arm. */
-static void
-after_flush(struct tls_tr *t)
-{
-    struct weft_transport *tr = &t->base;
-    size_t len = evbuffer_get_length(tr->bev->output);
-
-    if ((tr->flags & TR_WRITE_PAUSED) && len <= tr->low) {
-        const struct weft_protocol_ops *ops = proto_ops(tr);
-
-        tr->flags &= (uint16_t)~TR_WRITE_PAUSED;
-        if (ops != NULL && ops->resume_writing != NULL) {
-            tr->in_cb++;
-            ops->resume_writing(tr->proto);
-            tr->in_cb--;
-        }
-        if (tr->flags & TR_LOST_PENDING)
-            return;
-        len = evbuffer_get_length(tr->bev->output);
-    }
-    if (len == 0 && (tr->flags & TR_CLOSING) && t->state == ST_OPEN) {
-        start_shutdown(t);
-        return;
-    }
-    sync_events(t);
-}
-
-/* Something was queued: write what the socket takes, pause the protocol past the mark. */
-static int
-queued(struct tls_tr *t)
-{
-    struct weft_transport *tr = &t->base;
-    int rc = 0;
-
-    if (!(t->want & W_WRITE_WANTS_READ)) {
-        rc = flush_output(t);
-        if (rc < 0) {
-            lost(t, rc);
-            return 0;       /* reported through connection_lost, as a socket error */
-        }
-    }
-    if (!(tr->flags & TR_WRITE_PAUSED) && evbuffer_get_length(tr->bev->output) > tr->high) {
-        const struct weft_protocol_ops *ops = proto_ops(tr);
-
-        tr->flags |= TR_WRITE_PAUSED;
-        if (ops != NULL && ops->pause_writing != NULL) {
-            tr->in_cb++;
-            ops->pause_writing(tr->proto);
-            tr->in_cb--;
-        }
-    }
-    sync_events(t);
-    return rc;
-}
-
-static int
-tls_write(struct weft_transport *tr, const void *data, size_t len)
-{
-    struct tls_tr *t = T(tr);
-    struct evbuffer *out = tr->bev->output;
-
-    if (len == 0)
-        return 0;
-    if (t->state != ST_OPEN)
-        return -EPIPE;
-    /* Nothing queued: encrypt straight from the caller's memory, queue the rest. */
-    if (evbuffer_get_length(out) == 0 && !(t->want & W_WRITE_WANTS_READ)) {
-        while (len > 0) {
-            int n = len > TLS_RECORD ? TLS_RECORD : (int)len;
-            int r, e;
-
-            ERR_clear_error();
-            r = SSL_write(t->ssl, data, n);
-            if (r > 0) {
-                data = (const char *)data + r;
-                len -= (size_t)r;
-                continue;
-            }
-            e = SSL_get_error(t->ssl, r);
-            if (e == SSL_ERROR_WANT_WRITE)
-                break;
-            if (e == SSL_ERROR_WANT_READ) {
-                t->want |= W_WRITE_WANTS_READ;
-                break;
-            }
-            lost(t, ssl_failure(t, e, "write"));
-            return 0;
-        }
-        if (len == 0)
-            return 0;
-    }
-    if (evbuffer_add(out, data, len) < 0) {
-        lost(t, -ENOMEM);
-        return -ENOMEM;
-    }
-    return queued(t);
-}
-
-static int
-tls_write_buffer(struct weft_transport *tr, struct evbuffer *buf)
-{
-    struct tls_tr *t = T(tr);
-
-    if (evbuffer_get_length(buf) == 0)
-        return 0;
-    if (t->state != ST_OPEN)
-        return -EPIPE;
-    if (evbuffer_add_buffer(tr->bev->output, buf) < 0) {
-        lost(t, -ENOMEM);
-        return -ENOMEM;
-    }
-    return queued(t);
-}
-
-static int
-tls_writelines(struct weft_transport *tr, const struct iovec *iov, int iovcnt)
-{
-    struct tls_tr *t = T(tr);
-    size_t total = 0;
-
-    if (t->state != ST_OPEN)
-        return -EPIPE;
-    for (int i = 0; i < iovcnt; i++) {
-        if (iov[i].iov_len == 0)
-            continue;
-        if (evbuffer_add(tr->bev->output, iov[i].iov_base, iov[i].iov_len) < 0) {
-            lost(t, -ENOMEM);
-            return -ENOMEM;
-        }
-        total += iov[i].iov_len;
-    }
-    return total > 0 ? queued(t) : 0;
-}
-
-/* ---- reading ---- */
-
+/* A protocol callback returned an error: tell the loop, then abort. */
 static void
 protocol_failed(struct tls_tr *t, const char *message, int rc)
 {
@@ -373,7 +268,129 @@ protocol_failed(struct tls_tr *t, const char *message, int rc)
     weft_transport_abort(&t->base);
 }
 
-/* close_notify (or a plain TCP EOF): eof_received's answer cannot keep TLS half open. */
+/* Come back from the loop to the read path. */
+static void
+again_later(struct tls_tr *t)
+{
+    event_active(&t->later, EV_TIMEOUT, 1);
+}
+
+/* ---- writing: plaintext into records, records into the lower transport ---- */
+
+/* SSL_write all of data, a record at a time. 0, or a negative code (the connection ends). */
+static int
+encrypt(struct tls_tr *t, const void *data, size_t len)
+{
+    while (len > 0) {
+        int n = len > TLS_RECORD ? TLS_RECORD : (int)len;
+        int r;
+
+        ERR_clear_error();
+        r = SSL_write(t->ssl, data, n);
+        if (r <= 0)
+            return ssl_failure(t, SSL_get_error(t->ssl, r), "write");
+        data = (const char *)data + r;
+        len -= (size_t)r;
+    }
+    return 0;
+}
+
+/* Encrypt and empty buf, gathering its small first chains into whole records. */
+static int
+encrypt_buffer(struct tls_tr *t, struct evbuffer *buf)
+{
+    size_t len;
+
+    while ((len = evbuffer_get_length(buf)) > 0) {
+        struct evbuffer_iovec v;
+        size_t n;
+        void *p;
+        int rc;
+
+        if (evbuffer_peek(buf, -1, NULL, &v, 1) < 1)
+            return -ENOMEM;
+        n = v.iov_len;
+        p = v.iov_base;
+        if (n < PULLUP_BELOW && len > n) {
+            n = len < TLS_RECORD ? len : TLS_RECORD;
+            p = evbuffer_pullup(buf, (ev_ssize_t)n);
+            if (p == NULL)
+                return -ENOMEM;
+        } else if (n > TLS_RECORD) {
+            n = TLS_RECORD;
+        }
+        rc = encrypt(t, p, n);
+        if (rc < 0)
+            return rc;
+        evbuffer_drain(buf, n);
+    }
+    return 0;
+}
+
+/* A write failed: the stream is broken (part may be sent). */
+static int
+write_failed(struct tls_tr *t, int rc)
+{
+    finish(t, rc, false);
+    return rc == -ENOMEM ? rc : 0;      /* else reported through connection_lost */
+}
+
+static int
+tls_write(struct weft_transport *tr, const void *data, size_t len)
+{
+    struct tls_tr *t = T(tr);
+    int rc;
+
+    if (len == 0)
+        return 0;
+    if (t->state != ST_OPEN || gone(t))
+        return -EPIPE;
+    rc = encrypt(t, data, len);
+    return rc < 0 ? write_failed(t, rc) : 0;
+}
+
+static int
+tls_write_buffer(struct weft_transport *tr, struct evbuffer *buf)
+{
+    struct tls_tr *t = T(tr);
+    int rc;
+
+    if (evbuffer_get_length(buf) == 0)
+        return 0;
+    if (t->state != ST_OPEN || gone(t))
+        return -EPIPE;
+    rc = encrypt_buffer(t, buf);
+    return rc < 0 ? write_failed(t, rc) : 0;
+}
+
+static int
+tls_writelines(struct weft_transport *tr, const struct iovec *iov, int iovcnt)
+{
+    struct tls_tr *t = T(tr);
+    int rc;
+
+    if (t->state != ST_OPEN || gone(t))
+        return -EPIPE;
+    if (iovcnt == 1)
+        return tls_write(tr, iov[0].iov_base, iov[0].iov_len);
+    /* Gathered first: small lines make one record, not one each. */
+    for (int i = 0; i < iovcnt; i++) {
+        if (iov[i].iov_len != 0 && evbuffer_add(t->out, iov[i].iov_base, iov[i].iov_len) < 0) {
+            evbuffer_drain(t->out, evbuffer_get_length(t->out));
+            return write_failed(t, -ENOMEM);
+        }
+    }
+    rc = encrypt_buffer(t, t->out);
+    if (rc < 0) {
+        evbuffer_drain(t->out, evbuffer_get_length(t->out));
+        return write_failed(t, rc);
+    }
+    return 0;
+}
+
+/* ---- reading ---- */
+
+/* close_notify (or the lower transport's EOF): eof_received's answer cannot keep TLS half open. */
 static void
 on_eof(struct tls_tr *t)
 {
@@ -386,29 +403,34 @@ on_eof(struct tls_tr *t)
         (void)ops->eof_received(tr->proto);
         tr->in_cb--;
     }
-    if (!(tr->flags & TR_CLOSING))
-        weft_transport_close(tr);
-    else
-        sync_events(t);
+    weft_transport_close(tr);
+}
+
+/*
+ * No empty chain kept on an idle connection: evbuffer_reserve_space leaves one
+ * when nothing was committed, and evbuffer_drain ignores an empty buffer.
+ */
+static void
+drop_empty_chain(struct evbuffer *in)
+{
+    if (evbuffer_get_length(in) == 0 && evbuffer_add(in, "", 1) == 0)
+        evbuffer_drain(in, 1);
 }
 
 static void
 read_records(struct tls_tr *t)
 {
     struct weft_transport *tr = &t->base;
-    struct evbuffer *in = tr->bev->input;
+    struct evbuffer *in = t->in;
     const struct weft_protocol_ops *ops;
     size_t total = 0;
     int e = SSL_ERROR_NONE, i, rc;
 
-    /* bufferevent_socket_new() froze the input's end; we are its writer. */
-    evbuffer_unfreeze(in, 0);
     for (i = 0; i < READS_PER_WAKE; i++) {
         struct evbuffer_iovec v;
         int r;
 
         if (evbuffer_reserve_space(in, TLS_RECORD, &v, 1) < 1) {
-            evbuffer_freeze(in, 0);
             protocol_failed(t, "cannot allocate the read buffer", -ENOMEM);
             return;
         }
@@ -422,11 +444,10 @@ read_records(struct tls_tr *t)
         evbuffer_commit_space(in, &v, 1);
         total += (size_t)r;
     }
-    if (total == 0 && evbuffer_get_length(in) == 0 && evbuffer_add(in, "", 1) == 0)
-        evbuffer_drain(in, 1);      /* no empty chain on an idle connection */
-    evbuffer_freeze(in, 0);
-
+    if (total == 0)
+        drop_empty_chain(in);
     if (total > 0) {
+        tr->flags |= TR_ACTIVE;
         ops = proto_ops(tr);
         if (ops == NULL || ops->data_received == NULL) {
             evbuffer_drain(in, evbuffer_get_length(in));
@@ -439,29 +460,22 @@ read_records(struct tls_tr *t)
                 return;
             }
         }
-        if (tr->flags & (TR_LOST_PENDING | TR_LOST))
-            return;
+        if (tr->flags & (TR_CLOSING | TR_READ_PAUSED))
+            return;     /* close or abort took over; or the protocol paused */
     }
     switch (e) {
     case SSL_ERROR_NONE:
-        /*
-         * The wake-up's budget is spent with records perhaps still inside
-         * OpenSSL, where epoll cannot see them: come back from the loop.
-         */
-        if (!(tr->flags & (TR_READ_PAUSED | TR_CLOSING)))
-            event_active(&tr->bev->ev_read, EV_READ, 1);
+        again_later(t);     /* the turn's budget is spent with records perhaps left */
         break;
     case SSL_ERROR_WANT_READ:
-        break;
-    case SSL_ERROR_WANT_WRITE:
-        t->want |= W_READ_WANTS_WRITE;
-        sync_events(t);
+        if (t->lower_eof)
+            on_eof(t);      /* TCP's EOF without close_notify: an EOF all the same */
         break;
     case SSL_ERROR_ZERO_RETURN:
         on_eof(t);
         break;
     default:
-        lost(t, ssl_failure(t, e, "read"));
+        finish(t, ssl_failure(t, e, "read"), false);
         break;
     }
 }
@@ -479,13 +493,12 @@ handshake_done(struct tls_tr *t)
 
     event_del(&t->timer);
     t->state = ST_OPEN;
-    t->want = 0;
     tr->in_cb++;
     proto = t->factory(t->farg);
     tr->in_cb--;
     if (proto == NULL) {
         weft_log(WEFT_LOG_WARNING, "TLS: protocol factory failed; connection dropped");
-        lost(t, -ENOMEM);
+        finish(t, -ENOMEM, false);
         return;
     }
     tr->proto = proto;
@@ -504,22 +517,19 @@ handshake_done(struct tls_tr *t)
         done(tr, 0, t->darg);
         tr->in_cb--;
     }
-    if (tr->flags & (TR_LOST_PENDING | TR_LOST))
-        return;
-    sync_events(t);
     /* Application data that came with the last handshake flight is inside OpenSSL. */
-    if (SSL_has_pending(t->ssl) && !(tr->flags & (TR_READ_PAUSED | TR_CLOSING)))
-        event_active(&tr->bev->ev_read, EV_READ, 1);
+    if (!(tr->flags & (TR_CLOSING | TR_READ_PAUSED)))
+        read_records(t);
 }
 
 /*
  * OpenSSL failed the handshake because the first bytes are a plain HTTP request
  * line (SSL_R_HTTP_REQUEST: "GET ", "POST", "HEAD", "PUT "; SSL_R_HTTPS_PROXY_REQUEST:
- * "CONNECT"). Say so in plain HTTP, as nginx does, instead of a silent close: the
- * answer fits any socket buffer, writing is shut down after it and what the client
- * already sent is read and dropped, so the close that follows sends no RST that
- * could destroy the answer on its way. For any service: a client that speaks HTTP
- * to a TLS port wants to hear it, whatever the protocol behind (docs/design-tls.md).
+ * "CONNECT"). Say so in plain HTTP, as nginx does, instead of a silent close; then
+ * writing is shut down and what the client still sends is read and dropped until it
+ * closes (or the shutdown timer), so the close sends no RST that could destroy the
+ * answer on its way. For any service: a client that speaks HTTP to a TLS port wants to
+ * hear it, whatever the protocol behind (docs/design-tls.md).
  */
 static bool
 answer_plain_http(struct tls_tr *t)
@@ -532,22 +542,29 @@ answer_plain_http(struct tls_tr *t)
         "\r\n"
         "400 The plain HTTP request was sent to a TLS port.\r\n";
     unsigned long err = ERR_peek_error();
-    char peer[64], junk[4096];
-    int fd = t->base.fd;
+    struct timeval tv = {
+        .tv_sec = t->ctx->shutdown_ms / 1000,
+        .tv_usec = (t->ctx->shutdown_ms % 1000) * 1000,
+    };
+    char peer[64];
 
     if (ERR_GET_LIB(err) != ERR_LIB_SSL ||
         (ERR_GET_REASON(err) != SSL_R_HTTP_REQUEST &&
          ERR_GET_REASON(err) != SSL_R_HTTPS_PROXY_REQUEST))
         return false;
-    /* The peer's address first: once the client closes, getpeername() fails. */
-    weft_transport_peer_string(&t->base, peer, sizeof(peer));
-    if (send(fd, answer, sizeof(answer) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-        return false;
-    (void)shutdown(fd, SHUT_WR);
-    for (int i = 0; i < 16 && recv(fd, junk, sizeof(junk), MSG_DONTWAIT) > 0; i++)
-        ;
-    weft_log(WEFT_LOG_INFO, "TLS handshake with %s: plain HTTP on a TLS port, answered 400", peer);
     ERR_clear_error();
+    if (weft_transport_write(t->lower, answer, sizeof(answer) - 1) < 0)
+        return false;
+    weft_log(WEFT_LOG_INFO, "TLS handshake with %s: plain HTTP on a TLS port, answered 400",
+             weft_transport_peer_string(&t->base, peer, sizeof(peer)));
+    t->state = ST_PLAIN;
+    t->base.flags |= TR_CLOSING;
+    if (t->cin != NULL)
+        evbuffer_drain(t->cin, evbuffer_get_length(t->cin));
+    if (weft_transport_can_write_eof(t->lower) && weft_transport_write_eof(t->lower) == 0 &&
+        evtimer_add(&t->timer, &tv) == 0)
+        return true;
+    finish(t, -WEFT_ETLS, true);
     return true;
 }
 
@@ -556,6 +573,7 @@ handshake_step(struct tls_tr *t)
 {
     int r, e;
 
+    t->write_error = 0;
     ERR_clear_error();
     r = SSL_do_handshake(t->ssl);
     if (r == 1) {
@@ -563,51 +581,31 @@ handshake_step(struct tls_tr *t)
         return;
     }
     e = SSL_get_error(t->ssl, r);
-    t->want &= (uint8_t)~(W_READ | W_WRITE);
+    if (e == SSL_ERROR_WANT_READ && !t->lower_eof)
+        return;     /* more ciphertext comes through data_received */
+    if (e == SSL_ERROR_SSL && answer_plain_http(t))
+        return;
     if (e == SSL_ERROR_WANT_READ) {
-        t->want |= W_READ;
-    } else if (e == SSL_ERROR_WANT_WRITE) {
-        t->want |= W_WRITE;
-    } else {
-        lost(t, e == SSL_ERROR_SSL && answer_plain_http(t) ? -WEFT_ETLS
-                                                           : ssl_failure(t, e, "handshake"));
+        char peer[64];
+
+        weft_log(WEFT_LOG_DEBUG, "TLS handshake with %s: the peer closed the connection",
+                 weft_transport_peer_string(&t->base, peer, sizeof(peer)));
+        finish(t, -ECONNRESET, true);
         return;
     }
-    sync_events(t);
+    /* An alert may be queued in the lower transport: it goes before the close. */
+    finish(t, ssl_failure(t, e, "handshake"), true);
 }
 
 /* ---- shutdown ---- */
 
+/* Read and drop until the peer's close_notify or EOF; then the lower transport closes. */
 static void
-shutdown_step(struct tls_tr *t)
+shutdown_read(struct tls_tr *t)
 {
-    int r, e;
-
-    t->want &= (uint8_t)~(W_READ | W_WRITE);
-    if (!(t->want & W_NOTIFY_SENT)) {
-        ERR_clear_error();
-        r = SSL_shutdown(t->ssl);
-        if (r == 1) {               /* the peer's close_notify came first */
-            lost(t, 0);
-            return;
-        }
-        if (r == 0) {
-            t->want |= W_NOTIFY_SENT;
-        } else {
-            e = SSL_get_error(t->ssl, r);
-            ERR_clear_error();
-            if (e != SSL_ERROR_WANT_WRITE) {
-                lost(t, 0);         /* the peer is gone: nothing more to say */
-                return;
-            }
-            t->want |= W_WRITE;
-            sync_events(t);
-            return;
-        }
-    }
-    /* Read and drop until the peer's close_notify, or its EOF. */
     for (int i = 0; i < READS_PER_WAKE; i++) {
         char buf[4096];
+        int r, e;
 
         ERR_clear_error();
         r = SSL_read(t->ssl, buf, sizeof(buf));
@@ -615,20 +613,12 @@ shutdown_step(struct tls_tr *t)
             continue;
         e = SSL_get_error(t->ssl, r);
         ERR_clear_error();
-        if (e == SSL_ERROR_WANT_READ) {
-            t->want |= W_READ;
-        } else if (e == SSL_ERROR_WANT_WRITE) {
-            t->want |= W_WRITE;
-        } else {
-            lost(t, 0);             /* close_notify, EOF, or an error: done either way */
+        if (e == SSL_ERROR_WANT_READ && !t->lower_eof)
             return;
-        }
-        sync_events(t);
+        finish(t, 0, true);     /* close_notify, EOF, or an error: done either way */
         return;
     }
-    t->want |= W_READ;
-    sync_events(t);
-    event_active(&t->base.bev->ev_read, EV_READ, 1);
+    again_later(t);
 }
 
 static void
@@ -638,12 +628,27 @@ start_shutdown(struct tls_tr *t)
         .tv_sec = t->ctx->shutdown_ms / 1000,
         .tv_usec = (t->ctx->shutdown_ms % 1000) * 1000,
     };
+    int r;
 
     t->state = ST_SHUTDOWN;
-    t->want &= (uint8_t)~(W_READ_WANTS_WRITE | W_WRITE_WANTS_READ);
-    evtimer_add(&t->timer, &tv);
-    /* Called from a protocol or a task: the reading is left to the loop's callbacks. */
-    shutdown_step(t);
+    t->write_error = 0;
+    ERR_clear_error();
+    /* close_notify goes into the lower queue, behind everything written before it */
+    r = SSL_shutdown(t->ssl);
+    ERR_clear_error();
+    if (r == 1 || r < 0 || t->lower_eof || (t->base.flags & TR_EOF_RCVD)) {
+        finish(t, 0, true);     /* the peer's came first, or it is gone: nothing to wait for */
+        return;
+    }
+    if (evtimer_add(&t->timer, &tv) < 0) {
+        finish(t, 0, true);
+        return;
+    }
+    /* The peer's close_notify must be read, even if the protocol had paused reading. */
+    (void)weft_transport_resume_reading(t->lower);
+    /* Called from a protocol or a task: the reading is left to the loop. */
+    if (t->cin != NULL && evbuffer_get_length(t->cin) > 0)
+        again_later(t);
 }
 
 static void
@@ -652,14 +657,33 @@ tls_close(struct weft_transport *tr)
     struct tls_tr *t = T(tr);
 
     tr->flags |= TR_CLOSING;
-    if (t->state == ST_HANDSHAKE) {
-        lost(t, 0);
+    if (gone(t))
         return;
-    }
-    if (evbuffer_get_length(tr->bev->output) == 0)
+    if (t->state == ST_OPEN)
         start_shutdown(t);
-    else
-        sync_events(t);     /* writes go on; after_flush() starts the shutdown */
+    else if (t->state == ST_HANDSHAKE)
+        finish(t, 0, true);
+}
+
+static void
+tls_abort(struct weft_transport *tr)
+{
+    struct tls_tr *t = T(tr);
+
+    evbuffer_drain(t->out, evbuffer_get_length(t->out));
+    finish(t, 0, false);
+}
+
+static bool
+tls_abort_now(struct weft_transport *tr)
+{
+    struct tls_tr *t = T(tr);
+
+    weft_transport_abort(tr);
+    if (tr->in_cb != 0 || t->lower == NULL)
+        return false;
+    /* the lower transport's connection_lost, now, frees this one too */
+    return weft__transport_abort_now(t->lower);
 }
 
 void
@@ -669,112 +693,98 @@ weft__tls_cancel(struct weft_transport *tr)
     weft_transport_abort(tr);
 }
 
-static void
-tls_resume_reading(struct weft_transport *tr)
+static int
+tls_pause_reading(struct weft_transport *tr)
 {
     struct tls_tr *t = T(tr);
 
-    /* Records OpenSSL read ahead are invisible to epoll. */
-    if (t->state == ST_OPEN && SSL_has_pending(t->ssl))
-        event_active(&tr->bev->ev_read, EV_READ, 1);
+    if (t->lower != NULL)
+        (void)weft_transport_pause_reading(t->lower);
+    return 0;
 }
 
-/* ---- events ---- */
-
-static void
-deliver(struct tls_tr *t)
+static int
+tls_resume_reading(struct weft_transport *tr)
 {
-    struct weft_transport *tr = &t->base;
-    weft__tls_done_cb *done = t->done;
-
-    if (done != NULL) {
-        int err = tr->error != 0 ? tr->error : -ECONNABORTED;
-
-        t->done = NULL;
-        done(NULL, err, t->darg);
-    }
-    weft__tr_deliver_lost(tr);     /* frees tr */
-}
-
-static void
-on_readable(evutil_socket_t fd, short what, void *arg)
-{
-    struct tls_tr *t = arg;
-    struct weft_transport *tr = &t->base;
-
-    (void)fd;
-    (void)what;
-    tr->flags |= TR_ACTIVE;        /* for the idle timeout (transport.c) */
-    if (unlikely(tr->flags & TR_LOST_PENDING)) {
-        deliver(t);
-        return;
-    }
-    switch (t->state) {
-    case ST_HANDSHAKE:
-        handshake_step(t);
-        return;
-    case ST_SHUTDOWN:
-        shutdown_step(t);
-        return;
-    default:
-        break;
-    }
-    if (t->want & W_WRITE_WANTS_READ) {
-        int rc;
-
-        t->want &= (uint8_t)~W_WRITE_WANTS_READ;
-        rc = flush_output(t);
-        if (rc < 0) {
-            lost(t, rc);
-            return;
-        }
-        after_flush(t);
-        if (tr->flags & (TR_LOST_PENDING | TR_LOST) || t->state != ST_OPEN)
-            return;
-    }
-    if (tr->flags & (TR_READ_PAUSED | TR_CLOSING | TR_EOF_RCVD)) {
-        sync_events(t);
-        return;
-    }
-    read_records(t);
-}
-
-static void
-on_writable(evutil_socket_t fd, short what, void *arg)
-{
-    struct tls_tr *t = arg;
-    struct weft_transport *tr = &t->base;
+    struct tls_tr *t = T(tr);
     int rc;
 
-    (void)fd;
-    (void)what;
-    if (tr->flags & (TR_LOST_PENDING | TR_LOST))
-        return;
-    tr->flags |= TR_ACTIVE;
+    if (t->lower == NULL)
+        return -EPIPE;
+    rc = weft_transport_resume_reading(t->lower);
+    if (rc < 0 && rc != -EPIPE)
+        return rc;
+    /* Records OpenSSL or the lower input already hold: no new bytes will say so. */
+    if (t->state == ST_OPEN &&
+        (SSL_has_pending(t->ssl) || (t->cin != NULL && evbuffer_get_length(t->cin) > 0) ||
+         t->lower_eof))
+        again_later(t);
+    return 0;
+}
+
+static size_t
+tls_buffer_size(const struct weft_transport *tr)
+{
+    const struct tls_tr *t = (const struct tls_tr *)tr;
+
+    return t->lower != NULL ? weft_transport_get_write_buffer_size(t->lower) : 0;
+}
+
+static void
+tls_limits_changed(struct weft_transport *tr)
+{
+    struct tls_tr *t = T(tr);
+
+    if (t->lower != NULL)
+        (void)weft_transport_set_write_buffer_limits(t->lower, tr->high, tr->low);
+}
+
+static struct weft_transport *
+tls_lower(const struct weft_transport *tr)
+{
+    return ((const struct tls_tr *)tr)->lower;
+}
+
+/* ---- the read path, wherever it starts ---- */
+
+static void
+pump(struct tls_tr *t)
+{
+    struct weft_transport *tr = &t->base;
+
     switch (t->state) {
     case ST_HANDSHAKE:
         handshake_step(t);
-        return;
+        break;
+    case ST_OPEN:
+        if (tr->flags & TR_CLOSING)
+            break;
+        if (tr->flags & TR_READ_PAUSED) {
+            if (t->lower != NULL)
+                (void)weft_transport_pause_reading(t->lower);
+            break;
+        }
+        read_records(t);
+        break;
     case ST_SHUTDOWN:
-        shutdown_step(t);
-        return;
-    default:
+        shutdown_read(t);
+        break;
+    default:                    /* ST_PLAIN: dropped */
+        if (t->cin != NULL)
+            evbuffer_drain(t->cin, evbuffer_get_length(t->cin));
         break;
     }
-    if (t->want & W_READ_WANTS_WRITE) {
-        t->want &= (uint8_t)~W_READ_WANTS_WRITE;
-        if (!(tr->flags & (TR_READ_PAUSED | TR_CLOSING | TR_EOF_RCVD))) {
-            read_records(t);
-            if (tr->flags & (TR_LOST_PENDING | TR_LOST))
-                return;
-        }
-    }
-    rc = flush_output(t);
-    if (rc < 0) {
-        lost(t, rc);
-        return;
-    }
-    after_flush(t);
+}
+
+static void
+on_later(evutil_socket_t fd, short what, void *arg)
+{
+    struct tls_tr *t = arg;
+
+    (void)fd;
+    (void)what;
+    if (!gone(t))
+        pump(t);
 }
 
 static void
@@ -785,73 +795,178 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    if (t->base.flags & (TR_LOST_PENDING | TR_LOST))
+    if (gone(t))
         return;
     if (t->state == ST_HANDSHAKE) {
         weft_log(WEFT_LOG_INFO, "TLS handshake with %s timed out after %u ms",
                  weft_transport_peer_string(&t->base, peer, sizeof(peer)),
                  (unsigned)t->ctx->handshake_ms);
-        lost(t, -ETIMEDOUT);
+        finish(t, -ETIMEDOUT, false);
     } else {
         weft_log(WEFT_LOG_DEBUG, "TLS: no close_notify from %s within %u ms; closing",
                  weft_transport_peer_string(&t->base, peer, sizeof(peer)),
                  (unsigned)t->ctx->shutdown_ms);
-        lost(t, 0);
+        finish(t, 0, false);
     }
 }
+
+/* ---- the protocol of the lower transport ---- */
+
+static int
+below_made(struct weft_protocol *p, struct weft_transport *lower)
+{
+    B(p)->lower = lower;
+    return 0;
+}
+
+static int
+below_data(struct weft_protocol *p, struct evbuffer *in)
+{
+    struct tls_tr *t = B(p);
+
+    t->cin = in;
+    pump(t);
+    return 0;
+}
+
+static bool
+below_eof(struct weft_protocol *p)
+{
+    struct tls_tr *t = B(p);
+
+    t->lower_eof = true;
+    pump(t);
+    /* kept open: what is queued (an answer, close_notify) still goes, then finish() */
+    return !gone(t);
+}
+
+static void
+below_pause_writing(struct weft_protocol *p)
+{
+    struct weft_transport *tr = &B(p)->base;
+    const struct weft_protocol_ops *ops = proto_ops(tr);
+
+    if (tr->flags & TR_WRITE_PAUSED)
+        return;
+    tr->flags |= TR_WRITE_PAUSED;
+    if (ops != NULL && ops->pause_writing != NULL && !(tr->flags & TR_CLOSING)) {
+        tr->in_cb++;
+        ops->pause_writing(tr->proto);
+        tr->in_cb--;
+    }
+}
+
+static void
+below_resume_writing(struct weft_protocol *p)
+{
+    struct weft_transport *tr = &B(p)->base;
+    const struct weft_protocol_ops *ops = proto_ops(tr);
+
+    if (!(tr->flags & TR_WRITE_PAUSED))
+        return;
+    tr->flags &= (uint16_t)~TR_WRITE_PAUSED;
+    if (ops != NULL && ops->resume_writing != NULL && !(tr->flags & TR_CLOSING)) {
+        tr->in_cb++;
+        ops->resume_writing(tr->proto);
+        tr->in_cb--;
+    }
+}
+
+static void tls_free(struct tls_tr *t);
+
+/* The lower transport is gone: so is this one. */
+static void
+below_lost(struct weft_protocol *p, int err)
+{
+    struct tls_tr *t = B(p);
+    struct weft_transport *tr = &t->base;
+    const struct weft_protocol_ops *ops = proto_ops(tr);
+    weft__tls_done_cb *done = t->done;
+
+    t->lower = NULL;
+    t->cin = NULL;
+    if (tr->error == 0)
+        tr->error = err;
+    (void)weft_transport_set_idle_timeout(tr, 0);
+    tr->flags = (uint16_t)((tr->flags & ~TR_LOST_PENDING) | TR_LOST | TR_CLOSING);
+    event_del(&t->timer);
+    event_del(&t->later);
+    if (tr->conns != NULL)
+        weft__conns_unlink(tr);
+    if (done != NULL) {
+        t->done = NULL;
+        done(NULL, tr->error != 0 ? tr->error : -ECONNABORTED, t->darg);
+    } else if ((tr->flags & TR_MADE) && ops != NULL && ops->connection_lost != NULL) {
+        ops->connection_lost(tr->proto, tr->error);
+    }
+    tls_free(t);
+}
+
+static const struct weft_protocol_ops below_ops = {
+    .connection_made = below_made,
+    .data_received = below_data,
+    .eof_received = below_eof,
+    .connection_lost = below_lost,
+    .pause_writing = below_pause_writing,
+    .resume_writing = below_resume_writing,
+};
 
 /* ---- life ---- */
 
 static void
-tls_release(struct weft_transport *tr)
+tls_free(struct tls_tr *t)
 {
-    struct tls_tr *t = T(tr);
-
-    event_del(&t->timer);
-    SSL_free(t->ssl);       /* its socket BIO does not close the fd */
-    t->ctx->wrapper.ops->unref(&t->ctx->wrapper);
+    (void)weft_transport_set_proxied_peer(&t->base, NULL, 0);
+    SSL_free(t->ssl);       /* and its BIO */
+    evbuffer_free(t->in);
+    evbuffer_free(t->out);
+    if (t->ctx != NULL)
+        t->ctx->wrapper.ops->unref(&t->ctx->wrapper);
     free(t->hostname);
+    free(t);
 }
 
 static int tls_extra_info(struct weft_transport *tr, const char *name, void *out, size_t *len);
 
-/* The TLS flavour (transport-int.h): SSL over the socket, its own read and write paths. */
+/* The TLS flavour (transport-int.h): a layer over the transport below. */
 static const struct weft__transport_ops tls_ops = {
     .name = "tls",
     .write = tls_write,
     .write_buffer = tls_write_buffer,
     .writelines = tls_writelines,
     .close = tls_close,
-    .reading_resumed = tls_resume_reading,
+    .abort = tls_abort,
+    .abort_now = tls_abort_now,
+    .pause_reading = tls_pause_reading,
+    .resume_reading = tls_resume_reading,
+    .buffer_size = tls_buffer_size,
+    .limits_changed = tls_limits_changed,
     .extra_info = tls_extra_info,
-    .release = tls_release,
-    .can_write_eof = false,
+    .lower = tls_lower,
 };
 
-int
-weft__transport_new_tls(struct weft_loop *loop, int fd, struct weft_tls_context *ctx,
-                        const char *hostname, weft_protocol_factory_cb *factory, void *farg,
-                        struct weft__conns *conns, weft__tls_done_cb *done, void *darg,
-                        struct weft_transport **out)
+/* The TLS transport, before it has a transport below: SSL, BIO, buffers, events. */
+static struct tls_tr *
+tls_new(struct weft_loop *loop, struct weft_tls_context *ctx, const char *hostname)
 {
     struct event_base *base = weft_loop_get_base(loop);
-    struct timeval tv = {
-        .tv_sec = ctx->handshake_ms / 1000,
-        .tv_usec = (ctx->handshake_ms % 1000) * 1000,
-    };
-    struct weft_transport *tr;
-    struct bufferevent *bev;
     struct tls_tr *t;
-    int one = 1;
+    BIO *bio;
 
+    if (bio_method == NULL && weft__tls_bio_init() < 0)
+        return NULL;
     t = calloc(1, sizeof(*t));
     if (t == NULL)
-        return -ENOMEM;
-    tr = &t->base;
+        return NULL;
+    t->in = evbuffer_new();
+    t->out = evbuffer_new();
     ERR_clear_error();
-    t->ssl = SSL_new(ctx->ctxs[0]);
-    if (t->ssl == NULL || SSL_set_fd(t->ssl, fd) != 1)
+    t->ssl = t->in != NULL && t->out != NULL ? SSL_new(ctx->ctxs[0]) : NULL;
+    bio = t->ssl != NULL ? BIO_new(bio_method) : NULL;
+    if (bio == NULL)
         goto nomem;
+    BIO_set_data(bio, t);
+    SSL_set_bio(t->ssl, bio, bio);
     if (ctx->client) {
         SSL_set_connect_state(t->ssl);
         if (hostname != NULL && hostname[0] != '\0') {
@@ -874,54 +989,73 @@ weft__transport_new_tls(struct weft_loop *loop, int fd, struct weft_tls_context 
     } else {
         SSL_set_accept_state(t->ssl);
     }
-    bev = bufferevent_socket_new(base, fd, 0);
-    if (bev == NULL)
-        goto nomem;
-    /* Only sync_events() arms the write event (not the output buffer's callback). */
-    bufferevent_disable(bev, EV_WRITE);
-    tr->bev = bev;
-    tr->loop = loop;
-    tr->fd = fd;
-    tr->high = WEFT_WRITE_HIGH_DEFAULT;
-    tr->low = WEFT_WRITE_LOW_DEFAULT;
-    tr->ops = &tls_ops;
+    t->base.ops = &tls_ops;
+    t->base.loop = loop;
+    t->base.fd = -1;
+    t->base.high = WEFT_WRITE_HIGH_DEFAULT;
+    t->base.low = WEFT_WRITE_LOW_DEFAULT;
+    t->below.ops = &below_ops;
+    evtimer_assign(&t->timer, base, on_timer, t);
+    event_assign(&t->later, base, -1, 0, on_later, t);
+    t->state = ST_HANDSHAKE;
+    return t;
+nomem:
+    ERR_clear_error();
+    SSL_free(t->ssl);
+    if (t->in != NULL)
+        evbuffer_free(t->in);
+    if (t->out != NULL)
+        evbuffer_free(t->out);
+    free(t->hostname);
+    free(t);
+    return NULL;
+}
+
+int
+weft__transport_new_tls(struct weft_loop *loop, int fd, struct weft_tls_context *ctx,
+                        const char *hostname, weft_protocol_factory_cb *factory, void *farg,
+                        struct weft__conns *conns, weft__tls_done_cb *done, void *darg,
+                        struct weft_transport **out)
+{
+    struct timeval tv = {
+        .tv_sec = ctx->handshake_ms / 1000,
+        .tv_usec = (ctx->handshake_ms % 1000) * 1000,
+    };
+    struct weft_transport *lower = NULL;
+    struct tls_tr *t = tls_new(loop, ctx, hostname);
+    int rc;
+
+    if (t == NULL)
+        return -ENOMEM;
+    if (evtimer_add(&t->timer, &tv) < 0) {
+        tls_free(t);
+        return -ENOMEM;
+    }
+    /* below_made() keeps the lower transport; its failure leaves fd to the caller */
+    rc = weft__transport_new_socket(loop, &t->below, fd, NULL, &lower);
+    if (rc < 0) {
+        event_del(&t->timer);
+        tls_free(t);
+        return rc;
+    }
     ctx->wrapper.ops->ref(&ctx->wrapper);
     t->ctx = ctx;
     t->factory = factory;
     t->farg = farg;
     t->done = done;
     t->darg = darg;
-    t->state = ST_HANDSHAKE;
-    event_assign(&bev->ev_read, base, fd, EV_READ | EV_PERSIST | EV_FINALIZE, on_readable, t);
-    event_assign(&bev->ev_write, base, fd, EV_WRITE | EV_PERSIST | EV_FINALIZE, on_writable, t);
-    evtimer_assign(&t->timer, base, on_timer, t);
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (evtimer_add(&t->timer, &tv) < 0) {
-        /* transport_free() would close fd, which stays the caller's on failure */
-        event_assign(&bev->ev_read, base, fd, EV_READ | EV_PERSIST | EV_FINALIZE, NULL, bev);
-        event_assign(&bev->ev_write, base, fd, EV_WRITE | EV_PERSIST | EV_FINALIZE, NULL, bev);
-        bufferevent_free(bev);
-        t->ctx->wrapper.ops->unref(&t->ctx->wrapper);
-        t->ctx = NULL;
-        goto nomem;
-    }
     if (conns != NULL)
-        weft__conns_link(conns, tr);
+        weft__conns_link(conns, &t->base);
     if (out != NULL)
-        *out = tr;
+        *out = &t->base;
     /*
      * A client speaks first, a server waits for the ClientHello. The client's
-     * first step also waits for the loop (the socket is writable at once):
-     * this may run on a task's small stack, and key generation is not small.
+     * first step waits for the loop: this may run on a task's small stack,
+     * and key generation is not small.
      */
-    t->want = ctx->client ? W_WRITE : W_READ;
-    sync_events(t);
+    if (ctx->client)
+        again_later(t);
     return 0;
-nomem:
-    SSL_free(t->ssl);
-    free(t->hostname);
-    free(t);
-    return -ENOMEM;
 }
 
 /* ---- get_extra_info ---- */
@@ -943,11 +1077,16 @@ copy_string(const char *s, void *out, size_t *len)
     return 0;
 }
 
+/* TLS's own names (weft/transport.h); the rest are the lower transport's. */
 static int
 tls_extra_info(struct weft_transport *tr, const char *name, void *out, size_t *len)
 {
+    static const char *const own[] = {
+        "tls_version", "cipher", "alpn_protocol", "sni", "peercert_subject",
+    };
     struct tls_tr *t = T(tr);
     SSL *ssl = t->ssl;
+    bool mine = false;
 
     if (strcmp(name, "ssl_object") == 0) {
         if (*len < sizeof(ssl)) {
@@ -958,6 +1097,11 @@ tls_extra_info(struct weft_transport *tr, const char *name, void *out, size_t *l
         *len = sizeof(ssl);
         return 0;
     }
+    for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+        mine |= strcmp(name, own[i]) == 0;
+    if (!mine)
+        return t->lower != NULL ? weft_transport_get_extra_info(t->lower, name, out, len)
+                                : -ENOENT;
     if (t->state == ST_HANDSHAKE)
         return -ENOENT;
     if (strcmp(name, "tls_version") == 0)
@@ -980,27 +1124,25 @@ tls_extra_info(struct weft_transport *tr, const char *name, void *out, size_t *l
         return copy_string(t->ctx->client ? t->hostname
                                           : SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name),
                            out, len);
-    if (strcmp(name, "peercert_subject") == 0) {
-        X509 *x = SSL_get0_peer_certificate(ssl);
-        BIO *b;
-        char *s;
-        long n;
-        int rc;
+    /* peercert_subject */
+    X509 *x = SSL_get0_peer_certificate(ssl);
+    BIO *b;
+    char *s;
+    long n;
+    int rc;
 
-        if (x == NULL)
-            return -ENOENT;
-        b = BIO_new(BIO_s_mem());
-        if (b == NULL)
-            return -ENOMEM;
-        if (X509_NAME_print_ex(b, X509_get_subject_name(x), 0, XN_FLAG_RFC2253) < 0 ||
-            BIO_write(b, "", 1) != 1) {
-            BIO_free(b);
-            return -ENOMEM;
-        }
-        n = BIO_get_mem_data(b, &s);
-        rc = n > 0 ? copy_string(s, out, len) : -ENOENT;
+    if (x == NULL)
+        return -ENOENT;
+    b = BIO_new(BIO_s_mem());
+    if (b == NULL)
+        return -ENOMEM;
+    if (X509_NAME_print_ex(b, X509_get_subject_name(x), 0, XN_FLAG_RFC2253) < 0 ||
+        BIO_write(b, "", 1) != 1) {
         BIO_free(b);
-        return rc;
+        return -ENOMEM;
     }
-    return -ENOENT;
+    n = BIO_get_mem_data(b, &s);
+    rc = n > 0 ? copy_string(s, out, len) : -ENOENT;
+    BIO_free(b);
+    return rc;
 }
