@@ -22,6 +22,7 @@
 #include <weft/weft.h>
 
 #include "harness.h"
+#include "tls/tls-int.h"        /* weft__transport_new_tls: TLS over any connected socket */
 
 /*
  * Certificates are made at test time by tests/integration/tls_certs.sh into a
@@ -183,6 +184,7 @@ config_errors_name_the_file(void **state)
 struct seen {
     char version[32], cipher[64], alpn[32], sni[64], subject[128];
     int made, lost, last_error;
+    int family;                 /* of the socket below (sockname) */
     bool lost_flag;
 };
 
@@ -219,6 +221,11 @@ srv_made(struct weft_protocol *p, struct weft_transport *tr)
     info(tr, "alpn_protocol", e->seen->alpn, sizeof(e->seen->alpn));
     info(tr, "sni", e->seen->sni, sizeof(e->seen->sni));
     info(tr, "peercert_subject", e->seen->subject, sizeof(e->seen->subject));
+    /* names the TLS layer does not know are the transport's below it */
+    struct sockaddr_storage ss;
+    len = sizeof(ss);
+    if (weft_transport_get_extra_info(tr, "sockname", &ss, &len) == 0)
+        e->seen->family = ss.ss_family;
     return 0;
 }
 
@@ -726,6 +733,53 @@ stream_layer_both_ends(void **state)
     weft_loop_free(loop);
 }
 
+/*
+ * TLS is a layer over a transport, not a socket flavour: the same code over a
+ * Unix socketpair, both ends ours, 4 MiB echoed with flow control, close_notify
+ * both ways.
+ */
+static void
+tls_over_a_unix_socketpair(void **state)
+{
+    struct weft_loop *loop = harness_loop_new();
+    struct weft_tls_context *sctx = default_server_ctx();
+    struct weft_tls_context *cctx = client_ctx(cert("ca.pem"), NULL, NULL);
+    struct weft_transport *st = NULL, *ct = NULL;
+    struct seen seen = { 0 };
+    struct cli c = { .total = 4u << 20 };
+    int sv[2], fd = -1;
+    size_t len = sizeof(fd);
+    (void)state;
+
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    assert_int_equal(weft__transport_new_tls(loop, sv[0], sctx, NULL, srv_factory, &seen, NULL,
+                                             NULL, NULL, &st), 0);
+    assert_int_equal(weft__transport_new_tls(loop, sv[1], cctx, "a.test", cli_factory, &c,
+                                             NULL, on_connect, &c, &ct), 0);
+    /* before the handshake: the layer's own names are not there, the socket's are */
+    assert_int_equal(weft_transport_get_extra_info(st, "tls_version", c.seen.version,
+                                                   &(size_t){ sizeof(c.seen.version) }),
+                     -ENOENT);
+    assert_int_equal(weft_transport_get_extra_info(st, "socket", &fd, &len), 0);
+    assert_int_equal(fd, sv[0]);
+    assert_int_equal(harness_run_until(loop, &c.lost_flag, 20000), 0);
+    assert_true(c.connected);
+    assert_int_equal(c.conn_error, 0);
+    assert_int_equal(c.got, c.total);
+    assert_false(c.mismatch);
+    assert_int_equal(c.lost_error, 0);
+    assert_int_equal(harness_run_until(loop, &seen.lost_flag, 5000), 0);
+    assert_int_equal(seen.made, 1);
+    assert_int_equal(seen.last_error, 0);
+    assert_string_equal(seen.version, "TLSv1.3");
+    assert_string_equal(seen.sni, "a.test");
+    assert_int_equal(seen.family, AF_UNIX);
+    assert_non_null(strstr(c.seen.subject, "CN=a.test"));
+    weft_tls_context_free(sctx);
+    weft_tls_context_free(cctx);
+    weft_loop_free(loop);
+}
+
 /* ---- by hand / for the scripts ---- */
 
 static void
@@ -793,6 +847,7 @@ main(int argc, char **argv)
         cmocka_unit_test(client_certificate_required),
         cmocka_unit_test(bad_clients_are_closed_and_logged),
         cmocka_unit_test(stream_layer_both_ends),
+        cmocka_unit_test(tls_over_a_unix_socketpair),
     };
     int rc;
 
