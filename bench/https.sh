@@ -9,6 +9,8 @@
 #              ticket and these are resumed handshakes                 -> handshakes/s
 #   full       PROCS (4) `openssl s_time -new` in parallel: a full handshake (ECDHE + ECDSA
 #              signature) per connection, no resumption                -> handshakes/s
+#   bulk       wrk, 10 connections, a 1 MiB file again and again: encryption and the TLS
+#              layer's write path, not handshakes                      -> requests/s (MiB/s)
 # Each line also gives each server's CPU time per request or connection (master and worker),
 # which other load on a shared machine disturbs less than the rates. Target: >= 1.0x nginx.
 # Needs weftd with TLS wired (tls_certificate / tls_key service keys).
@@ -25,6 +27,7 @@ http_init https.sh wrk nginx taskset openssl
 bash "$here/tests/integration/tls_certs.sh" "$tmp/certs" >/dev/null
 chmod -R a+rX "$tmp/certs"
 printf 'hello, world\n' > "$tmp/www/13b.txt"
+head -c 1048576 /dev/urandom > "$tmp/www/1m.bin"
 chmod -R a+rX "$tmp/www"
 
 wport=$(free_port)
@@ -59,6 +62,10 @@ measure() {
               "https://127.0.0.1:$port/13b.txt" 2>&1)
         n=$(awk '/requests in/ {print $1}' <<<"$out")
         ;;
+    bulk)
+        out=$(taskset -c 1 wrk -t1 -c10 -d"${secs}s" "https://127.0.0.1:$port/1m.bin" 2>&1)
+        n=$(awk '/requests in/ {print $1}' <<<"$out")
+        ;;
     full)
         for ((i = 0; i < procs; i++)); do
             taskset -c 1 openssl s_time -connect "127.0.0.1:$port" -new -time "$secs" \
@@ -75,12 +82,12 @@ measure() {
 }
 
 printf '%-10s %10s %10s %7s %9s %9s\n' load weft nginx ratio weft_us nginx_us
-for load in keepalive resumed full; do
+for load in keepalive resumed full bulk; do
     read -r w wu < <(measure "$load" "$wport" "$wpid")
     read -r n nu < <(measure "$load" "$nport" "$npid")
     awk -v l="$load" -v w="${w:-0}" -v n="${n:-0}" -v wu="$wu" -v nu="$nu" 'BEGIN {
         printf "%-10s %10.0f %10.0f %7.2f %9.1f %9.1f\n", l, w, n, (n > 0 ? w / n : 0), wu, nu }'
 done
 echo "(13-byte file; keepalive: requests/s; resumed, full: one connection per request, i.e." \
-     "handshakes/s; weft_us, nginx_us: server CPU microseconds per request; ${secs}s per run;" \
+     "handshakes/s; bulk: requests/s of a 1 MiB file over 10 connections; weft_us, nginx_us: server CPU microseconds per request; ${secs}s per run;" \
      "wrk $conns connections, $procs s_time clients; nproc $(nproc))"
