@@ -206,17 +206,30 @@ weft__task_wake(struct weft_task *t, intptr_t value)
     return true;
 }
 
-intptr_t
-weft__task_park(void)
+/*
+ * Before a task waits: 0, -WEFT_ENOTASK outside a task, or -ECANCELED if a
+ * cancel came while it ran (taken: the wait does not start).
+ */
+static int
+wait_start(struct weft_task *t)
 {
-    struct weft_task *t = current;
-
     if (t == NULL)
         return -WEFT_ENOTASK;
     if (t->cancel_pending) {
         t->cancel_pending = false;
         return -ECANCELED;
     }
+    return 0;
+}
+
+intptr_t
+weft__task_park(void)
+{
+    struct weft_task *t = current;
+    int rc = wait_start(t);
+
+    if (rc < 0)
+        return rc;
     t->parked = true;
     weft__coro_transfer(&t->coro, &t->ts->main);
     return t->resume_value;
@@ -379,13 +392,10 @@ intptr_t
 weft_await(struct weft_future *f)
 {
     struct weft_task *t = current;
+    int rc = wait_start(t);
 
-    if (t == NULL)
-        return -WEFT_ENOTASK;
-    if (t->cancel_pending) {
-        t->cancel_pending = false;
-        return -ECANCELED;
-    }
+    if (rc < 0)
+        return rc;
     if (f->done) {
         f->retrieved = true;
         return f->result;

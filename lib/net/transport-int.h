@@ -110,6 +110,31 @@ struct weft__conns {
     size_t count;
 };
 
+/* The protocol's operations, or NULL before there is a protocol. */
+static inline const struct weft_protocol_ops *
+weft__proto_ops(const struct weft_transport *tr)
+{
+    return tr->proto != NULL ? tr->proto->ops : NULL;
+}
+
+/*
+ * For every flavour. A protocol callback failed: tell the loop's error
+ * handler (message, rc, the peer), then abort the transport.
+ */
+void weft__transport_failed(struct weft_transport *tr, const char *message, int rc);
+
+/*
+ * tr->proto is set: mark the transport made and run connection_made (its
+ * failure: weft__transport_failed).
+ */
+void weft__transport_made(struct weft_transport *tr);
+
+/*
+ * Hand in to data_received (nobody wants it: drained). False if the
+ * callback failed (the transport is aborted).
+ */
+bool weft__transport_data(struct weft_transport *tr, struct evbuffer *in);
+
 /* Join / leave the list. */
 void weft__conns_link(struct weft__conns *l, struct weft_transport *tr);
 void weft__conns_unlink(struct weft_transport *tr);

@@ -115,22 +115,53 @@ _Static_assert(sizeof(struct evbuffer_iovec) == sizeof(struct iovec) &&
                offsetof(struct evbuffer_iovec, iov_len) == offsetof(struct iovec, iov_len),
                "evbuffer_iovec must match struct iovec");
 
-static void
-report_error(struct weft_transport *tr, const char *message, int error)
+void
+weft__transport_failed(struct weft_transport *tr, const char *message, int rc)
 {
     char peer[80];
     struct weft_error_context ctx = {
-        .message = message, .error = error, .transport = tr,
+        .message = message, .error = rc, .transport = tr,
         .peer = weft_transport_peer_string(tr, peer, sizeof(peer)),
     };
 
     weft_loop_call_error_handler(tr->loop, &ctx);
+    weft_transport_abort(tr);
 }
 
-static inline const struct weft_protocol_ops *
-proto_ops(const struct weft_transport *tr)
+void
+weft__transport_made(struct weft_transport *tr)
 {
-    return tr->proto != NULL ? tr->proto->ops : NULL;
+    const struct weft_protocol_ops *ops = weft__proto_ops(tr);
+    int rc;
+
+    tr->flags |= TR_MADE;
+    if (ops != NULL && ops->connection_made != NULL) {
+        tr->in_cb++;
+        rc = ops->connection_made(tr->proto, tr);
+        tr->in_cb--;
+        if (rc < 0)
+            weft__transport_failed(tr, "protocol connection_made failed", rc);
+    }
+}
+
+bool
+weft__transport_data(struct weft_transport *tr, struct evbuffer *in)
+{
+    const struct weft_protocol_ops *ops = weft__proto_ops(tr);
+    int rc;
+
+    if (ops == NULL || ops->data_received == NULL) {
+        evbuffer_drain(in, evbuffer_get_length(in));    /* nobody wants it */
+        return true;
+    }
+    tr->in_cb++;
+    rc = ops->data_received(tr->proto, in);
+    tr->in_cb--;
+    if (rc < 0) {
+        weft__transport_failed(tr, "protocol data_received failed", rc);
+        return false;
+    }
+    return true;
 }
 
 /*
@@ -193,7 +224,7 @@ transport_free(struct weft_transport *tr)
 static void
 deliver_lost(struct weft_transport *tr)
 {
-    const struct weft_protocol_ops *ops = proto_ops(tr);
+    const struct weft_protocol_ops *ops = weft__proto_ops(tr);
 
     tr->flags = (uint16_t)((tr->flags & ~TR_LOST_PENDING) | TR_LOST | TR_CLOSING);
     if (tr->conns != NULL)
@@ -201,14 +232,6 @@ deliver_lost(struct weft_transport *tr)
     if (ops != NULL && ops->connection_lost != NULL)
         ops->connection_lost(tr->proto, tr->error);
     transport_free(tr);
-}
-
-/* A protocol callback returned an error: tell the loop, then abort. */
-static void
-protocol_failed(struct weft_transport *tr, const char *message, int rc)
-{
-    report_error(tr, message, rc);
-    weft_transport_abort(tr);
 }
 
 /* The queue grew: arm the write event and pause the protocol past the mark. */
@@ -223,7 +246,7 @@ queued(struct weft_transport *tr)
     if ((tr->flags & TR_WRITE_PAUSED) || out_len(tr) <= tr->high)
         return;
     tr->flags |= TR_WRITE_PAUSED;
-    ops = proto_ops(tr);
+    ops = weft__proto_ops(tr);
     if (ops != NULL && ops->pause_writing != NULL) {
         tr->in_cb++;
         ops->pause_writing(tr->proto);
@@ -242,11 +265,13 @@ do_shutdown(struct weft_transport *tr)
 }
 
 /*
- * Send at most limit memory bytes from the output's front with sendmsg(flags).
- * Returns the bytes sent (0: the socket is full) or -errno.
+ * Send at most limit memory bytes from the output's front with sendmsg(flags),
+ * one call of up to SEND_IOV chains. Returns the bytes sent (0: the socket is
+ * full) or -errno; *all (if not NULL) says whether the socket took all it was
+ * offered.
  */
 static ssize_t
-send_mem(struct weft_transport *tr, size_t limit, int flags)
+send_mem(struct weft_transport *tr, size_t limit, int flags, bool *all)
 {
     struct evbuffer *out = tr->bev->output;
     struct evbuffer_iovec vec[SEND_IOV];
@@ -274,6 +299,8 @@ send_mem(struct weft_transport *tr, size_t limit, int flags)
     evbuffer_unfreeze(out, 1);
     evbuffer_drain(out, (size_t)w);
     evbuffer_freeze(out, 1);
+    if (all != NULL)
+        *all = (size_t)w == total;
     return w;
 }
 
@@ -329,7 +356,7 @@ flush_files(struct weft_transport *tr)
         ssize_t w;
 
         if (f->mem_before > 0) {
-            w = send_mem(tr, f->mem_before, MSG_MORE);
+            w = send_mem(tr, f->mem_before, MSG_MORE, NULL);
             if (w <= 0)
                 return (int)w;
             f->mem_before -= (size_t)w;
@@ -370,33 +397,16 @@ static int
 flush_mem(struct weft_transport *tr)
 {
     struct evbuffer *out = tr->bev->output;
-    struct evbuffer_iovec vec[SEND_IOV];
+    size_t len;
 
-    for (;;) {
-        struct msghdr mh = { .msg_iov = (struct iovec *)vec };
-        size_t total = 0;
-        ssize_t w;
-        int n = evbuffer_peek(out, -1, NULL, vec, SEND_IOV);
+    while ((len = evbuffer_get_length(out)) > 0) {
+        bool all;
+        ssize_t w = send_mem(tr, len, 0, &all);
 
-        if (n <= 0)
-            return 0;
-        if (n > SEND_IOV)
-            n = SEND_IOV;
-        for (int i = 0; i < n; i++)
-            total += vec[i].iov_len;
-        mh.msg_iovlen = (size_t)n;
-        do
-            w = sendmsg(tr->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-        while (w < 0 && errno == EINTR);
-        if (w < 0)
-            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
-        /* bufferevent_socket_new() froze the output's start; we are its reader. */
-        evbuffer_unfreeze(out, 1);
-        evbuffer_drain(out, (size_t)w);
-        evbuffer_freeze(out, 1);
-        if ((size_t)w < total)
-            return 0;
+        if (w <= 0 || !all)
+            return w < 0 ? (int)w : 0;
     }
+    return 0;
 }
 
 static int
@@ -427,7 +437,7 @@ on_writable(evutil_socket_t fd, short what, void *arg)
         event_del(&bev->ev_write);
     if ((tr->flags & TR_WRITE_PAUSED) && len <= tr->low) {
         tr->flags &= (uint16_t)~TR_WRITE_PAUSED;
-        ops = proto_ops(tr);
+        ops = weft__proto_ops(tr);
         if (ops != NULL && ops->resume_writing != NULL) {
             tr->in_cb++;
             ops->resume_writing(tr->proto);
@@ -478,7 +488,7 @@ shrink_small_read(struct evbuffer *in, size_t n)
 static void
 on_eof(struct weft_transport *tr)
 {
-    const struct weft_protocol_ops *ops = proto_ops(tr);
+    const struct weft_protocol_ops *ops = weft__proto_ops(tr);
     bool keep = false;
 
     tr->flags |= TR_EOF_RCVD;
@@ -499,7 +509,6 @@ read_once(struct weft_transport *tr)
 {
     struct evbuffer *in = tr->bev->input;
     struct evbuffer_iovec vec[2];
-    const struct weft_protocol_ops *ops;
     size_t want = ((size_t)1 << tr->rd_shift) - CHAIN_SLACK;
     bool was_empty = evbuffer_get_length(in) == 0;
     ssize_t n;
@@ -510,7 +519,7 @@ read_once(struct weft_transport *tr)
     nvec = evbuffer_reserve_space(in, (ev_ssize_t)want, vec, 2);
     if (nvec <= 0) {
         evbuffer_freeze(in, 0);
-        protocol_failed(tr, "cannot allocate the read buffer", -ENOMEM);
+        weft__transport_failed(tr, "cannot allocate the read buffer", -ENOMEM);
         return;
     }
     do
@@ -530,7 +539,7 @@ read_once(struct weft_transport *tr)
         evbuffer_commit_space(in, vec, used);
         if (was_empty && (size_t)n <= RD_COPY_MAX && !shrink_small_read(in, (size_t)n)) {
             evbuffer_freeze(in, 0);
-            protocol_failed(tr, "cannot allocate the read buffer", -ENOMEM);
+            weft__transport_failed(tr, "cannot allocate the read buffer", -ENOMEM);
             return;
         }
         /*
@@ -565,16 +574,7 @@ read_once(struct weft_transport *tr)
             schedule_lost(tr, rc);
         return;
     }
-    ops = proto_ops(tr);
-    if (ops == NULL || ops->data_received == NULL) {
-        evbuffer_drain(in, evbuffer_get_length(in));    /* nobody wants it */
-        return;
-    }
-    tr->in_cb++;
-    rc = ops->data_received(tr->proto, in);
-    tr->in_cb--;
-    if (rc < 0)
-        protocol_failed(tr, "protocol data_received failed", rc);
+    (void)weft__transport_data(tr, in);
 }
 
 static void
@@ -668,7 +668,6 @@ weft__transport_new_accepted(struct weft_loop *loop, struct weft_protocol *proto
                              socklen_t peerlen, uint64_t idle_ms, struct weft_transport **out)
 {
     struct event_base *base = weft_loop_get_base(loop);
-    const struct weft_protocol_ops *ops;
     struct weft_transport *tr;
     struct bufferevent *bev;
     int one = 1, rc;
@@ -712,15 +711,7 @@ weft__transport_new_accepted(struct weft_loop *loop, struct weft_protocol *proto
         weft__conns_link(conns, tr);
     if (out != NULL)
         *out = tr;
-    tr->flags |= TR_MADE;
-    ops = proto_ops(tr);
-    if (ops != NULL && ops->connection_made != NULL) {
-        tr->in_cb++;
-        rc = ops->connection_made(proto, tr);
-        tr->in_cb--;
-        if (rc < 0)
-            protocol_failed(tr, "protocol connection_made failed", rc);
-    }
+    weft__transport_made(tr);
     return 0;
 }
 

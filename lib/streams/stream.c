@@ -665,11 +665,34 @@ drop_long_line(struct weft_stream *s, size_t at)
 
 static const struct iovec newline = { .iov_base = (void *)"\n", .iov_len = 1 };
 
+/*
+ * The next line's length, its newline included (at EOF the last line without
+ * one, or 0), searching at most search bytes. A line longer than max bytes
+ * is dropped: -WEFT_ELIMIT. Other errors as find_sep's.
+ */
+static ssize_t
+line_len(struct weft_stream *s, size_t search, size_t max)
+{
+    size_t at;
+    ssize_t n = find_sep(s, &newline, 1, search, &at);
+
+    if (n == -WEFT_EINCOMPLETE) {
+        n = (ssize_t)buffered(s);   /* the last line, without newline, or 0 */
+        if ((size_t)n > max) {
+            drop_long_line(s, SIZE_MAX);
+            return -WEFT_ELIMIT;
+        }
+    } else if (n == -WEFT_ELIMIT || (n > 0 && (size_t)n > max)) {
+        drop_long_line(s, at);
+        return -WEFT_ELIMIT;
+    }
+    return n;
+}
+
 ssize_t
 weft_reader_readline(struct weft_reader *r, char *buf, size_t size)
 {
     struct weft_stream *s = R2S(r);
-    size_t at;
     ssize_t n;
     int rc = reader_enter(s);
 
@@ -677,19 +700,9 @@ weft_reader_readline(struct weft_reader *r, char *buf, size_t size)
         return rc;
     if (size == 0)
         return -EINVAL;
-    n = find_sep(s, &newline, 1, min_limit(s, size), &at);
-    if (n == -WEFT_EINCOMPLETE) {
-        n = (ssize_t)buffered(s);   /* the last line, without newline, or 0 */
-        if ((size_t)n > size - 1) {
-            drop_long_line(s, SIZE_MAX);
-            return -WEFT_ELIMIT;
-        }
-    } else if (n == -WEFT_ELIMIT || (n > 0 && (size_t)n > size - 1)) {
-        drop_long_line(s, at);
-        return -WEFT_ELIMIT;
-    } else if (n < 0) {
+    n = line_len(s, min_limit(s, size), size - 1);
+    if (n < 0)
         return n;
-    }
     if (n > 0)
         evbuffer_remove(s->in, buf, (size_t)n);
     buf[n] = '\0';
@@ -701,24 +714,15 @@ ssize_t
 weft_reader_next_line(struct weft_reader *r, const char **line)
 {
     struct weft_stream *s = R2S(r);
-    size_t at;
     ssize_t n;
     int rc = reader_enter(s);
 
     *line = NULL;
     if (rc < 0)
         return rc;
-    n = find_sep(s, &newline, 1, s->limit, &at);
-    if (n == -WEFT_EINCOMPLETE) {
-        n = (ssize_t)buffered(s);
-        if (n == 0)
-            return 0;
-    } else if (n == -WEFT_ELIMIT) {
-        drop_long_line(s, at);
+    n = line_len(s, s->limit, SIZE_MAX);
+    if (n <= 0)
         return n;
-    } else if (n < 0) {
-        return n;
-    }
     *line = (const char *)evbuffer_pullup(s->in, n);
     if (*line == NULL)
         return -ENOMEM;

@@ -155,10 +155,18 @@ server_started(struct weft_stream_server *ss, int rc, struct weft_stream_server 
     return 0;
 }
 
-int
-weft_start_server(struct weft_loop *loop, weft_client_cb *client, void *arg, const char *host,
-                  uint16_t port, const struct weft_stream_options *opts,
-                  struct weft_stream_server **out)
+/* Where a server listens: host and port, or sockets bound already (bound: fds). */
+struct where {
+    const char *host;
+    uint16_t port;
+    bool bound;
+    const int *fds;
+    size_t nfds;
+};
+
+static int
+start(struct weft_loop *loop, weft_client_cb *client, void *arg, const struct where *w,
+      const struct weft_stream_options *opts, struct weft_stream_server **out)
 {
     struct weft_stream_server *ss;
     struct weft_server_options so;
@@ -166,9 +174,21 @@ weft_start_server(struct weft_loop *loop, weft_client_cb *client, void *arg, con
 
     if (rc < 0)
         return rc;
-    rc = weft_create_server(loop, weft_stream_factory, &ss->home, host, port,
-                            server_opts(opts, &so), &ss->server);
+    if (w->bound)           /* takes the fds on success only */
+        rc = weft_create_server_fds(loop, weft_stream_factory, &ss->home, w->fds, w->nfds,
+                                    server_opts(opts, &so), &ss->server);
+    else
+        rc = weft_create_server(loop, weft_stream_factory, &ss->home, w->host, w->port,
+                                server_opts(opts, &so), &ss->server);
     return server_started(ss, rc, out);
+}
+
+int
+weft_start_server(struct weft_loop *loop, weft_client_cb *client, void *arg, const char *host,
+                  uint16_t port, const struct weft_stream_options *opts,
+                  struct weft_stream_server **out)
+{
+    return start(loop, client, arg, &(struct where){ .host = host, .port = port }, opts, out);
 }
 
 int
@@ -176,16 +196,8 @@ weft_start_server_fds(struct weft_loop *loop, weft_client_cb *client, void *arg,
                       const int *fds, size_t nfds, const struct weft_stream_options *opts,
                       struct weft_stream_server **out)
 {
-    struct weft_stream_server *ss;
-    struct weft_server_options so;
-    int rc = server_new(loop, client, arg, opts, &ss);
-
-    if (rc < 0)
-        return rc;
-    /* takes the fds on success only */
-    rc = weft_create_server_fds(loop, weft_stream_factory, &ss->home, fds, nfds,
-                                server_opts(opts, &so), &ss->server);
-    return server_started(ss, rc, out);
+    return start(loop, client, arg, &(struct where){ .bound = true, .fds = fds, .nfds = nfds },
+                 opts, out);
 }
 
 /* One of the server's handlers returned (weft_stream_factory.handler_done). */

@@ -663,6 +663,25 @@ complete_pair(struct pair *p, char *err, size_t errlen)
     return check_match(p, err, errlen);
 }
 
+/* A context with one reference and no SSL_CTX yet; NULL without memory. */
+static struct weft_tls_context *
+context_alloc(bool client, uint64_t handshake_ms, uint64_t shutdown_ms)
+{
+    struct weft_tls_context *tc;
+
+    if (weft__tls_bio_init() < 0)
+        return NULL;
+    tc = calloc(1, sizeof(*tc));
+    if (tc == NULL)
+        return NULL;
+    tc->wrapper.ops = &tls_wrapper;
+    tc->refs = 1;
+    tc->client = client;
+    tc->handshake_ms = (uint32_t)handshake_ms;
+    tc->shutdown_ms = (uint32_t)shutdown_ms;
+    return tc;
+}
+
 int
 weft_tls_context_new(const struct weft_tls_config *cfg, struct weft_tls_context **out,
                      char *err, size_t errlen)
@@ -683,15 +702,9 @@ weft_tls_context_new(const struct weft_tls_config *cfg, struct weft_tls_context 
         if (rc < 0)
             return rc;
     }
-    if (weft__tls_bio_init() < 0)
-        return -ENOMEM;
-    tc = calloc(1, sizeof(*tc));
+    tc = context_alloc(false, cfg->handshake_ms, cfg->shutdown_ms);
     if (tc == NULL)
         return -ENOMEM;
-    tc->wrapper.ops = &tls_wrapper;
-    tc->refs = 1;
-    tc->handshake_ms = (uint32_t)cfg->handshake_ms;
-    tc->shutdown_ms = (uint32_t)cfg->shutdown_ms;
     tc->ctxs = calloc(cfg->npairs, sizeof(*tc->ctxs));
     if (tc->ctxs == NULL)
         goto nomem;
@@ -746,20 +759,13 @@ weft_tls_context_new_client(const struct weft_tls_client_options *opts,
     if (parse_version(opts->min_version, &minv) < 0)
         return fail(err, errlen, "min_version: \"%s\" is not TLSv1.2 or TLSv1.3",
                     opts->min_version);
-    if (weft__tls_bio_init() < 0)
-        return -ENOMEM;
-    tc = calloc(1, sizeof(*tc));
+    tc = context_alloc(true,
+                       opts->handshake_timeout_ms > 0 && opts->handshake_timeout_ms < UINT32_MAX
+                           ? opts->handshake_timeout_ms : WEFT_TLS_HANDSHAKE_TIMEOUT_DEFAULT_MS,
+                       opts->shutdown_timeout_ms > 0 && opts->shutdown_timeout_ms < UINT32_MAX
+                           ? opts->shutdown_timeout_ms : WEFT_TLS_SHUTDOWN_TIMEOUT_DEFAULT_MS);
     if (tc == NULL)
         return -ENOMEM;
-    tc->wrapper.ops = &tls_wrapper;
-    tc->refs = 1;
-    tc->client = true;
-    tc->handshake_ms = opts->handshake_timeout_ms > 0 && opts->handshake_timeout_ms < UINT32_MAX
-                           ? (uint32_t)opts->handshake_timeout_ms
-                           : WEFT_TLS_HANDSHAKE_TIMEOUT_DEFAULT_MS;
-    tc->shutdown_ms = opts->shutdown_timeout_ms > 0 && opts->shutdown_timeout_ms < UINT32_MAX
-                          ? (uint32_t)opts->shutdown_timeout_ms
-                          : WEFT_TLS_SHUTDOWN_TIMEOUT_DEFAULT_MS;
     tc->ctxs = calloc(1, sizeof(*tc->ctxs));
     c = tc->ctxs != NULL ? SSL_CTX_new(TLS_client_method()) : NULL;
     if (c == NULL) {

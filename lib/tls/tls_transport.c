@@ -102,12 +102,6 @@ B(struct weft_protocol *p)
     return (struct tls_tr *)(void *)((char *)p - offsetof(struct tls_tr, below));
 }
 
-static inline const struct weft_protocol_ops *
-proto_ops(const struct weft_transport *tr)
-{
-    return tr->proto != NULL ? tr->proto->ops : NULL;
-}
-
 static inline bool
 gone(const struct tls_tr *t)
 {
@@ -254,20 +248,6 @@ ssl_failure(struct tls_tr *t, int e, const char *what)
     return -WEFT_ETLS;
 }
 
-/* A protocol callback returned an error: tell the loop, then abort. */
-static void
-protocol_failed(struct tls_tr *t, const char *message, int rc)
-{
-    char peer[80];
-    struct weft_error_context ctx = {
-        .message = message, .error = rc, .transport = &t->base,
-        .peer = weft_transport_peer_string(&t->base, peer, sizeof(peer)),
-    };
-
-    weft_loop_call_error_handler(t->base.loop, &ctx);
-    weft_transport_abort(&t->base);
-}
-
 /* Come back from the loop to the read path. */
 static void
 again_later(struct tls_tr *t)
@@ -395,7 +375,7 @@ static void
 on_eof(struct tls_tr *t)
 {
     struct weft_transport *tr = &t->base;
-    const struct weft_protocol_ops *ops = proto_ops(tr);
+    const struct weft_protocol_ops *ops = weft__proto_ops(tr);
 
     tr->flags |= TR_EOF_RCVD;
     if (ops != NULL && ops->eof_received != NULL) {
@@ -422,16 +402,15 @@ read_records(struct tls_tr *t)
 {
     struct weft_transport *tr = &t->base;
     struct evbuffer *in = t->in;
-    const struct weft_protocol_ops *ops;
     size_t total = 0;
-    int e = SSL_ERROR_NONE, i, rc;
+    int e = SSL_ERROR_NONE, i;
 
     for (i = 0; i < READS_PER_WAKE; i++) {
         struct evbuffer_iovec v;
         int r;
 
         if (evbuffer_reserve_space(in, TLS_RECORD, &v, 1) < 1) {
-            protocol_failed(t, "cannot allocate the read buffer", -ENOMEM);
+            weft__transport_failed(tr, "cannot allocate the read buffer", -ENOMEM);
             return;
         }
         ERR_clear_error();
@@ -448,18 +427,8 @@ read_records(struct tls_tr *t)
         drop_empty_chain(in);
     if (total > 0) {
         tr->flags |= TR_ACTIVE;
-        ops = proto_ops(tr);
-        if (ops == NULL || ops->data_received == NULL) {
-            evbuffer_drain(in, evbuffer_get_length(in));
-        } else {
-            tr->in_cb++;
-            rc = ops->data_received(tr->proto, in);
-            tr->in_cb--;
-            if (rc < 0) {
-                protocol_failed(t, "protocol data_received failed", rc);
-                return;
-            }
-        }
+        if (!weft__transport_data(tr, in))
+            return;
         if (tr->flags & (TR_CLOSING | TR_READ_PAUSED))
             return;     /* close or abort took over; or the protocol paused */
     }
@@ -486,10 +455,8 @@ static void
 handshake_done(struct tls_tr *t)
 {
     struct weft_transport *tr = &t->base;
-    const struct weft_protocol_ops *ops;
     struct weft_protocol *proto;
     weft__tls_done_cb *done = t->done;
-    int rc;
 
     event_del(&t->timer);
     t->state = ST_OPEN;
@@ -502,15 +469,7 @@ handshake_done(struct tls_tr *t)
         return;
     }
     tr->proto = proto;
-    tr->flags |= TR_MADE;
-    ops = proto_ops(tr);
-    if (ops != NULL && ops->connection_made != NULL) {
-        tr->in_cb++;
-        rc = ops->connection_made(proto, tr);
-        tr->in_cb--;
-        if (rc < 0)
-            protocol_failed(t, "protocol connection_made failed", rc);
-    }
+    weft__transport_made(tr);
     if (done != NULL) {
         t->done = NULL;
         tr->in_cb++;
@@ -844,7 +803,7 @@ static void
 below_pause_writing(struct weft_protocol *p)
 {
     struct weft_transport *tr = &B(p)->base;
-    const struct weft_protocol_ops *ops = proto_ops(tr);
+    const struct weft_protocol_ops *ops = weft__proto_ops(tr);
 
     if (tr->flags & TR_WRITE_PAUSED)
         return;
@@ -860,7 +819,7 @@ static void
 below_resume_writing(struct weft_protocol *p)
 {
     struct weft_transport *tr = &B(p)->base;
-    const struct weft_protocol_ops *ops = proto_ops(tr);
+    const struct weft_protocol_ops *ops = weft__proto_ops(tr);
 
     if (!(tr->flags & TR_WRITE_PAUSED))
         return;
@@ -880,7 +839,7 @@ below_lost(struct weft_protocol *p, int err)
 {
     struct tls_tr *t = B(p);
     struct weft_transport *tr = &t->base;
-    const struct weft_protocol_ops *ops = proto_ops(tr);
+    const struct weft_protocol_ops *ops = weft__proto_ops(tr);
     weft__tls_done_cb *done = t->done;
 
     t->lower = NULL;

@@ -94,29 +94,44 @@ parse_bool(const char *v, bool *out)
     return 0;
 }
 
-/* "10s", "500ms", "2m", "1h"; a bare number is seconds. */
+/* A number with one of these suffixes ("" for none), each a multiplier. */
+struct unit {
+    const char *suffix;
+    uint64_t mul;
+};
+
+/* v as a number times its suffix's multiplier; -1 for no number, another suffix, overflow. */
 static int
-parse_duration(const char *v, uint64_t *ms)
+parse_scaled(const char *v, const struct unit *units, uint64_t *out)
 {
     char *end;
     errno = 0;
     unsigned long long n = strtoull(v, &end, 10);
-    uint64_t mul;
     if (end == v || errno || *v == '-')
         return -1;
-    if (!strcmp(end, "ms"))
-        mul = 1;
-    else if (!*end || !strcmp(end, "s"))
-        mul = 1000;
-    else if (!strcmp(end, "m"))
-        mul = 60000;
-    else if (!strcmp(end, "h"))
-        mul = 3600000;
-    else
+    for (; units->suffix != NULL; units++) {
+        if (strcasecmp(end, units->suffix) == 0) {
+            if (n > UINT64_MAX / units->mul)
+                return -1;
+            *out = n * units->mul;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* "10s", "500ms", "2m", "1h"; a bare number is seconds; not 0. */
+static int
+parse_duration(const char *v, uint64_t *ms)
+{
+    static const struct unit units[] = {
+        { "ms", 1 }, { "", 1000 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 }, { NULL, 0 },
+    };
+    uint64_t n;
+
+    if (parse_scaled(v, units, &n) < 0 || n == 0 || n > UINT64_MAX / 1000)
         return -1;
-    if (n == 0 || n > UINT64_MAX / mul / 1000)
-        return -1;
-    *ms = n * mul;
+    *ms = n;
     return 0;
 }
 
@@ -124,23 +139,11 @@ parse_duration(const char *v, uint64_t *ms)
 static int
 parse_size(const char *v, uint64_t *out)
 {
-    char *end;
-    errno = 0;
-    unsigned long long n = strtoull(v, &end, 10);
-    uint64_t mul = 1;
-    if (end == v || errno || *v == '-')
-        return -1;
-    switch (*end) {
-    case '\0': break;
-    case 'k': case 'K': mul = 1024; end++; break;
-    case 'm': case 'M': mul = 1024 * 1024; end++; break;
-    case 'g': case 'G': mul = 1024 * 1024 * 1024; end++; break;
-    default: return -1;
-    }
-    if (*end || n > UINT64_MAX / mul)
-        return -1;
-    *out = n * mul;
-    return 0;
+    static const struct unit units[] = {
+        { "", 1 }, { "k", 1024 }, { "m", 1024 * 1024 }, { "g", 1024 * 1024 * 1024 }, { NULL, 0 },
+    };
+
+    return parse_scaled(v, units, out);
 }
 
 static int

@@ -425,6 +425,22 @@ tls_connect(struct weft_loop *loop, uint16_t port, struct weft_tls_context *cctx
                                             on_connect, c, NULL), 0);
 }
 
+/* The client got its bytes back intact; both ends closed with close_notify, no error. */
+static void
+echoed_and_closed(struct weft_loop *loop, struct cli *c, struct seen *seen)
+{
+    assert_int_equal(harness_run_until(loop, &c->lost_flag, 20000), 0);
+    assert_true(c->connected);
+    assert_int_equal(c->conn_error, 0);
+    assert_int_equal(c->got, c->total);
+    assert_false(c->mismatch);
+    assert_int_equal(c->lost_error, 0);
+    assert_int_equal(harness_run_until(loop, &seen->lost_flag, 5000), 0);
+    assert_int_equal(seen->made, 1);
+    assert_int_equal(seen->last_error, 0);
+    assert_string_equal(seen->version, "TLSv1.3");
+}
+
 static void
 echo_8mib_checked(void **state)
 {
@@ -440,16 +456,7 @@ echo_8mib_checked(void **state)
     s = start_server(loop, sctx, &seen, &port);
     weft_tls_context_free(sctx);     /* the server keeps its own reference */
     tls_connect(loop, port, cctx, "a.test", &c);
-    assert_int_equal(harness_run_until(loop, &c.lost_flag, 20000), 0);
-    assert_true(c.connected);
-    assert_int_equal(c.conn_error, 0);
-    assert_int_equal(c.got, c.total);
-    assert_false(c.mismatch);
-    assert_int_equal(c.lost_error, 0);
-    assert_int_equal(harness_run_until(loop, &seen.lost_flag, 5000), 0);
-    assert_int_equal(seen.made, 1);
-    assert_int_equal(seen.last_error, 0);     /* close_notify both ways, no error */
-    assert_string_equal(seen.version, "TLSv1.3");
+    echoed_and_closed(loop, &c, &seen);
     assert_true(strlen(seen.cipher) > 0);
     assert_string_equal(seen.alpn, "echo");    /* the server's preference wins */
     assert_string_equal(seen.sni, "a.test");
@@ -762,16 +769,7 @@ tls_over_a_unix_socketpair(void **state)
                      -ENOENT);
     assert_int_equal(weft_transport_get_extra_info(st, "socket", &fd, &len), 0);
     assert_int_equal(fd, sv[0]);
-    assert_int_equal(harness_run_until(loop, &c.lost_flag, 20000), 0);
-    assert_true(c.connected);
-    assert_int_equal(c.conn_error, 0);
-    assert_int_equal(c.got, c.total);
-    assert_false(c.mismatch);
-    assert_int_equal(c.lost_error, 0);
-    assert_int_equal(harness_run_until(loop, &seen.lost_flag, 5000), 0);
-    assert_int_equal(seen.made, 1);
-    assert_int_equal(seen.last_error, 0);
-    assert_string_equal(seen.version, "TLSv1.3");
+    echoed_and_closed(loop, &c, &seen);
     assert_string_equal(seen.sni, "a.test");
     assert_int_equal(seen.family, AF_UNIX);
     assert_non_null(strstr(c.seen.subject, "CN=a.test"));
