@@ -55,6 +55,8 @@ struct weft__transport_ops {
     int (*extra_info)(struct weft_transport *tr, const char *name, void *out, size_t *len);
     /* The transport this one is stacked on, or NULL (a socket). */
     struct weft_transport *(*lower)(const struct weft_transport *tr);
+    /* The evbuffer data_received hands the protocol: what was read and not taken. */
+    struct evbuffer *(*input)(struct weft_transport *tr);
 };
 
 /* tr->flags */
@@ -134,6 +136,13 @@ void weft__transport_made(struct weft_transport *tr);
  * callback failed (the transport is aborted).
  */
 bool weft__transport_data(struct weft_transport *tr, struct evbuffer *in);
+
+/* tr's input (the evbuffer its data_received hands over), for a layer pushed onto it. */
+static inline struct evbuffer *
+weft__transport_input(struct weft_transport *tr)
+{
+    return tr->ops->input(tr);
+}
 
 /* Join / leave the list. */
 void weft__conns_link(struct weft__conns *l, struct weft_transport *tr);

@@ -608,6 +608,7 @@ static size_t socket_buffer_size(const struct weft_transport *tr);
 static void socket_limits_changed(struct weft_transport *tr);
 static int socket_extra_info(struct weft_transport *tr, const char *name, void *out,
                              size_t *len);
+static struct evbuffer *socket_input(struct weft_transport *tr);
 
 /* The socket flavour: everything in this file. */
 static const struct weft__transport_ops socket_ops = {
@@ -625,7 +626,14 @@ static const struct weft__transport_ops socket_ops = {
     .buffer_size = socket_buffer_size,
     .limits_changed = socket_limits_changed,
     .extra_info = socket_extra_info,
+    .input = socket_input,
 };
+
+static struct evbuffer *
+socket_input(struct weft_transport *tr)
+{
+    return tr->bev->input;
+}
 
 void
 weft__conns_link(struct weft__conns *l, struct weft_transport *tr)

@@ -832,6 +832,9 @@ below_resume_writing(struct weft_protocol *p)
 }
 
 static void tls_free(struct tls_tr *t);
+static void start(struct tls_tr *t, struct weft_tls_context *ctx,
+                  weft_protocol_factory_cb *factory, void *farg, struct weft__conns *conns,
+                  weft__tls_done_cb *done, void *darg);
 
 /* The lower transport is gone: so is this one. */
 static void
@@ -887,6 +890,12 @@ tls_free(struct tls_tr *t)
 
 static int tls_extra_info(struct weft_transport *tr, const char *name, void *out, size_t *len);
 
+static struct evbuffer *
+tls_input(struct weft_transport *tr)
+{
+    return T(tr)->in;
+}
+
 /* The TLS flavour (transport-int.h): a layer over the transport below. */
 static const struct weft__transport_ops tls_ops = {
     .name = "tls",
@@ -902,6 +911,7 @@ static const struct weft__transport_ops tls_ops = {
     .limits_changed = tls_limits_changed,
     .extra_info = tls_extra_info,
     .lower = tls_lower,
+    .input = tls_input,
 };
 
 /* The TLS transport, before it has a transport below: SSL, BIO, buffers, events. */
@@ -997,6 +1007,17 @@ weft__transport_new_tls(struct weft_loop *loop, int fd, struct weft_tls_context 
         tls_free(t);
         return rc;
     }
+    start(t, ctx, factory, farg, conns, done, darg);
+    if (out != NULL)
+        *out = &t->base;
+    return 0;
+}
+
+/* t is the protocol of its lower transport: the handshake may begin. */
+static void
+start(struct tls_tr *t, struct weft_tls_context *ctx, weft_protocol_factory_cb *factory,
+      void *farg, struct weft__conns *conns, weft__tls_done_cb *done, void *darg)
+{
     ctx->wrapper.ops->ref(&ctx->wrapper);
     t->ctx = ctx;
     t->factory = factory;
@@ -1005,15 +1026,51 @@ weft__transport_new_tls(struct weft_loop *loop, int fd, struct weft_tls_context 
     t->darg = darg;
     if (conns != NULL)
         weft__conns_link(conns, &t->base);
-    if (out != NULL)
-        *out = &t->base;
     /*
-     * A client speaks first, a server waits for the ClientHello. The client's
-     * first step waits for the loop: this may run on a task's small stack,
-     * and key generation is not small.
+     * A client speaks first, a server waits for the ClientHello (which may be
+     * in the lower input already, after a STARTTLS). Either way the first step
+     * waits for the loop: this may run on a task's small stack, and key
+     * generation is not small.
      */
-    if (ctx->client)
+    if (ctx->client || (t->cin != NULL && evbuffer_get_length(t->cin) > 0))
         again_later(t);
+}
+
+static struct weft_protocol *
+given_protocol(void *arg)
+{
+    return arg;
+}
+
+int
+weft_start_tls(struct weft_transport *tr, struct weft_protocol *proto,
+               struct weft_tls_context *ctx, const char *server_hostname,
+               weft_start_tls_cb *done, void *arg)
+{
+    struct timeval tv;
+    struct tls_tr *t;
+
+    if (tr == NULL || proto == NULL || ctx == NULL || done == NULL)
+        return -EINVAL;
+    if (weft_transport_is_closing(tr))
+        return -EPIPE;
+    tv.tv_sec = ctx->handshake_ms / 1000;
+    tv.tv_usec = (suseconds_t)(ctx->handshake_ms % 1000) * 1000;
+    t = tls_new(weft_transport_get_loop(tr), ctx, server_hostname);
+    if (t == NULL)
+        return -ENOMEM;
+    if (evtimer_add(&t->timer, &tv) < 0) {
+        tls_free(t);
+        return -ENOMEM;
+    }
+    /* From here the records are the lower transport's bytes; what is left of its input
+     * (a ClientHello sent right behind the STARTTLS command) is the handshake's. */
+    t->lower = tr;
+    t->cin = weft__transport_input(tr);
+    weft_transport_get_write_buffer_limits(tr, &t->base.high, &t->base.low);
+    weft_transport_set_protocol(tr, &t->below);
+    (void)weft_transport_resume_reading(tr);
+    start(t, ctx, given_protocol, proto, NULL, done, arg);
     return 0;
 }
 

@@ -778,6 +778,135 @@ tls_over_a_unix_socketpair(void **state)
     weft_loop_free(loop);
 }
 
+/*
+ * weft_start_tls: two plain transports over a socketpair; the client sends
+ * "STARTTLS\n" and pushes TLS at once, so its ClientHello is right behind the
+ * command and the server finds it in what its transport read already.
+ */
+struct starter {
+    struct weft_protocol base;
+    struct weft_transport *tr;
+    struct weft_tls_context *ctx;
+    struct weft_protocol *next;     /* the protocol over TLS */
+    const char *name;
+    bool done;
+    int error;
+};
+
+static void
+st_done(struct weft_transport *tls, int error, void *arg)
+{
+    struct starter *s = arg;
+
+    s->done = true;
+    s->error = error;
+    if (tls == NULL && s->next->ops == &srv_ops)
+        free(s->next);          /* never used: still ours */
+}
+
+static int
+st_server_data(struct weft_protocol *p, struct evbuffer *in)
+{
+    struct starter *s = (struct starter *)p;
+    struct evbuffer_ptr q = evbuffer_search(in, "STARTTLS\n", 9, NULL);
+
+    if (q.pos < 0)
+        return 0;
+    evbuffer_drain(in, (size_t)q.pos + 9);
+    assert_true(evbuffer_get_length(in) > 0);      /* the ClientHello came with it */
+    return weft_start_tls(s->tr, s->next, s->ctx, NULL, st_done, s);
+}
+
+static int
+st_made(struct weft_protocol *p, struct weft_transport *tr)
+{
+    struct starter *s = (struct starter *)p;
+
+    s->tr = tr;
+    if (s->name == NULL)
+        return 0;               /* the server waits for the command */
+    assert_int_equal(weft_transport_write(tr, "STARTTLS\n", 9), 0);
+    return weft_start_tls(tr, s->next, s->ctx, s->name, st_done, s);
+}
+
+static const struct weft_protocol_ops st_server_ops = {
+    .connection_made = st_made, .data_received = st_server_data,
+};
+static const struct weft_protocol_ops st_client_ops = { .connection_made = st_made };
+
+static struct weft_protocol *
+st_factory(void *arg)
+{
+    return arg;
+}
+
+/* Both ends start plain and push TLS; returns once the client's connection is lost. */
+static void
+start_tls_pair(struct weft_loop *loop, struct starter *srv, struct starter *cli_st)
+{
+    int sv[2];
+
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    assert_int_equal(weft_connect_accepted_socket(loop, st_factory, srv, sv[0], NULL), 0);
+    assert_int_equal(weft_connect_accepted_socket(loop, st_factory, cli_st, sv[1], NULL), 0);
+    assert_int_equal(harness_run_until(loop, &cli_st->done, 10000), 0);
+    assert_int_equal(harness_run_until(loop, &srv->done, 10000), 0);
+}
+
+static void
+start_tls_mid_stream(void **state)
+{
+    struct weft_loop *loop = harness_loop_new();
+    struct weft_tls_context *sctx = default_server_ctx();
+    struct weft_tls_context *cctx = client_ctx(cert("ca.pem"), NULL, NULL);
+    struct seen seen = { 0 };
+    struct cli c = { .base.ops = &cli_ops, .total = 1u << 20 };
+    struct starter srv = { .base.ops = &st_server_ops, .ctx = sctx };
+    struct starter cs = { .base.ops = &st_client_ops, .ctx = cctx, .name = "a.test",
+                          .next = &c.base };
+    (void)state;
+
+    srv.next = srv_factory(&seen);
+    assert_int_equal(weft_start_tls(NULL, srv.next, sctx, NULL, st_done, &srv), -EINVAL);
+    start_tls_pair(loop, &srv, &cs);
+    assert_int_equal(cs.error, 0);
+    assert_int_equal(srv.error, 0);
+    c.connected = true;         /* cs.error 0: the TLS transport was made */
+    echoed_and_closed(loop, &c, &seen);
+    assert_string_equal(seen.sni, "a.test");
+    assert_int_equal(seen.family, AF_UNIX);
+    assert_non_null(strstr(c.seen.subject, "CN=a.test"));
+    weft_tls_context_free(sctx);
+    weft_tls_context_free(cctx);
+    weft_loop_free(loop);
+}
+
+/* A handshake that fails after start_tls: both ends hear it, the protocols are not used. */
+static void
+start_tls_refused(void **state)
+{
+    struct weft_loop *loop = harness_loop_new();
+    struct weft_tls_context *sctx = default_server_ctx();
+    struct weft_tls_context *wrong = client_ctx(cert("other.pem"), NULL, NULL);
+    struct seen seen = { 0 };
+    struct cli c = { .base.ops = &cli_ops, .total = 10 };
+    struct starter srv = { .base.ops = &st_server_ops, .ctx = sctx };
+    struct starter cs = { .base.ops = &st_client_ops, .ctx = wrong, .name = "a.test",
+                          .next = &c.base };
+    (void)state;
+
+    harness_log_capture();
+    srv.next = srv_factory(&seen);
+    start_tls_pair(loop, &srv, &cs);
+    assert_int_equal(cs.error, -WEFT_ETLS);
+    assert_true(srv.error < 0);
+    assert_int_equal(seen.made, 0);
+    assert_null(c.tr);
+    weft_tls_context_free(sctx);
+    weft_tls_context_free(wrong);
+    weft_loop_free(loop);
+}
+
 /* ---- by hand / for the scripts ---- */
 
 static void
@@ -846,6 +975,8 @@ main(int argc, char **argv)
         cmocka_unit_test(bad_clients_are_closed_and_logged),
         cmocka_unit_test(stream_layer_both_ends),
         cmocka_unit_test(tls_over_a_unix_socketpair),
+        cmocka_unit_test(start_tls_mid_stream),
+        cmocka_unit_test(start_tls_refused),
     };
     int rc;
 

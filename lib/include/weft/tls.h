@@ -144,6 +144,40 @@ WEFT_EXPORT void weft_tls_context_free(struct weft_tls_context *ctx);
 /** True if ctx was made by weft_tls_context_new_client(). Since 0.1. */
 WEFT_EXPORT bool weft_tls_context_is_client(const struct weft_tls_context *ctx);
 
+struct weft_transport;
+struct weft_protocol;
+
+/**
+ * The outcome of weft_start_tls: tls is the new TLS transport (error 0,
+ * after proto's connection_made ran), or NULL with a negative error (the
+ * handshake failed or timed out, or the connection ended first: -WEFT_ETLS,
+ * -ETIMEDOUT, -ECONNRESET...). Called once, from the loop.
+ */
+typedef void weft_start_tls_cb(struct weft_transport *tls, int error, void *arg);
+
+/**
+ * Upgrade a live connection to TLS, as asyncio's loop.start_tls does for
+ * STARTTLS protocols (SMTP, IMAP, XMPP...): TLS is pushed onto tr, server
+ * side if ctx is a server context, client side if it is a client one
+ * (server_hostname: the name sent as SNI and checked against the
+ * certificate; NULL: none). From this call on tr's bytes are TLS records
+ * and tr's protocol is the TLS layer: its old protocol gets no more
+ * callbacks from tr (not even connection_lost). Bytes tr has read and its
+ * protocol has not taken (a ClientHello right behind the STARTTLS command)
+ * are the handshake's. Reading on tr is resumed. Once the handshake is done,
+ * proto (often the protocol tr had) gets connection_made with the new TLS
+ * transport, then done(tls, 0, arg); from then on proto talks to the TLS
+ * transport, whose connection_lost it gets. If the handshake fails, done(NULL,
+ * err, arg) runs and proto was never used: the caller still owns it. The TLS
+ * transport holds tr, and tr ends with it (closing it sends close_notify,
+ * then closes tr). ctx is referenced, not taken. Returns 0, -EINVAL (a NULL
+ * argument), -EPIPE (tr is closing) or -ENOMEM (nothing changed then).
+ * Since 0.1.
+ */
+WEFT_EXPORT int weft_start_tls(struct weft_transport *tr, struct weft_protocol *proto,
+                               struct weft_tls_context *ctx, const char *server_hostname,
+                               weft_start_tls_cb *done, void *arg);
+
 #ifdef __cplusplus
 }
 #endif
