@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # test_tls_sclient.sh: a weft TLS echo server (the library's, from unit_test_tls serve)
 # against real clients: openssl s_client (TLS 1.3 and 1.2, ALPN, SNI, close_notify,
-# resumption, client certificates), and nc (plaintext on the TLS port, handshake timeout).
+# resumption, client certificates, STARTTLS with -starttls smtp), and nc (plaintext on the TLS port, handshake timeout).
 set -u
 . "$(dirname "$0")/lib.sh"
 require_env WEFT_SOURCE_DIR WEFT_BINARY_DIR
@@ -88,6 +88,14 @@ check "client certificate from another CA refused" '! grep -qx "BYE" <<<"$out"'
 serve opt tls_certificate="$d/a.pem" tls_key="$d/a.key" tls_client_ca="$d/ca.pem" tls_verify_client=optional
 out=$(talk -tls1_3 -servername a.test)
 check "optional client certificate: accepted without one" 'grep -qx "BYE" <<<"$out"'
+
+# STARTTLS: a plain SMTP dialogue, then weft_start_tls on the live connection; s_client
+# -starttls smtp reads the greeting, sends EHLO and STARTTLS, then the handshake follows.
+serve starttls starttls
+out=$(talk -starttls smtp -servername a.test)
+check "STARTTLS: upgraded mid-stream and verified" 'grep -q "Verify return code: 0" <<<"$out" && grep -q "subject=.*CN = a.test" <<<"$out"'
+check "STARTTLS: echo over the upgraded connection" 'grep -qx "hello" <<<"$out" && grep -qx "BYE" <<<"$out"'
+check "STARTTLS: the server says it upgraded" 'grep -q "starttls: upgraded" "$d/starttls.err"'
 
 [ "$fails" -eq 0 ] || fail "$fails check(s) failed"
 echo "all passed"

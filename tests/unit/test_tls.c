@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -32,7 +33,9 @@
  * By hand, not a test (the scripts use it with openssl s_client):
  *   ./unit_test_tls serve CERTDIR [key=value ...]
  * prints the port of a TLS echo server (Protocol layer, ALPN "echo", "http/1.1")
- * and serves until killed or stdin closes.
+ * and serves until killed or stdin closes. With "starttls" the server speaks
+ * plain SMTP first (enough for openssl s_client -starttls smtp) and upgrades
+ * with weft_start_tls on STARTTLS; the echo server follows over TLS.
  */
 
 static char certdir[256];
@@ -231,6 +234,7 @@ srv_made(struct weft_protocol *p, struct weft_transport *tr)
 
 static bool serve_mode;     /* "QUIT" closes the connection (for s_client) */
 static bool serve_oneline;  /* serve ... oneline: echo the first line, then close */
+static bool serve_starttls; /* serve ... starttls: plain SMTP, then weft_start_tls */
 
 static int
 srv_data(struct weft_protocol *p, struct evbuffer *in)
@@ -909,6 +913,81 @@ start_tls_refused(void **state)
 
 /* ---- by hand / for the scripts ---- */
 
+/* serve ... starttls: the SMTP greeting, EHLO and STARTTLS in plain text, then TLS. */
+struct smtp {
+    struct starter st;
+    struct seen *seen;
+};
+
+static void
+smtp_done(struct weft_transport *tls, int error, void *arg)
+{
+    struct smtp *m = arg;
+
+    fprintf(stderr, "starttls: %s\n", tls != NULL ? "upgraded" : weft_strerror(error));
+    if (tls == NULL)
+        free(m->st.next);
+    free(m);
+}
+
+static int
+smtp_made(struct weft_protocol *p, struct weft_transport *tr)
+{
+    ((struct smtp *)p)->st.tr = tr;
+    return weft_transport_write(tr, "220 weft ESMTP\r\n", 16);
+}
+
+static int
+smtp_data(struct weft_protocol *p, struct evbuffer *in)
+{
+    struct smtp *m = (struct smtp *)p;
+    char *line;
+
+    while ((line = evbuffer_readln(in, NULL, EVBUFFER_EOL_CRLF)) != NULL) {
+        bool upgrade = strncasecmp(line, "STARTTLS", 8) == 0;
+        const char *answer = upgrade ? "220 2.0.0 Ready to start TLS\r\n"
+                             : strncasecmp(line, "EHLO", 4) == 0 ? "250-weft\r\n250 STARTTLS\r\n"
+                             : "502 5.5.1 Only EHLO and STARTTLS here\r\n";
+
+        free(line);
+        if (weft_transport_write(m->st.tr, answer, strlen(answer)) < 0)
+            return -EPIPE;
+        if (upgrade) {
+            m->st.next = srv_factory(m->seen);
+            if (m->st.next == NULL)
+                return -ENOMEM;
+            return weft_start_tls(m->st.tr, m->st.next, m->st.ctx, NULL, smtp_done, m);
+        }
+    }
+    return 0;
+}
+
+static void
+smtp_lost(struct weft_protocol *p, int error)
+{
+    (void)error;
+    free(p);        /* before STARTTLS: after it, the TLS layer is the transport's protocol */
+}
+
+static const struct weft_protocol_ops smtp_ops = {
+    .connection_made = smtp_made, .data_received = smtp_data, .connection_lost = smtp_lost,
+};
+
+static struct weft_tls_context *smtp_ctx;
+
+static struct weft_protocol *
+smtp_factory(void *arg)
+{
+    struct smtp *m = calloc(1, sizeof(*m));
+
+    if (m == NULL)
+        return NULL;
+    m->st.base.ops = &smtp_ops;
+    m->st.ctx = smtp_ctx;
+    m->seen = arg;
+    return &m->st.base;
+}
+
 static void
 log_stderr(int level, const char *msg, void *arg)
 {
@@ -934,6 +1013,8 @@ serve(int argc, char **argv)
 
         if (strcmp(argv[i], "oneline") == 0)
             serve_oneline = true;
+        if (strcmp(argv[i], "starttls") == 0)
+            serve_starttls = true;
         if (eq == NULL)
             continue;
         *eq = '\0';
@@ -953,7 +1034,19 @@ serve(int argc, char **argv)
     kv[n] = NULL;
     weft_log_set_handler(log_stderr, NULL, WEFT_LOG_DEBUG);
     ctx = server_ctx(kv);
-    s = start_server(loop, ctx, &seen, &port);
+    if (serve_starttls) {
+        struct weft_server_options o = WEFT_SERVER_OPTIONS_INIT;
+        struct sockaddr_in sin;
+        socklen_t sl = sizeof(sin);
+
+        smtp_ctx = ctx;
+        assert_int_equal(weft_create_server(loop, smtp_factory, &seen, "127.0.0.1", 0, &o, &s),
+                         0);
+        assert_int_equal(weft_server_get_sockname(s, 0, (struct sockaddr *)&sin, &sl), 0);
+        port = ntohs(sin.sin_port);
+    } else {
+        s = start_server(loop, ctx, &seen, &port);
+    }
     printf("%u\n", port);
     fflush(stdout);
     weft_loop_run(loop);
