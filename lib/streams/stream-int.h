@@ -26,6 +26,7 @@ enum {
     S_HWAIT = 1u << 6,      /* the handler task waits in a read or drain of this stream */
     S_HANDLER = 1u << 7,    /* a handler task runs on it */
     S_USER = 1u << 8,       /* weft_open_connection's caller holds it */
+    S_UPGRADING = 1u << 9,  /* weft_writer_start_tls: the handshake runs, tr is NULL */
 };
 
 /*
@@ -46,6 +47,7 @@ struct weft_stream {
     struct weft_task *rtask;            /* the reader parked waiting for data, or NULL */
     struct weft_future *dwait;          /* drainers wait on it (ours: one reference) */
     struct weft_future *closed;         /* wait_closed (ours: one reference) */
+    struct weft_future *upgrade;        /* weft_writer_start_tls waits on it, or NULL */
     struct weft_task *task;             /* the handler, borrowed while it runs */
     struct weft_stream_factory *home;   /* the server or factory, for handlers */
     struct weft_stream *prev, *next;    /* the loop's handler streams */

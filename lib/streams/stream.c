@@ -11,6 +11,7 @@
 #include <weft/future.h>
 #include <weft/loop.h>
 #include <weft/task.h>
+#include <weft/tls.h>
 #include <weft/transport.h>
 
 #include "streams/stream-int.h"
@@ -115,6 +116,7 @@ weft__stream_unref(struct weft_stream *s)
         return;
     weft__future_finish(&s->dwait, -EPIPE);
     weft__future_finish(&s->closed, 0);
+    weft__future_finish(&s->upgrade, -EPIPE);
     if (s->flags & S_OWN_IN)
         evbuffer_free(s->in);
     if (s->home != NULL)
@@ -219,6 +221,12 @@ stream_connection_made(struct weft_protocol *p, struct weft_transport *tr)
     struct weft_stream_factory *h = s->home;
     uint32_t high = s->consume, low = (uint32_t)s->error;
 
+    if (s->flags & S_UPGRADING) {
+        /* weft_writer_start_tls: the same stream over the new TLS transport */
+        s->flags &= (uint16_t)~S_UPGRADING;
+        s->tr = tr;
+        return 0;
+    }
     s->consume = 0;
     s->error = 0;
     s->tr = tr;
@@ -811,6 +819,70 @@ weft_writer_drain(struct weft_writer *w)
     if (s->dwait == NULL && (s->dwait = weft_future_new(s->loop)) == NULL)
         return -ENOMEM;
     f = weft_future_ref(s->dwait);
+    if (cur == s->task)
+        s->flags |= S_HWAIT;
+    rc = weft_await(f);
+    if (cur == s->task)
+        s->flags &= (uint16_t)~S_HWAIT;
+    weft_future_unref(f);
+    return rc < 0 ? (int)rc : 0;
+}
+
+/* The handshake of weft_writer_start_tls is over: tls is the stream's transport, or it failed. */
+static void
+upgrade_done(struct weft_transport *tls, int error, void *arg)
+{
+    struct weft_stream *s = arg;
+
+    weft__future_finish(&s->upgrade, error);
+    if (tls == NULL) {
+        /* The connection is gone and took the transport's reference to the stream. */
+        s->flags &= (uint16_t)~S_UPGRADING;
+        stream_connection_lost(&s->base, error);
+    }
+}
+
+int
+weft_writer_start_tls(struct weft_writer *w, struct weft_tls_context *ctx,
+                      const char *server_hostname)
+{
+    struct weft_stream *s = W2S(w);
+    struct weft_transport *tr;
+    struct evbuffer *in;
+    uint16_t flags;
+    struct weft_task *cur = weft_task_current();
+    struct weft_future *f;
+    intptr_t rc;
+
+    if (ctx == NULL)
+        return -EINVAL;
+    (void)reader_enter(s);      /* a line next_line lent is not the handshake's */
+    tr = s->tr;
+    in = s->in;
+    flags = s->flags;
+    if (s->flags & S_LOST)
+        return s->error < 0 ? s->error : -EPIPE;
+    if (cur == NULL)
+        return -WEFT_ENOTASK;
+    if (s->upgrade != NULL || tr == NULL || weft_transport_is_closing(tr))
+        return -EPIPE;
+    s->upgrade = weft_future_new(s->loop);
+    if (s->upgrade == NULL)
+        return -ENOMEM;
+    f = weft_future_ref(s->upgrade);
+    /* Until the handshake is done nothing may be read or written: no transport. */
+    s->tr = NULL;
+    s->in = NULL;
+    s->flags = (uint16_t)((s->flags | S_UPGRADING) & ~(S_RPAUSED | S_WPAUSED));
+    rc = weft_start_tls(tr, &s->base, ctx, server_hostname, upgrade_done, s);
+    if (rc < 0) {
+        s->tr = tr;
+        s->in = in;
+        s->flags = flags;
+        weft__future_finish(&s->upgrade, rc);
+        weft_future_unref(f);
+        return (int)rc;
+    }
     if (cur == s->task)
         s->flags |= S_HWAIT;
     rc = weft_await(f);

@@ -911,6 +911,95 @@ start_tls_refused(void **state)
     weft_loop_free(loop);
 }
 
+/* weft_writer_start_tls: a plain stream server and client agree on STARTTLS, then upgrade. */
+static struct weft_tls_context *upgrade_sctx;
+
+static int
+upgrading_echo(struct weft_reader *r, struct weft_writer *w, void *arg)
+{
+    char line[64];
+    ssize_t n;
+    int rc;
+
+    (void)arg;
+    n = weft_reader_readline(r, line, sizeof(line));
+    if (n != 9 || memcmp(line, "STARTTLS\n", 9) != 0)
+        return -EPROTO;
+    rc = weft_writer_write(w, "GO\n", 3);
+    if (rc == 0)
+        rc = weft_writer_start_tls(w, upgrade_sctx, NULL);
+    if (rc < 0)
+        return rc;
+    n = weft_reader_readline(r, line, sizeof(line));
+    if (n > 0)
+        rc = weft_writer_write(w, line, (size_t)n);
+    return n < 0 ? (int)n : rc;
+}
+
+static intptr_t
+upgrading_client(void *arg)
+{
+    struct stream_args *a = arg;
+    struct weft_reader *r;
+    struct weft_writer *w;
+    char line[64], version[32] = "";
+    size_t vl = sizeof(version);
+    ssize_t n;
+    int rc;
+
+    rc = weft_open_connection("127.0.0.1", a->port, NULL, &r, &w);
+    if (rc < 0)
+        return rc;
+    rc = weft_writer_write(w, "STARTTLS\n", 9);
+    n = rc == 0 ? weft_reader_readline(r, line, sizeof(line)) : rc;
+    if (n == 3 && memcmp(line, "GO\n", 3) == 0)
+        rc = weft_writer_start_tls(w, a->cctx, a->name);
+    else
+        rc = n < 0 ? (int)n : -EPROTO;
+    if (rc == 0 && weft_writer_get_extra_info(w, "tls_version", version, &vl) == 0 &&
+        strcmp(version, "TLSv1.3") == 0)
+        rc = weft_writer_write(w, "secret\n", 7);
+    else if (rc == 0)
+        rc = -EPROTO;
+    n = rc == 0 ? weft_reader_readline(r, line, sizeof(line)) : rc;
+    if (n == 7 && memcmp(line, "secret\n", 7) == 0)
+        rc = 1;
+    else
+        rc = n < 0 ? (int)n : -EPROTO;
+    weft_writer_close(w);
+    weft_writer_free(w);
+    return rc;
+}
+
+static void
+stream_start_tls(void **state)
+{
+    struct weft_loop *loop = harness_loop_new();
+    struct weft_tls_context *cctx = client_ctx(cert("ca.pem"), NULL, NULL);
+    struct weft_tls_context *wrong = client_ctx(cert("other.pem"), NULL, NULL);
+    struct weft_stream_server *ss;
+    struct stream_args a = { .cctx = cctx, .name = "a.test" };
+    struct sockaddr_in sin;
+    socklen_t sl = sizeof(sin);
+    (void)state;
+
+    upgrade_sctx = default_server_ctx();
+    assert_int_equal(weft_start_server(loop, upgrading_echo, NULL, "127.0.0.1", 0, NULL, &ss),
+                     0);
+    assert_int_equal(weft_stream_server_get_sockname(ss, 0, (struct sockaddr *)&sin, &sl), 0);
+    a.port = ntohs(sin.sin_port);
+    assert_int_equal(harness_run_task(loop, upgrading_client, &a, 10000), 1);
+    a.cctx = wrong;     /* a CA that did not sign: the upgrade fails, the stream is lost */
+    assert_int_equal(harness_run_task(loop, upgrading_client, &a, 10000), -WEFT_ETLS);
+    weft_stream_server_close(ss);
+    harness_run_for(loop, 50);
+    weft_stream_server_free(ss);
+    weft_tls_context_free(upgrade_sctx);
+    weft_tls_context_free(cctx);
+    weft_tls_context_free(wrong);
+    weft_loop_free(loop);
+}
+
 /* ---- by hand / for the scripts ---- */
 
 /* serve ... starttls: the SMTP greeting, EHLO and STARTTLS in plain text, then TLS. */
@@ -1070,6 +1159,7 @@ main(int argc, char **argv)
         cmocka_unit_test(tls_over_a_unix_socketpair),
         cmocka_unit_test(start_tls_mid_stream),
         cmocka_unit_test(start_tls_refused),
+        cmocka_unit_test(stream_start_tls),
     };
     int rc;
 

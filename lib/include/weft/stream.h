@@ -208,6 +208,23 @@ WEFT_EXPORT int weft_writer_wait_closed(struct weft_writer *w, int64_t timeout_m
 /** True once close was called or the connection was lost. Since 0.1. */
 WEFT_EXPORT bool weft_writer_is_closing(const struct weft_writer *w);
 
+struct weft_tls_context;
+
+/**
+ * In a task: upgrade the connection to TLS and wait for the handshake
+ * (asyncio's StreamWriter.start_tls), client side with a client context
+ * (server_hostname: SNI and the name checked; NULL: none), server side with
+ * a server context. Bytes the reader has not consumed are the handshake's
+ * (a ClientHello sent right behind a STARTTLS command); read the command's
+ * line only. From the return on, the reader and the writer carry plaintext
+ * over TLS. Returns 0; a handshake failure (-WEFT_ETLS, -ETIMEDOUT,
+ * -ECONNRESET...), after which the connection is lost; -EPIPE (closing, or
+ * already upgrading); -EINVAL (ctx NULL); -ENOMEM; -WEFT_ENOTASK;
+ * -ECANCELED (the handshake goes on; close the writer). Since 0.1.
+ */
+WEFT_EXPORT int weft_writer_start_tls(struct weft_writer *w, struct weft_tls_context *ctx,
+                                      const char *server_hostname);
+
 /**
  * The transport's get_extra_info ("peername", "sockname", "socket", and the TLS names); see
  * weft_transport_get_extra_info(). -ENOTCONN once the connection is gone.
