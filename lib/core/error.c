@@ -26,6 +26,8 @@ static const struct code_name weft_codes[] = {
     { WEFT_EEMPTY, "WEFT_EEMPTY", "queue empty" },
     { WEFT_ETLS, "WEFT_ETLS", "TLS failure" },
     { WEFT_EPROTO, "WEFT_EPROTO", "peer broke the protocol" },
+    { WEFT_ESHUTDOWN, "WEFT_ESHUTDOWN", "queue shut down" },
+    { WEFT_EBROKEN, "WEFT_EBROKEN", "barrier broken" },
 };
 
 static const struct code_name *

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* sync.c: lock, event, condition, semaphores and queues, on futures awaited by tasks. */
+/* sync.c: lock, event, condition, semaphores, barriers and queues, on futures awaited by tasks. */
 #include <errno.h>
 #include <stdlib.h>
 
@@ -38,17 +38,31 @@ wl_unlink(struct wlist *wl, struct waiter *w)
     w->linked = false;
 }
 
-/* Grant the first waiter; false if there is none. */
+/* Grant the first waiter with rc (its wait returns rc); false if there is none. */
 static bool
-wl_wake(struct wlist *wl)
+wl_wake_rc(struct wlist *wl, intptr_t rc)
 {
     struct waiter *w = wl->head;
 
     if (w == NULL)
         return false;
     wl_unlink(wl, w);
-    weft__future_complete(w->f, 0);
+    weft__future_complete(w->f, rc);
     return true;
+}
+
+static bool
+wl_wake(struct wlist *wl)
+{
+    return wl_wake_rc(wl, 0);
+}
+
+/* Wake every waiter with rc. */
+static void
+wl_wake_all(struct wlist *wl, intptr_t rc)
+{
+    while (wl_wake_rc(wl, rc))
+        ;
 }
 
 /*
@@ -368,6 +382,96 @@ weft_semaphore_locked(const struct weft_semaphore *s)
     return s->value == 0 || s->waiters.head != NULL;
 }
 
+/* ---- barrier: parties tasks meet, then all go on ---- */
+
+struct weft_barrier {
+    unsigned parties, count;    /* count: tasks waiting in this round */
+    bool broken;
+    struct wlist waiters;
+};
+
+struct weft_barrier *
+weft_barrier_new(unsigned parties)
+{
+    struct weft_barrier *b;
+
+    if (parties == 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    b = calloc(1, sizeof(*b));
+    if (b == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    b->parties = parties;
+    return b;
+}
+
+void
+weft_barrier_free(struct weft_barrier *b)
+{
+    free(b);
+}
+
+int
+weft_barrier_wait(struct weft_barrier *b)
+{
+    unsigned index;
+    bool granted;
+    int rc;
+
+    if (b->broken)
+        return -WEFT_EBROKEN;
+    index = b->count++;
+    if (b->count == b->parties) {
+        /* the last one: everybody goes, and the barrier is ready for the next round */
+        b->count = 0;
+        wl_wake_all(&b->waiters, 0);
+        return (int)index;
+    }
+    rc = wl_wait(&b->waiters, &granted);
+    if (rc < 0 && !granted) {
+        b->count--;             /* cancelled while waiting: one party fewer this round */
+        return rc;
+    }
+    return rc < 0 ? rc : (int)index;
+}
+
+void
+weft_barrier_reset(struct weft_barrier *b)
+{
+    b->count = 0;
+    b->broken = false;
+    wl_wake_all(&b->waiters, -WEFT_EBROKEN);
+}
+
+void
+weft_barrier_abort(struct weft_barrier *b)
+{
+    b->count = 0;
+    b->broken = true;
+    wl_wake_all(&b->waiters, -WEFT_EBROKEN);
+}
+
+unsigned
+weft_barrier_parties(const struct weft_barrier *b)
+{
+    return b->parties;
+}
+
+unsigned
+weft_barrier_n_waiting(const struct weft_barrier *b)
+{
+    return b->count;
+}
+
+bool
+weft_barrier_broken(const struct weft_barrier *b)
+{
+    return b->broken;
+}
+
 /* ---- queues ---- */
 
 struct weft_queue {
@@ -377,6 +481,7 @@ struct weft_queue {
     intptr_t *items;
     size_t cap, head, count;
     size_t unfinished;
+    bool shut;                  /* weft_queue_shutdown: no more puts */
     struct wlist getters, putters, joiners;
 };
 
@@ -493,6 +598,8 @@ heap_pop(struct weft_queue *q)
 int
 weft_queue_put_nowait(struct weft_queue *q, intptr_t item)
 {
+    if (q->shut)
+        return -WEFT_ESHUTDOWN;
     if (weft_queue_full(q))
         return -WEFT_EFULL;
     if (q->count == q->cap && grow(q) < 0)
@@ -511,7 +618,7 @@ int
 weft_queue_get_nowait(struct weft_queue *q, intptr_t *item)
 {
     if (q->count == 0)
-        return -WEFT_EEMPTY;
+        return q->shut ? -WEFT_ESHUTDOWN : -WEFT_EEMPTY;
     switch (q->kind) {
     case WEFT_QUEUE_FIFO:
         *item = q->items[q->head];
@@ -539,11 +646,11 @@ weft_queue_put(struct weft_queue *q, intptr_t item)
 {
     bool granted;
 
-    while (weft_queue_full(q)) {
+    while (weft_queue_full(q) && !q->shut) {
         int rc = wl_wait(&q->putters, &granted);
 
         if (rc < 0) {
-            if (granted && !weft_queue_full(q))
+            if (granted && rc != -WEFT_ESHUTDOWN && !weft_queue_full(q))
                 wl_wake(&q->putters);
             return rc;
         }
@@ -556,11 +663,11 @@ weft_queue_get(struct weft_queue *q, intptr_t *item)
 {
     bool granted;
 
-    while (q->count == 0) {
+    while (q->count == 0 && !q->shut) {
         int rc = wl_wait(&q->getters, &granted);
 
         if (rc < 0) {
-            if (granted && q->count > 0)
+            if (granted && rc != -WEFT_ESHUTDOWN && q->count > 0)
                 wl_wake(&q->getters);
             return rc;
         }
@@ -577,6 +684,29 @@ weft_queue_task_done(struct weft_queue *q)
         while (wl_wake(&q->joiners))
             ;
     return 0;
+}
+
+void
+weft_queue_shutdown(struct weft_queue *q, bool immediate)
+{
+    q->shut = true;
+    if (immediate) {
+        /* the items go, as if each was taken and marked done */
+        q->unfinished -= q->count < q->unfinished ? q->count : q->unfinished;
+        q->count = 0;
+        q->head = 0;
+        if (q->unfinished == 0)
+            wl_wake_all(&q->joiners, 0);
+    }
+    wl_wake_all(&q->putters, -WEFT_ESHUTDOWN);
+    if (q->count == 0)
+        wl_wake_all(&q->getters, -WEFT_ESHUTDOWN);
+}
+
+bool
+weft_queue_is_shut_down(const struct weft_queue *q)
+{
+    return q->shut;
 }
 
 int

@@ -61,6 +61,8 @@ test_every_weft_code_has_a_distinct_name_and_message(void **state)
     }
     assert_string_equal(weft_err_name(-WEFT_ELIMIT), "WEFT_ELIMIT");
     assert_string_equal(weft_err_name(-WEFT_EPROTO), "WEFT_EPROTO");
+    assert_string_equal(weft_err_name(-WEFT_ESHUTDOWN), "WEFT_ESHUTDOWN");
+    assert_string_equal(weft_strerror(-WEFT_EBROKEN), "barrier broken");
 }
 
 static void

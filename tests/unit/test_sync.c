@@ -438,6 +438,143 @@ test_queue_cancelled_getter_passes_item_on(void **state)
     assert_int_equal(harness_run_task(harness_loop, queue_cancel_main, NULL, 5000), 0);
 }
 
+/* ---- queue shutdown (3.13): puts refused, gets drain then fail, waiters woken ---- */
+
+static intptr_t
+putter(void *arg)
+{
+    return weft_queue_put(queue, (intptr_t)arg);
+}
+
+static intptr_t
+queue_shutdown_main(void *arg)
+{
+    struct weft_task *g, *p;
+    intptr_t item;
+
+    (void)arg;
+    /* graceful: what is queued still comes out, then -WEFT_ESHUTDOWN */
+    queue = weft_queue_new(1, WEFT_QUEUE_FIFO, NULL);
+    assert_int_equal(weft_queue_put_nowait(queue, 1), 0);
+    p = weft_task_spawn(harness_loop, putter, (void *)2, NULL);     /* waits: full */
+    weft_sleep(5);
+    weft_queue_shutdown(queue, false);
+    assert_true(weft_queue_is_shut_down(queue));
+    assert_int_equal(weft_await(weft_task_future(p)), -WEFT_ESHUTDOWN);
+    assert_int_equal(weft_queue_put_nowait(queue, 3), -WEFT_ESHUTDOWN);
+    assert_int_equal(weft_queue_put(queue, 3), -WEFT_ESHUTDOWN);
+    assert_int_equal(weft_queue_get(queue, &item), 0);
+    assert_int_equal(item, 1);
+    assert_int_equal(weft_queue_get(queue, &item), -WEFT_ESHUTDOWN);     /* no wait */
+    assert_int_equal(weft_queue_get_nowait(queue, &item), -WEFT_ESHUTDOWN);
+    weft_task_unref(p);
+    weft_queue_free(queue);
+
+    /* a getter waiting on an empty queue wakes */
+    queue = weft_queue_new(0, WEFT_QUEUE_FIFO, NULL);
+    g = weft_task_spawn(harness_loop, getter, NULL, NULL);
+    weft_sleep(5);
+    weft_queue_shutdown(queue, false);
+    assert_int_equal(weft_await(weft_task_future(g)), -WEFT_ESHUTDOWN);
+    weft_task_unref(g);
+    weft_queue_free(queue);
+
+    /* immediate: the items go, join returns, gets fail at once */
+    queue = weft_queue_new(0, WEFT_QUEUE_FIFO, NULL);
+    assert_int_equal(weft_queue_put_nowait(queue, 4), 0);
+    assert_int_equal(weft_queue_put_nowait(queue, 5), 0);
+    weft_queue_shutdown(queue, true);
+    assert_int_equal(weft_queue_size(queue), 0);
+    assert_int_equal(weft_queue_join(queue), 0);
+    assert_int_equal(weft_queue_get(queue, &item), -WEFT_ESHUTDOWN);
+    weft_queue_free(queue);
+    return 0;
+}
+
+static void
+test_queue_shutdown(void **state)
+{
+    assert_int_equal(harness_run_task(harness_loop, queue_shutdown_main, NULL, 5000), 0);
+}
+
+/* ---- barrier: three tasks meet; a reset and an abort break the waits ---- */
+
+static struct weft_barrier *barrier;
+static int arrivals_before_all_went;
+
+static intptr_t
+party(void *arg)
+{
+    int rc = weft_barrier_wait(barrier);
+
+    (void)arg;
+    if (rc >= 0 && weft_barrier_n_waiting(barrier) == 0)
+        arrivals_before_all_went++;
+    return rc;
+}
+
+static intptr_t
+barrier_main(void *arg)
+{
+    struct weft_task *t[3];
+    int seen = 0;
+
+    (void)arg;
+    assert_null(weft_barrier_new(0));
+    barrier = weft_barrier_new(3);
+    assert_int_equal(weft_barrier_parties(barrier), 3);
+    for (int round = 0; round < 2; round++) {      /* it starts again by itself */
+        for (int i = 0; i < 3; i++)
+            t[i] = weft_task_spawn(harness_loop, party, NULL, NULL);
+        seen = 0;
+        for (int i = 0; i < 3; i++) {
+            intptr_t rc = weft_await(weft_task_future(t[i]));
+
+            assert_true(rc >= 0 && rc < 3);
+            seen |= 1 << rc;        /* each place once: 0, 1, 2 */
+            weft_task_unref(t[i]);
+        }
+        assert_int_equal(seen, 7);
+    }
+    assert_int_equal(arrivals_before_all_went, 6);
+
+    /* a cancelled waiter leaves the round */
+    t[0] = weft_task_spawn(harness_loop, party, NULL, NULL);
+    weft_sleep(5);
+    assert_int_equal(weft_barrier_n_waiting(barrier), 1);
+    weft_task_cancel(t[0]);
+    assert_int_equal(weft_await(weft_task_future(t[0])), -ECANCELED);
+    assert_int_equal(weft_barrier_n_waiting(barrier), 0);
+    weft_task_unref(t[0]);
+
+    /* reset: the waiters get -WEFT_EBROKEN, the barrier is usable again */
+    t[0] = weft_task_spawn(harness_loop, party, NULL, NULL);
+    weft_sleep(5);
+    weft_barrier_reset(barrier);
+    assert_int_equal(weft_await(weft_task_future(t[0])), -WEFT_EBROKEN);
+    weft_task_unref(t[0]);
+    assert_false(weft_barrier_broken(barrier));
+
+    /* abort: broken until a reset */
+    t[0] = weft_task_spawn(harness_loop, party, NULL, NULL);
+    weft_sleep(5);
+    weft_barrier_abort(barrier);
+    assert_int_equal(weft_await(weft_task_future(t[0])), -WEFT_EBROKEN);
+    weft_task_unref(t[0]);
+    assert_true(weft_barrier_broken(barrier));
+    assert_int_equal(weft_barrier_wait(barrier), -WEFT_EBROKEN);
+    weft_barrier_reset(barrier);
+    assert_false(weft_barrier_broken(barrier));
+    weft_barrier_free(barrier);
+    return 0;
+}
+
+static void
+test_barrier(void **state)
+{
+    assert_int_equal(harness_run_task(harness_loop, barrier_main, NULL, 5000), 0);
+}
+
 static void
 test_waiting_outside_a_task_fails(void **state)
 {
@@ -465,6 +602,8 @@ main(void)
         T(test_queue_producer_consumer_with_maxsize),
         T(test_queue_lifo_and_priority_order),
         T(test_queue_cancelled_getter_passes_item_on),
+        T(test_queue_shutdown),
+        T(test_barrier),
         T(test_waiting_outside_a_task_fails),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -28,6 +28,8 @@ enum weft_error {
     WEFT_EEMPTY,             /* queue empty (get_nowait) */
     WEFT_ETLS,               /* TLS failure; the details are logged */
     WEFT_EPROTO,             /* peer broke the protocol (bad PROXY header, ...) */
+    WEFT_ESHUTDOWN,          /* the queue was shut down (weft_queue_shutdown) */
+    WEFT_EBROKEN,            /* the barrier was reset or aborted */
     WEFT_ELAST_              /* one past the last code; not an error */
 };
 

@@ -23,6 +23,7 @@ struct weft_event;
 struct weft_condition;
 struct weft_semaphore;
 struct weft_queue;
+struct weft_barrier;
 
 /** A new unlocked lock; NULL with errno ENOMEM. Since 0.1. */
 WEFT_EXPORT struct weft_lock *weft_lock_new(void);
@@ -143,6 +144,44 @@ WEFT_EXPORT size_t weft_queue_size(const struct weft_queue *q);
 WEFT_EXPORT bool weft_queue_empty(const struct weft_queue *q);
 /** True if maxsize items are in it (never for an unbounded queue). Since 0.1. */
 WEFT_EXPORT bool weft_queue_full(const struct weft_queue *q);
+/**
+ * Shut the queue down (asyncio 3.13's Queue.shutdown): from now on put and
+ * put_nowait return -WEFT_ESHUTDOWN, and so do the puts waiting now. get
+ * and get_nowait still hand out what is queued, then return -WEFT_ESHUTDOWN
+ * (instead of waiting or -WEFT_EEMPTY); getters waiting on an empty queue
+ * wake with it. immediate: the queued items are dropped at once (the queue
+ * never frees items: they are the caller's), counted as done for join, and
+ * every waiting getter wakes with -WEFT_ESHUTDOWN. Any code on the loop
+ * thread. Since 0.1.
+ */
+WEFT_EXPORT void weft_queue_shutdown(struct weft_queue *q, bool immediate);
+/** True once weft_queue_shutdown was called. Since 0.1. */
+WEFT_EXPORT bool weft_queue_is_shut_down(const struct weft_queue *q);
+
+/**
+ * A barrier for parties tasks (asyncio's Barrier): each weft_barrier_wait
+ * waits until parties tasks wait, then all go on and the barrier starts its
+ * next round. NULL with errno EINVAL (parties 0) or ENOMEM. Since 0.1.
+ */
+WEFT_EXPORT struct weft_barrier *weft_barrier_new(unsigned parties);
+/** Free a barrier no task waits on. NULL is a no-op. Since 0.1. */
+WEFT_EXPORT void weft_barrier_free(struct weft_barrier *b);
+/**
+ * In a task: wait for the round to fill. Returns the task's place in it
+ * (0 for the first to arrive ... parties - 1 for the one that let all go,
+ * which does not wait); -WEFT_EBROKEN if the barrier is broken or is reset
+ * or aborted meanwhile; -ECANCELED (the round counts one task fewer);
+ * -WEFT_ENOTASK. Since 0.1.
+ */
+WEFT_EXPORT int weft_barrier_wait(struct weft_barrier *b);
+/** Wake the waiting tasks with -WEFT_EBROKEN and start an empty round (not broken). Since 0.1. */
+WEFT_EXPORT void weft_barrier_reset(struct weft_barrier *b);
+/** Break the barrier: waiting and later waits return -WEFT_EBROKEN until a reset. Since 0.1. */
+WEFT_EXPORT void weft_barrier_abort(struct weft_barrier *b);
+/** The number of parties; the tasks waiting in the current round; whether broken. Since 0.1. */
+WEFT_EXPORT unsigned weft_barrier_parties(const struct weft_barrier *b);
+WEFT_EXPORT unsigned weft_barrier_n_waiting(const struct weft_barrier *b);
+WEFT_EXPORT bool weft_barrier_broken(const struct weft_barrier *b);
 
 #ifdef __cplusplus
 }
