@@ -57,6 +57,7 @@ struct weft_task {
     intptr_t ret;
     bool started, finished, cancel_pending;
     bool parked;                        /* suspended in weft__task_park() */
+    uint16_t cancel_requests;           /* weft_task_cancel()s not taken back (uncancel) */
     bool unpark_queued;                 /* its resumption is scheduled (unpark) */
     struct weft__soon unpark;           /* schedules that resumption, never failing */
     char name[32];

@@ -358,6 +358,8 @@ weft_task_cancel(struct weft_task *t)
 
     if (t->finished || t->fut.done)
         return false;
+    if (t->cancel_requests < UINT16_MAX)
+        t->cancel_requests++;
     if (t->parked) {
         unpark_schedule(t, -ECANCELED);     /* overrides a wake-up not yet run */
         return true;
@@ -386,6 +388,20 @@ weft_task_cancel(struct weft_task *t)
         t->cancel_pending = true;
     }
     return true;
+}
+
+unsigned
+weft_task_cancelling(const struct weft_task *t)
+{
+    return t->cancel_requests;
+}
+
+unsigned
+weft_task_uncancel(struct weft_task *t)
+{
+    if (t->cancel_requests > 0 && --t->cancel_requests == 0)
+        t->cancel_pending = false;      /* nobody wants the stop any more (3.13) */
+    return t->cancel_requests;
 }
 
 intptr_t

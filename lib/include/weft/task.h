@@ -75,6 +75,69 @@ WEFT_EXPORT const char *weft_task_name(const struct weft_task *t);
  */
 WEFT_EXPORT bool weft_task_cancel(struct weft_task *t);
 
+/**
+ * How many cancel requests t has had (each weft_task_cancel that returned
+ * true) that weft_task_uncancel has not taken back: Task.cancelling().
+ * Since 0.1.
+ */
+WEFT_EXPORT unsigned weft_task_cancelling(const struct weft_task *t);
+
+/**
+ * Take one cancel request back, as Task.uncancel() (what a timeout scope
+ * does once the cancel it made has done its work). At 0, a cancel not yet
+ * delivered is dropped. Returns the requests left. Since 0.1.
+ */
+WEFT_EXPORT unsigned weft_task_uncancel(struct weft_task *t);
+
+/*
+ * Timeout scopes (asyncio.timeout / timeout_at): bound every suspension
+ * between weft_timeout_enter and weft_timeout_exit in the running task -
+ * stream reads, lock, semaphore, event, condition, queue and barrier waits,
+ * sleeps, awaits. When the deadline passes the task is cancelled, so the
+ * call suspended then returns -ECANCELED; weft_timeout_exit turns that into
+ * -ETIMEDOUT. Scopes nest; a cancel from elsewhere stays -ECANCELED:
+ *
+ *     struct weft_timeout to;
+ *     weft_timeout_enter(&to, 500);
+ *     n = weft_reader_readline(r, line, sizeof(line));
+ *     n = weft_timeout_exit(&to, n);      // -ETIMEDOUT after 500 ms
+ *
+ * The struct is the caller's (on the task's stack is fine); its fields are
+ * private.
+ */
+struct weft_timeout {
+    struct weft_task *task;
+    struct weft_handle *timer;
+    bool expired;
+};
+
+/**
+ * Start a scope in the running task that ends in ms milliseconds (a
+ * negative ms: never, until weft_timeout_reschedule). Returns 0,
+ * -WEFT_ENOTASK or -ENOMEM. Since 0.1.
+ */
+WEFT_EXPORT int weft_timeout_enter(struct weft_timeout *to, int64_t ms);
+
+/** The same with a deadline on weft_loop_time()'s clock. Since 0.1. */
+WEFT_EXPORT int weft_timeout_at_enter(struct weft_timeout *to, uint64_t when_ms);
+
+/**
+ * Move the deadline of a scope not yet expired to ms from now (negative:
+ * never). Returns 0, -WEFT_ESTATE (expired already) or -ENOMEM. Since 0.1.
+ */
+WEFT_EXPORT int weft_timeout_reschedule(struct weft_timeout *to, int64_t ms);
+
+/** True once the scope's deadline has passed and it cancelled the task. Since 0.1. */
+WEFT_EXPORT bool weft_timeout_expired(const struct weft_timeout *to);
+
+/**
+ * End the scope, given what the code inside returned: rc, or -ETIMEDOUT
+ * when rc is -ECANCELED because this scope's deadline passed (and no other
+ * cancel is outstanding). Call it exactly once per enter, innermost first.
+ * Since 0.1.
+ */
+WEFT_EXPORT intptr_t weft_timeout_exit(struct weft_timeout *to, intptr_t rc);
+
 /** The running task, or NULL outside tasks. Since 0.1. */
 WEFT_EXPORT struct weft_task *weft_task_current(void);
 
