@@ -90,6 +90,62 @@ WEFT_EXPORT unsigned weft_task_cancelling(const struct weft_task *t);
 WEFT_EXPORT unsigned weft_task_uncancel(struct weft_task *t);
 
 /*
+ * Task groups (asyncio.TaskGroup): structured concurrency for C.
+ *
+ *     struct weft_task_group *g = weft_task_group_new();
+ *     weft_task_group_spawn(g, fetch, "a", NULL);
+ *     weft_task_group_spawn(g, fetch, "b", NULL);
+ *     rc = weft_task_group_wait(g);      // all done; the first error, if any
+ *     weft_task_group_free(g);
+ *
+ * When a child ends in an error (a cancellation is not one), the group
+ * cancels the other children, and the task that made the group if it is
+ * not yet in weft_task_group_wait (its next suspension returns -ECANCELED,
+ * so it reaches the wait); the wait takes that cancel back. A cancel of the
+ * parent from elsewhere cancels the children too, and the wait returns
+ * -ECANCELED once they are done.
+ */
+struct weft_task_group;
+
+/**
+ * A group whose parent is the running task. NULL with errno EPERM outside a
+ * task, or ENOMEM. Since 0.1.
+ */
+WEFT_EXPORT struct weft_task_group *weft_task_group_new(void);
+
+/**
+ * weft_task_spawn() into the group. Returns the task, borrowed: the group
+ * holds its reference until weft_task_group_free (weft_task_ref to keep
+ * it longer). NULL with errno ECANCELED (a child failed, or the group was
+ * waited for already), ENOMEM, or weft_task_spawn's errno. Since 0.1.
+ */
+WEFT_EXPORT struct weft_task *weft_task_group_spawn(struct weft_task_group *g,
+                                                    weft_task_fn *fn, void *arg,
+                                                    const struct weft_task_options *options);
+
+/**
+ * In the parent task: wait until every child is done. Returns 0; the first
+ * child's error (all errors: weft_task_group_errors); -ECANCELED if the
+ * parent was cancelled from elsewhere; -WEFT_ESTATE if called from another
+ * task or twice. Since 0.1.
+ */
+WEFT_EXPORT intptr_t weft_task_group_wait(struct weft_task_group *g);
+
+/**
+ * The children's errors in the order they ended, up to cap into out.
+ * Returns how many there were (may exceed cap). Since 0.1.
+ */
+WEFT_EXPORT size_t weft_task_group_errors(const struct weft_task_group *g, intptr_t *out,
+                                          size_t cap);
+
+/**
+ * Free the group (after weft_task_group_wait; a child still running then
+ * goes on, unwatched) and drop its references to the children. NULL is a
+ * no-op. Since 0.1.
+ */
+WEFT_EXPORT void weft_task_group_free(struct weft_task_group *g);
+
+/*
  * Timeout scopes (asyncio.timeout / timeout_at): bound every suspension
  * between weft_timeout_enter and weft_timeout_exit in the running task -
  * stream reads, lock, semaphore, event, condition, queue and barrier waits,
