@@ -223,76 +223,208 @@ weft_run_in_executor(struct weft_loop *loop, weft_executor_fn *fn, void *arg)
 
 /* ---- run_coroutine_threadsafe ---- */
 
-struct submit {
+/*
+ * The thread-side handle (concurrent.futures.Future): two references, the
+ * caller's (weft_thread_future_free) and the loop side's (dropped when the
+ * task's outcome is in), one more while a cancel is on its way.
+ */
+struct weft_thread_future {
     weft_task_fn *fn;
     void *arg;
     struct weft_loop *loop;
-    struct weft_task *task;
+    struct weft_task *task;             /* loop thread only */
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    bool done;
+    int refs;                           /* under mu */
+    bool done, cancel;                  /* under mu */
     int err;
     intptr_t result;
 };
 
 static void
-submit_finish(struct submit *s, int err, intptr_t result)
+tf_unref(struct weft_thread_future *tf)
 {
-    pthread_mutex_lock(&s->mu);
-    s->err = err;
-    s->result = result;
-    s->done = true;
-    pthread_cond_signal(&s->cv);
-    pthread_mutex_unlock(&s->mu);   /* s may be gone from here on */
+    bool last;
+
+    pthread_mutex_lock(&tf->mu);
+    last = --tf->refs == 0;
+    pthread_mutex_unlock(&tf->mu);
+    if (!last)
+        return;
+    pthread_cond_destroy(&tf->cv);
+    pthread_mutex_destroy(&tf->mu);
+    free(tf);
+}
+
+/* The outcome is in: wake the waiters, drop the loop side's reference. */
+static void
+submit_finish(struct weft_thread_future *tf, int err, intptr_t result)
+{
+    pthread_mutex_lock(&tf->mu);
+    tf->err = err;
+    tf->result = result;
+    tf->done = true;
+    pthread_cond_broadcast(&tf->cv);
+    pthread_mutex_unlock(&tf->mu);
+    tf_unref(tf);
 }
 
 static void
 submit_task_done(struct weft_future *f, void *arg)
 {
-    struct submit *s = arg;
+    struct weft_thread_future *tf = arg;
     intptr_t result = weft_future_result(f);
 
-    weft_task_unref(s->task);
-    submit_finish(s, 0, result);
+    weft_task_unref(tf->task);
+    tf->task = NULL;
+    submit_finish(tf, 0, result);
 }
 
 static void
 submit_start(void *arg)
 {
-    struct submit *s = arg;
+    struct weft_thread_future *tf = arg;
+    bool cancel;
 
-    s->task = weft_task_spawn(s->loop, s->fn, s->arg, NULL);
-    if (s->task == NULL) {
-        submit_finish(s, -errno, 0);
+    pthread_mutex_lock(&tf->mu);
+    cancel = tf->cancel;
+    pthread_mutex_unlock(&tf->mu);
+    if (cancel) {
+        submit_finish(tf, 0, -ECANCELED);   /* cancelled before it started: never runs */
         return;
     }
-    if (weft_future_add_done_callback(weft_task_future(s->task), submit_task_done, s) < 0) {
-        weft_task_cancel(s->task);
-        weft_task_unref(s->task);
-        submit_finish(s, -ENOMEM, 0);
+    tf->task = weft_task_spawn(tf->loop, tf->fn, tf->arg, NULL);
+    if (tf->task == NULL) {
+        submit_finish(tf, -errno, 0);
+        return;
     }
+    if (weft_future_add_done_callback(weft_task_future(tf->task), submit_task_done, tf) < 0) {
+        weft_task_cancel(tf->task);
+        weft_task_unref(tf->task);
+        tf->task = NULL;
+        submit_finish(tf, -ENOMEM, 0);
+    }
+}
+
+struct weft_thread_future *
+weft_run_coroutine_threadsafe_nowait(struct weft_loop *loop, weft_task_fn *fn, void *arg)
+{
+    struct weft_thread_future *tf;
+    int rc;
+
+    if (loop == NULL || fn == NULL) {
+        errno = EINVAL;
+        return NULL;
+    }
+    tf = calloc(1, sizeof(*tf));
+    if (tf == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    tf->fn = fn;
+    tf->arg = arg;
+    tf->loop = loop;
+    tf->refs = 2;
+    pthread_mutex_init(&tf->mu, NULL);
+    pthread_cond_init(&tf->cv, NULL);
+    rc = weft_call_soon_threadsafe(loop, submit_start, tf);
+    if (rc < 0) {
+        pthread_cond_destroy(&tf->cv);
+        pthread_mutex_destroy(&tf->mu);
+        free(tf);
+        errno = -rc;
+        return NULL;
+    }
+    return tf;
+}
+
+bool
+weft_thread_future_done(struct weft_thread_future *tf)
+{
+    bool done;
+
+    pthread_mutex_lock(&tf->mu);
+    done = tf->done;
+    pthread_mutex_unlock(&tf->mu);
+    return done;
+}
+
+int
+weft_thread_future_wait(struct weft_thread_future *tf, int64_t timeout_ms, intptr_t *result)
+{
+    struct timespec until;
+    int rc = 0;
+
+    if (timeout_ms >= 0) {
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += timeout_ms / 1000;
+        until.tv_nsec += (timeout_ms % 1000) * 1000000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+    }
+    pthread_mutex_lock(&tf->mu);
+    while (!tf->done && rc == 0)
+        rc = timeout_ms < 0 ? pthread_cond_wait(&tf->cv, &tf->mu)
+                            : pthread_cond_timedwait(&tf->cv, &tf->mu, &until);
+    if (tf->done) {
+        rc = tf->err;
+        if (rc == 0 && result != NULL)
+            *result = tf->result;
+    } else {
+        rc = -ETIMEDOUT;
+    }
+    pthread_mutex_unlock(&tf->mu);
+    return rc;
+}
+
+static void
+cancel_on_loop(void *arg)
+{
+    struct weft_thread_future *tf = arg;
+
+    if (tf->task != NULL)
+        (void)weft_task_cancel(tf->task);
+    tf_unref(tf);
+}
+
+bool
+weft_thread_future_cancel(struct weft_thread_future *tf)
+{
+    bool sent;
+
+    pthread_mutex_lock(&tf->mu);
+    sent = !tf->done;
+    if (sent) {
+        tf->cancel = true;
+        tf->refs++;         /* cancel_on_loop's */
+    }
+    pthread_mutex_unlock(&tf->mu);
+    if (sent && weft_call_soon_threadsafe(tf->loop, cancel_on_loop, tf) < 0) {
+        tf_unref(tf);
+        return false;
+    }
+    return sent;
+}
+
+void
+weft_thread_future_free(struct weft_thread_future *tf)
+{
+    if (tf != NULL)
+        tf_unref(tf);
 }
 
 int
 weft_run_coroutine_threadsafe(struct weft_loop *loop, intptr_t (*fn)(void *), void *arg,
                               intptr_t *result)
 {
-    struct submit s = { .fn = fn, .arg = arg, .loop = loop };
+    struct weft_thread_future *tf = weft_run_coroutine_threadsafe_nowait(loop, fn, arg);
     int rc;
 
-    pthread_mutex_init(&s.mu, NULL);
-    pthread_cond_init(&s.cv, NULL);
-    rc = weft_call_soon_threadsafe(loop, submit_start, &s);
-    if (rc == 0) {
-        pthread_mutex_lock(&s.mu);
-        while (!s.done)
-            pthread_cond_wait(&s.cv, &s.mu);
-        pthread_mutex_unlock(&s.mu);
-        rc = s.err;
-        if (rc == 0 && result != NULL)
-            *result = s.result;
-    }
-    pthread_cond_destroy(&s.cv);
-    pthread_mutex_destroy(&s.mu);
+    if (tf == NULL)
+        return -errno;
+    rc = weft_thread_future_wait(tf, -1, result);
+    weft_thread_future_free(tf);
     return rc;
 }

@@ -193,6 +193,68 @@ test_run_coroutine_threadsafe_returns_result(void **state)
     assert_int_equal(ft.result, 99);
 }
 
+/* The non-blocking form: poll, wait with a timeout, cancel - all from another thread. */
+static intptr_t
+coro_forever(void *arg)
+{
+    (void)arg;
+    return weft_sleep(60000) < 0 ? -ECANCELED : 1;
+}
+
+struct nowait_run {
+    bool done;
+    int quick_rc, quick_timeout_rc, slow_timeout_rc, slow_rc;
+    bool polled_early, quick_done_after, cancel_sent, cancel_after_done;
+    intptr_t quick, slow;
+};
+
+static void *
+nowait_from_thread(void *arg)
+{
+    struct nowait_run *nr = arg;
+    struct weft_thread_future *quick, *slow;
+
+    quick = weft_run_coroutine_threadsafe_nowait(harness_loop, coro_on_loop, NULL);
+    slow = weft_run_coroutine_threadsafe_nowait(harness_loop, coro_forever, NULL);
+    if (quick != NULL && slow != NULL) {
+        nr->polled_early = weft_thread_future_done(slow);
+        nr->slow_timeout_rc = weft_thread_future_wait(slow, 20, &nr->slow);
+        nr->quick_rc = weft_thread_future_wait(quick, -1, &nr->quick);
+        nr->quick_done_after = weft_thread_future_done(quick);
+        nr->quick_timeout_rc = weft_thread_future_wait(quick, 0, &nr->quick);
+        nr->cancel_sent = weft_thread_future_cancel(slow);
+        nr->slow_rc = weft_thread_future_wait(slow, -1, &nr->slow);
+        nr->cancel_after_done = weft_thread_future_cancel(slow);
+    }
+    weft_thread_future_free(quick);
+    weft_thread_future_free(slow);
+    __atomic_store_n(&nr->done, true, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static void
+test_run_coroutine_threadsafe_nowait(void **state)
+{
+    struct nowait_run nr = { 0 };
+    pthread_t th;
+
+    assert_null(weft_run_coroutine_threadsafe_nowait(NULL, coro_on_loop, NULL));
+    assert_int_equal(errno, EINVAL);
+    assert_int_equal(pthread_create(&th, NULL, nowait_from_thread, &nr), 0);
+    assert_int_equal(harness_run_until(harness_loop, &nr.done, 10000), 0);
+    pthread_join(th, NULL);
+    assert_false(nr.polled_early);
+    assert_int_equal(nr.slow_timeout_rc, -ETIMEDOUT);
+    assert_int_equal(nr.quick_rc, 0);
+    assert_int_equal(nr.quick, 99);
+    assert_true(nr.quick_done_after);
+    assert_int_equal(nr.quick_timeout_rc, 0);     /* done: no wait at all */
+    assert_true(nr.cancel_sent);
+    assert_int_equal(nr.slow_rc, 0);
+    assert_int_equal(nr.slow, -ECANCELED);
+    assert_false(nr.cancel_after_done);
+}
+
 int
 main(void)
 {
@@ -204,6 +266,7 @@ main(void)
         T(test_loop_free_joins_pool_with_work_pending),
         T(test_call_soon_threadsafe_from_another_thread),
         T(test_run_coroutine_threadsafe_returns_result),
+        T(test_run_coroutine_threadsafe_nowait),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -187,6 +187,46 @@ WEFT_EXPORT struct weft_future *weft_run_in_executor(struct weft_loop *loop,
 WEFT_EXPORT int weft_run_coroutine_threadsafe(struct weft_loop *loop, intptr_t (*fn)(void *),
                                               void *arg, intptr_t *result);
 
+/*
+ * A thread's handle on a task it submitted (asyncio.run_coroutine_threadsafe's
+ * concurrent.futures.Future): poll it, wait on it with a timeout, cancel it.
+ * Every weft_thread_future_* call is for any thread (the loop's too, except
+ * a wait that would block it).
+ */
+struct weft_thread_future;
+
+/**
+ * The non-blocking form: spawn fn(arg) as a task on loop (through
+ * weft_call_soon_threadsafe) and return at once with a handle, which the
+ * caller frees with weft_thread_future_free (the task goes on regardless).
+ * NULL with errno EINVAL (loop or fn NULL) or ENOMEM. Since 0.1.
+ */
+WEFT_EXPORT struct weft_thread_future *
+weft_run_coroutine_threadsafe_nowait(struct weft_loop *loop, intptr_t (*fn)(void *), void *arg);
+
+/** True once the task's outcome is in (finished, cancelled, or failed to start). Since 0.1. */
+WEFT_EXPORT bool weft_thread_future_done(struct weft_thread_future *tf);
+
+/**
+ * Block up to timeout_ms (negative: no limit) for the outcome. Returns 0
+ * with the task's result or negative error in *result (may be NULL);
+ * -ETIMEDOUT if it is not in yet (wait again later); or the error that kept
+ * the task from starting (-ENOMEM...). Since 0.1.
+ */
+WEFT_EXPORT int weft_thread_future_wait(struct weft_thread_future *tf, int64_t timeout_ms,
+                                        intptr_t *result);
+
+/**
+ * Ask for the task to be cancelled (weft_task_cancel on the loop; a task not
+ * started yet never runs and ends with -ECANCELED). Returns false if the
+ * outcome is in already or the request could not be sent (no memory).
+ * Since 0.1.
+ */
+WEFT_EXPORT bool weft_thread_future_cancel(struct weft_thread_future *tf);
+
+/** Drop the caller's handle. NULL is a no-op. Since 0.1. */
+WEFT_EXPORT void weft_thread_future_free(struct weft_thread_future *tf);
+
 #ifdef __cplusplus
 }
 #endif
