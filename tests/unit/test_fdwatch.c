@@ -316,6 +316,211 @@ test_loop_free_frees_the_watchers(void **state)
     assert_int_equal(s.calls, 0);
 }
 
+/* ---- weft_wait_readable / weft_wait_writable ---- */
+
+struct waiting {
+    int fd;
+    int64_t timeout_ms;
+    bool write;             /* wait_writable */
+    int rc;
+    bool done;
+    uint64_t took_ms;
+    char got[16];
+};
+
+static intptr_t
+waiter_task(void *arg)
+{
+    struct waiting *w = arg;
+    uint64_t t0 = weft_loop_time(weft_get_running_loop());
+
+    w->rc = w->write ? weft_wait_writable(w->fd, w->timeout_ms)
+                     : weft_wait_readable(w->fd, w->timeout_ms);
+    w->took_ms = weft_loop_time(weft_get_running_loop()) - t0;
+    if (w->rc == 0 && !w->write && read(w->fd, w->got, sizeof(w->got) - 1) < 0)
+        w->got[0] = '\0';
+    w->done = true;
+    return w->rc;
+}
+
+static void
+write_x(void *arg)
+{
+    struct fds *p = arg;
+
+    assert_int_equal(write(p->fd[1], "x", 1), 1);
+}
+
+static void
+test_wait_readable_returns_when_data_arrives(void **state)
+{
+    struct fds *p = *state;
+    struct waiting w = { .fd = p->fd[0], .timeout_ms = 5000 };
+
+    assert_non_null(weft_call_later(harness_loop, 20, write_x, p));
+    assert_int_equal(harness_run_task(harness_loop, waiter_task, &w, 2000), 0);
+    assert_string_equal(w.got, "x");
+    assert_true(w.took_ms >= 15 && w.took_ms < 1000);
+}
+
+static void
+test_wait_readable_on_ready_data_returns_at_once(void **state)
+{
+    struct fds *p = *state;
+    struct waiting w = { .fd = p->fd[0], .timeout_ms = 0 };
+
+    assert_int_equal(write(p->fd[1], "x", 1), 1);
+    assert_int_equal(harness_run_task(harness_loop, waiter_task, &w, 2000), 0);
+    assert_string_equal(w.got, "x");
+}
+
+/* The cost target: the task resumes in the very iteration whose poll saw the fd ready. */
+static void
+test_wait_readable_resumes_in_the_iteration_of_the_event(void **state)
+{
+    struct fds *p = *state;
+    struct waiting w = { .fd = p->fd[0], .timeout_ms = -1 };
+    struct weft_task *t = weft_task_spawn(harness_loop, waiter_task, &w, NULL);
+
+    assert_non_null(t);
+    harness_run_for(harness_loop, 10);      /* started and parked */
+    assert_false(w.done);
+    assert_int_equal(write(p->fd[1], "x", 1), 1);
+    weft_loop_run_once(harness_loop);
+    assert_true(w.done);
+    assert_int_equal(w.rc, 0);
+    weft_task_unref(t);
+}
+
+static void
+test_wait_readable_times_out(void **state)
+{
+    struct fds *p = *state;
+    struct waiting w = { .fd = p->fd[0], .timeout_ms = 30 };
+
+    assert_int_equal(harness_run_task(harness_loop, waiter_task, &w, 2000), -ETIMEDOUT);
+    assert_true(w.took_ms >= 29);
+    w = (struct waiting){ .fd = p->fd[0], .timeout_ms = 0 };
+    assert_int_equal(harness_run_task(harness_loop, waiter_task, &w, 2000), -ETIMEDOUT);
+}
+
+static void
+cancel_it(void *arg)
+{
+    weft_task_cancel(arg);
+}
+
+static void
+test_wait_readable_cancelled_returns_ecanceled(void **state)
+{
+    struct fds *p = *state;
+    struct waiting w = { .fd = p->fd[0], .timeout_ms = -1 };
+    struct weft_task *t = weft_task_spawn(harness_loop, waiter_task, &w, NULL);
+
+    assert_non_null(t);
+    assert_non_null(weft_call_later(harness_loop, 20, cancel_it, t));
+    assert_int_equal(harness_run_until(harness_loop, &w.done, 2000), 0);
+    assert_int_equal(w.rc, -ECANCELED);
+    assert_int_equal(weft_future_result(weft_task_future(t)), -ECANCELED);
+    /* its event is gone: data now wakes nothing */
+    assert_int_equal(write(p->fd[1], "x", 1), 1);
+    harness_run_for(harness_loop, 20);
+    weft_task_unref(t);
+}
+
+static void
+test_wait_in_a_task_cancelled_before_it_waits(void **state)
+{
+    struct fds *p = *state;
+    struct waiting w = { .fd = p->fd[0], .timeout_ms = -1 };
+    struct weft_task *t = weft_task_spawn(harness_loop, waiter_task, &w, NULL);
+
+    assert_non_null(t);
+    harness_run_for(harness_loop, 5);
+    assert_true(weft_task_cancel(t));
+    assert_int_equal(write(p->fd[1], "x", 1), 1);   /* ready and cancelled in one pass */
+    assert_int_equal(harness_run_until(harness_loop, &w.done, 2000), 0);
+    assert_int_equal(w.rc, -ECANCELED);
+    weft_task_unref(t);
+}
+
+static void
+test_wait_outside_a_task_is_enotask(void **state)
+{
+    struct fds *p = *state;
+
+    assert_int_equal(weft_wait_readable(p->fd[0], 0), -WEFT_ENOTASK);
+    assert_int_equal(weft_wait_writable(p->fd[1], -1), -WEFT_ENOTASK);
+}
+
+static void
+test_wait_on_a_bad_fd_fails(void **state)
+{
+    struct waiting w = { .fd = -1, .timeout_ms = 100 };
+
+    (void)state;
+    assert_int_equal(harness_run_task(harness_loop, waiter_task, &w, 2000), -EBADF);
+}
+
+static void
+drain_all(void *arg)
+{
+    struct fds *p = arg;
+    char buf[65536];
+
+    while (read(p->fd[1], buf, sizeof(buf)) > 0)
+        ;
+}
+
+static void
+test_wait_writable_on_a_full_socket(void **state)
+{
+    struct fds *p = *state;
+    struct waiting w = { .fd = p->fd[0], .timeout_ms = 1000, .write = true };
+    static char junk[65536];
+
+    assert_int_equal(harness_run_task(harness_loop, waiter_task, &w, 2000), 0);
+    while (write(p->fd[0], junk, sizeof(junk)) > 0)
+        ;
+    assert_int_equal(errno, EAGAIN);
+    w = (struct waiting){ .fd = p->fd[0], .timeout_ms = 30, .write = true };
+    assert_int_equal(harness_run_task(harness_loop, waiter_task, &w, 2000), -ETIMEDOUT);
+    w = (struct waiting){ .fd = p->fd[0], .timeout_ms = 2000, .write = true };
+    assert_non_null(weft_call_later(harness_loop, 20, drain_all, p));
+    assert_int_equal(harness_run_task(harness_loop, waiter_task, &w, 3000), 0);
+    assert_true(w.took_ms >= 15);
+}
+
+/* A wait has its own event: a reader on the same fd keeps running beside it. */
+static void
+test_wait_readable_beside_a_reader(void **state)
+{
+    struct fds *p = *state;
+    struct waiting w = { .fd = p->fd[0], .timeout_ms = 2000 };
+    struct seen s = { .remove_self = true, .other_fd = -1 };
+
+    assert_int_equal(weft_add_reader(harness_loop, p->fd[0], on_readable, &s), 0);
+    assert_non_null(weft_call_later(harness_loop, 20, write_x, p));
+    assert_int_equal(harness_run_task(harness_loop, waiter_task, &w, 2000), 0);
+    assert_int_equal(s.calls, 1);
+}
+
+/* A task still waiting when the loop is freed: its event is freed with it (valgrind). */
+static void
+test_loop_free_with_a_task_waiting(void **state)
+{
+    struct fds *p = *state;
+    struct waiting w1 = { .fd = p->fd[0], .timeout_ms = -1 };
+    struct waiting w2 = { .fd = p->fd[0], .timeout_ms = 60000 };
+
+    weft_task_unref(weft_task_spawn(harness_loop, waiter_task, &w1, NULL));
+    weft_task_unref(weft_task_spawn(harness_loop, waiter_task, &w2, NULL));
+    harness_run_for(harness_loop, 10);
+    assert_false(w1.done || w2.done);
+    weft_loop_free(harness_loop);
+    harness_loop = harness_loop_new();
+}
+
 int
 main(void)
 {
@@ -339,6 +544,26 @@ main(void)
         cmocka_unit_test_setup_teardown(test_bad_fds_are_refused, setup_pipe, teardown_fds),
         cmocka_unit_test_setup_teardown(test_loop_free_frees_the_watchers,
                                         setup_socketpair, teardown_fds),
+        cmocka_unit_test_setup_teardown(test_wait_readable_returns_when_data_arrives,
+                                        setup_pipe, teardown_fds),
+        cmocka_unit_test_setup_teardown(test_wait_readable_on_ready_data_returns_at_once,
+                                        setup_socketpair, teardown_fds),
+        cmocka_unit_test_setup_teardown(test_wait_readable_resumes_in_the_iteration_of_the_event,
+                                        setup_pipe, teardown_fds),
+        cmocka_unit_test_setup_teardown(test_wait_readable_times_out, setup_pipe, teardown_fds),
+        cmocka_unit_test_setup_teardown(test_wait_readable_cancelled_returns_ecanceled,
+                                        setup_pipe, teardown_fds),
+        cmocka_unit_test_setup_teardown(test_wait_in_a_task_cancelled_before_it_waits,
+                                        setup_pipe, teardown_fds),
+        cmocka_unit_test_setup_teardown(test_wait_outside_a_task_is_enotask,
+                                        setup_pipe, teardown_fds),
+        cmocka_unit_test_setup_teardown(test_wait_on_a_bad_fd_fails, setup_pipe, teardown_fds),
+        cmocka_unit_test_setup_teardown(test_wait_writable_on_a_full_socket,
+                                        setup_socketpair, teardown_fds),
+        cmocka_unit_test_setup_teardown(test_wait_readable_beside_a_reader,
+                                        setup_pipe, teardown_fds),
+        cmocka_unit_test_setup_teardown(test_loop_free_with_a_task_waiting,
+                                        setup_pipe, teardown_fds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
