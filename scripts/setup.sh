@@ -15,7 +15,7 @@ fi
 # Build and run: compiler, CMake, libraries.  Test: cmocka, real clients, python3 (the
 # library's file-dependency check, scripts/filedeps.py).
 PKGS_BUILD="build-essential cmake pkg-config libevent-dev libssl-dev libinih-dev"
-PKGS_TEST="libcmocka-dev python3 netcat-openbsd curl openssl procps clang llvm libclang-rt-14-dev node-llhttp systemd valgrind haproxy nginx-light"
+PKGS_TEST="libcmocka-dev libpq-dev python3 netcat-openbsd curl openssl procps clang llvm libclang-rt-14-dev node-llhttp systemd valgrind haproxy nginx-light"
 # The system tests (tests/system): a Debian root booted with systemd-nspawn, the packages.
 PKGS_TEST="$PKGS_TEST systemd-container debootstrap git lintian dpkg-dev debhelper fakeroot"
 PKGS_BENCH="python3 python3-uvloop gnuplot-nox wrk"

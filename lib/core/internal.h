@@ -28,6 +28,8 @@ enum weft__loop_slot {
     WEFT__SLOT_EXECUTOR,    /* executor.c: the thread pool */
     WEFT__SLOT_TLS,         /* tls.c */
     WEFT__SLOT_STREAMS,     /* stream.c */
+    WEFT__SLOT_FDWATCH,     /* core/fdwatch.c: readers and writers */
+    WEFT__SLOT_FDWAIT,      /* coro/fdwait.c: tasks in weft_wait_readable/writable */
     WEFT__SLOT_USER1,       /* spare */
     WEFT__SLOT_COUNT
 };

@@ -115,6 +115,42 @@ WEFT_EXPORT int weft_loop_add_signal_handler(struct weft_loop *loop, int signum,
  */
 WEFT_EXPORT int weft_loop_remove_signal_handler(struct weft_loop *loop, int signum);
 
+/* ---- watching file descriptors (lib/core/fdwatch.c) ---- */
+
+/*
+ * Runs on the loop's thread, from the ready queue, while fd is readable (a
+ * reader) or writable (a writer): level-triggered, so it runs again in the
+ * next iteration unless it reads, writes or removes itself. Return 0, or a
+ * negative code to have it passed to the loop's error handler (the watcher
+ * stays registered, as in asyncio).
+ */
+typedef int weft_fd_cb(struct weft_loop *loop, int fd, void *arg);
+
+/**
+ * asyncio's loop.add_reader(): call cb(loop, fd, arg) whenever fd is
+ * readable, until weft_remove_reader(). A second reader for the same fd
+ * replaces the first (its call, if already queued, is dropped). The fd is
+ * borrowed: it is not closed, and must stay open while watched (remove the
+ * reader before closing it). One struct event per fd and direction.
+ * Returns 0, -EBADF for a closed or negative fd, -EPERM for a file the
+ * kernel cannot poll (a regular file or a directory), -EINVAL for a NULL cb,
+ * or -ENOMEM. Freed by weft_loop_free() if never removed. Since 0.1.
+ */
+WEFT_EXPORT int weft_add_reader(struct weft_loop *loop, int fd, weft_fd_cb *cb, void *arg);
+
+/**
+ * Stop watching fd for reading; a call already queued is dropped. May be
+ * called from the reader's own callback. Returns 1 if a reader was removed,
+ * 0 if there was none (as weft_loop_remove_signal_handler()). Since 0.1.
+ */
+WEFT_EXPORT int weft_remove_reader(struct weft_loop *loop, int fd);
+
+/** asyncio's loop.add_writer(): as weft_add_reader(), for writability. Since 0.1. */
+WEFT_EXPORT int weft_add_writer(struct weft_loop *loop, int fd, weft_fd_cb *cb, void *arg);
+
+/** As weft_remove_reader(), for the writer: returns 1 or 0. Since 0.1. */
+WEFT_EXPORT int weft_remove_writer(struct weft_loop *loop, int fd);
+
 /* What went wrong, for the error handler. Pointers are borrowed for the call. */
 struct weft_error_context {
     const char *message;              /* what failed, never NULL */

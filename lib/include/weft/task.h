@@ -253,6 +253,23 @@ WEFT_EXPORT intptr_t weft_await(struct weft_future *f);
  */
 WEFT_EXPORT int weft_sleep(uint64_t ms);
 
+/**
+ * Suspend the running task until fd is readable, like awaiting a future set
+ * by asyncio's loop.add_reader() callback, or timeout_ms passes (negative:
+ * no limit; 0: just check, after the loop's next poll). The task resumes in
+ * the loop iteration that saw fd ready. Uses its own libevent event, so a
+ * reader registered with weft_add_reader() on the same fd is not disturbed;
+ * the fd is borrowed and must stay open during the wait.
+ * Returns 0 once readable (also when the timeout expires in the same
+ * iteration), -ETIMEDOUT, -ECANCELED if the task is cancelled, -WEFT_ENOTASK
+ * outside a task, -EBADF for a closed or negative fd, -EPERM for a file the
+ * kernel cannot poll (a regular file), or -ENOMEM. Since 0.1.
+ */
+WEFT_EXPORT int weft_wait_readable(int fd, int64_t timeout_ms);
+
+/** As weft_wait_readable(), until fd is writable. Since 0.1. */
+WEFT_EXPORT int weft_wait_writable(int fd, int64_t timeout_ms);
+
 /* Flags of weft_gather(). */
 enum weft_gather_flags {
     WEFT_GATHER_RETURN_ERRORS = 1u << 0, /* keep errors as results; wait for all */
