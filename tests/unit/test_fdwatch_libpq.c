@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test_fdwatch_libpq.c: a foreign library (libpq's async connect) on add_reader/writer and waits. */
+/* test_fdwatch_libpq.c: a foreign library (libpq async connect) on add_reader/writer and waits. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
