@@ -88,11 +88,15 @@ crc=$?
     fail "curl after the timeouts: rc $crc, status $(cat "$tmp/curl.code"): $(cat "$tmp/curl.err")"
 [ "$(cat "$tmp/curl.out")" = "through at last" ] || fail "curl got: $(cat "$tmp/curl.out")"
 wait_log "$log" "below max_connections: accepting again" 1 || fail "no 'accepting again' line"
-# In that order: the limit, the three timeouts, accepting again.
+# In that order: the limit, then a timeout before any "accepting again", three timeouts in
+# all. The three silent connections were accepted a moment apart, so their timers may fire
+# in different loop iterations: the first frees a slot that curl, waiting in the backlog,
+# takes at once (the limit is reached again), and the others follow.
 order=$(grep -n -e "max_connections (3) reached" -e "no PROXY header within" \
              -e "accepting again" "$log" | sed 's/:.*\(reached\|within\|again\).*/ \1/')
-want=$(printf '%s\n' reached within within within again)
-[ "$(awk '{print $2}' <<<"$order")" = "$want" ] || fail "log order: $order"
+kinds=$(awk '{print $2}' <<<"$order")
+[ "$(sed -n 1p <<<"$kinds")" = reached ] && [ "$(sed -n 2p <<<"$kinds")" = within ] &&
+    [ "$(grep -cx within <<<"$kinds")" = 3 ] || fail "log order: $order"
 grep -q "^.*127\.0\.0\.1:[0-9]*: no PROXY header within" "$log" ||
     fail "the timeout line does not name the peer"
 
