@@ -799,13 +799,30 @@ weft_writer_write_buffer(struct weft_writer *w, struct evbuffer *buf)
     return s->tr != NULL ? weft_transport_write_buffer(s->tr, buf) : -EPIPE;
 }
 
+/*
+ * Await f (a reference the caller gives up) in task cur; the stream's own
+ * handler is marked as waiting on its stream meanwhile, so a lost
+ * connection wakes it instead of cancelling it. 0 or the negative result.
+ */
+static int
+await_on_stream(struct weft_stream *s, struct weft_task *cur, struct weft_future *f)
+{
+    intptr_t rc;
+
+    if (cur == s->task)
+        s->flags |= S_HWAIT;
+    rc = weft_await(f);
+    if (cur == s->task)
+        s->flags &= (uint16_t)~S_HWAIT;
+    weft_future_unref(f);
+    return rc < 0 ? (int)rc : 0;
+}
+
 int
 weft_writer_drain(struct weft_writer *w)
 {
     struct weft_stream *s = W2S(w);
     struct weft_task *cur;
-    struct weft_future *f;
-    intptr_t rc;
 
     if (s->flags & S_LOST)
         return s->error < 0 ? s->error : (s->flags & S_CLOSED) ? -EPIPE : -ECONNRESET;
@@ -818,14 +835,7 @@ weft_writer_drain(struct weft_writer *w)
         return -WEFT_ENOTASK;
     if (s->dwait == NULL && (s->dwait = weft_future_new(s->loop)) == NULL)
         return -ENOMEM;
-    f = weft_future_ref(s->dwait);
-    if (cur == s->task)
-        s->flags |= S_HWAIT;
-    rc = weft_await(f);
-    if (cur == s->task)
-        s->flags &= (uint16_t)~S_HWAIT;
-    weft_future_unref(f);
-    return rc < 0 ? (int)rc : 0;
+    return await_on_stream(s, cur, weft_future_ref(s->dwait));
 }
 
 /* The handshake of weft_writer_start_tls is over: tls is the stream's transport, or it failed. */
@@ -883,13 +893,7 @@ weft_writer_start_tls(struct weft_writer *w, struct weft_tls_context *ctx,
         weft_future_unref(f);
         return (int)rc;
     }
-    if (cur == s->task)
-        s->flags |= S_HWAIT;
-    rc = weft_await(f);
-    if (cur == s->task)
-        s->flags &= (uint16_t)~S_HWAIT;
-    weft_future_unref(f);
-    return rc < 0 ? (int)rc : 0;
+    return await_on_stream(s, cur, f);
 }
 
 int

@@ -713,6 +713,28 @@ stream_client(void *arg)
     return rc;
 }
 
+/* A stream server on 127.0.0.1 with an OS-picked port; returns the port. */
+static uint16_t
+serve_streams(struct weft_loop *loop, weft_client_cb *cb, const struct weft_stream_options *o,
+              struct weft_stream_server **ss)
+{
+    struct sockaddr_in sin;
+    socklen_t sl = sizeof(sin);
+
+    assert_int_equal(weft_start_server(loop, cb, NULL, "127.0.0.1", 0, o, ss), 0);
+    assert_int_equal(weft_stream_server_get_sockname(*ss, 0, (struct sockaddr *)&sin, &sl), 0);
+    return ntohs(sin.sin_port);
+}
+
+/* Close it, let its handlers see it, free it. */
+static void
+stop_streams(struct weft_loop *loop, struct weft_stream_server *ss)
+{
+    weft_stream_server_close(ss);
+    harness_run_for(loop, 50);
+    weft_stream_server_free(ss);
+}
+
 static void
 stream_layer_both_ends(void **state)
 {
@@ -723,21 +745,15 @@ stream_layer_both_ends(void **state)
     struct weft_stream_options so = { .tls = sctx };
     struct weft_stream_server *ss;
     struct stream_args a = { .cctx = cctx, .name = "localhost" };
-    struct sockaddr_in sin;
-    socklen_t sl = sizeof(sin);
     (void)state;
 
-    assert_int_equal(weft_start_server(loop, stream_echo, NULL, "127.0.0.1", 0, &so, &ss), 0);
-    assert_int_equal(weft_stream_server_get_sockname(ss, 0, (struct sockaddr *)&sin, &sl), 0);
-    a.port = ntohs(sin.sin_port);
+    a.port = serve_streams(loop, stream_echo, &so, &ss);
     assert_int_equal(harness_run_task(loop, stream_client, &a, 10000), 1);
     a.name = NULL;      /* server_hostname defaults to the host: 127.0.0.1, an IP SAN */
     assert_int_equal(harness_run_task(loop, stream_client, &a, 10000), 1);
     a.cctx = wrong;
     assert_int_equal(harness_run_task(loop, stream_client, &a, 10000), -WEFT_ETLS);
-    weft_stream_server_close(ss);
-    harness_run_for(loop, 50);
-    weft_stream_server_free(ss);
+    stop_streams(loop, ss);
     weft_tls_context_free(sctx);
     weft_tls_context_free(cctx);
     weft_tls_context_free(wrong);
@@ -979,21 +995,14 @@ stream_start_tls(void **state)
     struct weft_tls_context *wrong = client_ctx(cert("other.pem"), NULL, NULL);
     struct weft_stream_server *ss;
     struct stream_args a = { .cctx = cctx, .name = "a.test" };
-    struct sockaddr_in sin;
-    socklen_t sl = sizeof(sin);
     (void)state;
 
     upgrade_sctx = default_server_ctx();
-    assert_int_equal(weft_start_server(loop, upgrading_echo, NULL, "127.0.0.1", 0, NULL, &ss),
-                     0);
-    assert_int_equal(weft_stream_server_get_sockname(ss, 0, (struct sockaddr *)&sin, &sl), 0);
-    a.port = ntohs(sin.sin_port);
+    a.port = serve_streams(loop, upgrading_echo, NULL, &ss);
     assert_int_equal(harness_run_task(loop, upgrading_client, &a, 10000), 1);
     a.cctx = wrong;     /* a CA that did not sign: the upgrade fails, the stream is lost */
     assert_int_equal(harness_run_task(loop, upgrading_client, &a, 10000), -WEFT_ETLS);
-    weft_stream_server_close(ss);
-    harness_run_for(loop, 50);
-    weft_stream_server_free(ss);
+    stop_streams(loop, ss);
     weft_tls_context_free(upgrade_sctx);
     weft_tls_context_free(cctx);
     weft_tls_context_free(wrong);
