@@ -614,14 +614,59 @@ plain_factory(void *arg)
     return services_protocol_new(arg);
 }
 
+/* The plugins' per-worker hooks: worker_start for every service, in config order. */
+static int
+start_workers(struct services *ss, struct weft_loop *loop)
+{
+    for (size_t i = 0; i < ss->count; i++) {
+        struct service *s = &ss->list[i];
+        int (*start)(void *, struct weft_loop *, char *, size_t);
+        char err[256] = "";
+        int rc;
+
+        start = PLUGIN_FIELD(s->plugin->rec, worker_start);
+        if (start == NULL)
+            continue;
+        rc = start(s->svc, loop, err, sizeof(err));
+        if (rc < 0) {
+            log_error("%s: cannot start serving in this worker: %s", s->conf->name,
+                      err[0] ? err : weft_strerror(rc));
+            return rc;
+        }
+        s->worker_started = true;
+    }
+    return 0;
+}
+
+/* worker_stop where worker_start succeeded, last service first. */
+static void
+stop_workers(struct services *ss)
+{
+    for (size_t i = ss->count; i-- > 0;) {
+        struct service *s = &ss->list[i];
+        void (*stop)(void *, struct weft_loop *);
+
+        if (!s->worker_started)
+            continue;
+        s->worker_started = false;
+        stop = PLUGIN_FIELD(s->plugin->rec, worker_stop);
+        if (stop != NULL)
+            stop(s->svc, ss->loop);
+    }
+}
+
 int
 services_start(struct services *ss, struct weft_loop *loop, weft_server_accept_cb *accepted,
                void *arg)
 {
+    int rc;
+
     ss->loop = loop;
+    rc = start_workers(ss, loop);
+    if (rc < 0)
+        return rc;
     for (size_t i = 0; i < ss->count; i++) {
         struct service *s = &ss->list[i];
-        int rc;
 
         if (s->plugin->rec->protocol_new == NULL) {
             struct weft_stream_options sto = { .limit = s->limit };
@@ -724,6 +769,7 @@ services_free(struct services *ss)
     for (int spins = 0; ss->loop != NULL && spins < 100 && weft_stream_handler_count(ss->loop);
          spins++)
         weft_loop_run_once(ss->loop);
+    stop_workers(ss);
     for (size_t i = 0; i < ss->count; i++) {
         struct service *s = &ss->list[i];
 

@@ -18,6 +18,7 @@ struct service {
     struct plugin *plugin;              /* borrowed from services.plugins, or NULL */
     void *svc;                          /* the plugin's state */
     bool made;                          /* service_new succeeded: call service_free */
+    bool worker_started;                /* worker_start succeeded: call worker_stop */
     int *fds;                           /* listening sockets; -1 where binding failed */
     size_t nfds;                        /* conf->nlisten, or systemd's sockets named so */
     struct weft_server *server;
@@ -69,11 +70,14 @@ int services_take_fds(struct services *ss);
 void services_log_listeners(const struct services *ss);
 
 /*
- * Serve: one weft server per service on its sockets (after
- * services_take_fds), each connection's protocol made by
+ * Serve: first each plugin's worker_start for each of its services (before
+ * anything is accepted), then one weft server per service on its sockets
+ * (after services_take_fds), each connection's protocol made by
  * services_protocol_new(), and accepted(server, arg) called for each
  * accepted connection (weft_server_set_accept_cb; NULL: none). Returns 0 or
- * a negative code (logged); what was started is freed by services_free().
+ * a negative code (logged, with the plugin's reason); what was started is
+ * freed by services_free(), which calls worker_stop where worker_start
+ * succeeded.
  */
 int services_start(struct services *ss, struct weft_loop *loop,
                    weft_server_accept_cb *accepted, void *arg);

@@ -25,6 +25,8 @@ extern "C" {
  *     protocol_new(svc)                      once per accepted connection
  *       or client(r, w, svc)                 in a task per connection (stream layer)
  *     reopen(svc, err, len)                  on SIGUSR1: reopen log files (optional)
+ *     worker_start(svc, loop, err, len)      in each worker, before it accepts (optional)
+ *     worker_stop(svc, loop)                 in each worker, after its loop stopped (optional)
  *     service_free(svc)                      when the daemon stops
  *
  * Errors are returned as negative codes with a one-line reason in err; the
@@ -85,6 +87,27 @@ struct weft_plugin {
      * NULL (nothing to reopen). A record whose .size does not reach this
      * field has none. Since 0.1. */
     int (*reopen)(void *svc, char *err, size_t errlen);
+
+    /* Per worker: called in each process that serves (every worker; with
+     * workers = 0 the daemon itself), once its event loop exists and before
+     * it accepts a connection, for each service of the plugin. Make what a
+     * worker keeps for itself here (connection pools, caches, timers on
+     * loop): a worker is a fork of the master, so svc is the worker's own
+     * copy and may point at it. Returns 0, or a negative code with a one-line
+     * reason in err: weftd logs it and the worker exits without serving (at
+     * start weftd then stops; during a reload the reload is abandoned and
+     * the old workers keep serving). May be NULL. A record whose .size does
+     * not reach this field has none. Since 0.1. */
+    int (*worker_start)(void *svc, struct weft_loop *loop, char *err, size_t errlen);
+
+    /* The worker's loop has stopped and its connections are gone (a stop,
+     * or the end of a worker a reload retired): free what worker_start
+     * made, synchronously (loop is still valid, but nothing scheduled on it
+     * runs any more). Called once for each service whose worker_start
+     * returned 0, before service_free. May be NULL (with worker_start set or
+     * not). A record whose .size does not reach this field has none.
+     * Since 0.1. */
+    void (*worker_stop)(void *svc, struct weft_loop *loop);
 };
 
 /**
