@@ -58,6 +58,7 @@ struct weft_task {
     bool started, finished, cancel_pending;
     bool parked;                        /* suspended in weft__task_park() */
     uint16_t cancel_requests;           /* weft_task_cancel()s not taken back (uncancel) */
+    char *cancel_msg;                   /* the last cancel's message (owned), or NULL */
     bool unpark_queued;                 /* its resumption is scheduled (unpark) */
     struct weft__soon unpark;           /* schedules that resumption, never failing */
     char name[32];

@@ -238,7 +238,10 @@ weft__task_park(void)
 static void
 task_destroy(struct weft_future *f)
 {
-    free(container_of(f, struct weft_task, fut));
+    struct weft_task *t = container_of(f, struct weft_task, fut);
+
+    free(t->cancel_msg);
+    free(t);
 }
 
 static bool
@@ -354,10 +357,22 @@ weft_task_all(struct weft_loop *loop, struct weft_task **out, size_t cap)
 bool
 weft_task_cancel(struct weft_task *t)
 {
+    return weft_task_cancel_msg(t, NULL);
+}
+
+bool
+weft_task_cancel_msg(struct weft_task *t, const char *msg)
+{
     struct weft_future *f = t->awaiting;
+    char *copy = NULL;
 
     if (t->finished || t->fut.done)
         return false;
+    if (msg != NULL && (copy = strdup(msg)) == NULL)
+        weft_log(WEFT_LOG_ERR, "task %s: out of memory keeping the cancel message \"%s\"",
+                 t->name, msg);
+    free(t->cancel_msg);
+    t->cancel_msg = copy;               /* as Task.cancel(msg): the last one's, or none */
     if (t->cancel_requests < UINT16_MAX)
         t->cancel_requests++;
     if (t->parked) {
@@ -388,6 +403,12 @@ weft_task_cancel(struct weft_task *t)
         t->cancel_pending = true;
     }
     return true;
+}
+
+const char *
+weft_task_cancel_message(const struct weft_task *t)
+{
+    return t->cancel_msg;
 }
 
 unsigned

@@ -494,6 +494,58 @@ test_task_may_ignore_cancel(void **state)
     assert_int_equal(harness_run_task(harness_loop, self_cancel, NULL, 2000), 3);
 }
 
+/* ---- cancellation with a message (Task.cancel(msg)) ---- */
+
+/* Sleeps; once cancelled, says the message it was cancelled with. */
+static intptr_t
+say_why(void *arg)
+{
+    int rc = weft_sleep(5000);
+    const char *why = weft_task_cancel_message(weft_task_current());
+
+    (void)arg;
+    harness_say("sleep: %d, why: %s\n", rc, why != NULL ? why : "(none)");
+    return rc;
+}
+
+static intptr_t
+cancel_msg_main(void *arg)
+{
+    char msg[32] = "shutting down";
+    struct weft_task *t = weft_task_spawn(harness_loop, say_why, NULL, NULL);
+    struct weft_task *u = weft_task_spawn(harness_loop, say_why, NULL, NULL);
+
+    (void)arg;
+    assert_null(weft_task_cancel_message(t));
+    weft_sleep(10);
+    assert_true(weft_task_cancel_msg(t, "first"));
+    assert_true(weft_task_cancel_msg(t, msg));          /* the last request's message wins */
+    strcpy(msg, "overwritten");                         /* it was copied */
+    assert_int_equal(weft_await(weft_task_future(t)), -ECANCELED);
+    assert_string_equal(weft_task_cancel_message(t), "shutting down");
+    /* Done: no request is made, the message stays. */
+    assert_false(weft_task_cancel_msg(t, "too late"));
+    assert_string_equal(weft_task_cancel_message(t), "shutting down");
+    assert_int_equal(weft_task_cancelling(t), 2);
+
+    /* A plain cancel after one with a message clears it, as cancel() does. */
+    assert_true(weft_task_cancel_msg(u, "deadline"));
+    assert_true(weft_task_cancel(u));
+    assert_int_equal(weft_await(weft_task_future(u)), -ECANCELED);
+    assert_null(weft_task_cancel_message(u));
+    weft_task_unref(t);
+    weft_task_unref(u);
+    return 0;
+}
+
+static void
+test_cancel_with_a_message(void **state)
+{
+    assert_int_equal(harness_run_task(harness_loop, cancel_msg_main, NULL, 5000), 0);
+    assert_string_equal(harness_out, "sleep: -125, why: shutting down\n"
+                                     "sleep: -125, why: (none)\n");
+}
+
 /* A task on a small stack that overflows dies of SIGSEGV in a forked child. */
 static int __attribute__((noinline))
 deep(volatile char *p, int n)
@@ -558,6 +610,7 @@ main(void)
         T(test_cancel_before_start_does_not_run),
         T(test_failed_task_never_awaited_is_reported),
         T(test_task_may_ignore_cancel),
+        T(test_cancel_with_a_message),
         T(test_task_stack_overflow_is_sigsegv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -76,6 +76,27 @@ WEFT_EXPORT const char *weft_task_name(const struct weft_task *t);
 WEFT_EXPORT bool weft_task_cancel(struct weft_task *t);
 
 /**
+ * weft_task_cancel() with a message, as Task.cancel(msg): the message says
+ * why (a shutdown, a deadline of the caller's) and can be read with
+ * weft_task_cancel_message() by the task once its call returns -ECANCELED,
+ * and by whoever awaited it after it finished cancelled. msg is copied
+ * (NULL: no message). Each request replaces the message of the one before
+ * (a plain weft_task_cancel() clears it, as cancel() without a message
+ * does). If the copy cannot be made the cancel is still requested, without
+ * a message, and the failure is logged. Returns as weft_task_cancel(); when
+ * it returns false the message is not kept. Since 0.1.
+ */
+WEFT_EXPORT bool weft_task_cancel_msg(struct weft_task *t, const char *msg);
+
+/**
+ * The message of t's last cancel request (weft_task_cancel_msg()), or NULL
+ * if it had none or t was never cancelled. Owned by t: valid until the next
+ * request or until t is freed (its last reference, weft_task_unref()).
+ * Since 0.1.
+ */
+WEFT_EXPORT const char *weft_task_cancel_message(const struct weft_task *t);
+
+/**
  * How many cancel requests t has had (each weft_task_cancel that returned
  * true) that weft_task_uncancel has not taken back: Task.cancelling().
  * Since 0.1.
