@@ -56,6 +56,13 @@ struct weft__soon {
 void weft__call_soon_nofail(struct weft_loop *loop, struct weft__soon *node,
                             weft_callback_cb *cb, void *arg);
 
+/*
+ * Hold back libevent's warnings on this thread while on is set (calls nest):
+ * for a caller that tries an operation libevent warns about when it fails
+ * (event_add of an fd epoll refuses) and reports the failure itself.
+ */
+void weft__libevent_quiet(bool on);
+
 /* The loop's evdns base, created on first use (nameservers from /etc/resolv.conf,
  * /etc/hosts); NULL with errno set on failure. Freed with the loop. */
 struct evdns_base *weft__loop_dns(struct weft_loop *loop);

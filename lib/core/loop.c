@@ -855,11 +855,26 @@ weft__loop_dns(struct weft_loop *loop)
 
 /* Creation and teardown */
 
+/* weft__libevent_quiet() nesting on this thread. */
+static __thread unsigned libevent_quiet;
+
+void
+weft__libevent_quiet(bool on)
+{
+    if (on)
+        libevent_quiet++;
+    else if (libevent_quiet > 0)
+        libevent_quiet--;
+}
+
 /* libevent's own warnings would go to stderr: route them into weft_log. */
 static void
 libevent_log(int severity, const char *msg)
 {
     int level;
+
+    if (libevent_quiet > 0 && severity == EVENT_LOG_WARN)
+        return;                         /* the caller reports the failure */
 
     switch (severity) {
     case EVENT_LOG_DEBUG: level = WEFT_LOG_DEBUG; break;

@@ -151,10 +151,8 @@ wait_fd(int fd, short what, int64_t timeout_ms)
         return -WEFT_ENOTASK;
     if (t->cancel_pending)
         return (int)weft__task_park();      /* takes the cancel: -ECANCELED at once */
-    if (fd < 0 || fstat(fd, &st) < 0)
+    if (fd < 0)
         return -EBADF;
-    if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
-        return -EPERM;                      /* epoll refuses them (and libevent would warn) */
     loop = weft__current_loop();
     if ((w = waiter_get(loop)) == NULL)
         return -ENOMEM;
@@ -171,10 +169,21 @@ wait_fd(int fd, short what, int64_t timeout_ms)
         /* libevent adds tv to its cached time, stale inside callbacks */
         event_base_update_cache_time(weft_loop_get_base(loop));
     }
-    if (event_add(w->ev, timeout_ms >= 0 ? &tv : NULL) < 0) {
-        rc = errno > 0 ? -errno : -EINVAL;
+    /* No fstat first (a syscall on every wait): epoll refuses regular files and
+     * directories, and libevent warns when it does; hold the warning back and say
+     * why here. */
+    weft__libevent_quiet(true);
+    rc = event_add(w->ev, timeout_ms >= 0 ? &tv : NULL);
+    weft__libevent_quiet(false);
+    if (rc < 0) {
+        int err = errno;
+
         waiter_put(loop, w);
-        return (int)rc;
+        if (fstat(fd, &st) < 0)
+            return -EBADF;
+        if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
+            return -EPERM;
+        return err > 0 ? -err : -EINVAL;
     }
     rc = weft__task_park();
     if (!w->fired)

@@ -451,6 +451,33 @@ test_wait_in_a_task_cancelled_before_it_waits(void **state)
     weft_task_unref(t);
 }
 
+/* Refused without an fstat on every wait: epoll's refusal is turned into -EPERM / -EBADF,
+ * with libevent's warning held back; a wait after a refusal works. */
+static void
+test_wait_on_files_a_closed_fd_is_refused_quietly(void **state)
+{
+    struct fds *p = *state;
+    char path[] = "/tmp/weft-fdwait-XXXXXX";
+    int file = mkstemp(path), dir = open("/tmp", O_RDONLY | O_DIRECTORY), closed = dup(p->fd[0]);
+    struct waiting wf = { .fd = file, .timeout_ms = 100 }, wd = { .fd = dir, .timeout_ms = 100 };
+    struct waiting wc = { .fd = closed, .timeout_ms = 100, .write = true };
+    struct waiting ok = { .fd = p->fd[0], .timeout_ms = 5000 };
+
+    assert_true(file >= 0 && dir >= 0 && closed >= 0);
+    unlink(path);
+    close(closed);
+    harness_log_capture();
+    assert_int_equal(harness_run_task(harness_loop, waiter_task, &wf, 2000), -EPERM);
+    assert_int_equal(harness_run_task(harness_loop, waiter_task, &wd, 2000), -EPERM);
+    assert_int_equal(harness_run_task(harness_loop, waiter_task, &wc, 2000), -EBADF);
+    assert_false(harness_log_contains("libevent"));
+    assert_int_equal(write(p->fd[1], "y", 1), 1);
+    assert_int_equal(harness_run_task(harness_loop, waiter_task, &ok, 2000), 0);
+    assert_string_equal(ok.got, "y");
+    close(file);
+    close(dir);
+}
+
 static void
 test_wait_outside_a_task_is_enotask(void **state)
 {
@@ -567,6 +594,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_wait_outside_a_task_is_enotask,
                                         setup_pipe, teardown_fds),
         cmocka_unit_test_setup_teardown(test_wait_on_a_bad_fd_fails, setup_pipe, teardown_fds),
+        cmocka_unit_test_setup_teardown(test_wait_on_files_a_closed_fd_is_refused_quietly,
+                                        setup_pipe, teardown_fds),
         cmocka_unit_test_setup_teardown(test_wait_writable_on_a_full_socket,
                                         setup_socketpair, teardown_fds),
         cmocka_unit_test_setup_teardown(test_wait_readable_beside_a_reader,
