@@ -6,6 +6,10 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -283,9 +287,12 @@ on_poll(void *arg)
 static int
 watch_exit(struct weft_subprocess_transport *t)
 {
+    static atomic_bool no_pidfd;    /* ENOSYS once: do not ask again (valgrind warns each time) */
     struct event_base *base = weft_loop_get_base(t->loop);
 
-    t->pidfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
+    t->pidfd = atomic_load(&no_pidfd) ? -1 : (int)syscall(SYS_pidfd_open, t->pid, 0);
+    if (t->pidfd < 0 && errno == ENOSYS)
+        atomic_store(&no_pidfd, true);
     if (t->pidfd >= 0) {
         event_assign(&t->ev_exit, base, t->pidfd, EV_READ | EV_PERSIST, on_exit_ready, t);
         if (event_add(&t->ev_exit, NULL) == 0)
@@ -369,6 +376,52 @@ add_stdio(posix_spawn_file_actions_t *fa, const struct weft_stdio *io, int i,
     return -rc;
 }
 
+/*
+ * What execvp would run for file, into buf: file itself if it has a '/',
+ * else the first executable regular file of that name along PATH. Returns 0,
+ * -ENOENT, -EACCES (found, none executable), -ENAMETOOLONG. glibc's
+ * posix_spawn reports the same errors from the child, but only because its
+ * child shares our memory (CLONE_VFORK); where the child is a plain fork
+ * (under valgrind, older libcs) a failed exec is just an exit status 127. The
+ * search is done here so that a missing program is -ENOENT everywhere.
+ */
+static int
+find_program(const char *file, char *buf, size_t size)
+{
+    const char *path, *p;
+    bool denied = false;
+    struct stat st;
+
+    if (strchr(file, '/') != NULL) {
+        if (strlen(file) >= size)
+            return -ENAMETOOLONG;
+        if (stat(file, &st) < 0)
+            return -errno;
+        if (!S_ISREG(st.st_mode) || access(file, X_OK) < 0)
+            return -EACCES;
+        strcpy(buf, file);
+        return 0;
+    }
+    path = getenv("PATH");
+    if (path == NULL)
+        path = "/bin:/usr/bin";     /* glibc's execvp default */
+    for (p = path;; p++) {
+        const char *end = strchrnul(p, ':');
+        int n = end == p ? snprintf(buf, size, "%s", file)
+                         : snprintf(buf, size, "%.*s/%s", (int)(end - p), p, file);
+
+        if (n > 0 && (size_t)n < size && stat(buf, &st) == 0 && S_ISREG(st.st_mode)) {
+            if (access(buf, X_OK) == 0)
+                return 0;
+            denied = true;
+        }
+        if (*end == '\0')
+            break;
+        p = end;
+    }
+    return denied ? -EACCES : -ENOENT;
+}
+
 static int
 spawn(char *const argv[], const struct weft_subprocess_options *opts, struct spawn_fds *f,
       pid_t *pid)
@@ -377,10 +430,17 @@ spawn(char *const argv[], const struct weft_subprocess_options *opts, struct spa
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     sigset_t mask, def;
+    char prog[PATH_MAX];
+    struct stat st;
     int rc;
 
     if (opts == NULL)
         opts = &none;
+    rc = find_program(argv[0], prog, sizeof(prog));
+    if (rc < 0)
+        return rc;
+    if (opts->cwd != NULL && stat(opts->cwd, &st) < 0)
+        return -errno;      /* as find_program: an error the child might not report */
     if (posix_spawn_file_actions_init(&fa) != 0)
         return -ENOMEM;
     if (posix_spawnattr_init(&attr) != 0) {
@@ -406,8 +466,7 @@ spawn(char *const argv[], const struct weft_subprocess_options *opts, struct spa
             rc = -posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     }
     if (rc == 0)
-        rc = -posix_spawnp(pid, argv[0], &fa, &attr, argv,
-                           opts->env != NULL ? opts->env : environ);
+        rc = -posix_spawn(pid, prog, &fa, &attr, argv, opts->env != NULL ? opts->env : environ);
     posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&fa);
     fds_close(f->child);

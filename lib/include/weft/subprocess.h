@@ -18,8 +18,10 @@ extern "C" {
  * stdout / stderr weft_readers (weft/stream.h).
  *
  * Children are started with posix_spawn(3) (glibc: clone(CLONE_VFORK), no
- * allocation in the child, and an exec failure comes back as the call's
- * error: a missing program is -ENOENT, never an exit status 127). Every
+ * allocation in the child). The program is looked up along PATH and cwd
+ * checked in the parent first, so a missing program is -ENOENT from the
+ * call, never an exit status 127, even where the libc's child cannot report
+ * an exec failure (under valgrind it is a plain fork). Every
  * descriptor but 0, 1 and 2 is closed in the child; SIGPIPE and SIGXFSZ are
  * reset to their default action and the signal mask is emptied. The loop
  * learns of the child's exit through a pidfd (pidfd_open, Linux 5.3) and
