@@ -378,7 +378,8 @@ add_stdio(posix_spawn_file_actions_t *fa, const struct weft_stdio *io, int i,
 
 /*
  * What execvp would run for file, into buf: file itself if it has a '/',
- * else the first executable regular file of that name along PATH. Returns 0,
+ * else the first executable regular file of that name along PATH (env's if
+ * env is given, else ours). Returns 0,
  * -ENOENT, -EACCES (found, none executable), -ENAMETOOLONG. glibc's
  * posix_spawn reports the same errors from the child, but only because its
  * child shares our memory (CLONE_VFORK); where the child is a plain fork
@@ -386,9 +387,9 @@ add_stdio(posix_spawn_file_actions_t *fa, const struct weft_stdio *io, int i,
  * search is done here so that a missing program is -ENOENT everywhere.
  */
 static int
-find_program(const char *file, char *buf, size_t size)
+find_program(const char *file, char *const *env, char *buf, size_t size)
 {
-    const char *path, *p;
+    const char *path = NULL, *p;
     bool denied = false;
     struct stat st;
 
@@ -402,7 +403,11 @@ find_program(const char *file, char *buf, size_t size)
         strcpy(buf, file);
         return 0;
     }
-    path = getenv("PATH");
+    if (env == NULL)
+        path = getenv("PATH");
+    for (; env != NULL && *env != NULL && path == NULL; env++)
+        if (strncmp(*env, "PATH=", 5) == 0)
+            path = *env + 5;        /* the child's PATH, as CPython's subprocess */
     if (path == NULL)
         path = "/bin:/usr/bin";     /* glibc's execvp default */
     for (p = path;; p++) {
@@ -436,7 +441,7 @@ spawn(char *const argv[], const struct weft_subprocess_options *opts, struct spa
 
     if (opts == NULL)
         opts = &none;
-    rc = find_program(argv[0], prog, sizeof(prog));
+    rc = find_program(argv[0], opts->env, prog, sizeof(prog));
     if (rc < 0)
         return rc;
     if (opts->cwd != NULL && stat(opts->cwd, &st) < 0)

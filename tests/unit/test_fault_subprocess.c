@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* test_fault_subprocess.c: every allocation of starting a child fails in turn: a clean error. */
-/* WRAP: malloc calloc */
+/* WRAP: malloc calloc syscall */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -11,7 +11,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <weft/weft.h>
 
@@ -48,6 +50,29 @@ __wrap_calloc(size_t n, size_t m)
         return NULL;
     }
     return __real_calloc(n, m);
+}
+
+/* pidfd_open as on a kernel before 5.3 (or under valgrind): ENOSYS. */
+static bool no_pidfd;
+
+long __real_syscall(long n, ...);
+long __wrap_syscall(long n, ...);
+
+long
+__wrap_syscall(long n, ...)
+{
+    va_list ap;
+    long a[6];
+
+    va_start(ap, n);
+    for (int i = 0; i < 6; i++)
+        a[i] = va_arg(ap, long);
+    va_end(ap);
+    if (n == SYS_pidfd_open && no_pidfd) {
+        errno = ENOSYS;
+        return -1;
+    }
+    return __real_syscall(n, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
 static int
@@ -173,6 +198,45 @@ test_process_under_allocation_failures(void **state)
     assert_true(n > 3 && n < 100);
 }
 
+/* Without pidfds the child is polled for (waitid P_PID, every 50 ms): still only ours. */
+static intptr_t
+polled(void *arg)
+{
+    struct weft_subprocess_options o = { .stdio = { { WEFT_STDIO_DEVNULL },
+                                                    { WEFT_STDIO_PIPE } } };
+    struct weft_process *p;
+    char *out;
+    int rc;
+
+    (void)arg;
+    assert_int_equal(weft_subprocess_shell("echo polled; exit 4", &o, 0, &p), 0);
+    assert_int_equal(weft_process_communicate(p, NULL, 0, &out, NULL, NULL, NULL, &rc), 0);
+    assert_string_equal(out, "polled\n");
+    assert_int_equal(rc, 4);
+    free(out);
+    weft_process_free(p);
+    return 0;
+}
+
+static void
+test_without_pidfd_the_child_is_polled(void **state)
+{
+    int st = 0;
+    pid_t mine;
+
+    (void)state;
+    no_pidfd = true;            /* remembered by the library from now on: the last test */
+    harness_log_capture();
+    mine = fork();
+    assert_true(mine >= 0);
+    if (mine == 0)
+        _exit(9);
+    assert_int_equal(harness_run_task(harness_loop, polled, NULL, 5000), 0);
+    assert_true(harness_log_contains("polling for its exit every 50 ms"));
+    assert_int_equal(waitpid(mine, &st, 0), mine);
+    assert_int_equal(WEXITSTATUS(st), 9);
+}
+
 int
 main(void)
 {
@@ -180,6 +244,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_exec_under_allocation_failures, harness_setup,
                                         harness_teardown),
         cmocka_unit_test_setup_teardown(test_process_under_allocation_failures, harness_setup,
+                                        harness_teardown),
+        cmocka_unit_test_setup_teardown(test_without_pidfd_the_child_is_polled, harness_setup,
                                         harness_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -347,7 +347,7 @@ static intptr_t
 env_cwd(void *arg)
 {
     struct weft_subprocess_options o = PIPES;
-    char *env[] = { "WEFT_TEST_VAR=woven", NULL };
+    char *env[] = { "WEFT_TEST_VAR=woven", NULL, NULL };
     char *argv[] = { "/bin/sh", "-c", "echo \"$WEFT_TEST_VAR\"; pwd; echo \"${HOME:-nohome}\"",
                      NULL };
     const char *dir = arg;
@@ -365,6 +365,16 @@ env_cwd(void *arg)
     weft_process_free(p);
     o.cwd = "/nonexistent/weft-dir";
     assert_int_equal(weft_subprocess_exec(argv, &o, 0, &p), -ENOENT);
+    /* a program is looked for along the PATH of the env given */
+    o.cwd = NULL;
+    argv[0] = "sh";
+    env[1] = "PATH=/nonexistent";
+    assert_int_equal(weft_subprocess_exec(argv, &o, 0, &p), -ENOENT);
+    env[1] = "PATH=/nonexistent:/bin:/usr/bin";
+    assert_int_equal(weft_subprocess_exec(argv, &o, 0, &p), 0);
+    assert_int_equal(weft_process_communicate(p, NULL, 0, NULL, NULL, NULL, NULL, &rc), 0);
+    assert_int_equal(rc, 0);
+    weft_process_free(p);
     return 0;
 }
 
@@ -460,6 +470,20 @@ test_other_child_status_is_left_alone(void **state)
     assert_int_equal(waitpid(mine, &st, 0), mine);
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 7);
+}
+
+/* weftd's master blocks SIGCHLD (it reads it from a signalfd): a pidfd does not care. */
+static void
+test_works_with_sigchld_blocked(void **state)
+{
+    sigset_t chld, old;
+
+    (void)state;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    assert_int_equal(sigprocmask(SIG_BLOCK, &chld, &old), 0);
+    assert_int_equal(harness_run_task(harness_loop, run_cat, NULL, 5000), 0);
+    assert_int_equal(sigprocmask(SIG_SETMASK, &old, NULL), 0);
 }
 
 static intptr_t
@@ -596,6 +620,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_big_output_slow_reader_is_flow_controlled,
                                         harness_setup, harness_teardown),
         cmocka_unit_test_setup_teardown(test_other_child_status_is_left_alone, harness_setup,
+                                        harness_teardown),
+        cmocka_unit_test_setup_teardown(test_works_with_sigchld_blocked, harness_setup,
                                         harness_teardown),
         cmocka_unit_test_setup_teardown(test_cancelled_wait_leaves_the_child_and_other_waiters,
                                         harness_setup, harness_teardown),

@@ -98,7 +98,8 @@ struct weft_subprocess_protocol {
 typedef struct weft_subprocess_protocol *weft_subprocess_protocol_factory_cb(void *arg);
 
 /**
- * Start argv[0] (searched in the caller's PATH when it has no '/') with
+ * Start argv[0] (searched along PATH when it has no '/': opts->env's
+ * PATH if env is given, else the caller's; /bin:/usr/bin without one) with
  * arguments argv (ending in NULL), its descriptors as opts says, and a
  * protocol from factory(arg) whose connection_made runs before this
  * returns. The transport lives until connection_lost returns; *out
