@@ -281,7 +281,38 @@ communicate_input(void *arg)
     assert_string_equal(out, "ABC");
     free(out);
     weft_process_free(p);
+    /* stderr into stdout: one stream, in the order written */
+    assert_int_equal(weft_subprocess_shell("echo a; echo b >&2; echo c", &o, 0, &p), 0);
+    assert_int_equal(weft_process_communicate(p, NULL, 0, &out, NULL, NULL, NULL, &rc), 0);
+    assert_string_equal(out, "a\nb\nc\n");
+    free(out);
+    weft_process_free(p);
     return 0;
+}
+
+/* 1 MiB for a child that never reads its stdin: EPIPE is no error, and no SIGPIPE kills us. */
+static intptr_t
+input_not_read(void *arg)
+{
+    struct weft_subprocess_options o = PIPES;
+    static char big[1 << 20];
+    struct weft_process *p;
+    int rc = -1;
+
+    (void)arg;
+    assert_int_equal(weft_subprocess_shell("exec 0<&-; echo gone", &o, 0, &p), 0);
+    assert_int_equal(weft_process_communicate(p, big, sizeof(big), NULL, NULL, NULL, NULL, &rc),
+                     0);
+    assert_int_equal(rc, 0);
+    weft_process_free(p);
+    return 0;
+}
+
+static void
+test_input_the_child_does_not_read(void **state)
+{
+    (void)state;
+    assert_int_equal(harness_run_task(harness_loop, input_not_read, NULL, 5000), 0);
 }
 
 static void
@@ -610,6 +641,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_shell_status_and_both_streams, harness_setup,
                                         harness_teardown),
         cmocka_unit_test_setup_teardown(test_communicate_feeds_stdin, harness_setup,
+                                        harness_teardown),
+        cmocka_unit_test_setup_teardown(test_input_the_child_does_not_read, harness_setup,
                                         harness_teardown),
         cmocka_unit_test_setup_teardown(test_child_ignoring_sigterm_is_killed, harness_setup,
                                         harness_teardown),
