@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* subprocess_shell.c: the tutorial's create_subprocess_shell: run commands, collect their output. */
+/* subprocess_shell.c: the tutorial's create_subprocess_shell: run commands, show their output. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -111,6 +111,7 @@ on_readable(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (tr->flags & (TR_READ_PAUSED | TR_CLOSING))
         return;
+    tr->flags |= TR_ACTIVE;     /* for weft_transport_set_idle_timeout() */
     nvec = evbuffer_reserve_space(p->buf, READ_CHUNK, vec, 2);
     if (nvec <= 0) {
         weft__transport_failed(tr, "cannot allocate the read buffer", -ENOMEM);
@@ -431,6 +432,7 @@ on_writable(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    tr->flags |= TR_ACTIVE;
     while ((len = evbuffer_get_length(p->buf)) > 0) {
         struct evbuffer_iovec vec[WRITE_IOV];
         int n = evbuffer_peek(p->buf, -1, NULL, vec, WRITE_IOV);

@@ -23,7 +23,7 @@
 
 /* ---- Protocol layer ---- */
 
-/* Records the callbacks in order, as letters: M made, 1/2 data, a/b/c pipe lost, X exited, L lost. */
+/* The callbacks in order, as letters: M made, 1/2 data, a/b/c pipe lost, X exited, L lost. */
 struct sp_rec {
     struct weft_subprocess_protocol base;
     struct weft_subprocess_transport *t;
@@ -420,7 +420,7 @@ test_env_and_cwd_are_honoured(void **state)
     rmdir(dir);
 }
 
-/* 4 MiB through a reader that takes 4 KiB at a time and sleeps: the pipe is paused, not buffered. */
+/* 4 MiB through a reader taking 4 KiB at a time and sleeping: the pipe pauses, not buffers. */
 #define BIG (4u << 20)
 #define LIMIT (64u * 1024)
 

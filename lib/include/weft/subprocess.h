@@ -32,6 +32,10 @@ extern "C" {
  *
  * The return code is asyncio's: the exit status (0-255), or -N for a child
  * killed by signal N.
+ *
+ * Run the loop until every subprocess transport is lost (connection_lost)
+ * before freeing it: nothing reaps a child whose loop is gone, and its
+ * transport and protocol are not freed.
  */
 
 /* How one of the child's descriptors 0, 1 and 2 is set up. */
