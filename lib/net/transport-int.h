@@ -15,14 +15,14 @@ struct weft__files;
 
 /*
  * A flavour of transport, as libevent's bufferevent_ops or HAProxy's
- * xprt_ops: the socket transport (transport.c) over a file descriptor, and
- * layers stacked over another transport (TLS, tls_transport.c, which is
- * that transport's protocol). The public weft_transport_* functions check
+ * xprt_ops: the socket transport (transport.c) over a file descriptor, the
+ * two ends of a pipe (pipe.c), and layers stacked over another transport
+ * (TLS, tls_transport.c, which is that transport's protocol). The public weft_transport_* functions check
  * what every flavour shares (closing, EOF sent, argument errors, flags),
  * then call through tr->ops; nothing in transport.c knows a flavour.
  */
 struct weft__transport_ops {
-    const char *name;       /* "socket", "tls" */
+    const char *name;       /* "socket", "tls", "read_pipe", "write_pipe" (pipe.c) */
     /* Queue or send; the transport is neither closing nor past write_eof. */
     int (*write)(struct weft_transport *tr, const void *data, size_t len);
     int (*write_buffer)(struct weft_transport *tr, struct evbuffer *buf);
@@ -79,7 +79,7 @@ enum {
  * bufferevent with its two evbuffers already takes about 1 KiB of that.
  * bev, fd, rd_* and files are the socket flavour's; a layer (TLS) has bev
  * NULL and fd -1, and keeps what it needs in its own struct, which begins
- * with this one.
+ * with this one; a pipe has bev NULL and its fd (struct pipe_tr, pipe.c).
  */
 struct weft_transport {
     const struct weft__transport_ops *ops;  /* its flavour */

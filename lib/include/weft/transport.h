@@ -12,7 +12,8 @@ extern "C" {
 #endif
 
 /*
- * A transport owns its socket and bufferevent. The library creates it (a
+ * A transport owns its socket and bufferevent (or its pipe end: weft/pipe.h).
+ * The library creates it (a
  * server accepting, weft_create_connection, weft_connect_accepted_socket),
  * calls its protocol's callbacks, and frees it right after connection_lost
  * returns: the protocol must drop its pointer there. Loop thread only.

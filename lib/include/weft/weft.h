@@ -18,5 +18,7 @@
 #include <weft/stream.h>
 #include <weft/tls.h>
 #include <weft/proxy.h>
+#include <weft/pipe.h>
+#include <weft/subprocess.h>
 
 #endif
