@@ -343,7 +343,7 @@ rec_made(struct weft_protocol *p, struct weft_transport *tr)
     len = sizeof(ss);
     sn->real_rc = weft_transport_get_extra_info(tr, "proxy_peername", &ss, &len);
     if (sn->real_rc == 0)
-        weft__addr_string((struct sockaddr *)&ss, sn->real, sizeof(sn->real));
+        weft__addr_string((struct sockaddr *)&ss, (socklen_t)len, sn->real, sizeof(sn->real));
     return 0;
 }
 
