@@ -375,7 +375,7 @@ config_parse_listen(const char *text, struct sockaddr_storage *ss, socklen_t *le
 static bool
 same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
-    if (a->ss_family != b->ss_family || a->ss_family == AF_UNIX)
+    if (a->ss_family != b->ss_family)
         return false;
     if (a->ss_family == AF_INET) {
         const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
@@ -402,7 +402,7 @@ overlap_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
     if (same_addr(a, b))
         return true;
-    if (a->ss_family != b->ss_family)
+    if (a->ss_family != b->ss_family || a->ss_family == AF_UNIX)
         return false;
     if (a->ss_family == AF_INET) {
         const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
