@@ -369,7 +369,11 @@ check_proxy(struct services *ss, struct service *s)
         else if (strcmp(cs->keys[i].key, "proxy_timeout") == 0)
             oline = cs->keys[i].line;
     }
-    if (s->proxy.versions != 0 && tline == 0)
+    bool tcp = false;
+    for (size_t i = 0; i < cs->nlisten; i++)
+        tcp |= cs->listen[i].kind != CONF_LISTEN_UNIX;
+    /* Only unix: sockets: every sender is local and trusted (proxy_trusted below). */
+    if (s->proxy.versions != 0 && tline == 0 && tcp)
         config_error(ss->conf, pline, cs->name, "proxy_protocol",
                      "needs proxy_trusted: the addresses allowed to send a PROXY header "
                      "(your load balancers, as in 10.0.0.0/8, ::1; \"any\" trusts everyone, "

@@ -36,6 +36,12 @@ write_conf() {   # write_conf MODE
         printf '[http]\nprotocol = http\nlisten = unix:%s, unix:@%s\nroot = %s\n' \
             "$hsock" "$abstract" "$tmp/www"
         printf 'access_log = %s\n' "$tmp/access.log"
+        # TLS over a unix socket; a PROXY header from a local sender (trusted: it is local).
+        printf '[tls]\nprotocol = echo\nlisten = unix:%s\ntls_certificate = %s\ntls_key = %s\n' \
+            "$run/tls.sock" "$c/a.pem" "$c/a.key"
+        printf '[proxied]\nprotocol = http\nlisten = unix:%s\nproxy_protocol = v1\nroot = %s\n' \
+            "$run/proxy.sock" "$tmp/www"
+        printf 'access_log = %s\n' "$tmp/proxied.log"
     } >"$tmp/weftd.conf"
 }
 launch_unix() {
@@ -47,6 +53,7 @@ unix_echo_ok() {
 }
 
 # 1. Serving, mixed with TCP.
+make_certs
 start_weftd 1 launch_unix
 unix_echo_ok "$esock" || fail "no echo over nc -U"
 echo_ok "${ports[0]}" || fail "no echo over TCP beside the unix socket"
@@ -64,6 +71,19 @@ grep -Eq '^unix:pid=[0-9]+,uid='"$(id -u)"' - - \[' "$tmp/access.log" ||
 [ "$(stat -c '%F %a %U %G' "$esock")" = "socket 660 $owner $group" ] ||
     fail "echo.sock is $(stat -c '%F %a %U %G' "$esock"), not socket 660 $owner $group"
 [ "$(stat -c '%a' "$hsock")" = 666 ] || fail "http.sock's default mode is $(stat -c %a "$hsock")"
+tls_say "$tmp/sc.out" hello -- -unix "$run/tls.sock" -CAfile "$c/ca.pem" -servername a.test
+grep -qx hello "$tmp/sc.out" || fail "no echo over TLS on a unix socket: $(cat "$tmp/sc.out")"
+grep -q "Verify return code: 0" "$tmp/sc.out" || fail "TLS over unix: certificate not verified"
+[ "$(timeout 10 curl -sS --unix-socket "$run/proxy.sock" --haproxy-protocol \
+    -H 'Host: weft' http://weft/)" = "hello over unix" ] || fail "no page through PROXY over unix"
+# Over a unix socket curl sends "PROXY UNKNOWN": the peer stays the real, local one.
+wait_log "$tmp/proxied.log" '"GET / HTTP/1.1" 200' || fail "no access log line for PROXY"
+grep -q '^unix:pid=' "$tmp/proxied.log" || fail "PROXY UNKNOWN: $(cat "$tmp/proxied.log")"
+# A load balancer's header names its TCP client: the log shows that one.
+printf 'PROXY TCP4 192.0.2.7 192.0.2.1 5555 80\r\nGET / HTTP/1.0\r\nHost: weft\r\n\r\n' |
+    timeout 10 nc -N -U "$run/proxy.sock" >"$tmp/proxied.out" || fail "nc -U with PROXY failed"
+grep -q "hello over unix" "$tmp/proxied.out" || fail "no page for a PROXY TCP4 header over unix"
+wait_log "$tmp/proxied.log" '192.0.2.7 - - ' || fail "PROXY over unix: the claimed client not logged"
 # weftd -t while it runs: the live socket is in use, and is left alone.
 ino=$(stat -c %i "$esock")
 if "$WEFTD" -t -c "$tmp/weftd.conf" >"$tmp/check.out" 2>&1; then
