@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* test_unix.c: Unix domain servers and connections, on the Protocol and the stream layer. */
+/* WRAP: weft_create_server_fds */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,6 +21,44 @@
 #include <weft/weft.h>
 
 #include "harness.h"
+
+/* unix.c hands its bound socket to weft_create_server_fds: make that fail on demand. */
+int __real_weft_create_server_fds(struct weft_loop *loop, weft_protocol_factory_cb *factory,
+                                  void *arg, const int *fds, size_t nfds,
+                                  const struct weft_server_options *opts,
+                                  struct weft_server **out);
+int __wrap_weft_create_server_fds(struct weft_loop *loop, weft_protocol_factory_cb *factory,
+                                  void *arg, const int *fds, size_t nfds,
+                                  const struct weft_server_options *opts,
+                                  struct weft_server **out);
+static int fail_server_fds;     /* the next call returns this, if not 0 */
+
+int
+__wrap_weft_create_server_fds(struct weft_loop *loop, weft_protocol_factory_cb *factory,
+                              void *arg, const int *fds, size_t nfds,
+                              const struct weft_server_options *opts, struct weft_server **out)
+{
+    int rc = fail_server_fds;
+
+    if (rc != 0) {
+        fail_server_fds = 0;
+        return rc;
+    }
+    return __real_weft_create_server_fds(loop, factory, arg, fds, nfds, opts, out);
+}
+
+static int upper_echo(struct weft_reader *r, struct weft_writer *w, void *arg);
+
+/* Descriptors open in this process. */
+static int
+fd_count(void)
+{
+    int n = 0;
+
+    for (int fd = 0; fd < 1024; fd++)
+        n += fcntl(fd, F_GETFD) >= 0;
+    return n;
+}
 
 /* A directory of our own for the socket files, removed with what is left in it. */
 struct fixture {
@@ -359,6 +398,35 @@ test_unix_close_leaves_a_newer_servers_file(void **state)
 }
 
 static void
+test_unix_server_failure_leaves_no_file_and_no_fd(void **state)
+{
+    struct fixture *f = *state;
+    struct probe_stats st = { 0 };
+    struct weft_server *s = NULL;
+    struct weft_stream_server *ss = NULL;
+    int before = fd_count();
+
+    fail_server_fds = -ENOMEM;
+    assert_int_equal(weft_create_unix_server(harness_loop, probe_factory, &st, f->path, NULL,
+                                             &s), -ENOMEM);
+    assert_null(s);
+    assert_int_equal(access(f->path, F_OK), -1);
+    assert_int_equal(fd_count(), before);
+    fail_server_fds = -ENOMEM;
+    assert_int_equal(weft_start_unix_server(harness_loop, upper_echo, NULL, f->path, NULL, &ss),
+                     -ENOMEM);
+    assert_null(ss);
+    assert_int_equal(access(f->path, F_OK), -1);
+    assert_int_equal(fd_count(), before);
+    /* And then it works. */
+    assert_int_equal(weft_create_unix_server(harness_loop, probe_factory, &st, f->path, NULL,
+                                             &s), 0);
+    weft_server_free(s);
+    assert_int_equal(access(f->path, F_OK), -1);
+    assert_int_equal(fd_count(), before);
+}
+
+static void
 test_unix_bad_paths_and_connect_errors(void **state)
 {
     struct fixture *f = *state;
@@ -543,6 +611,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_unix_non_socket_file_is_refused_and_kept, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_unix_close_leaves_a_newer_servers_file, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_unix_server_failure_leaves_no_file_and_no_fd, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_unix_bad_paths_and_connect_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unix_peer_string_escapes_a_bound_client_name, setup,
