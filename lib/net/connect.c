@@ -317,22 +317,31 @@ weft__host_is_invalid(const char *host)
            (len > 7 && strncasecmp(host + len - 8, ".invalid", 8) == 0);
 }
 
-int
-weft_create_connection(struct weft_loop *loop, weft_protocol_factory_cb *factory, void *farg,
-                       const char *host, uint16_t port, const struct weft_connect_options *opts,
-                       weft_connect_cb *cb, void *cbarg, struct weft_connect **out)
+/*
+ * Start connecting: to addr if it is set (no resolution), else to host:port.
+ * tls_name: the TLS server name when opts->tls is set.
+ */
+static int
+connect_start(struct weft_loop *loop, weft_protocol_factory_cb *factory, void *farg,
+              const char *host, uint16_t port, const struct weft__addr *addr,
+              const char *tls_name, const struct weft_connect_options *opts,
+              weft_connect_cb *cb, void *cbarg, struct weft_connect **out)
 {
     static const struct weft_connect_options defaults = WEFT_CONNECT_OPTIONS_INIT;
     struct weft_connect *c;
     struct weft__addr numeric;
 
-    if (loop == NULL || factory == NULL || cb == NULL || host == NULL || host[0] == '\0')
-        return -EINVAL;
     if (opts == NULL)
         opts = &defaults;
     if (opts->local_addr != NULL &&
         (opts->local_addrlen == 0 || opts->local_addrlen > sizeof(struct sockaddr_storage)))
         return -EINVAL;
+    if (opts->tls != NULL) {
+        struct weft__wrapper *w = weft__wrapper_of(opts->tls);
+
+        if (tls_name == NULL || !w->ops->is_client(w))
+            return -EINVAL;
+    }
     c = calloc(1, sizeof(*c));
     if (c == NULL)
         return -ENOMEM;
@@ -348,13 +357,7 @@ weft_create_connection(struct weft_loop *loop, weft_protocol_factory_cb *factory
         c->local_len = opts->local_addrlen;
     }
     if (opts->tls != NULL) {
-        const char *name = opts->server_hostname != NULL ? opts->server_hostname : host;
-
-        if (!weft__wrapper_of(opts->tls)->ops->is_client(weft__wrapper_of(opts->tls))) {
-            free(c);
-            return -EINVAL;
-        }
-        c->hostname = strdup(name);
+        c->hostname = strdup(tls_name);
         if (c->hostname == NULL) {
             free(c);
             return -ENOMEM;
@@ -366,11 +369,11 @@ weft_create_connection(struct weft_loop *loop, weft_protocol_factory_cb *factory
         if (c->timer == NULL)
             goto nomem;
     }
-    if (weft__addr_numeric(host, port, &numeric)) {
+    if (addr != NULL || weft__addr_numeric(host, port, &numeric)) {
         c->addrs = malloc(sizeof(*c->addrs));
         if (c->addrs == NULL)
             goto nomem;
-        c->addrs[0] = numeric;
+        c->addrs[0] = addr != NULL ? *addr : numeric;
         c->naddrs = 1;
         try_next(c);
     } else if (weft__host_is_invalid(host)) {
@@ -411,6 +414,34 @@ nomem:
     c->done = true;
     maybe_free(c);  /* or on_resolved frees it after the cancel */
     return -ENOMEM;
+}
+
+int
+weft_create_connection(struct weft_loop *loop, weft_protocol_factory_cb *factory, void *farg,
+                       const char *host, uint16_t port, const struct weft_connect_options *opts,
+                       weft_connect_cb *cb, void *cbarg, struct weft_connect **out)
+{
+    if (loop == NULL || factory == NULL || cb == NULL || host == NULL || host[0] == '\0')
+        return -EINVAL;
+    return connect_start(loop, factory, farg, host, port, NULL,
+                         opts != NULL && opts->server_hostname != NULL ? opts->server_hostname
+                                                                       : host,
+                         opts, cb, cbarg, out);
+}
+
+int
+weft__connect_addr(struct weft_loop *loop, weft_protocol_factory_cb *factory, void *farg,
+                   const struct sockaddr *addr, socklen_t len, const char *tls_name,
+                   const struct weft_connect_options *opts, weft_connect_cb *cb, void *cbarg,
+                   struct weft_connect **out)
+{
+    struct weft__addr a = { .len = len };
+
+    if (loop == NULL || factory == NULL || cb == NULL || addr == NULL || len == 0 ||
+        len > sizeof(a.ss))
+        return -EINVAL;
+    memcpy(&a.ss, addr, len);
+    return connect_start(loop, factory, farg, NULL, 0, &a, tls_name, opts, cb, cbarg, out);
 }
 
 void

@@ -44,6 +44,8 @@ struct weft_server {
     bool paused;                    /* pause_accepting() */
     bool emfile_paused;
     bool emfile_ever_logged;
+    void (*on_close)(void *arg);    /* weft__server_on_close */
+    void *on_close_arg;
 };
 
 static void
@@ -149,10 +151,10 @@ proxy_done(void *arg, struct weft__proxy *p, int fd, int rc, const struct weft_p
     if (rc < 0) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
-        char peer[80] = "?";
+        char peer[160] = "?";
 
         if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
-            weft__addr_string((struct sockaddr *)&ss, peer, sizeof(peer));
+            weft__addr_string((struct sockaddr *)&ss, sl, peer, sizeof(peer));
         if (rc == -ETIMEDOUT) {
             weft_log(WEFT_LOG_INFO, "%s: no PROXY header within %llu ms; connection closed",
                      peer, (unsigned long long)(s->proxy.timeout_ms ? s->proxy.timeout_ms
@@ -174,7 +176,7 @@ static void
 accept_one(struct weft_server *s, int fd, const struct sockaddr *peer, socklen_t peerlen)
 {
     struct weft__proxy *p;
-    char text[80];
+    char text[160];
     int rc;
 
     if (s->proxy.versions == 0) {
@@ -183,7 +185,7 @@ accept_one(struct weft_server *s, int fd, const struct sockaddr *peer, socklen_t
     }
     if (s->proxy.trusted != NULL && !s->proxy.trusted(peer, peerlen, s->proxy.trusted_arg)) {
         weft_log(WEFT_LOG_DEBUG, "%s: not a trusted PROXY sender; connection closed",
-                 weft__addr_string(peer, text, sizeof(text)));
+                 weft__addr_string(peer, peerlen, text, sizeof(text)));
         close(fd);
         return;
     }
@@ -440,6 +442,22 @@ weft_server_close(struct weft_server *s)
         weft_handle_cancel(s->emfile_timer);
         s->emfile_timer = NULL;
     }
+    if (s->on_close != NULL) {
+        void (*fn)(void *) = s->on_close;
+
+        s->on_close = NULL;
+        fn(s->on_close_arg);
+    }
+}
+
+int
+weft__server_on_close(struct weft_server *s, void (*fn)(void *arg), void *arg)
+{
+    if (s->on_close != NULL)
+        return -EBUSY;
+    s->on_close = fn;
+    s->on_close_arg = arg;
+    return 0;
 }
 
 /* Connections still waiting for their PROXY header have no protocol: just close them. */

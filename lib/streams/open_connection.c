@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <event2/dns.h>
@@ -414,6 +415,40 @@ tls_connect(struct weft_loop *loop, int fd, const char *host,
     return 0;
 }
 
+/*
+ * A connected fd (taken, closed on failure) made a stream client, over TLS
+ * if opts asks (host: the name to check when opts->server_hostname is NULL):
+ * *r and *w are the caller's. Returns 0 or a negative code.
+ */
+static int
+streams_over(struct weft_loop *loop, int fd, const char *host,
+             const struct weft_stream_options *opts, struct client_args *ca,
+             struct weft_reader **r, struct weft_writer **w)
+{
+    struct weft_transport *tr = NULL;
+    struct weft_stream *s;
+    int rc;
+
+    /* takes fd on success only */
+    if (opts != NULL && opts->tls != NULL) {
+        rc = tls_connect(loop, fd, host, opts, ca, &tr);
+        if (rc < 0)
+            return rc;              /* fd is closed */
+    } else {
+        rc = weft_connect_accepted_socket(loop, client_factory, ca, fd, &tr);
+    }
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    s = (struct weft_stream *)weft_transport_get_protocol(tr);
+    s->refs++;                      /* the caller's */
+    s->flags |= S_USER;
+    *r = &s->r;
+    *w = &s->w;
+    return 0;
+}
+
 int
 weft_open_connection(const char *host, uint16_t port, const struct weft_stream_options *opts,
                      struct weft_reader **r, struct weft_writer **w)
@@ -421,8 +456,6 @@ weft_open_connection(const char *host, uint16_t port, const struct weft_stream_o
     struct weft_task *cur = weft_task_current();
     struct weft_loop *loop;
     struct client_args ca;
-    struct weft_transport *tr = NULL;
-    struct weft_stream *s;
     uint64_t timeout = TIMEOUT_DEFAULT_MS, delay = WEFT_HAPPY_EYEBALLS_DELAY_DEFAULT, t0;
     int64_t left;
     struct weft__addr *addrs;
@@ -461,22 +494,47 @@ weft_open_connection(const char *host, uint16_t port, const struct weft_stream_o
     free(addrs);
     if (fd < 0)
         return fd;
-    /* takes fd on success only */
-    if (opts != NULL && opts->tls != NULL) {
-        rc = tls_connect(loop, fd, host, opts, &ca, &tr);
-        if (rc < 0)
-            return rc;              /* fd is closed */
-    } else {
-        rc = weft_connect_accepted_socket(loop, client_factory, &ca, fd, &tr);
-    }
-    if (rc < 0) {
-        close(fd);
+    return streams_over(loop, fd, host, opts, &ca, r, w);
+}
+
+int
+weft_open_unix_connection(const char *path, const struct weft_stream_options *opts,
+                          struct weft_reader **r, struct weft_writer **w)
+{
+    struct weft_task *cur = weft_task_current();
+    struct weft_loop *loop;
+    struct client_args ca;
+    struct sockaddr_un sun;
+    struct weft__addr addr;
+    uint64_t timeout = TIMEOUT_DEFAULT_MS;
+    int fd, rc;
+
+    if (r == NULL || w == NULL)
+        return -EINVAL;
+    *r = NULL;
+    *w = NULL;
+    rc = weft__unix_addr(path, &sun, &addr.len);
+    if (rc < 0)
         return rc;
+    if (cur == NULL)
+        return -WEFT_ENOTASK;
+    rc = weft__stream_opts(opts, &ca.limit, &ca.high, &ca.low);
+    if (rc < 0)
+        return rc;
+    if (opts != NULL) {
+        if (opts->local_addr != NULL && (opts->local_addr->sa_family != AF_UNIX ||
+                                         opts->local_addrlen > sizeof(struct sockaddr_un)))
+            return -EINVAL;
+        if (opts->tls != NULL && opts->server_hostname == NULL)
+            return -EINVAL;         /* no host name to check the certificate against */
+        if (opts->connect_timeout_ms > 0)
+            timeout = opts->connect_timeout_ms;
     }
-    s = (struct weft_stream *)weft_transport_get_protocol(tr);
-    s->refs++;                      /* the caller's */
-    s->flags |= S_USER;
-    *r = &s->r;
-    *w = &s->w;
-    return 0;
+    memset(&addr.ss, 0, sizeof(addr.ss));
+    memcpy(&addr.ss, &sun, sizeof(sun));
+    loop = weft_future_loop(weft_task_future(cur));
+    fd = eyeballs(loop, &addr, 1, WEFT_HAPPY_EYEBALLS_DELAY_DEFAULT, timeout, opts);
+    if (fd < 0)
+        return fd;
+    return streams_over(loop, fd, NULL, opts, &ca, r, w);
 }

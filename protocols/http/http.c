@@ -377,7 +377,7 @@ access_log(struct conn *c, const struct http_request *r, int status, uint64_t by
 {
     static __thread time_t when = -1;
     static __thread char stamp[40];
-    char line[2048], peer[64];
+    char line[2048], peer[160];
     size_t n = 0;
     time_t now = time(NULL);
 
@@ -390,7 +390,9 @@ access_log(struct conn *c, const struct http_request *r, int status, uint64_t by
         when = now;
     }
     weft_transport_peer_string(c->tr, peer, sizeof(peer));
-    char *colon = strrchr(peer, ':');       /* combined format logs the host only */
+    /* Combined format logs the host only; a unix: peer ("unix:pid=N,uid=N", a path with
+     * blanks escaped) is one word already, and all of it says who. */
+    char *colon = strncmp(peer, "unix:", 5) != 0 ? strrchr(peer, ':') : NULL;
     if (colon)
         *colon = '\0';
     const char *host = peer;

@@ -62,6 +62,32 @@ WEFT_EXPORT int weft_create_server_fds(struct weft_loop *loop, weft_protocol_fac
                                        struct weft_server **out);
 
 /**
+ * asyncio's create_unix_server(): listen on the Unix domain socket path
+ * (SOCK_STREAM) and make a protocol with factory(arg) for each accepted
+ * connection. A path that starts with '@' names a socket in Linux's
+ * abstract namespace (no file: "@weft" is "\0weft", as ss and socat show
+ * it); any other path is a file. A socket file already at path is taken
+ * for a stale one and removed before binding (asyncio's behaviour: a
+ * server that still listens there loses its name); anything else there is
+ * left alone and -EADDRINUSE returned. The file is made with the process's
+ * umask, and weft_server_close() (or free) removes it if it is still the
+ * one this server made (same device and inode). opts as for
+ * weft_create_server(): tls and proxy work as over TCP; reuse_address and
+ * reuse_port are ignored. Accepted connections are ordinary socket
+ * transports: write_eof shuts the socket down for writing, "peername" and
+ * "sockname" give a struct sockaddr_un, "peercred" the client's struct
+ * ucred (weft_transport_get_extra_info). Returns 0 and *out, or -EINVAL
+ * (path NULL, "" or "@"), -ENAMETOOLONG (longer than sun_path), -EADDRINUSE,
+ * -EACCES, -ENOENT (no such directory), -ENOMEM, ...; nothing is left open
+ * or made on failure. Since 0.1.
+ */
+WEFT_EXPORT int weft_create_unix_server(struct weft_loop *loop,
+                                        weft_protocol_factory_cb *factory, void *arg,
+                                        const char *path,
+                                        const struct weft_server_options *opts,
+                                        struct weft_server **out);
+
+/**
  * Stop listening and close the listening sockets. Connections already
  * accepted go on. Idempotent. Since 0.1.
  */
@@ -156,6 +182,26 @@ WEFT_EXPORT int weft_create_connection(struct weft_loop *loop, weft_protocol_fac
                                        const struct weft_connect_options *opts,
                                        weft_connect_cb *cb, void *cbarg,
                                        struct weft_connect **out);
+
+/**
+ * asyncio's create_unix_connection(): connect to the Unix domain socket path
+ * ('@' first: the abstract namespace, as weft_create_unix_server()), then
+ * factory(farg) makes the protocol and cb(tr, 0, cbarg) follows, from the
+ * loop. Failures reach cb as -ECONNREFUSED (nobody listens), -ENOENT (no
+ * such file), -EACCES, -EAGAIN (the server's backlog is full), -ETIMEDOUT
+ * (opts->timeout_ms), -ENOMEM. With opts->tls the connection is TLS and
+ * opts->server_hostname is required (there is no host name to check
+ * otherwise). opts->local_addr, if set, must be an AF_UNIX address. Returns
+ * 0 when started (out, if not NULL, receives a handle for
+ * weft_connect_cancel()), or -EINVAL, -ENAMETOOLONG, -ENOMEM and cb is not
+ * called. Since 0.1.
+ */
+WEFT_EXPORT int weft_create_unix_connection(struct weft_loop *loop,
+                                            weft_protocol_factory_cb *factory, void *farg,
+                                            const char *path,
+                                            const struct weft_connect_options *opts,
+                                            weft_connect_cb *cb, void *cbarg,
+                                            struct weft_connect **out);
 
 /** Abandon a pending connect: cb is not called, nothing is left open. Since 0.1. */
 WEFT_EXPORT void weft_connect_cancel(struct weft_connect *c);

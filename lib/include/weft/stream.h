@@ -261,6 +261,18 @@ WEFT_EXPORT int weft_start_server(struct weft_loop *loop, weft_client_cb *client
                                   struct weft_stream_server **out);
 
 /**
+ * asyncio.start_unix_server(): listen on the Unix domain socket path (as
+ * weft_create_unix_server(): '@' first names an abstract socket, a stale
+ * socket file is replaced, the file is removed when the server closes) and
+ * run client(r, w, arg) in a new task for each connection. Returns 0 and
+ * *out, or a negative code as weft_create_unix_server(). Since 0.1.
+ */
+WEFT_EXPORT int weft_start_unix_server(struct weft_loop *loop, weft_client_cb *client,
+                                       void *arg, const char *path,
+                                       const struct weft_stream_options *opts,
+                                       struct weft_stream_server **out);
+
+/**
  * weft_start_server() on sockets already listening (a daemon's, systemd's).
  * Takes the descriptors on success only. Since 0.1.
  */
@@ -356,6 +368,19 @@ WEFT_EXPORT size_t weft_stream_handler_count(struct weft_loop *loop);
 WEFT_EXPORT int weft_open_connection(const char *host, uint16_t port,
                                      const struct weft_stream_options *opts,
                                      struct weft_reader **r, struct weft_writer **w);
+
+/**
+ * asyncio.open_unix_connection(), from a task: connect to the Unix domain
+ * socket path ('@' first: abstract) within connect_timeout_ms. With opts->tls
+ * the connection is TLS and opts->server_hostname is required (-EINVAL
+ * without); opts->local_addr, if set, must be AF_UNIX. Returns 0 with *r and
+ * *w (free with weft_writer_free()); or -ECONNREFUSED (nobody listens),
+ * -ENOENT, -EACCES, -EAGAIN (the server's backlog is full), -ENAMETOOLONG,
+ * -ETIMEDOUT, -ECANCELED, -WEFT_ENOTASK, -ENOMEM, -EINVAL. Since 0.1.
+ */
+WEFT_EXPORT int weft_open_unix_connection(const char *path,
+                                          const struct weft_stream_options *opts,
+                                          struct weft_reader **r, struct weft_writer **w);
 
 #ifdef __cplusplus
 }
