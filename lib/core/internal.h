@@ -57,8 +57,29 @@ void weft__call_soon_nofail(struct weft_loop *loop, struct weft__soon *node,
                             weft_callback_cb *cb, void *arg);
 
 /* The loop's evdns base, created on first use (nameservers from /etc/resolv.conf,
- * /etc/hosts); NULL with errno set on failure. Freed with the loop. */
+ * /etc/hosts, or weft_loop_set_resolver's); NULL with errno set on failure.
+ * Freed with the loop. */
 struct evdns_base *weft__loop_dns(struct weft_loop *loop);
+
+/*
+ * True for names under ".invalid", which RFC 6761 (6.4) says resolvers should
+ * answer negatively at once: no query leaves the machine for them.
+ * (core/resolver.c)
+ */
+bool weft__host_is_invalid(const char *host);
+
+/* weft_resolver_options.timeout_ms of the loop (0: none). */
+uint64_t weft__loop_dns_timeout(const struct weft_loop *loop);
+
+/*
+ * getaddrinfo answered without the network, for weft_create_server: numeric
+ * hosts, NULL and /etc/hosts names. Returns 0 and *res (weft_freeaddrinfo),
+ * -EWOULDBLOCK when the name needs a DNS query (none is sent), or the codes
+ * of weft_getaddrinfo_cb. (core/resolver.c)
+ */
+struct addrinfo;
+int weft__getaddrinfo_local(struct weft_loop *loop, const char *host, const char *service,
+                            const struct addrinfo *hints, struct addrinfo **res);
 
 /* An address and its length, as connect() takes them. */
 struct weft__addr {
@@ -71,7 +92,7 @@ struct weft__addr {
 bool weft__addr_numeric(const char *host, uint16_t port, struct weft__addr *a);
 
 /* An evdns EVUTIL_EAI_* result as a negative weft code: -WEFT_ENONAME for a
- * name that does not exist, -ENOMEM, else -WEFT_ERESOLVE. (connect.c) */
+ * name that does not exist, -ENOMEM, else -WEFT_ERESOLVE. (core/resolver.c) */
 int weft__eai_error(int result);
 
 #endif

@@ -12,6 +12,8 @@
 
 #include <event2/event.h>
 
+#include <weft/resolver.h>
+
 #include "proxy/proxy-int.h"
 #include "net/transport-int.h"
 
@@ -302,24 +304,6 @@ weft_create_server_fds(struct weft_loop *loop, weft_protocol_factory_cb *factory
     return server_start(loop, factory, arg, fds, nfds, opts, out);
 }
 
-static int
-map_gai_error(int rc)
-{
-    switch (rc) {
-    case EAI_NONAME:
-#ifdef EAI_NODATA
-    case EAI_NODATA:
-#endif
-        return -WEFT_ENONAME;
-    case EAI_MEMORY:
-        return -ENOMEM;
-    case EAI_SYSTEM:
-        return errno ? -errno : -WEFT_ERESOLVE;
-    default:
-        return -WEFT_ERESOLVE;
-    }
-}
-
 /* Bind and listen on one address; returns the fd or -errno. */
 static int
 listen_on(const struct addrinfo *ai, const struct weft_server_options *opts)
@@ -378,10 +362,13 @@ weft_create_server(struct weft_loop *loop, weft_protocol_factory_cb *factory, vo
     if (host != NULL && weft__host_is_invalid(host))
         return -WEFT_ENONAME;
     snprintf(service, sizeof(service), "%u", port);
-    errno = 0;
-    rc = getaddrinfo(host, service, &hints, &res);
-    if (rc != 0)
-        return map_gai_error(rc);
+    /* Never a blocking getaddrinfo on the loop's thread: numeric, NULL, /etc/hosts. */
+    rc = weft__getaddrinfo_local(loop, host, service, &hints, &res);
+    if (rc == -EWOULDBLOCK)
+        weft_log(WEFT_LOG_WARNING, "create_server: \"%s\" needs a DNS query, which would "
+                 "block: resolve it with weft_getaddrinfo() and listen on its addresses", host);
+    if (rc < 0)
+        return rc;
     for (ai = res; ai != NULL; ai = ai->ai_next)
         nai++;
     fds = calloc(nai ? nai : 1, sizeof(*fds));
@@ -420,7 +407,7 @@ out:
         for (size_t i = 0; i < nfds; i++)
             close(fds[i]);
     free(fds);
-    freeaddrinfo(res);
+    weft_freeaddrinfo(res);
     return rc;
 }
 

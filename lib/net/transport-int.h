@@ -223,12 +223,6 @@ int weft__transport_new_accepted(struct weft_loop *loop, struct weft_protocol *p
                                  socklen_t peerlen, uint64_t idle_ms,
                                  struct weft_transport **out);
 
-/*
- * True for names under ".invalid", which RFC 6761 (6.4) says resolvers should
- * answer negatively at once: no query leaves the machine for them.
- */
-bool weft__host_is_invalid(const char *host);
-
 /* "1.2.3.4:80", "[::1]:80" or "unix" into buf; returns buf, or "?". */
 const char *weft__addr_string(const struct sockaddr *sa, char *buf, size_t len);
 
