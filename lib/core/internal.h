@@ -68,6 +68,9 @@ struct evdns_base *weft__loop_dns(struct weft_loop *loop);
  */
 bool weft__host_is_invalid(const char *host);
 
+/* The loop's base that answers from /etc/hosts and never sends a query. */
+struct evdns_base *weft__loop_hosts_dns(struct weft_loop *loop);
+
 /* weft_resolver_options.timeout_ms of the loop (0: none). */
 uint64_t weft__loop_dns_timeout(const struct weft_loop *loop);
 

@@ -103,7 +103,9 @@ struct weft_loop {
     void (*slot_destroy[WEFT__SLOT_COUNT])(void *p);
 
     struct evdns_base *dns;
+    struct evdns_base *hosts_dns;   /* /etc/hosts only, no nameserver (create_server) */
     char *dns_conf;                 /* weft_loop_set_resolver(): resolv.conf, or NULL */
+    char *dns_hosts;                /* and the hosts file, or NULL */
     char *dns_server;               /* and the one nameserver, or NULL */
     uint64_t dns_timeout_ms;        /* and the lookup timeout, 0: none of ours */
 };
@@ -850,9 +852,13 @@ weft__loop_dns(struct weft_loop *loop)
     }
     if (loop->dns_server != NULL)
         flags = DNS_OPTION_MISC | DNS_OPTION_HOSTSFILE | DNS_OPTION_NAMESERVERS_NO_DEFAULT;
+    if (loop->dns_hosts != NULL)
+        flags &= ~DNS_OPTION_HOSTSFILE;
     rc = evdns_base_resolv_conf_parse(dns, flags, conf);
     if (rc == 4 || (loop->dns_server != NULL &&
-                    evdns_base_nameserver_ip_add(dns, loop->dns_server) != 0)) {
+                    evdns_base_nameserver_ip_add(dns, loop->dns_server) != 0) ||
+        (loop->dns_hosts != NULL && evdns_base_load_hosts(dns, loop->dns_hosts) != 0 &&
+         errno == ENOMEM)) {
         evdns_base_free(dns, 0);    /* out of memory (the address was checked before) */
         errno = ENOMEM;
         return NULL;
@@ -861,6 +867,32 @@ weft__loop_dns(struct weft_loop *loop)
         weft_log(WEFT_LOG_WARNING, "dns: no nameserver in %s: only numeric hosts and "
                  "/etc/hosts names resolve", conf);
     loop->dns = dns;
+    return dns;
+}
+
+/*
+ * A second base that knows /etc/hosts and no nameserver, so a name missing
+ * from it is queued and never sent: weft_create_server tells "in the hosts
+ * file" from "needs DNS" without a query leaving the machine.
+ */
+struct evdns_base *
+weft__loop_hosts_dns(struct weft_loop *loop)
+{
+    struct evdns_base *dns;
+
+    if (loop->hosts_dns != NULL)
+        return loop->hosts_dns;
+    dns = evdns_base_new(loop->base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    if (dns == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (evdns_base_load_hosts(dns, loop->dns_hosts) != 0 && errno == ENOMEM) {
+        evdns_base_free(dns, 0);
+        errno = ENOMEM;
+        return NULL;
+    }
+    loop->hosts_dns = dns;
     return dns;
 }
 
@@ -873,11 +905,11 @@ weft__loop_dns_timeout(const struct weft_loop *loop)
 int
 weft_loop_set_resolver(struct weft_loop *loop, const struct weft_resolver_options *opts)
 {
-    char *conf = NULL, *server = NULL;
+    char *conf = NULL, *server = NULL, *hosts = NULL;
 
     if (loop == NULL)
         return -EINVAL;
-    if (loop->dns != NULL)
+    if (loop->dns != NULL || loop->hosts_dns != NULL)
         return -EBUSY;
     if (opts != NULL && opts->nameserver != NULL) {
         struct sockaddr_storage ss;
@@ -890,16 +922,18 @@ weft_loop_set_resolver(struct weft_loop *loop, const struct weft_resolver_option
         if (server == NULL)
             return -ENOMEM;
     }
-    if (opts != NULL && opts->resolv_conf != NULL) {
-        conf = strdup(opts->resolv_conf);
-        if (conf == NULL) {
-            free(server);
-            return -ENOMEM;
-        }
+    if ((opts != NULL && opts->resolv_conf != NULL &&
+         (conf = strdup(opts->resolv_conf)) == NULL) ||
+        (opts != NULL && opts->hosts != NULL && (hosts = strdup(opts->hosts)) == NULL)) {
+        free(server);
+        free(conf);
+        return -ENOMEM;
     }
     free(loop->dns_conf);
+    free(loop->dns_hosts);
     free(loop->dns_server);
     loop->dns_conf = conf;
+    loop->dns_hosts = hosts;
     loop->dns_server = server;
     loop->dns_timeout_ms = opts != NULL ? opts->timeout_ms : 0;
     return 0;
@@ -1025,7 +1059,10 @@ weft_loop_free(struct weft_loop *loop)
         evdns_base_free(loop->dns, 1);
         loop->dns = NULL;
     }
+    if (loop->hosts_dns != NULL)
+        evdns_base_free(loop->hosts_dns, 1);
     free(loop->dns_conf);
+    free(loop->dns_hosts);
     free(loop->dns_server);
     for (int i = 1; i < NSIG; i++)
         weft_loop_remove_signal_handler(loop, i);

@@ -200,11 +200,10 @@ on_gai(int result, struct evutil_addrinfo *res, void *arg)
  * -WEFT_ENONAME), or -ENOMEM (nothing started).
  */
 static int
-start_gai(struct weft_lookup *l, const char *host, const char *service,
+start_gai(struct weft_lookup *l, struct evdns_base *dns, const char *host, const char *service,
           const struct addrinfo *hints)
 {
     static const struct evutil_addrinfo any = { .ai_family = AF_UNSPEC };
-    struct evdns_base *dns = weft__loop_dns(l->loop);
     struct evdns_getaddrinfo_request *req;
 
     if (dns == NULL)
@@ -287,7 +286,7 @@ weft_getaddrinfo_cb(struct weft_loop *loop, const char *host, const char *servic
     if (host != NULL && weft__host_is_invalid(host)) {
         l->error = -WEFT_ENONAME;
     } else {
-        rc = start_gai(l, host, service, hints);
+        rc = start_gai(l, weft__loop_dns(loop), host, service, hints);
         if (rc < 0) {
             free(l);
             return rc;
@@ -335,19 +334,13 @@ weft__getaddrinfo_local(struct weft_loop *loop, const char *host, const char *se
     rc = lookup_new(loop, true, NULL, &l);
     if (rc < 0)
         return rc;
-    rc = start_gai(l, host, service, hints);
+    rc = start_gai(l, weft__loop_hosts_dns(loop), host, service, hints);
     if (rc < 0) {
         free(l);
         return rc;
     }
-    if (rc == 1 || l->evdns_pending) {
-        /* a name for the nameservers: nothing is sent (or it is cancelled at once) */
-        if (rc == 0) {
-            l->done = true;
-            stop_query(l);
-        }
-        return -EWOULDBLOCK;
-    }
+    if (rc == 1)
+        return -EWOULDBLOCK;    /* not in the hosts file: the base has no server to ask */
     rc = l->error;
     *res = rc == 0 ? l->res : NULL;
     if (rc == 0)

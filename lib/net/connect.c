@@ -288,12 +288,14 @@ on_timeout(void *arg)
 }
 
 /*
- * RFC 8305 section 4, as asyncio's _interleave_addrinfos: the first
- * (first - 1) addresses of the first answer's family, then one of each
- * family in turn, each family in the resolver's order.
+ * RFC 8305 section 4. The sort first, by RFC 6724's default policy reduced
+ * to families (IPv6 ranks above IPv4; evdns answers IPv4 first, where glibc's
+ * getaddrinfo would have sorted): IPv6 leads when there is any. Then as
+ * asyncio's _interleave_addrinfos: (first - 1) addresses of the leading
+ * family, then one of each family in turn, each in the resolver's order.
  */
-static void
-interleave(struct weft__addr *addrs, size_t n, int first, struct weft__addr *tmp)
+void
+weft__addrs_interleave(struct weft__addr *addrs, size_t n, int first, struct weft__addr *tmp)
 {
     size_t idx[2] = { 0, 0 }, out = 0;
     sa_family_t fam0;
@@ -301,6 +303,9 @@ interleave(struct weft__addr *addrs, size_t n, int first, struct weft__addr *tmp
     if (n < 2 || first <= 0)
         return;
     fam0 = addrs[0].ss.ss_family;
+    for (size_t i = 0; i < n; i++)
+        if (addrs[i].ss.ss_family == AF_INET6)
+            fam0 = AF_INET6;
     memcpy(tmp, addrs, n * sizeof(*addrs));
     /* idx[k]: the next address of family k (0: fam0, 1: any other) to take */
     for (int taken = 0; taken < first - 1 && out < n; taken++) {
@@ -353,7 +358,7 @@ on_resolved(int error, struct addrinfo *res, void *arg)
         conn_fail(c, -WEFT_ENONAME);
         return;
     }
-    interleave(c->addrs, c->naddrs, c->interleave, c->addrs + n);
+    weft__addrs_interleave(c->addrs, c->naddrs, c->interleave, c->addrs + n);
     start_attempts(c);
 }
 

@@ -223,6 +223,15 @@ int weft__transport_new_accepted(struct weft_loop *loop, struct weft_protocol *p
                                  socklen_t peerlen, uint64_t idle_ms,
                                  struct weft_transport **out);
 
+/*
+ * Reorder addrs for happy eyeballs (RFC 8305 section 4): IPv6 first if any,
+ * first (>= 1) of the leading family, then the families in turn; first <= 0
+ * leaves the order alone. tmp: room for n more. (connect.c)
+ */
+struct weft__addr;
+void weft__addrs_interleave(struct weft__addr *addrs, size_t n, int first,
+                            struct weft__addr *tmp);
+
 /* "1.2.3.4:80", "[::1]:80" or "unix" into buf; returns buf, or "?". */
 const char *weft__addr_string(const struct sockaddr *sa, char *buf, size_t len);
 

@@ -26,8 +26,10 @@ struct weft_lookup;
 /* The loop's resolver settings. NULL or zero fields mean the default. */
 struct weft_resolver_options {
     /* Read nameservers, search domains and options from this file; NULL:
-     * /etc/resolv.conf. /etc/hosts is read whatever this says. */
+     * /etc/resolv.conf. The hosts file is read whatever this says. */
     const char *resolv_conf;
+    /* Read host names from this file; NULL: /etc/hosts. */
+    const char *hosts;
     /* Ask only this nameserver, "IP" or "IP:PORT" ("127.0.0.1:5353",
      * "[::1]:53"); resolv.conf's nameservers and search domains are then
      * ignored (its options are still read). NULL: resolv.conf's. */
@@ -59,8 +61,9 @@ typedef void weft_addrinfo_cb(int error, struct addrinfo *res, void *arg);
  * getaddrinfo(3) without blocking: resolve host (NULL with AI_PASSIVE: the
  * wildcard addresses, NULL without: loopback) and service (a port number or
  * an /etc/services name; NULL: port 0) with hints (NULL: any family, any
- * socket type; AI_PASSIVE, AI_NUMERICHOST, AI_NUMERICSERV, AI_CANONNAME and
- * AI_ADDRCONFIG are honoured, AI_V4MAPPED and AI_ALL are not). Numeric hosts
+ * socket type; as evdns_getaddrinfo: AI_PASSIVE, AI_NUMERICHOST,
+ * AI_NUMERICSERV and AI_CANONNAME work, AI_V4MAPPED and AI_ALL do not; a
+ * socket type or protocol other than TCP, UDP or 0 is not). Numeric hosts
  * and /etc/hosts names need no query; names under ".invalid" fail at once
  * (RFC 6761). Then cb(0, res, arg), or cb(err, NULL, arg) with err
  * -WEFT_ENONAME (no such name, or no address of the family asked for; also
@@ -77,7 +80,7 @@ WEFT_EXPORT int weft_getaddrinfo_cb(struct weft_loop *loop, const char *host,
 
 /*
  * The outcome of weft_getnameinfo_cb: error 0 with host and serv (borrowed
- * for the call; "" for what was not asked); or error negative and both NULL.
+ * for the call); or error negative and both NULL.
  * Called once, from the loop.
  */
 typedef void weft_nameinfo_cb(int error, const char *host, const char *serv, void *arg);
@@ -90,7 +93,8 @@ typedef void weft_nameinfo_cb(int error, const char *host, const char *serv, voi
  * reverse names), and when it finds nothing the host is the numeric address,
  * or with NI_NAMEREQD the lookup fails with -WEFT_ENONAME. The service is the
  * port number with NI_NUMERICSERV, else its /etc/services name (NI_DGRAM:
- * the UDP one) or the number. NI_NOFQDN is honoured. Then cb(0, host, serv,
+ * the UDP one) or the number. NI_NOFQDN keeps the name up to its first dot.
+ * Then cb(0, host, serv,
  * arg), or cb(err, NULL, NULL, arg) with err -WEFT_ENONAME, -WEFT_ERESOLVE,
  * -ETIMEDOUT or -ENOMEM. Returns 0 when started (cb will be called, never
  * from inside this call), or -EAFNOSUPPORT (not IPv4 or IPv6), -EINVAL,
