@@ -68,27 +68,31 @@ struct evdns_base *weft__loop_dns(struct weft_loop *loop);
  */
 bool weft__host_is_invalid(const char *host);
 
-/* The loop's base that answers from /etc/hosts and never sends a query. */
-struct evdns_base *weft__loop_hosts_dns(struct weft_loop *loop);
+/* The loop's hosts file: weft_loop_set_resolver's, or /etc/hosts. */
+const char *weft__loop_hosts_path(const struct weft_loop *loop);
+
+/* A lookup was cancelled while evdns holds it (+1), or evdns let go (-1):
+ * weft_loop_free lets such callbacks run before freeing the base. */
+void weft__loop_dns_abandoned(struct weft_loop *loop, int delta);
 
 /* weft_resolver_options.timeout_ms of the loop (0: none). */
 uint64_t weft__loop_dns_timeout(const struct weft_loop *loop);
-
-/*
- * getaddrinfo answered without the network, for weft_create_server: numeric
- * hosts, NULL and /etc/hosts names. Returns 0 and *res (weft_freeaddrinfo),
- * -EWOULDBLOCK when the name needs a DNS query (none is sent), or the codes
- * of weft_getaddrinfo_cb. (core/resolver.c)
- */
-struct addrinfo;
-int weft__getaddrinfo_local(struct weft_loop *loop, const char *host, const char *service,
-                            const struct addrinfo *hints, struct addrinfo **res);
 
 /* An address and its length, as connect() takes them. */
 struct weft__addr {
     struct sockaddr_storage ss;
     socklen_t len;
 };
+
+/*
+ * A listener's addresses without the network, for weft_create_server: NULL
+ * (0.0.0.0 and ::), a numeric address, or the names in the loop's hosts file
+ * (read here: no query, no evdns). Returns the count (> 0) and *out (free()),
+ * or -WEFT_ENONAME (.invalid), -EWOULDBLOCK (not in the hosts file: only DNS
+ * could answer), -ENOMEM. (core/resolver.c)
+ */
+int weft__resolve_local(struct weft_loop *loop, const char *host, uint16_t port,
+                        struct weft__addr **out);
 
 /* A literal IPv4 or IPv6 address ("[::1]" too): true and *a set with port;
  * false for anything that needs a resolver. (connect.c) */

@@ -103,11 +103,11 @@ struct weft_loop {
     void (*slot_destroy[WEFT__SLOT_COUNT])(void *p);
 
     struct evdns_base *dns;
-    struct evdns_base *hosts_dns;   /* /etc/hosts only, no nameserver (create_server) */
     char *dns_conf;                 /* weft_loop_set_resolver(): resolv.conf, or NULL */
     char *dns_hosts;                /* and the hosts file, or NULL */
     char *dns_server;               /* and the one nameserver, or NULL */
     uint64_t dns_timeout_ms;        /* and the lookup timeout, 0: none of ours */
+    size_t dns_abandoned;           /* lookups cancelled, evdns not yet let go of */
 };
 
 /*
@@ -870,30 +870,16 @@ weft__loop_dns(struct weft_loop *loop)
     return dns;
 }
 
-/*
- * A second base that knows /etc/hosts and no nameserver, so a name missing
- * from it is queued and never sent: weft_create_server tells "in the hosts
- * file" from "needs DNS" without a query leaving the machine.
- */
-struct evdns_base *
-weft__loop_hosts_dns(struct weft_loop *loop)
+const char *
+weft__loop_hosts_path(const struct weft_loop *loop)
 {
-    struct evdns_base *dns;
+    return loop->dns_hosts != NULL ? loop->dns_hosts : "/etc/hosts";
+}
 
-    if (loop->hosts_dns != NULL)
-        return loop->hosts_dns;
-    dns = evdns_base_new(loop->base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-    if (dns == NULL) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    if (evdns_base_load_hosts(dns, loop->dns_hosts) != 0 && errno == ENOMEM) {
-        evdns_base_free(dns, 0);
-        errno = ENOMEM;
-        return NULL;
-    }
-    loop->hosts_dns = dns;
-    return dns;
+void
+weft__loop_dns_abandoned(struct weft_loop *loop, int delta)
+{
+    loop->dns_abandoned = (size_t)((ptrdiff_t)loop->dns_abandoned + delta);
 }
 
 uint64_t
@@ -909,7 +895,7 @@ weft_loop_set_resolver(struct weft_loop *loop, const struct weft_resolver_option
 
     if (loop == NULL)
         return -EINVAL;
-    if (loop->dns != NULL || loop->hosts_dns != NULL)
+    if (loop->dns != NULL)
         return -EBUSY;
     if (opts != NULL && opts->nameserver != NULL) {
         struct sockaddr_storage ss;
@@ -1055,12 +1041,22 @@ weft_loop_free(struct weft_loop *loop)
         if (destroy != NULL && p != NULL)
             destroy(p);
     }
+    if (loop->dns != NULL && loop->dns_abandoned > 0) {
+        /*
+         * A cancelled evdns query is let go of (and its lookup freed) by a
+         * deferred callback: run libevent a little for those alone, with the
+         * loop's own events out of the way so no handle of ours is called.
+         */
+        event_del(loop->ready_ev);
+        event_del(loop->timer_ev);
+        event_del(loop->wake_ev);
+        for (int i = 0; i < 8 && loop->dns_abandoned > 0; i++)
+            event_base_loop(loop->base, EVLOOP_NONBLOCK | EVLOOP_ONCE);
+    }
     if (loop->dns != NULL) {
         evdns_base_free(loop->dns, 1);
         loop->dns = NULL;
     }
-    if (loop->hosts_dns != NULL)
-        evdns_base_free(loop->hosts_dns, 1);
     free(loop->dns_conf);
     free(loop->dns_hosts);
     free(loop->dns_server);

@@ -4,6 +4,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -79,6 +80,7 @@ stop_timers(struct weft_lookup *l)
 static void
 stop_query(struct weft_lookup *l)
 {
+    weft__loop_dns_abandoned(l->loop, +1);     /* before: cancel may call back at once */
     if (l->gai != NULL) {
         struct evdns_getaddrinfo_request *req = l->gai;
 
@@ -182,6 +184,8 @@ on_gai(int result, struct evutil_addrinfo *res, void *arg)
 
     l->evdns_pending = false;
     l->gai = NULL;
+    if (l->done)
+        weft__loop_dns_abandoned(l->loop, -1);
     if (l->done || result == EVUTIL_EAI_CANCEL) {
         weft_freeaddrinfo(res);
         if (!l->done)
@@ -303,51 +307,100 @@ weft_getaddrinfo_cb(struct weft_loop *loop, const char *host, const char *servic
     return lookup_started(l, out);
 }
 
-static bool
-is_numeric(const char *host)
-{
-    struct in6_addr a;
+/* ---- listeners: without the network ---- */
 
-    return inet_pton(AF_INET, host, &a) == 1 || inet_pton(AF_INET6, host, &a) == 1;
+#define LOCAL_MAX 64
+
+/* Add the literal address text with port to a (deduplicated); false if it is not one. */
+static bool
+add_literal(const char *text, uint16_t port, struct weft__addr *a, size_t *n)
+{
+    struct weft__addr x;
+    struct sockaddr_in *sin = (struct sockaddr_in *)&x.ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&x.ss;
+
+    memset(&x, 0, sizeof(x));
+    if (inet_pton(AF_INET, text, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(port);
+        x.len = sizeof(*sin);
+    } else if (inet_pton(AF_INET6, text, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(port);
+        x.len = sizeof(*sin6);
+    } else {
+        return false;
+    }
+    for (size_t i = 0; i < *n; i++)
+        if (a[i].len == x.len && memcmp(&a[i].ss, &x.ss, x.len) == 0)
+            return true;        /* a hosts file may list an address twice */
+    if (*n < LOCAL_MAX)
+        a[(*n)++] = x;
+    return true;
+}
+
+/* The addresses the hosts file gives host (as glibc's "files" source reads it). */
+static int
+hosts_lookup(const char *path, const char *host, uint16_t port, struct weft__addr *a, size_t *n)
+{
+    size_t hlen = strlen(host);
+    char *line = NULL;
+    size_t cap = 0;
+    FILE *fp;
+
+    if (hlen > 0 && host[hlen - 1] == '.')
+        hlen--;
+    fp = fopen(path, "re");
+    if (fp == NULL)
+        return errno == ENOMEM ? -ENOMEM : 0;
+    errno = 0;
+    while (getline(&line, &cap, fp) >= 0) {
+        char *save = NULL, *addr, *name;
+
+        line[strcspn(line, "#")] = '\0';
+        addr = strtok_r(line, " \t\r\n", &save);
+        if (addr == NULL)
+            continue;
+        while ((name = strtok_r(NULL, " \t\r\n", &save)) != NULL) {
+            if (strlen(name) == hlen && strncasecmp(name, host, hlen) == 0) {
+                (void)add_literal(addr, port, a, n);
+                break;
+            }
+        }
+    }
+    free(line);
+    fclose(fp);
+    return errno == ENOMEM ? -ENOMEM : 0;
 }
 
 int
-weft__getaddrinfo_local(struct weft_loop *loop, const char *host, const char *service,
-                        const struct addrinfo *hints, struct addrinfo **res)
+weft__resolve_local(struct weft_loop *loop, const char *host, uint16_t port,
+                    struct weft__addr **out)
 {
-    struct weft_lookup *l;
-    int rc;
+    struct weft__addr *a;
+    size_t n = 0;
+    int rc = 0;
 
-    *res = NULL;
+    *out = NULL;
     if (host != NULL && weft__host_is_invalid(host))
         return -WEFT_ENONAME;
-    if (host == NULL || is_numeric(host)) {
-        /* libevent answers these itself, and the loop needs no evdns base */
-        struct evutil_addrinfo h = { .ai_family = AF_UNSPEC };
-
-        if (hints != NULL)
-            h = *hints;
-        h.ai_flags |= EVUTIL_AI_NUMERICHOST;
-        rc = evutil_getaddrinfo(host, service, &h, res);
-        return rc == 0 ? 0 : weft__eai_error(rc);
+    a = calloc(LOCAL_MAX, sizeof(*a));
+    if (a == NULL)
+        return -ENOMEM;
+    if (host == NULL) {
+        (void)add_literal("0.0.0.0", port, a, &n);
+        (void)add_literal("::", port, a, &n);
+    } else if (!add_literal(host, port, a, &n)) {
+        rc = hosts_lookup(weft__loop_hosts_path(loop), host, port, a, &n);
+        if (rc == 0 && n == 0)
+            rc = -EWOULDBLOCK;      /* a name for the nameservers */
     }
-    rc = lookup_new(loop, true, NULL, &l);
-    if (rc < 0)
-        return rc;
-    rc = start_gai(l, weft__loop_hosts_dns(loop), host, service, hints);
     if (rc < 0) {
-        free(l);
+        free(a);
         return rc;
     }
-    if (rc == 1)
-        return -EWOULDBLOCK;    /* not in the hosts file: the base has no server to ask */
-    rc = l->error;
-    *res = rc == 0 ? l->res : NULL;
-    if (rc == 0)
-        l->res = NULL;
-    l->done = true;
-    maybe_free(l);
-    return rc;
+    *out = a;
+    return (int)n;
 }
 
 /* ---- getnameinfo ---- */
@@ -375,6 +428,7 @@ on_reverse(int result, char type, int count, int ttl, void *addresses, void *arg
     l->evdns_pending = false;
     l->rev = NULL;
     if (l->done) {
+        weft__loop_dns_abandoned(l->loop, -1);
         maybe_free(l);
         return;
     }

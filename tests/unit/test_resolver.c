@@ -27,7 +27,7 @@
  * query leaves the machine and every answer is known:
  *   a.test     A 127.0.0.2, no AAAA
  *   he.test    A 127.0.0.1 and AAAA ::1 (happy eyeballs)
- *   slow.test and 8.0.0.127.in-addr.arpa: never answered
+ *   slow.test, 8.0.0.127.in-addr.arpa and ::2's PTR: never answered
  *   1.0.0.127.in-addr.arpa PTR localhost
  *   anything else: NXDOMAIN
  * The loop's hosts file is ours too: localhost is 127.0.0.1 and ::1.
@@ -96,7 +96,8 @@ fakedns_read(struct weft_loop *loop, int fd, void *arg)
     if (end > (size_t)n)
         return 0;
     qtype = (unsigned)(q[off + 1] << 8 | q[off + 2]);
-    if (strcmp(name, "slow.test") == 0 || strcmp(name, "8.0.0.127.in-addr.arpa") == 0)
+    if (strcmp(name, "slow.test") == 0 || strcmp(name, "8.0.0.127.in-addr.arpa") == 0 ||
+        (strncmp(name, "2.0.0.0.", 8) == 0 && strstr(name, "ip6.arpa") != NULL))
         return 0;
     memcpy(r, q, end);
     r[2] = (unsigned char)(0x80 | (q[2] & 0x01));  /* a response, RD as asked */
@@ -165,9 +166,8 @@ fixture_new(uint64_t timeout_ms)
 }
 
 static void
-fixture_free(struct fixture *f)
+fixture_free_now(struct fixture *f)
 {
-    harness_run_for(f->loop, 10);       /* evdns lets go of cancelled queries */
     weft_remove_reader(f->loop, f->fd);
     close(f->fd);
     weft_loop_free(f->loop);
@@ -175,6 +175,13 @@ fixture_free(struct fixture *f)
     unlink(f->resolv);
     rmdir(f->dir);
     free(f);
+}
+
+static void
+fixture_free(struct fixture *f)
+{
+    harness_run_for(f->loop, 10);       /* the callbacks left run */
+    fixture_free_now(f);
 }
 
 static int setup(void **state)    { *state = fixture_new(0); return 0; }
@@ -276,6 +283,7 @@ test_getaddrinfo_asks_the_loops_nameserver(void **state)
     assert_true(g.v4_two);          /* only our server knows that */
     assert_int_equal(g.n, 1);       /* and it has no AAAA */
     assert_true(f->queries >= 1);
+    assert_int_equal(weft_loop_set_resolver(f->loop, NULL), -EBUSY);    /* too late */
 }
 
 static void
@@ -481,6 +489,30 @@ test_cancelled_lookups_call_nothing_and_leak_nothing(void **state)
     assert_int_equal(d.error, 0);
 }
 
+/* Cancelled lookups whose evdns callbacks have not run yet when the loop is freed. */
+static void
+test_loop_freed_right_after_cancelling_leaks_nothing(void **state)
+{
+    struct fixture *f = fixture_new(0);
+    struct cb_seen a = { 0 }, b = { 0 };
+    struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6 };
+    struct weft_lookup *l = NULL, *m = NULL;
+
+    (void)state;
+    sin6.sin6_addr.s6_addr[15] = 2;     /* ::2, whose PTR query goes unanswered */
+    assert_int_equal(weft_getaddrinfo_cb(f->loop, "slow.test", "80", NULL, on_addrinfo, &a, &l), 0);
+    assert_int_equal(weft_getnameinfo_cb(f->loop, (struct sockaddr *)&sin6, sizeof(sin6),
+                                         NI_NAMEREQD, on_nameinfo, &b, &m), 0);
+    for (int i = 0; i < 300 && f->queries < 3; i++)
+        harness_run_for(f->loop, 5);
+    assert_true(f->queries >= 3);       /* A, AAAA and PTR are out */
+    weft_lookup_cancel(l);
+    weft_lookup_cancel(m);
+    fixture_free_now(f);                /* ASan and valgrind see any leak */
+    assert_false(a.called);
+    assert_false(b.called);
+}
+
 /* ---- create_server ---- */
 
 static void
@@ -505,7 +537,6 @@ test_create_server_resolves_hosts_names_and_refuses_dns_names(void **state)
                                         &s), -WEFT_ENONAME);
     harness_run_for(f->loop, 20);
     assert_int_equal(f->queries, 0);    /* nothing was asked of any server */
-    assert_int_equal(weft_loop_set_resolver(f->loop, NULL), -EBUSY);
     weft_log_set_handler(NULL, NULL, WEFT_LOG_INFO);
 }
 
@@ -735,6 +766,7 @@ main(void)
         T(test_getnameinfo_reverse_of_127_0_0_1),
         T(test_getnameinfo_numeric_and_fallbacks),
         T(test_cancelled_lookups_call_nothing_and_leak_nothing),
+        cmocka_unit_test(test_loop_freed_right_after_cancelling_leaks_nothing),
         T(test_create_server_resolves_hosts_names_and_refuses_dns_names),
         T(test_happy_eyeballs_connects_over_ipv4_when_ipv6_is_a_black_hole),
         T(test_open_connection_shares_the_happy_eyeballs),
