@@ -19,7 +19,10 @@
 
 #include <weft/weft.h>
 
+#include <event2/dns.h>
+
 #include "harness.h"
+#include "core/internal.h"
 #include "net/transport-int.h"
 
 /*
@@ -284,6 +287,8 @@ test_getaddrinfo_asks_the_loops_nameserver(void **state)
     assert_int_equal(g.n, 1);       /* and it has no AAAA */
     assert_true(f->queries >= 1);
     assert_int_equal(weft_loop_set_resolver(f->loop, NULL), -EBUSY);    /* too late */
+    /* resolv.conf's 192.0.2.1 was left out: ours is the only server asked */
+    assert_int_equal(evdns_base_count_nameservers(weft__loop_dns(f->loop)), 1);
 }
 
 static void
