@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* connect.c: outgoing connections: the loop's resolver, happy eyeballs (RFC 8305), a total timeout. */
+/* connect.c: outgoing connections: the loop's resolver, happy eyeballs (RFC 8305), a timeout. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test_resolver.c: getaddrinfo/getnameinfo on the loop's resolver against a fake DNS server, happy eyeballs. */
+/* test_resolver.c: lookups on the loop's resolver against a fake DNS server; happy eyeballs. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -484,7 +484,8 @@ test_cancelled_lookups_call_nothing_and_leak_nothing(void **state)
     harness_run_for(f->loop, 20);
     weft_lookup_cancel(l);
     /* one left pending when the loop is freed (fixture_free) */
-    assert_int_equal(weft_getaddrinfo_cb(f->loop, "localhost", "80", NULL, on_addrinfo, &d, NULL), 0);
+    assert_int_equal(weft_getaddrinfo_cb(f->loop, "localhost", "80", NULL, on_addrinfo, &d, NULL),
+                     0);
     assert_false(d.called);                 /* never from inside the call */
     harness_run_for(f->loop, 50);
     assert_false(a.called);
