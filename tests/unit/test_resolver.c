@@ -21,180 +21,19 @@
 
 #include <event2/dns.h>
 
+#include "fake_dns.h"
 #include "harness.h"
 #include "core/internal.h"
 #include "net/transport-int.h"
 
-/*
- * A DNS server of our own on 127.0.0.1, served by the loop under test, so no
- * query leaves the machine and every answer is known:
- *   a.test     A 127.0.0.2, no AAAA
- *   he.test    A 127.0.0.1 and AAAA ::1 (happy eyeballs)
- *   slow.test, 8.0.0.127.in-addr.arpa and ::2's PTR: never answered
- *   1.0.0.127.in-addr.arpa PTR localhost
- *   anything else: NXDOMAIN
- * The loop's hosts file is ours too: localhost is 127.0.0.1 and ::1.
- */
-struct fixture {
-    struct weft_loop *loop;
-    int fd;
-    int queries;
-    char dir[32];
-    char hosts[64], resolv[64];
-    char nameserver[32];
-};
-
-static void
-put16(unsigned char *p, unsigned v)
-{
-    p[0] = (unsigned char)(v >> 8);
-    p[1] = (unsigned char)v;
-}
-
-/* Append an answer to the question at r[12..], pointing at its name. */
-static size_t
-answer(unsigned char *r, size_t off, unsigned type, const void *rdata, size_t rdlen)
-{
-    r[off] = 0xc0;
-    r[off + 1] = 12;
-    put16(r + off + 2, type);
-    put16(r + off + 4, 1);              /* IN */
-    memcpy(r + off + 6, "\0\0\0\x3c", 4);   /* TTL 60 */
-    put16(r + off + 10, (unsigned)rdlen);
-    memcpy(r + off + 12, rdata, rdlen);
-    put16(r + 6, (unsigned)((r[6] << 8 | r[7]) + 1));
-    return off + 12 + rdlen;
-}
-
-static int
-fakedns_read(struct weft_loop *loop, int fd, void *arg)
-{
-    struct fixture *f = arg;
-    unsigned char q[512], r[1024];
-    struct sockaddr_storage from;
-    socklen_t fl = sizeof(from);
-    char name[256];
-    size_t nl = 0, off = 12, end;
-    unsigned qtype;
-    ssize_t n;
-
-    (void)loop;
-    n = recvfrom(fd, q, sizeof(q), 0, (struct sockaddr *)&from, &fl);
-    if (n < 12)
-        return 0;
-    f->queries++;
-    while (off < (size_t)n && q[off] != 0) {
-        size_t len = q[off];
-
-        if (off + 1 + len >= (size_t)n || nl + len + 1 >= sizeof(name))
-            return 0;
-        if (nl > 0)
-            name[nl++] = '.';
-        for (size_t i = 0; i < len; i++)    /* evdns randomizes the case */
-            name[nl++] = (char)tolower(q[off + 1 + i]);
-        off += 1 + len;
-    }
-    name[nl] = '\0';
-    end = off + 5;
-    if (end > (size_t)n)
-        return 0;
-    qtype = (unsigned)(q[off + 1] << 8 | q[off + 2]);
-    if (strcmp(name, "slow.test") == 0 || strcmp(name, "8.0.0.127.in-addr.arpa") == 0 ||
-        (strncmp(name, "2.0.0.0.", 8) == 0 && strstr(name, "ip6.arpa") != NULL))
-        return 0;
-    memcpy(r, q, end);
-    r[2] = (unsigned char)(0x80 | (q[2] & 0x01));  /* a response, RD as asked */
-    r[3] = 0x80;                                    /* RA, NOERROR */
-    put16(r + 4, 1);
-    put16(r + 6, 0);
-    put16(r + 8, 0);
-    put16(r + 10, 0);
-    if (strcmp(name, "a.test") == 0) {
-        if (qtype == 1)
-            end = answer(r, end, 1, "\x7f\0\0\x02", 4);
-    } else if (strcmp(name, "he.test") == 0) {
-        if (qtype == 1)
-            end = answer(r, end, 1, "\x7f\0\0\x01", 4);
-        else if (qtype == 28)
-            end = answer(r, end, 28, &in6addr_loopback, 16);
-    } else if (strcmp(name, "1.0.0.127.in-addr.arpa") == 0 && qtype == 12) {
-        end = answer(r, end, 12, "\x09localhost", 11);
-    } else {
-        r[3] |= 3;                                  /* NXDOMAIN */
-    }
-    (void)sendto(fd, r, end, 0, (struct sockaddr *)&from, fl);
-    return 0;
-}
-
-static void
-write_file(const char *path, const char *text)
-{
-    FILE *fp = fopen(path, "w");
-
-    assert_non_null(fp);
-    assert_true(fputs(text, fp) >= 0);
-    assert_int_equal(fclose(fp), 0);
-}
-
-/* Loop, fake server, files; timeout_ms for the resolver's options. */
-static struct fixture *
-fixture_new(uint64_t timeout_ms)
-{
-    struct fixture *f = calloc(1, sizeof(*f));
-    struct sockaddr_in sin = { .sin_family = AF_INET };
-    socklen_t len = sizeof(sin);
-    struct weft_resolver_options ro = { 0 };
-
-    assert_non_null(f);
-    f->loop = harness_loop_new();
-    f->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    assert_true(f->fd >= 0);
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(f->fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-    assert_int_equal(getsockname(f->fd, (struct sockaddr *)&sin, &len), 0);
-    snprintf(f->nameserver, sizeof(f->nameserver), "127.0.0.1:%u", ntohs(sin.sin_port));
-    assert_int_equal(weft_add_reader(f->loop, f->fd, fakedns_read, f), 0);
-    strcpy(f->dir, "/tmp/weft-dns-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->hosts, sizeof(f->hosts), "%s/hosts", f->dir);
-    snprintf(f->resolv, sizeof(f->resolv), "%s/resolv.conf", f->dir);
-    write_file(f->hosts, "127.0.0.1 localhost\n::1 localhost\n");
-    write_file(f->resolv, "nameserver 192.0.2.1\nsearch example.com\noptions attempts:1\n");
-    ro.resolv_conf = f->resolv;     /* its nameserver and search list are ignored */
-    ro.hosts = f->hosts;
-    ro.nameserver = f->nameserver;
-    ro.timeout_ms = timeout_ms;
-    assert_int_equal(weft_loop_set_resolver(f->loop, &ro), 0);
-    return f;
-}
-
-static void
-fixture_free_now(struct fixture *f)
-{
-    weft_remove_reader(f->loop, f->fd);
-    close(f->fd);
-    weft_loop_free(f->loop);
-    unlink(f->hosts);
-    unlink(f->resolv);
-    rmdir(f->dir);
-    free(f);
-}
-
-static void
-fixture_free(struct fixture *f)
-{
-    harness_run_for(f->loop, 10);       /* the callbacks left run */
-    fixture_free_now(f);
-}
-
-static int setup(void **state)    { *state = fixture_new(0); return 0; }
-static int setup_timeout(void **state) { *state = fixture_new(200); return 0; }
-static int teardown(void **state) { fixture_free(*state); return 0; }
+static int setup(void **state)    { *state = fake_dns_new(0); return 0; }
+static int setup_timeout(void **state) { *state = fake_dns_new(200); return 0; }
+static int teardown(void **state) { fake_dns_free(*state); return 0; }
 
 /* ---- getaddrinfo ---- */
 
 struct gai {
-    struct fixture *f;
+    struct fake_dns *f;
     const char *host, *service;
     struct addrinfo hints;
     bool v4_loopback, v6_loopback, v4_two;
@@ -234,7 +73,7 @@ gai_task(void *arg)
 }
 
 static int
-run_gai(struct fixture *f, struct gai *g, const char *host, const char *service)
+run_gai(struct fake_dns *f, struct gai *g, const char *host, const char *service)
 {
     g->f = f;
     g->host = host;
@@ -246,7 +85,7 @@ run_gai(struct fixture *f, struct gai *g, const char *host, const char *service)
 static void
 test_getaddrinfo_localhost_comes_from_the_hosts_file_without_a_query(void **state)
 {
-    struct fixture *f = *state;
+    struct fake_dns *f = *state;
     struct gai g = { 0 };
 
     assert_int_equal(run_gai(f, &g, "localhost", "80"), 0);
@@ -260,7 +99,7 @@ test_getaddrinfo_localhost_comes_from_the_hosts_file_without_a_query(void **stat
 static void
 test_getaddrinfo_numeric_hosts_need_no_query(void **state)
 {
-    struct fixture *f = *state;
+    struct fake_dns *f = *state;
     struct gai a = { 0 }, b = { 0 }, c = { .hints.ai_flags = AI_PASSIVE };
 
     assert_int_equal(run_gai(f, &a, "127.0.0.1", "7"), 0);
@@ -279,7 +118,7 @@ test_getaddrinfo_numeric_hosts_need_no_query(void **state)
 static void
 test_getaddrinfo_asks_the_loops_nameserver(void **state)
 {
-    struct fixture *f = *state;
+    struct fake_dns *f = *state;
     struct gai g = { 0 };
 
     assert_int_equal(run_gai(f, &g, "a.test", "80"), 0);
@@ -294,7 +133,7 @@ test_getaddrinfo_asks_the_loops_nameserver(void **state)
 static void
 test_getaddrinfo_unknown_name_is_enoname(void **state)
 {
-    struct fixture *f = *state;
+    struct fake_dns *f = *state;
     struct gai g = { 0 }, h = { 0 };
     int before;
 
@@ -308,7 +147,7 @@ test_getaddrinfo_unknown_name_is_enoname(void **state)
 static void
 test_getaddrinfo_unanswered_times_out(void **state)
 {
-    struct fixture *f = *state;
+    struct fake_dns *f = *state;
     struct gai g = { 0 };
     uint64_t t0 = weft_loop_time(f->loop);
 
@@ -321,7 +160,7 @@ test_getaddrinfo_unanswered_times_out(void **state)
 static void
 test_getaddrinfo_outside_a_task_and_bad_arguments(void **state)
 {
-    struct fixture *f = *state;
+    struct fake_dns *f = *state;
     struct addrinfo *res = (void *)1;
 
     assert_int_equal(weft_getaddrinfo(f->loop, "localhost", "80", NULL, &res), -WEFT_ENOTASK);
@@ -371,7 +210,7 @@ gni_task(void *arg)
 }
 
 static int
-run_gni(struct fixture *f, struct gni *g, const char *addr, int flags)
+run_gni(struct fake_dns *f, struct gni *g, const char *addr, int flags)
 {
     g->addr = addr;
     g->flags = flags;
@@ -381,7 +220,7 @@ run_gni(struct fixture *f, struct gni *g, const char *addr, int flags)
 static void
 test_getnameinfo_reverse_of_127_0_0_1(void **state)
 {
-    struct fixture *f = *state;
+    struct fake_dns *f = *state;
     struct gni g = { 0 };
 
     assert_int_equal(run_gni(f, &g, "127.0.0.1", NI_NUMERICSERV | NI_NAMEREQD), 0);
@@ -393,7 +232,7 @@ test_getnameinfo_reverse_of_127_0_0_1(void **state)
 static void
 test_getnameinfo_numeric_and_fallbacks(void **state)
 {
-    struct fixture *f = *state;
+    struct fake_dns *f = *state;
     struct gni a = { 0 }, b = { 0 }, c = { 0 }, d = { 0 }, e = { .hostlen = 4 };
     int before;
 
@@ -444,7 +283,7 @@ on_nameinfo(int error, const char *host, const char *serv, void *arg)
 static intptr_t
 wait_slow(void *arg)
 {
-    struct fixture *f = arg;
+    struct fake_dns *f = arg;
     struct addrinfo *res = NULL;
 
     return weft_getaddrinfo(f->loop, "slow.test", "80", NULL, &res);
@@ -453,7 +292,7 @@ wait_slow(void *arg)
 static void
 test_cancelled_lookups_call_nothing_and_leak_nothing(void **state)
 {
-    struct fixture *f = *state;
+    struct fake_dns *f = *state;
     struct cb_seen a = { 0 }, b = { 0 }, c = { 0 }, d = { 0 };
     struct weft_lookup *l = NULL;
     struct sockaddr_in sin = { .sin_family = AF_INET };
@@ -483,7 +322,7 @@ test_cancelled_lookups_call_nothing_and_leak_nothing(void **state)
                                          on_nameinfo, &c, &l), 0);
     harness_run_for(f->loop, 20);
     weft_lookup_cancel(l);
-    /* one left pending when the loop is freed (fixture_free) */
+    /* one left pending when the loop is freed (fake_dns_free) */
     assert_int_equal(weft_getaddrinfo_cb(f->loop, "localhost", "80", NULL, on_addrinfo, &d, NULL),
                      0);
     assert_false(d.called);                 /* never from inside the call */
@@ -499,7 +338,7 @@ test_cancelled_lookups_call_nothing_and_leak_nothing(void **state)
 static void
 test_loop_freed_right_after_cancelling_leaks_nothing(void **state)
 {
-    struct fixture *f = fixture_new(0);
+    struct fake_dns *f = fake_dns_new(0);
     struct cb_seen a = { 0 }, b = { 0 };
     struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6 };
     struct weft_lookup *l = NULL, *m = NULL;
@@ -514,7 +353,7 @@ test_loop_freed_right_after_cancelling_leaks_nothing(void **state)
     assert_true(f->queries >= 3);       /* A, AAAA and PTR are out */
     weft_lookup_cancel(l);
     weft_lookup_cancel(m);
-    fixture_free_now(f);                /* ASan and valgrind see any leak */
+    fake_dns_free_now(f);                /* ASan and valgrind see any leak */
     assert_false(a.called);
     assert_false(b.called);
 }
@@ -524,7 +363,7 @@ test_loop_freed_right_after_cancelling_leaks_nothing(void **state)
 static void
 test_create_server_resolves_hosts_names_and_refuses_dns_names(void **state)
 {
-    struct fixture *f = *state;
+    struct fake_dns *f = *state;
     struct harness_echo_stats st = { 0 };
     struct weft_server *s = NULL;
 
@@ -630,7 +469,7 @@ on_connect(struct weft_transport *tr, int error, void *arg)
 static void
 test_happy_eyeballs_connects_over_ipv4_when_ipv6_is_a_black_hole(void **state)
 {
-    struct fixture *f = *state;
+    struct fake_dns *f = *state;
     struct weft_connect_options opts = WEFT_CONNECT_OPTIONS_INIT;
     struct harness_echo_stats cli = { 0 };
     struct outcome o = { 0 }, p = { 0 };
@@ -700,7 +539,7 @@ he_stream_task(void *arg)
 static void
 test_open_connection_shares_the_happy_eyeballs(void **state)
 {
-    struct fixture *f = *state;
+    struct fake_dns *f = *state;
     struct he h;
     struct he_stream hs = { .h = &h };
 
