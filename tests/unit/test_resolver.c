@@ -514,6 +514,7 @@ test_happy_eyeballs_connects_over_ipv4_when_ipv6_is_a_black_hole(void **state)
 
 struct he_stream {
     struct he *h;
+    struct weft_stream_options o;
     int family;
 };
 
@@ -521,7 +522,7 @@ static intptr_t
 he_stream_task(void *arg)
 {
     struct he_stream *hs = arg;
-    struct weft_stream_options o = { .happy_eyeballs_ms = 50, .connect_timeout_ms = 5000 };
+    struct weft_stream_options o = hs->o;
     struct weft_reader *r;
     struct weft_writer *w;
     struct sockaddr_storage peer;
@@ -541,11 +542,16 @@ test_open_connection_shares_the_happy_eyeballs(void **state)
 {
     struct fake_dns *f = *state;
     struct he h;
-    struct he_stream hs = { .h = &h };
+    struct he_stream hs = { .h = &h, .o = { .happy_eyeballs_ms = 50,
+                                             .connect_timeout_ms = 5000 } };
+    struct he_stream off = { .h = &h, .o = { .happy_eyeballs_ms = WEFT_HAPPY_EYEBALLS_OFF,
+                                              .interleave = 1, .connect_timeout_ms = 300 } };
 
     he_open(&h);
     assert_int_equal(harness_run_task(f->loop, he_stream_task, &hs, 6000), 0);
     assert_int_equal(hs.family, AF_INET);
+    /* both options reach the lower layer: ::1 first, alone, until the timeout */
+    assert_int_equal(harness_run_task(f->loop, he_stream_task, &off, 6000), -ETIMEDOUT);
     he_close(&h);
 }
 
