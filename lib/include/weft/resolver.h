@@ -28,7 +28,8 @@ struct weft_resolver_options {
     /* Read nameservers, search domains and options from this file; NULL:
      * /etc/resolv.conf. The hosts file is read whatever this says. */
     const char *resolv_conf;
-    /* Read host names from this file; NULL: /etc/hosts. */
+    /* Read host names from this file (weft_create_server too); NULL:
+     * /etc/hosts. */
     const char *hosts;
     /* Ask only this nameserver, "IP" or "IP:PORT" ("127.0.0.1:5353",
      * "[::1]:53"); resolv.conf's nameservers and search domains are then
@@ -42,8 +43,8 @@ struct weft_resolver_options {
 
 /**
  * Configure the loop's resolver. Copies opts (NULL: the defaults). Only
- * before the loop's first lookup (weft_getaddrinfo*, weft_create_connection,
- * weft_open_connection, a named host in weft_create_server): after it,
+ * before the loop's first lookup (weft_getaddrinfo*, weft_getnameinfo*,
+ * weft_create_connection or weft_open_connection with a name): after it,
  * returns -EBUSY and changes nothing. Returns 0, -EBUSY, -EINVAL (a
  * nameserver that is not an address), or -ENOMEM. Since 0.1.
  */
