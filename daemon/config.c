@@ -349,6 +349,7 @@ config_parse_listen(const char *text, struct sockaddr_storage *ss, socklen_t *le
         strcpy(host, "0.0.0.0");
     else if (strcmp(host, "localhost") == 0 && hints.ai_family == AF_INET)
         strcpy(host, "127.0.0.1");
+    /* AI_NUMERICHOST, and before any loop runs: no lookup, nothing to block on */
     rc = getaddrinfo(host, NULL, &hints, &res);
     if (rc != 0 || res == NULL || res->ai_addrlen > sizeof(*ss)) {
         if (rc == EAI_MEMORY) {

@@ -224,10 +224,13 @@ int weft__transport_new_accepted(struct weft_loop *loop, struct weft_protocol *p
                                  struct weft_transport **out);
 
 /*
- * True for names under ".invalid", which RFC 6761 (6.4) says resolvers should
- * answer negatively at once: no query leaves the machine for them.
+ * Reorder addrs for happy eyeballs (RFC 8305 section 4): IPv6 first if any,
+ * first (>= 1) of the leading family, then the families in turn; first <= 0
+ * leaves the order alone. tmp: room for n more. (connect.c)
  */
-bool weft__host_is_invalid(const char *host);
+struct weft__addr;
+void weft__addrs_interleave(struct weft__addr *addrs, size_t n, int first,
+                            struct weft__addr *tmp);
 
 /*
  * "1.2.3.4:80", "[::1]:80", "unix:/path", "unix:@name" or "unix" (an unnamed
