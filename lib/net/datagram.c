@@ -154,12 +154,12 @@ schedule_lost(struct weft_datagram_transport *tr, int err)
 
 static void
 report(struct weft_datagram_transport *tr, const char *message, int rc,
-       const struct sockaddr *from)
+       const struct sockaddr *from, socklen_t fromlen)
 {
     char peer[80];
     struct weft_error_context ctx = {
         .message = message, .error = rc,
-        .peer = from != NULL ? weft__addr_string(from, peer, sizeof(peer)) : NULL,
+        .peer = from != NULL ? weft__addr_string(from, fromlen, peer, sizeof(peer)) : NULL,
     };
 
     weft_loop_call_error_handler(tr->loop, &ctx);
@@ -237,7 +237,7 @@ flush_queue(struct weft_datagram_transport *tr)
         rec = sizeof(h) + h.addrlen + h.len;
         p = evbuffer_pullup(tr->queue, (ev_ssize_t)rec);
         if (p == NULL) {        /* no memory to make it contiguous: try again later */
-            report(tr, "datagram queue: no memory to send", -ENOMEM, NULL);
+            report(tr, "datagram queue: no memory to send", -ENOMEM, NULL, 0);
             return;
         }
         n = send_one(tr, p + sizeof(h) + h.addrlen, h.len,
@@ -312,7 +312,7 @@ on_readable(evutil_socket_t fd, short what, void *arg)
                                     (const struct sockaddr *)h->msg_name, h->msg_namelen);
         if (rc < 0)
             report(tr, "protocol datagram_received failed", rc,
-                   (const struct sockaddr *)h->msg_name);
+                   (const struct sockaddr *)h->msg_name, h->msg_namelen);
     }
 }
 
@@ -420,7 +420,7 @@ made(struct weft_datagram_transport *tr)
     if (ops != NULL && ops->connection_made != NULL) {
         rc = ops->connection_made(tr->proto, tr);
         if (rc < 0) {
-            report(tr, "protocol connection_made failed", rc, NULL);
+            report(tr, "protocol connection_made failed", rc, NULL, 0);
             weft_datagram_abort(tr);
         }
     }
