@@ -5,14 +5,15 @@
 #
 # Usage: sh bench/udp.sh [BUILD_DIR]     (BUILD_DIR configured with -DWEFT_BENCH=ON)
 # Environment: ROUNDS (5), DURATION (2 s per round), INFLIGHT ("64": datagrams in flight, a list),
-#              SIZE (64 bytes), SERVERS ("weft weft1 weftd uvloop asyncio").
+#              SIZE (64 bytes), SERVERS ("weft weft1 weftd uvloop asyncio"; weftd2 too on request).
 #
 # Every server is pinned to CPU 0, the load generator (bench/udp_load: N datagrams in flight,
 # answers counted over DURATION) to CPU 1. Rounds alternate the servers within the same run;
 # each server's best round counts (other load only ever slows a round down) and results are
 # printed as ratios to uvloop measured in that same run, with the server's CPU time per answer.
 # weft1 is udp_echo reading one datagram per readiness event (recv_batch 1, the recvmmsg batch's
-# control); weftd is the daemon with one worker.
+# control); weftd is the daemon with one worker, weftd2 with two reading the same socket (both
+# on CPU 0: what sharing one socket costs, not what a second core gives).
 set -u
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -47,14 +48,16 @@ start() {
         "$PY" -c 'import uvloop' 2>/dev/null || {
             echo "udp.sh: uvloop: $PY has no uvloop (python3-uvloop): skipped"; return 1; }
         set -- "$PY" "$ROOT/bench/udp_echo.py" --uvloop 127.0.0.1 "$2" ;;
-    weftd)
+    weftd | weftd2)
+        _workers=1
+        [ "$1" = weftd ] || _workers=2
         [ -x "$BUILD/daemon/weftd" ] && [ -f "$BUILD/plugins/echo.so" ] || {
             echo "udp.sh: weftd: weftd or plugins/echo.so not built: skipped"; return 1; }
         cat >"$TMP/weftd.conf" <<CONF
 [weftd]
 plugin_dir = $BUILD/plugins
 log_level = warning
-workers = 1
+workers = $_workers
 [echo]
 protocol = echo
 listen = udp:127.0.0.1:$2

@@ -961,6 +961,11 @@ services_start(struct services *ss, struct weft_loop *loop, weft_server_accept_c
             return rc;
         if (ntcp == 0)
             continue;           /* UDP only: no server */
+        if (!PLUGIN_SPEAKS_TCP(s->plugin->rec)) {   /* a systemd stream socket named so */
+            log_error("%s: protocol %s speaks UDP only: a stream socket cannot be served",
+                      s->conf->name, s->conf->protocol);
+            return -EPROTONOSUPPORT;
+        }
         if (s->plugin->rec->protocol_new == NULL) {
             struct weft_stream_options sto = { .limit = s->limit };
 
