@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # test_udp_weftd.sh: weftd's echo on udp: listen addresses (IPv4 and ::1) beside TCP, two workers
 # on the shared sockets: nc -u and a python3 client with many sockets at once, each gets its own
-# answers; a reload keeps the UDP sockets; udp: with the poem or http plugin fails weftd -t.
+# answers; a reload keeps the UDP sockets; a UDP socket from systemd-socket-activate -d is served;
+# udp: with the poem or http plugin fails weftd -t.
 set -euo pipefail
 
 . "$(dirname "$0")/lib.sh"
@@ -13,6 +14,22 @@ require_tool python3 python3
 v6=1
 python3 -c 'import socket; s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.bind(("::1", 0))' \
     2>/dev/null || { v6=0; echo "note: no ::1 here: IPv6 skipped"; }
+
+# one.py PORT MSG: one datagram to 127.0.0.1:PORT comes back (asked again after a drop).
+cat >"$tmp/one.py" <<'EOF'
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect(("127.0.0.1", int(sys.argv[1])))
+msg = sys.argv[2].encode()
+s.settimeout(0.5)
+for _ in range(10):         # UDP may drop: ask again, up to 5 s
+    s.send(msg)
+    try:
+        sys.exit(0 if s.recv(100) == msg else "wrong answer")
+    except socket.timeout:
+        pass
+sys.exit("no answer")
+EOF
 
 launch_echo() {
     local udp6=
@@ -88,22 +105,32 @@ cat "$tmp/clients.out"
 
 # A reload keeps the UDP sockets (the master holds them): still answered after it.
 reload_weftd || fail "reload failed"
-cat >"$tmp/one.py" <<'EOF'
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.connect(("127.0.0.1", int(sys.argv[1])))
-s.settimeout(0.5)
-for _ in range(10):         # UDP may drop: ask again, up to 5 s
-    s.send(b"after reload")
-    try:
-        sys.exit(0 if s.recv(100) == b"after reload" else "wrong answer")
-    except socket.timeout:
-        pass
-sys.exit("no answer")
-EOF
-timeout 10 python3 "$tmp/one.py" "$port" || fail "no UDP answer after a reload"
+timeout 10 python3 "$tmp/one.py" "$port" "after reload" || fail "no UDP answer after a reload"
 
 stop_weftd || fail "weftd exited with $? after SIGTERM"
+
+# Socket activation: systemd-socket-activate -d passes a UDP socket (ListenDatagram=); weftd
+# matches it to the udp: listen address by type and address, and answers the datagram that
+# woke it.
+if command -v systemd-socket-activate >/dev/null; then
+    launch_activated() {
+        printf '[weftd]\nworkers = 1\n[echo]\nprotocol = echo\nlisten = udp:127.0.0.1:%s\n' \
+            "${ports[0]}" >"$tmp/act.conf"
+        launch systemd-socket-activate -d -l "127.0.0.1:${ports[0]}" -E NOTIFY_SOCKET \
+            -E ASAN_OPTIONS -E UBSAN_OPTIONS "$WEFTD" -c "$tmp/act.conf"
+        # it execs weftd at the first datagram, which waits in the socket for weftd
+        wait_log -p "$pid" "$tmp/weftd.err" "Listening on 127.0.0.1:${ports[0]}" 1 10 &&
+            { timeout 20 python3 "$tmp/one.py" "${ports[0]}" "activated" & trig=$!; }
+        return 0
+    }
+    start_weftd 1 launch_activated || exit 1
+    wait "$trig" || fail "no answer through the socket systemd-socket-activate passed"
+    grep -q "echo: listening on udp:127.0.0.1:${ports[0]}" "$tmp/weftd.err" ||
+        fail "the activated UDP socket is not served"
+    stop_weftd || fail "activated weftd exited with $? after SIGTERM"
+else
+    echo "note: systemd-socket-activate is not installed: socket activation skipped"
+fi
 
 # A plugin that does not speak UDP: weftd -t names the file, line, section and key.
 for proto in poem http; do
@@ -116,4 +143,4 @@ for proto in poem http; do
     grep -q "$tmp/$proto.conf:4: \[svc\] listen: udp:127.0.0.1:$port: protocol $proto does not speak UDP" \
         "$tmp/$proto.out" || fail "weftd -t, udp: for $proto: $(cat "$tmp/$proto.out")"
 done
-echo "ok: nc -u and 40 python3 clients (IPv4$([ "$v6" -eq 1 ] && echo " and ::1")) echoed by 2 workers, kept over a reload; udp: with poem/http refused by weftd -t"
+echo "ok: nc -u and 40 python3 clients (IPv4$([ "$v6" -eq 1 ] && echo " and ::1")) echoed by 2 workers, kept over a reload; an activated UDP socket served; udp: with poem/http refused by weftd -t"
