@@ -714,6 +714,43 @@ test_allocation_failures(void **state)
     weft_loop_free(loop);
 }
 
+/* reuse_port lets two endpoints bind one port; allow_broadcast sets SO_BROADCAST. */
+static void
+test_reuse_port_and_broadcast(void **state)
+{
+    struct weft_loop *loop = harness_loop_new();
+    struct weft_datagram_options o = WEFT_DATAGRAM_OPTIONS_INIT;
+    struct weft_datagram_transport *a, *b, *c;
+    struct rec ra, rb, rc_;
+    int fd = -1, on = 0;
+    size_t len = sizeof(fd);
+    socklen_t ol = sizeof(on);
+    uint16_t port;
+
+    (void)state;
+    rec_init(&ra, ACT_NONE);
+    rec_init(&rb, ACT_NONE);
+    rec_init(&rc_, ACT_NONE);
+    o.reuse_port = true;
+    o.allow_broadcast = true;
+    assert_int_equal(weft_create_datagram_endpoint(loop, rec_factory, &ra, "127.0.0.1", 0,
+                                                   NULL, 0, &o, &a), 0);
+    port = sock_port(a, NULL);
+    assert_int_equal(weft_create_datagram_endpoint(loop, rec_factory, &rb, "127.0.0.1", port,
+                                                   NULL, 0, &o, &b), 0);
+    assert_int_equal(sock_port(b, NULL), port);
+    assert_int_equal(weft_datagram_get_extra_info(b, "socket", &fd, &len), 0);
+    assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_BROADCAST, &on, &ol), 0);
+    assert_int_equal(on, 1);
+    o.reuse_port = false;       /* without it the port is taken */
+    assert_int_equal(weft_create_datagram_endpoint(loop, rec_factory, &rc_, "127.0.0.1", port,
+                                                   NULL, 0, &o, &c), -EADDRINUSE);
+    assert_int_equal(rc_.lost_error, -EADDRINUSE);
+    lose(loop, &ra);
+    lose(loop, &rb);
+    weft_loop_free(loop);
+}
+
 int
 main(void)
 {
@@ -726,6 +763,7 @@ main(void)
         cmocka_unit_test(test_create_errors),
         cmocka_unit_test(test_name_is_resolved_without_blocking),
         cmocka_unit_test(test_extra_info),
+        cmocka_unit_test(test_reuse_port_and_broadcast),
         cmocka_unit_test(test_queue_pauses_and_resumes),
         cmocka_unit_test(test_close_sends_queued_datagrams),
         cmocka_unit_test(test_abort_drops_queue),

@@ -101,8 +101,9 @@ struct weft_datagram_options {
 
 /**
  * Make a UDP endpoint, as asyncio's loop.create_datagram_endpoint: a socket
- * bound to local_host:local_port (NULL: none given; with no remote either,
- * the wildcard address of opts->family, IPv4 for AF_UNSPEC) and, when
+ * bound to local_host:local_port (NULL: not bound; the kernel picks an
+ * address and port at the first send or at connect; with no address at all
+ * opts->family must be given) and, when
  * remote_host (or opts->remote_addr) is given, connected to
  * remote_host:remote_port: a connected endpoint receives from that peer only,
  * sends with a NULL address and gets ICMP errors back as error_received.
@@ -116,7 +117,8 @@ struct weft_datagram_options {
  * On success *out is the transport (may be NULL if unwanted; it stays valid
  * until connection_lost) and 0 is returned. Otherwise nothing is left open,
  * the protocol (if made) got connection_lost(rc), and rc is returned:
- * -EINVAL (no address at all, bad options), -WEFT_ENONAME (".invalid"),
+ * -EINVAL (no address and no family, an address given twice, fd with an
+ * address, recv_batch over 256), -WEFT_ENONAME (".invalid"),
  * -EADDRINUSE, -EACCES, -EAFNOSUPPORT, -ENOMEM, ... Since 0.1.
  */
 WEFT_EXPORT int weft_create_datagram_endpoint(struct weft_loop *loop,
@@ -134,8 +136,9 @@ WEFT_EXPORT int weft_create_datagram_endpoint(struct weft_loop *loop,
  * buffer is full (EAGAIN) it is queued (one copy) and sent when the socket is
  * writable, in order; past the high-water mark pause_writing is called.
  * Returns 0 when sent or queued; -EPIPE after close or abort; -ENOTCONN
- * before connection_made; -EINVAL for addr NULL on an unconnected endpoint,
- * or an addr on a connected one that is not its peer (asyncio's ValueError);
+ * before connection_made; -EDESTADDRREQ for addr NULL on an unconnected
+ * endpoint; -EINVAL for an addr on a connected one that is not its peer
+ * (asyncio's ValueError) or a bad addrlen;
  * -EMSGSIZE for more than 65507 bytes; -ENOMEM when it could not be queued.
  * An error the kernel reports for the send itself (-ECONNREFUSED from an
  * earlier ICMP, -ENETUNREACH...) goes to error_received, and 0 is returned
