@@ -78,13 +78,7 @@ pipe_free(struct pipe_tr *p)
 static void
 deliver_lost(struct weft_transport *tr)
 {
-    const struct weft_protocol_ops *ops = weft__proto_ops(tr);
-
-    tr->flags = (uint16_t)((tr->flags & ~TR_LOST_PENDING) | TR_LOST | TR_CLOSING);
-    if (tr->conns != NULL)
-        weft__conns_unlink(tr);
-    if (ops != NULL && ops->connection_lost != NULL)
-        ops->connection_lost(tr->proto, tr->error);
+    weft__transport_notify_lost(tr);
     pipe_free(P(tr));
 }
 
@@ -319,21 +313,12 @@ static void
 wr_queued(struct weft_transport *tr)
 {
     struct pipe_tr *p = P(tr);
-    const struct weft_protocol_ops *ops;
 
     if (evbuffer_get_length(p->buf) == 0)
         return;
     if (!event_pending(&p->ev_io, EV_WRITE, NULL))
         event_add(&p->ev_io, NULL);
-    if ((tr->flags & TR_WRITE_PAUSED) || evbuffer_get_length(p->buf) <= tr->high)
-        return;
-    tr->flags |= TR_WRITE_PAUSED;
-    ops = weft__proto_ops(tr);
-    if (ops != NULL && ops->pause_writing != NULL) {
-        tr->in_cb++;
-        ops->pause_writing(tr->proto);
-        tr->in_cb--;
-    }
+    weft__transport_mark_high(tr, evbuffer_get_length(p->buf));
 }
 
 /* Queue iov[] from skip bytes in; 0 or -ENOMEM (then the transport is lost). */
@@ -427,7 +412,6 @@ on_writable(evutil_socket_t fd, short what, void *arg)
 {
     struct weft_transport *tr = arg;
     struct pipe_tr *p = P(tr);
-    const struct weft_protocol_ops *ops;
     size_t len;
 
     (void)fd;
@@ -457,13 +441,7 @@ on_writable(evutil_socket_t fd, short what, void *arg)
     if (len == 0)
         event_del(&p->ev_io);
     if ((tr->flags & TR_WRITE_PAUSED) && len <= tr->low) {
-        tr->flags &= (uint16_t)~TR_WRITE_PAUSED;
-        ops = weft__proto_ops(tr);
-        if (ops != NULL && ops->resume_writing != NULL) {
-            tr->in_cb++;
-            ops->resume_writing(tr->proto);
-            tr->in_cb--;
-        }
+        weft__transport_mark_low(tr, len);
         if (tr->flags & TR_LOST_PENDING)
             return;
         len = evbuffer_get_length(p->buf);

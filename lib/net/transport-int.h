@@ -132,6 +132,20 @@ void weft__transport_failed(struct weft_transport *tr, const char *message, int 
 void weft__transport_made(struct weft_transport *tr);
 
 /*
+ * For every flavour with a write queue of queued bytes: past the high mark,
+ * pause the protocol's writing (once); at or below the low mark after a
+ * pause, resume it. The protocol may close or abort from its callback.
+ */
+void weft__transport_mark_high(struct weft_transport *tr, size_t queued);
+void weft__transport_mark_low(struct weft_transport *tr, size_t queued);
+
+/*
+ * For every flavour, when it is done: TR_LOST, off its server's list,
+ * connection_lost(tr->error). The caller frees the transport after.
+ */
+void weft__transport_notify_lost(struct weft_transport *tr);
+
+/*
  * Hand in to data_received (nobody wants it: drained). False if the
  * callback failed (the transport is aborted).
  */

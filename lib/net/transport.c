@@ -221,8 +221,8 @@ transport_free(struct weft_transport *tr)
     free(tr);
 }
 
-static void
-deliver_lost(struct weft_transport *tr)
+void
+weft__transport_notify_lost(struct weft_transport *tr)
 {
     const struct weft_protocol_ops *ops = weft__proto_ops(tr);
 
@@ -231,19 +231,21 @@ deliver_lost(struct weft_transport *tr)
         weft__conns_unlink(tr);
     if (ops != NULL && ops->connection_lost != NULL)
         ops->connection_lost(tr->proto, tr->error);
+}
+
+static void
+deliver_lost(struct weft_transport *tr)
+{
+    weft__transport_notify_lost(tr);
     transport_free(tr);
 }
 
-/* The queue grew: arm the write event and pause the protocol past the mark. */
-static void
-queued(struct weft_transport *tr)
+void
+weft__transport_mark_high(struct weft_transport *tr, size_t queued)
 {
-    struct bufferevent *bev = tr->bev;
     const struct weft_protocol_ops *ops;
 
-    if (!event_pending(&bev->ev_write, EV_WRITE, NULL))
-        event_add(&bev->ev_write, NULL);
-    if ((tr->flags & TR_WRITE_PAUSED) || out_len(tr) <= tr->high)
+    if ((tr->flags & TR_WRITE_PAUSED) || queued <= tr->high)
         return;
     tr->flags |= TR_WRITE_PAUSED;
     ops = weft__proto_ops(tr);
@@ -252,6 +254,33 @@ queued(struct weft_transport *tr)
         ops->pause_writing(tr->proto);
         tr->in_cb--;
     }
+}
+
+void
+weft__transport_mark_low(struct weft_transport *tr, size_t queued)
+{
+    const struct weft_protocol_ops *ops;
+
+    if (!(tr->flags & TR_WRITE_PAUSED) || queued > tr->low)
+        return;
+    tr->flags &= (uint16_t)~TR_WRITE_PAUSED;
+    ops = weft__proto_ops(tr);
+    if (ops != NULL && ops->resume_writing != NULL) {
+        tr->in_cb++;
+        ops->resume_writing(tr->proto);
+        tr->in_cb--;
+    }
+}
+
+/* The queue grew: arm the write event and pause the protocol past the mark. */
+static void
+queued(struct weft_transport *tr)
+{
+    struct bufferevent *bev = tr->bev;
+
+    if (!event_pending(&bev->ev_write, EV_WRITE, NULL))
+        event_add(&bev->ev_write, NULL);
+    weft__transport_mark_high(tr, out_len(tr));
 }
 
 static void
@@ -420,7 +449,6 @@ on_writable(evutil_socket_t fd, short what, void *arg)
 {
     struct weft_transport *tr = arg;
     struct bufferevent *bev = tr->bev;
-    const struct weft_protocol_ops *ops;
     size_t len;
     int rc;
 
@@ -436,13 +464,7 @@ on_writable(evutil_socket_t fd, short what, void *arg)
     if (len == 0)
         event_del(&bev->ev_write);
     if ((tr->flags & TR_WRITE_PAUSED) && len <= tr->low) {
-        tr->flags &= (uint16_t)~TR_WRITE_PAUSED;
-        ops = weft__proto_ops(tr);
-        if (ops != NULL && ops->resume_writing != NULL) {
-            tr->in_cb++;
-            ops->resume_writing(tr->proto);
-            tr->in_cb--;
-        }
+        weft__transport_mark_low(tr, len);
         if (tr->flags & TR_LOST_PENDING)
             return;
         len = out_len(tr);
