@@ -112,6 +112,42 @@ example_run_number(const char *name, int argc, char **argv, const char *usage,
 }
 
 int
+example_gather_tasks(struct weft_loop *loop, size_t n, weft_task_fn *const *fns,
+                     weft_task_fn *one_fn, void *const *args, intptr_t *results)
+{
+    struct weft_task **t = calloc(n, sizeof(*t));
+    struct weft_future **f = calloc(n, sizeof(*f));
+    int rc = 0;
+
+    if (t == NULL || f == NULL) {
+        free(t);
+        free(f);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        t[i] = weft_task_spawn(loop, fns != NULL ? fns[i] : one_fn, args[i], NULL);
+        if (t[i] == NULL)
+            rc = -ENOMEM;
+        else
+            f[i] = weft_task_future(t[i]);
+    }
+    if (rc == 0)
+        rc = weft_gather(f, n, results, 0);
+    for (size_t i = 0; i < n; i++) {
+        if (t[i] == NULL)
+            continue;
+        if (rc < 0) {                   /* one failed or could not be made: stop the rest */
+            weft_task_cancel(t[i]);
+            weft_await(f[i]);
+        }
+        weft_task_unref(t[i]);
+    }
+    free(t);
+    free(f);
+    return rc;
+}
+
+int
 example_exit(const char *name, intptr_t rc)
 {
     if (rc < 0)

@@ -58,6 +58,17 @@ int example_tls_start(const char *name, struct example_tls *t);
 int example_run_number(const char *name, int argc, char **argv, const char *usage,
                        unsigned *number, weft_task_fn *fn, void *arg);
 
+/**
+ * asyncio.gather over n new tasks, task i running fns[i](args[i]) (fns of
+ * length 1 when all run the same function: pass one_fn instead, fns NULL).
+ * results (may be NULL) gets each result. Every task is done and unreferenced
+ * when this returns: on an error (or one that cannot be made) the rest are
+ * cancelled and awaited.
+ * Returns 0, the first error, or -ENOMEM.
+ */
+int example_gather_tasks(struct weft_loop *loop, size_t n, weft_task_fn *const *fns,
+                         weft_task_fn *one_fn, void *const *args, intptr_t *results);
+
 /* What an example takes on its command line, for example_args(). */
 enum example_argv {
     EXAMPLE_ARGS_NONE,      /* nothing */

@@ -103,30 +103,19 @@ main_task(void *arg)
     struct weft_loop *loop = weft_get_running_loop();
     struct shop *s = arg;
     struct worker ws[NPRODUCERS + NCONSUMERS];
-    struct weft_task *t[NPRODUCERS + NCONSUMERS] = { 0 };
-    struct weft_future *f[NPRODUCERS + NCONSUMERS];
+    weft_task_fn *fns[NPRODUCERS + NCONSUMERS];
+    void *argp[NPRODUCERS + NCONSUMERS];
     size_t n = NPRODUCERS + NCONSUMERS;
-    int rc = 0;
+    int rc;
 
     for (size_t i = 0; i < n; i++) {
         bool prod = i < NPRODUCERS;
 
         ws[i] = (struct worker){ s, prod ? (int)i : (int)(i - NPRODUCERS) };
-        t[i] = weft_task_spawn(loop, prod ? producer : consumer, &ws[i], NULL);
-        if (t[i] == NULL)
-            rc = -ENOMEM;
-        else
-            f[i] = weft_task_future(t[i]);
+        fns[i] = prod ? producer : consumer;
+        argp[i] = &ws[i];
     }
-    if (rc == 0)
-        rc = weft_gather(f, n, NULL, 0);
-    for (size_t i = 0; i < n; i++) {
-        if (t[i] != NULL && rc < 0) {
-            weft_task_cancel(t[i]);
-            weft_await(weft_task_future(t[i]));
-        }
-        weft_task_unref(t[i]);
-    }
+    rc = example_gather_tasks(loop, n, fns, NULL, argp, NULL);
     if (rc < 0)
         return rc;
     printf("%d of %d goods made and taken\n", s->taken, s->made);

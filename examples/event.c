@@ -64,31 +64,18 @@ main_task(void *arg)
     struct weft_loop *loop = weft_get_running_loop();
     struct site *s = arg;
     struct page pages[NPAGES];
-    struct weft_task *t[NPAGES + 1] = { 0 };
-    struct weft_future *f[NPAGES + 1];
-    int rc = 0;
+    weft_task_fn *fns[NPAGES + 1];
+    void *argp[NPAGES + 1];
+    int rc;
 
-    for (int i = 0; i <= NPAGES; i++) {
-        if (i < NPAGES) {
-            pages[i] = (struct page){ s, i };
-            t[i] = weft_task_spawn(loop, get_html, &pages[i], NULL);
-        } else {
-            t[i] = weft_task_spawn(loop, updates, s, NULL);
-        }
-        if (t[i] == NULL)
-            rc = -ENOMEM;
-        else
-            f[i] = weft_task_future(t[i]);
+    for (int i = 0; i < NPAGES; i++) {
+        pages[i] = (struct page){ s, i };
+        fns[i] = get_html;
+        argp[i] = &pages[i];
     }
-    if (rc == 0)
-        rc = weft_gather(f, NPAGES + 1, NULL, 0);
-    for (int i = 0; i <= NPAGES; i++) {
-        if (t[i] != NULL && rc < 0) {
-            weft_task_cancel(t[i]);
-            weft_await(weft_task_future(t[i]));
-        }
-        weft_task_unref(t[i]);
-    }
+    fns[NPAGES] = updates;
+    argp[NPAGES] = s;
+    rc = example_gather_tasks(loop, NPAGES + 1, fns, NULL, argp, NULL);
     if (rc < 0)
         return rc;
     printf("updates() waited for a page: %s\n", s->stored >= 1 ? "yes" : "no");

@@ -95,19 +95,11 @@ main_task(void *arg)
     struct weft_loop *loop = weft_get_running_loop();
     struct cache *c = arg;
     struct caller js = { c, "parse_js", "www.baidu" }, page = { c, "parse_html", "www.baidu" };
-    struct weft_task *t[2] = { weft_task_spawn(loop, parse_js, &js, NULL),
-                               weft_task_spawn(loop, parse_html, &page, NULL) };
-    struct weft_future *f[2];
+    weft_task_fn *fns[2] = { parse_js, parse_html };
+    void *argp[2] = { &js, &page };
     intptr_t results[2];
-    int rc = -ENOMEM;
+    int rc = example_gather_tasks(loop, 2, fns, NULL, argp, results);
 
-    if (t[0] != NULL && t[1] != NULL) {
-        f[0] = weft_task_future(t[0]);
-        f[1] = weft_task_future(t[1]);
-        rc = weft_gather(f, 2, results, 0);
-    }
-    weft_task_unref(t[0]);
-    weft_task_unref(t[1]);
     if (rc < 0)
         return rc;
     printf("[%ld, '%s']\n", (long)results[0], (const char *)results[1]);

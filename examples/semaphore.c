@@ -53,27 +53,15 @@ main_task(void *arg)
     struct weft_loop *loop = weft_get_running_loop();
     struct pool *p = arg;
     struct api_test args[NTASKS];
-    struct weft_task *t[NTASKS] = { 0 };
-    struct weft_future *f[NTASKS];
+    void *argp[NTASKS];
     uint64_t start = weft_loop_time(loop);
-    int rc = 0;
+    int rc;
 
     for (int i = 0; i < NTASKS; i++) {
         args[i] = (struct api_test){ p, i };
-        t[i] = weft_task_spawn(loop, api_test, &args[i], NULL);
-        if (t[i] == NULL)
-            rc = -ENOMEM;
-        else
-            f[i] = weft_task_future(t[i]);
+        argp[i] = &args[i];
     }
-    if (rc == 0)
-        rc = weft_gather(f, NTASKS, NULL, 0);
-    for (int i = 0; i < NTASKS; i++)
-        if (t[i] != NULL) {
-            weft_task_cancel(t[i]);     /* only if the spawns failed: none has finished */
-            weft_await(weft_task_future(t[i]));
-            weft_task_unref(t[i]);
-        }
+    rc = example_gather_tasks(loop, NTASKS, NULL, api_test, argp, NULL);
     if (rc < 0)
         return rc;
     printf("%d tasks, at most %u at once, in %.1f steps\n", NTASKS, p->most,
