@@ -9,7 +9,7 @@
 
 /*
  * The smallest record weftd accepts: everything up to .alpn. Fields added
- * since (.reopen, .worker_start, .worker_stop) are read only when the record's size
+ * since (.reopen, .worker_start, .worker_stop, .service_alpn, .drain) are read only when the record's size
  * covers them.
  */
 #define PLUGIN_RECORD_MIN_SIZE offsetof(struct weft_plugin, reopen)
