@@ -5,7 +5,9 @@
 # static feature of the HTTP/1.1 path (files, index, listing, redirect, HEAD, validators,
 # ranges, error pages, 405, the access log's protocol), a 6 MiB file byte-checked through
 # flow control, several streams on one connection; http2 = off (ALPN offers http/1.1 only,
-# a preface gets a clean 505); Upgrade: h2c declined (served as HTTP/1.1).
+# a preface gets a clean 505); Upgrade: h2c declined (served as HTTP/1.1); hostile frames
+# (h2_frames.py: rapid reset, CONTINUATION, PING and SETTINGS floods, a 48 KiB header
+# list, DATA on stream 0); GOAWAY and a finished download across a reload and a SIGTERM.
 set -euo pipefail
 [ -z "${H2_TRACE:-}" ] || { PS4='+ $(date +%s.%N) '; set -x; }
 
@@ -172,5 +174,36 @@ out=$(cu --http2 "$plain/hello.txt")
 out=$(cu "$plain/hello.txt")
 [ "$out" = "1.1 200" ] || fail "HTTP/1.1 on the h2c port: $out"
 
-stop_weftd || fail "weftd did not stop cleanly"
-finish "http2: TLS and h2c, static features, flow control, http2 = off"
+# hostile sequences (python3-h2's hyperframe and hpack build the frames): nghttp2's
+# defences and our header list limit; weftd serves on after each
+frames=(/usr/bin/python3 "$WEFT_SOURCE_DIR/tests/integration/h2_frames.py" "${ports[0]}")
+for case in big-headers rapid-reset continuation ping-flood settings-flood garbage; do
+    out=$("${frames[@]}" "$case" 2>&1) || fail "$case: $out"
+done
+out=$(cu "${h2c[@]}" "$plain/hello.txt")
+[ "$out" = "2 200" ] || fail "h2c after the hostile sequences: $out"
+
+# drain_during WHAT: a download held by flow control while WHAT happens (reload_weftd, or
+# SIGTERM), which must bring a GOAWAY(NO_ERROR) naming the stream, then the whole file
+drain_during() {
+    local line=
+    coproc DRAIN { "${frames[@]}" drain /big.bin "$(stat -c %s "$tmp/root/big.bin")" 2>&1; }
+    read -r -t "$lib_timeout" line <&"${DRAIN[0]}" || true
+    [ "$line" = started ] || { fail "drain ($1): the download did not start: $line"; return; }
+    if [ "$1" = reload ]; then
+        reload_weftd || fail "reload failed: $reload_status"
+    else
+        kill -TERM "${sv_pid[weftd]}"
+    fi
+    line=
+    read -r -t "$lib_timeout" line <&"${DRAIN[0]}" || true
+    case $line in ok*) ;; *) fail "drain ($1): $line" ;; esac
+    wait "$DRAIN_PID" 2>/dev/null || true
+}
+drain_during reload
+drain_during sigterm
+wait_event weftd 'EXIT=*' "$lib_timeout" || fail "weftd did not exit after SIGTERM"
+[ "${sv_exit[weftd]:-}" = 0 ] || fail "weftd exited with ${sv_exit[weftd]:-?} after the drain"
+wait_event weftd DONE 10 || true
+sv_forget weftd
+finish "http2: TLS and h2c, static features, flow control, http2 = off, floods, GOAWAY drains"
