@@ -595,6 +595,16 @@ static const struct weft_protocol_ops h2_conn_ops = {
     .resume_writing = h2_resume_writing,
 };
 
+/* nghttp2's allocations through ours (so tests/fault's allocation walk reaches them) */
+static void *mem_malloc(size_t n, void *ud) { (void)ud; return malloc(n); }
+static void mem_free(void *p, void *ud) { (void)ud; free(p); }
+static void *mem_calloc(size_t k, size_t n, void *ud) { (void)ud; return calloc(k, n); }
+static void *mem_realloc(void *p, size_t n, void *ud) { (void)ud; return realloc(p, n); }
+
+static nghttp2_mem h2_mem = {
+    .malloc = mem_malloc, .free = mem_free, .calloc = mem_calloc, .realloc = mem_realloc,
+};
+
 static int
 session_new(struct h2conn *h)
 {
@@ -622,7 +632,7 @@ session_new(struct h2conn *h)
     nghttp2_option_set_max_continuations(opt, 8);
     nghttp2_option_set_max_outbound_ack(opt, 1000);
     nghttp2_option_set_max_settings(opt, 32);
-    rc = nghttp2_session_server_new2(&h->ng, cb, h, opt);
+    rc = nghttp2_session_server_new3(&h->ng, cb, h, opt, &h2_mem);
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
     if (rc != 0)
