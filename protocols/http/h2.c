@@ -39,6 +39,7 @@ struct h2stream {
     size_t header_bytes;            /* RFC 9113 §6.5.2's count: name + value + 32 each */
     bool too_big;                   /* past max_header_list_size: 431 */
     bool answered;
+    uint64_t body_bytes;            /* request body bytes seen (and dropped) */
     /* the answer: its head as nghttp2 wants it, its body from memory or from a file */
     nghttp2_nv *nv;
     size_t nnv;
@@ -348,12 +349,35 @@ on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *ud)
 
     /* A static file's answer never depends on the request's content: answer at the end of
      * the headers (all CONTINUATIONs in); a body that follows is read and dropped, and
-     * nghttp2 resets the stream with NO_ERROR if it is still coming when we are done. */
+     * on_data_chunk resets the stream with NO_ERROR once it passes max_body_size. */
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST ||
         (st = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id)) == NULL ||
         st->answered)
         return 0;
     answer(h, st);
+    return 0;
+}
+
+/*
+ * Request body bytes: dropped (the answer went out at the headers). Past max_body_size the
+ * client is asked to stop with RST_STREAM(NO_ERROR) (RFC 9113 §8.1), so that a body nobody
+ * reads cannot go on for ever (nghttp2 keeps opening the window for it). Not at once after
+ * the answer: curl 7.88 takes a NO_ERROR reset after a complete answer for an error.
+ */
+static int
+on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
+              void *ud)
+{
+    struct h2conn *h = ud;
+    struct h2stream *st = nghttp2_session_get_stream_user_data(ng, id);
+
+    (void)flags;
+    (void)data;
+    if (st == NULL || st->body_bytes > h->svc->limits.max_body_size)
+        return 0;
+    st->body_bytes += len;
+    if (st->body_bytes > h->svc->limits.max_body_size)
+        nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, id, NGHTTP2_NO_ERROR);
     return 0;
 }
 
@@ -619,6 +643,7 @@ session_new(struct h2conn *h)
     nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
     if (nghttp2_option_new(&opt) != 0) {
         nghttp2_session_callbacks_del(cb);
         return -ENOMEM;

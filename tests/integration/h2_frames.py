@@ -14,6 +14,8 @@
 #                    CONTINUATION flood limit).
 #   ping-flood       20000 PINGs, nothing read meanwhile: GOAWAY or close (outbound ACKs).
 #   settings-flood   20000 SETTINGS, the same.
+#   endless-body     a POST whose body never ends: 405 at the headers, then RST_STREAM(NO_ERROR)
+#                    once the body passes max_body_size (1m), well before 2 MiB.
 #   garbage          the preface, then DATA on stream 0: GOAWAY(PROTOCOL_ERROR) or close.
 import socket
 import sys
@@ -170,6 +172,39 @@ if case in ("ping-flood", "settings-flood"):
     s.settimeout(30)
     code = until_goaway_or_close(s)
     done(code != "timeout" and code != 0, f"{case}: {code} after {sent} frames")
+
+if case == "endless-body":
+    s = connect()
+    blk = enc.encode([(":method", "POST"), (":scheme", "http"), (":path", "/hello.txt"),
+                      (":authority", "x")])
+    s.sendall(HeadersFrame(1, blk, flags=["END_HEADERS"]).serialize())
+    r, status, rst, sent = Reader(s), None, None, 0
+    chunk = DataFrame(1, b"x" * 16384).serialize()
+    s.settimeout(5)
+    while rst is None and sent < (8 << 20):
+        send_all(s, chunk * 4)
+        sent += 4 * 16384
+        s.setblocking(False)
+        try:
+            r.buf += s.recv(65536)
+        except (BlockingIOError, ConnectionResetError):
+            pass
+        s.setblocking(True)
+        s.settimeout(5)
+        while len(r.buf) >= 9:
+            f, length = Frame.parse_frame_header(memoryview(r.buf[:9]))
+            if len(r.buf) < 9 + length:
+                break
+            f.parse_body(memoryview(r.buf[9:9 + length]))
+            r.buf = r.buf[9 + length:]
+            if isinstance(f, HeadersFrame):
+                status = dict(dec.decode(f.data)).get(":status")
+            elif isinstance(f, RstStreamFrame):
+                rst = f.error_code
+            elif isinstance(f, SettingsFrame) and "ACK" not in f.flags:
+                s.sendall(SettingsFrame(0, flags=["ACK"]).serialize())
+    done(status == "405" and rst == 0 and sent <= (2 << 20),
+         f"endless-body: status {status}, reset {rst} after {sent} bytes")
 
 if case == "garbage":
     s = connect()

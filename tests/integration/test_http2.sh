@@ -7,7 +7,7 @@
 # flow control, several streams on one connection; http2 = off (ALPN offers http/1.1 only,
 # a preface gets a clean 505); Upgrade: h2c declined (served as HTTP/1.1); hostile frames
 # (h2_frames.py: rapid reset, CONTINUATION, PING and SETTINGS floods, a 48 KiB header
-# list, DATA on stream 0); GOAWAY and a finished download across a reload and a SIGTERM.
+# list, a POST body that never ends, DATA on stream 0); GOAWAY and a finished download across a reload and a SIGTERM.
 set -euo pipefail
 [ -z "${H2_TRACE:-}" ] || { PS4='+ $(date +%s.%N) '; set -x; }
 
@@ -177,7 +177,7 @@ out=$(cu "$plain/hello.txt")
 # hostile sequences (python3-h2's hyperframe and hpack build the frames): nghttp2's
 # defences and our header list limit; weftd serves on after each
 frames=(/usr/bin/python3 "$WEFT_SOURCE_DIR/tests/integration/h2_frames.py" "${ports[0]}")
-for case in big-headers rapid-reset continuation ping-flood settings-flood garbage; do
+for case in big-headers rapid-reset continuation ping-flood settings-flood endless-body garbage; do
     out=$("${frames[@]}" "$case" 2>&1) || fail "$case: $out"
 done
 out=$(cu "${h2c[@]}" "$plain/hello.txt")
