@@ -552,13 +552,12 @@ h2_data(struct weft_protocol *p, struct evbuffer *in)
     return 0;
 }
 
+/* The client's EOF: HTTP/2 has no half-close, so the connection closes (what is queued
+ * still goes out, the transport's close flushes it). */
 static bool
 h2_eof(struct weft_protocol *p)
 {
-    struct h2conn *h = (struct h2conn *)p;
-
-    /* no half-closed HTTP/2: whatever is queued is not for a peer that left */
-    (void)h;
+    (void)p;
     return false;
 }
 
