@@ -39,6 +39,7 @@ struct h2stream {
     size_t header_bytes;            /* RFC 9113 §6.5.2's count: name + value + 32 each */
     bool too_big;                   /* past max_header_list_size: 431 */
     bool answered;
+    uint64_t begun_ms;              /* when its HEADERS began: header_timeout from there */
     uint64_t body_bytes;            /* request body bytes seen (and dropped) */
     /* the answer: its head as nghttp2 wants it, its body from memory or from a file */
     nghttp2_nv *nv;
@@ -57,7 +58,7 @@ struct h2conn {
     nghttp2_session *ng;
     struct evbuffer *out;           /* frames on their way to the transport */
     struct weft_handle *timer, *kick;
-    uint64_t activity, last_activity;   /* bumped by every read and write */
+    uint64_t last_io_ms;            /* the loop time of the last read or write */
     size_t streams;
     struct h2stream *list;
     bool write_paused, closing, goaway;
@@ -99,6 +100,7 @@ on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void *ud)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;      /* RST_STREAM for this one */
     st->h = h;
     st->id = frame->hd.stream_id;
+    st->begun_ms = weft_loop_time(h->loop);
     st->fd = -1;
     if (nghttp2_session_set_stream_user_data(ng, st->id, st) != 0) {
         free(st);
@@ -428,7 +430,7 @@ out_push(struct h2conn *h)
 {
     if (evbuffer_get_length(h->out) == 0)
         return 0;
-    h->activity++;
+    h->last_io_ms = weft_loop_time(h->loop);
     int rc = weft_transport_write_buffer(h->tr, h->out);
     if (rc < 0)
         evbuffer_drain(h->out, evbuffer_get_length(h->out));
@@ -494,33 +496,56 @@ h2_drain(struct http_service *svc)
     }
 }
 
+/* How often the timer looks: often enough for both timeouts (a quarter of the shorter),
+ * at least every 100 ms apart. */
+static uint64_t
+tick_ms(const struct http_service *svc)
+{
+    uint64_t t = svc->header_timeout_ms < svc->keepalive_timeout_ms ? svc->header_timeout_ms
+                                                                    : svc->keepalive_timeout_ms;
+    return t / 4 > 100 ? t / 4 : 100;
+}
+
 /*
- * One timer, every keepalive_timeout: a connection with no stream and no byte read or
- * written since the last tick says GOAWAY and closes (idle, between one and two
- * keepalive_timeouts); one with streams whose bytes did not move at all (a client that
- * stopped reading, or headers that never end) is aborted.
+ * One timer per connection, every tick_ms:
+ * - headers that never end (a CONTINUATION now and then: slowloris) get header_timeout
+ *   from their HEADERS, as an HTTP/1.1 head does; mid-block the HPACK state is the
+ *   peer's, so the whole connection goes;
+ * - no stream, and no byte read or written for keepalive_timeout: GOAWAY, then close;
+ * - streams, but no byte moved for keepalive_timeout + header_timeout (a client that
+ *   stopped reading, or stopped opening its window): aborted, as HTTP/1.1's send timeout.
  */
 static void
 on_tick(void *arg)
 {
     struct h2conn *h = arg;
+    const struct http_service *svc = h->svc;
+    uint64_t now = weft_loop_time(h->loop), quiet = now - h->last_io_ms;
 
     h->timer = NULL;
     if (h->closing)
         return;
-    if (h->activity == h->last_activity) {
-        if (h->streams > 0) {
+    for (struct h2stream *st = h->list; st != NULL; st = st->next) {
+        if (!st->answered && now - st->begun_ms >= svc->header_timeout_ms) {
+            if (weft_log_enabled(WEFT_LOG_DEBUG))
+                weft_log(WEFT_LOG_DEBUG, "http: h2 from %s: headers of stream %" PRId32
+                         " not complete within header_timeout: closing", h->peer, st->id);
             h2_close(h, true);
             return;
         }
+    }
+    if (h->streams == 0 && quiet >= svc->keepalive_timeout_ms) {
         goaway(h);
         h2_flush(h);
         if (!h->closing)
             h2_close(h, false);
         return;
     }
-    h->last_activity = h->activity;
-    h->timer = weft_call_later(h->loop, h->svc->keepalive_timeout_ms, on_tick, h);
+    if (h->streams > 0 && quiet >= svc->keepalive_timeout_ms + svc->header_timeout_ms) {
+        h2_close(h, true);
+        return;
+    }
+    h->timer = weft_call_later(h->loop, tick_ms(svc), on_tick, h);
     if (h->timer == NULL)
         h2_close(h, true);
 }
@@ -530,7 +555,7 @@ h2_data(struct weft_protocol *p, struct evbuffer *in)
 {
     struct h2conn *h = (struct h2conn *)p;
 
-    h->activity++;
+    h->last_io_ms = weft_loop_time(h->loop);
     while (!h->closing && evbuffer_get_length(in) > 0) {
         size_t len = evbuffer_get_contiguous_space(in);
         const uint8_t *data = evbuffer_pullup(in, (ev_ssize_t)len);
@@ -686,7 +711,8 @@ h2_conn_start(struct http_service *svc, struct weft_transport *tr, struct evbuff
     h->out = evbuffer_new();
     if (h->out == NULL || session_new(h) < 0)
         goto fail;
-    h->timer = weft_call_later(h->loop, svc->keepalive_timeout_ms, on_tick, h);
+    h->last_io_ms = weft_loop_time(h->loop);
+    h->timer = weft_call_later(h->loop, tick_ms(svc), on_tick, h);
     if (h->timer == NULL)
         goto fail;
     weft_transport_peer_string(tr, h->peer, sizeof(h->peer));

@@ -17,6 +17,8 @@
 #   endless-body     a POST whose body never ends: 405 at the headers, then RST_STREAM(NO_ERROR)
 #                    once the body passes max_body_size (1m), before 2 MiB (the server's windows
 #                    respected).
+#   trickle          HEADERS, then a CONTINUATION every 0.2 s (slowloris): closed after the
+#                    service's header_timeout (the test's [slow] service: 1 s).
 #   garbage          the preface, then DATA on stream 0: GOAWAY(PROTOCOL_ERROR) or close.
 import socket
 import sys
@@ -202,6 +204,30 @@ if case == "endless-body":
             s.sendall(SettingsFrame(0, flags=["ACK"]).serialize())
     done(status == "405" and rst == 0 and sent <= (2 << 20),
          f"endless-body: status {status}, reset {rst} after {sent} bytes")
+
+if case == "trickle":
+    # HEADERS without END_HEADERS, then a CONTINUATION every 0.2 s: the server (whose
+    # header_timeout the test sets to 1 s) must close well before 20 s
+    s = connect()
+    t0 = time.monotonic()
+    s.sendall(HeadersFrame(1, req("/hello.txt"), flags=["END_STREAM"]).serialize())
+    s.settimeout(0.2)
+    closed = False
+    while not closed and time.monotonic() - t0 < 20:
+        try:
+            b = s.recv(65536)
+            closed = not b
+        except socket.timeout:
+            pass
+        except ConnectionResetError:
+            closed = True
+        if not closed:
+            try:
+                s.sendall(ContinuationFrame(1, enc.encode([("x-t", "1")])).serialize())
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+    took = time.monotonic() - t0
+    done(closed and 0.9 < took < 10, f"trickle: closed {closed} after {took:.1f} s")
 
 if case == "garbage":
     s = connect()

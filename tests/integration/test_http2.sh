@@ -7,7 +7,8 @@
 # flow control, several streams on one connection; http2 = off (ALPN offers http/1.1 only,
 # a preface gets a clean 505); Upgrade: h2c declined (served as HTTP/1.1); hostile frames
 # (h2_frames.py: rapid reset, CONTINUATION, PING and SETTINGS floods, a 48 KiB header
-# list, a POST body that never ends, DATA on stream 0); GOAWAY and a finished download across a reload and a SIGTERM.
+# list, a POST body that never ends, DATA on stream 0, CONTINUATIONs trickled past
+# header_timeout); GOAWAY and a finished download across a reload and a SIGTERM.
 set -euo pipefail
 [ -z "${H2_TRACE:-}" ] || { PS4='+ $(date +%s.%N) '; set -x; }
 
@@ -57,10 +58,16 @@ root = $tmp/root
 http2 = off
 tls_certificate = $c/a.pem
 tls_key = $c/a.key
+
+[slow]
+protocol = http
+listen = 127.0.0.1:${ports[4]}
+root = $tmp/root
+header_timeout = 1s
 EOC
     launch "$WEFTD" -c "$tmp/weftd.conf"
 }
-start_weftd 4 launch_http || exit 1
+start_weftd 5 launch_http || exit 1
 plain="http://127.0.0.1:${ports[0]}"
 tls="https://a.test:${ports[1]}"
 tlsopt=(--cacert "$c/ca.pem" --resolve "a.test:${ports[1]}:127.0.0.1" --http2)
@@ -180,6 +187,8 @@ frames=(/usr/bin/python3 "$WEFT_SOURCE_DIR/tests/integration/h2_frames.py" "${po
 for case in big-headers rapid-reset continuation ping-flood settings-flood endless-body garbage; do
     out=$("${frames[@]}" "$case" 2>&1) || fail "$case: $out"
 done
+out=$(/usr/bin/python3 "$WEFT_SOURCE_DIR/tests/integration/h2_frames.py" "${ports[4]}" trickle 2>&1) ||
+    fail "trickle: $out"
 out=$(cu "${h2c[@]}" "$plain/hello.txt")
 [ "$out" = "2 200" ] || fail "h2c after the hostile sequences: $out"
 
