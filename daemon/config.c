@@ -5,11 +5,13 @@
 #include <ini.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 
@@ -230,10 +232,55 @@ config_addr_string(const struct sockaddr *sa, char *buf, size_t len)
 
         inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
         snprintf(buf, len, "[%s]:%u", host, (unsigned)ntohs(sin6->sin6_port));
+    } else if (sa->sa_family == AF_UNIX) {
+        const struct sockaddr_un *sun = (const struct sockaddr_un *)(const void *)sa;
+        const char *name = sun->sun_path[0] == '\0' ? sun->sun_path + 1 : sun->sun_path;
+        size_t max = sizeof(sun->sun_path) - (size_t)(name - sun->sun_path);
+
+        snprintf(buf, len, "unix:%s%.*s", name == sun->sun_path ? "" : "@",
+                 (int)strnlen(name, max), name);
     } else {
         snprintf(buf, len, "?");
     }
     return buf;
+}
+
+int
+config_parse_listen_unix(const char *path, struct sockaddr_storage *ss, socklen_t *len,
+                         char *why, size_t whylen)
+{
+    struct sockaddr_un *sun = (struct sockaddr_un *)(void *)ss;
+    size_t n = strlen(path);
+
+    if (path[0] != '/' && path[0] != '@') {
+        snprintf(why, whylen, "\"unix:%s\": expected an absolute path (unix:/run/weft/echo.sock)"
+                 " or @NAME for an abstract socket", path);
+        return -WEFT_ECONFIG;
+    }
+    if (n < 2) {
+        snprintf(why, whylen, "\"unix:%s\": missing %s", path,
+                 path[0] == '@' ? "name after @" : "file name");
+        return -WEFT_ECONFIG;
+    }
+    if (n >= sizeof(sun->sun_path)) {
+        snprintf(why, whylen, "unix socket path longer than %zu bytes",
+                 sizeof(sun->sun_path) - 1);
+        return -WEFT_ECONFIG;
+    }
+    if (path[0] == '/' && path[n - 1] == '/') {
+        snprintf(why, whylen, "\"unix:%s\" names a directory, not a socket file", path);
+        return -WEFT_ECONFIG;
+    }
+    memset(ss, 0, sizeof(*ss));
+    sun->sun_family = AF_UNIX;
+    memcpy(sun->sun_path, path, n);
+    if (path[0] == '@') {
+        sun->sun_path[0] = '\0';   /* abstract: the name's bytes, no terminator */
+        *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+    } else {
+        *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+    }
+    return 0;
 }
 
 int
@@ -302,6 +349,7 @@ config_parse_listen(const char *text, struct sockaddr_storage *ss, socklen_t *le
         strcpy(host, "0.0.0.0");
     else if (strcmp(host, "localhost") == 0 && hints.ai_family == AF_INET)
         strcpy(host, "127.0.0.1");
+    /* AI_NUMERICHOST, and before any loop runs: no lookup, nothing to block on */
     rc = getaddrinfo(host, NULL, &hints, &res);
     if (rc != 0 || res == NULL || res->ai_addrlen > sizeof(*ss)) {
         if (rc == EAI_MEMORY) {
@@ -335,6 +383,11 @@ same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 
         return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
     }
+    if (a->ss_family == AF_UNIX) {
+        const struct sockaddr_un *x = (const void *)a, *y = (const void *)b;
+
+        return memcmp(x->sun_path, y->sun_path, sizeof(x->sun_path)) == 0;
+    }
     {
         const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
 
@@ -350,7 +403,7 @@ overlap_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
     if (same_addr(a, b))
         return true;
-    if (a->ss_family != b->ss_family)
+    if (a->ss_family != b->ss_family || a->ss_family == AF_UNIX)
         return false;
     if (a->ss_family == AF_INET) {
         const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
@@ -611,7 +664,12 @@ on_listen(struct parser *p, struct conf_service *s, const char *value)
         if (*item == '\0')
             continue;
         any = true;
-        rc = config_parse_listen(item, &l.addr, &l.addrlen, why, sizeof(why));
+        if (strncmp(item, "unix:", 5) == 0) {
+            l.kind = CONF_LISTEN_UNIX;
+            rc = config_parse_listen_unix(item + 5, &l.addr, &l.addrlen, why, sizeof(why));
+        } else {
+            rc = config_parse_listen(item, &l.addr, &l.addrlen, why, sizeof(why));
+        }
         if (rc == -ENOMEM) {
             p->oom = true;
             break;
@@ -643,7 +701,7 @@ on_listen(struct parser *p, struct conf_service *s, const char *value)
     }
     if (!any)
         config_error(p->c, p->line, s->name, "listen",
-                     "empty value (expected HOST:PORT[, HOST:PORT...])");
+                     "empty value (expected HOST:PORT or unix:/PATH[, ...])");
     free(copy);
 }
 

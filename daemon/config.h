@@ -28,10 +28,18 @@ struct conf_global {
 #define CONF_WORKERS_AUTO (-1)
 #define CONF_WORKERS_MAX 1024
 
+/* What a listen address is. */
+enum conf_listen_kind {
+    CONF_LISTEN_TCP,            /* HOST:PORT */
+    CONF_LISTEN_UNIX,           /* unix:/PATH or unix:@NAME: a Unix domain stream socket */
+};
+
 /* One address of a listen = line. */
 struct conf_listen {
-    char *text;                 /* as written, trimmed: "127.0.0.1:7007", "[::1]:7007" */
-    struct sockaddr_storage addr;
+    char *text;                 /* as written, trimmed: "127.0.0.1:7007", "[::1]:7007",
+                                   "unix:/run/weft/echo.sock" */
+    enum conf_listen_kind kind;
+    struct sockaddr_storage addr;   /* zeroed past addrlen (a sockaddr_un compares whole) */
     socklen_t addrlen;
     int line;
 };
@@ -111,10 +119,22 @@ void config_free(struct config *c);
 int config_parse_listen(const char *text, struct sockaddr_storage *ss, socklen_t *len,
                         char *why, size_t whylen);
 
+/*
+ * Parse the part of a listen address after "unix:": an absolute path, or
+ * @NAME for Linux's abstract namespace, into a zeroed sockaddr_un in *ss.
+ * Returns 0, or -WEFT_ECONFIG with a reason in why.
+ */
+int config_parse_listen_unix(const char *path, struct sockaddr_storage *ss, socklen_t *len,
+                             char *why, size_t whylen);
+
 /* Parse a duration ("10s", "500ms", "2m", "1h"; a bare number is seconds). */
 int config_parse_duration(const char *text, uint64_t *ms, char *why, size_t whylen);
 
-/* Format an address as "1.2.3.4:80" or "[::1]:80". Returns buf. */
+/*
+ * Format an address as "1.2.3.4:80", "[::1]:80", or "unix:/path" / "unix:@name"
+ * (a sockaddr_un zeroed past its name, as config and listen.c keep them).
+ * Returns buf.
+ */
 const char *config_addr_string(const struct sockaddr *sa, char *buf, size_t len);
 
 #endif

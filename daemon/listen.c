@@ -5,6 +5,8 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -52,6 +54,107 @@ listen_strerror(int rc)
     }
 }
 
+const char *
+listen_strerror_unix(int rc)
+{
+    switch (-rc) {
+    case EADDRINUSE:
+        return "in use (a process, or another weftd, listens on this socket)";
+    case EEXIST:
+        return "a file that is not a socket is there (weftd removes only stale sockets)";
+    case ENOENT:
+        return "no such directory";
+    case EACCES:
+        return "permission denied (the directory's permissions)";
+    case EPERM:
+        return "cannot change the socket file's owner (weftd is not root)";
+    default:
+        return strerror(-rc);
+    }
+}
+
+/* Remove a dead socket file at path (a killed weftd's); 0 if nothing is in the way. */
+static int
+clear_stale(const char *path)
+{
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    struct stat st;
+    int fd, rc;
+
+    if (lstat(path, &st) < 0)
+        return errno == ENOENT ? 0 : -errno;
+    if (!S_ISSOCK(st.st_mode))
+        return -EEXIST;
+    /* A listener answers (or its backlog is full: EAGAIN); a dead socket refuses. */
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -errno;
+    strcpy(sun.sun_path, path);
+    rc = connect(fd, (const struct sockaddr *)&sun, sizeof(sun)) == 0 ? 0 : -errno;
+    close(fd);
+    if (rc == 0 || rc == -EAGAIN || rc == -EINPROGRESS)
+        return -EADDRINUSE;
+    if (rc != -ECONNREFUSED)
+        return rc;
+    log_info("unix:%s: removing a stale socket (nothing listens on it)", path);
+    if (unlink(path) < 0 && errno != ENOENT)
+        return -errno;
+    return 0;
+}
+
+/* chmod and chown a socket file; 0 or -errno. */
+static int
+set_perm(const char *path, const struct listen_unix_perm *perm)
+{
+    if (chmod(path, perm->mode) < 0)
+        return -errno;
+    if ((perm->uid != (uid_t)-1 || perm->gid != (gid_t)-1) &&
+        chown(path, perm->uid, perm->gid) < 0)
+        return -errno;
+    return 0;
+}
+
+int
+listen_open_unix(const struct sockaddr *addr, socklen_t len, int backlog,
+                 const struct listen_unix_perm *perm, dev_t *dev, ino_t *ino)
+{
+    const struct sockaddr_un *sun = (const struct sockaddr_un *)(const void *)addr;
+    const char *path = sun->sun_path[0] != '\0' ? sun->sun_path : NULL;
+    struct stat st;
+    int fd, rc;
+
+    *dev = 0;
+    *ino = 0;
+    if (path != NULL && (rc = clear_stale(path)) < 0)
+        return rc;
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -errno;
+    if (bind(fd, addr, len) < 0) {
+        rc = -errno;
+        close(fd);
+        return rc;
+    }
+    if (path != NULL) {
+        if ((rc = set_perm(path, perm)) < 0 || (rc = lstat(path, &st) < 0 ? -errno : 0) < 0)
+            goto fail;
+    }
+    if (listen(fd, backlog) < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    if (path != NULL) {
+        *dev = st.st_dev;
+        *ino = st.st_ino;
+    }
+    return fd;
+fail:
+    close(fd);
+    if (path != NULL)
+        (void)unlink(path);
+    return rc;
+}
+
 static bool
 same_addr(const struct sockaddr *a, const struct sockaddr *b)
 {
@@ -67,6 +170,12 @@ same_addr(const struct sockaddr *a, const struct sockaddr *b)
 
         return x->sin6_port == y->sin6_port && x->sin6_scope_id == y->sin6_scope_id &&
                memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+    }
+    if (a->sa_family == AF_UNIX) {
+        const struct sockaddr_un *x = (const void *)a, *y = (const void *)b;
+
+        /* Both zeroed past the name (config.c, pool_add): abstract names compare whole. */
+        return memcmp(x->sun_path, y->sun_path, sizeof(x->sun_path)) == 0;
     }
     return false;
 }
@@ -112,6 +221,40 @@ listen_pool_get(struct listen_pool *p, const struct sockaddr *addr, socklen_t le
     memcpy(&l->addr, addr, len);
     l->addrlen = len;
     l->fresh = true;
+    return fd;
+}
+
+int
+listen_pool_get_unix(struct listen_pool *p, const struct sockaddr *addr, socklen_t len,
+                     const struct listen_unix_perm *perm)
+{
+    const struct sockaddr_un *sun = (const struct sockaddr_un *)(const void *)addr;
+    struct listener *l = listen_pool_find(p, addr);
+    dev_t dev;
+    ino_t ino;
+    int fd, rc;
+
+    if (l != NULL) {
+        /* Kept by a reload: the new config's mode and owner apply (not to systemd's). */
+        if (l->ino != 0 && (rc = set_perm(sun->sun_path, perm)) < 0)
+            log_warning("unix:%s: %s", sun->sun_path, listen_strerror_unix(rc));
+        return l->fd;
+    }
+    fd = listen_open_unix(addr, len, LISTEN_BACKLOG, perm, &dev, &ino);
+    if (fd < 0)
+        return fd;
+    l = pool_add(p, fd);
+    if (l == NULL) {
+        close(fd);
+        if (ino != 0)
+            (void)unlink(sun->sun_path);
+        return -ENOMEM;
+    }
+    memcpy(&l->addr, addr, len);
+    l->addrlen = len;
+    l->fresh = true;
+    l->dev = dev;
+    l->ino = ino;
     return fd;
 }
 
@@ -172,9 +315,25 @@ out:
     return rc;
 }
 
+/* Remove l's socket file if the pool made it and it is still that file. */
+static void
+unlink_file(struct listener *l)
+{
+    const struct sockaddr_un *sun = (const struct sockaddr_un *)(const void *)&l->addr;
+    struct stat st;
+
+    if (l->ino == 0 || l->addr.ss_family != AF_UNIX)
+        return;
+    /* Someone may have put another file there since (a second weftd): leave it. */
+    if (lstat(sun->sun_path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == l->dev &&
+        st.st_ino == l->ino)
+        (void)unlink(sun->sun_path);
+    l->ino = 0;
+}
+
 /*
  * Keeps, in order and with their used marks cleared, the listeners drop() refuses; closes the
- * others (drop may say why first).
+ * others (drop may say why first), removing the socket files the pool made.
  */
 static void
 pool_filter(struct listen_pool *p, bool (*drop)(const struct listener *l))
@@ -184,6 +343,7 @@ pool_filter(struct listen_pool *p, bool (*drop)(const struct listener *l))
     for (size_t i = 0; i < p->count; i++) {
         if (drop(&p->list[i])) {
             close(p->list[i].fd);
+            unlink_file(&p->list[i]);
             free(p->list[i].name);
             continue;
         }
@@ -224,7 +384,7 @@ listen_pool_mark(struct listen_pool *p, int fd)
 static bool
 is_unused(const struct listener *l)
 {
-    char addr[80];
+    char addr[160];
 
     if (l->used || l->activated)
         return false;
@@ -240,10 +400,28 @@ listen_pool_sweep(struct listen_pool *p)
 }
 
 void
+listen_pool_close(struct listen_pool *p)
+{
+    for (size_t i = 0; i < p->count; i++) {
+        if (p->list[i].fd >= 0)
+            close(p->list[i].fd);
+        p->list[i].fd = -1;
+    }
+}
+
+void
+listen_pool_unlink(struct listen_pool *p)
+{
+    for (size_t i = 0; i < p->count; i++)
+        unlink_file(&p->list[i]);
+}
+
+void
 listen_pool_free(struct listen_pool *p)
 {
     for (size_t i = 0; i < p->count; i++) {
-        close(p->list[i].fd);
+        if (p->list[i].fd >= 0)
+            close(p->list[i].fd);
         free(p->list[i].name);
     }
     free(p->list);

@@ -174,6 +174,7 @@ main(int argc, char **argv)
         return master_run(file, plugin_dir, conf, &ss, &pool);
     }
     services_free(&ss);
+    listen_pool_unlink(&pool);      /* weftd -t made them only to check */
     listen_pool_free(&pool);
     config_free(conf);
     free(plugin_dir);

@@ -479,6 +479,7 @@ begin_stop(struct master *m, const char *why, int status)
                log_duration(m->cur->conf->g.shutdown_ms, d), why);
     signal_procs(m, SIGTERM, 0, true);
     /* Workers drain on their own copies; ours go now, so new clients are refused. */
+    listen_pool_unlink(&m->pool);
     listen_pool_free(&m->pool);
     m->stop_kill_at = now_ms() + m->cur->conf->g.shutdown_ms + KILL_GRACE_MS;
     if (m->next != NULL) {
@@ -931,6 +932,7 @@ master_run(const char *file, const char *plugin_dir_flag, struct config *conf,
         log_error("out of memory");
         services_free(ss);
         config_free(conf);
+        listen_pool_unlink(&m.pool);
         listen_pool_free(&m.pool);
         return 1;
     }
@@ -951,7 +953,7 @@ master_run(const char *file, const char *plugin_dir_flag, struct config *conf,
     if (m.cur->nworkers == 0) {
         int rc = services_take_fds(&m.cur->ss);
 
-        listen_pool_free(&m.pool);
+        listen_pool_close(&m.pool);     /* its socket files go when we stop, below */
         if (rc < 0) {
             log_error("cannot take the listening sockets: %s", weft_strerror(rc));
             status = 1;
@@ -989,6 +991,7 @@ out:
     notify_flush(&m);
     for (size_t i = 0; i < m.nnotify; i++)
         free(m.notify_queue[i]);
+    listen_pool_unlink(&m.pool);
     listen_pool_free(&m.pool);
     generation_free(m.next);
     generation_free(m.cur);

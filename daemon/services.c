@@ -2,10 +2,13 @@
 /* services.c: load plugins, configure services, bind every listener, then serve. */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <weft/plugin.h>
@@ -189,6 +192,9 @@ proxy_trusted(const struct sockaddr *peer, socklen_t len, void *arg)
 {
     const struct service *s = arg;
 
+    /* A local peer on a unix: socket: who may connect is the socket file's mode and owner. */
+    if (peer->sa_family == AF_UNIX)
+        return true;
     return cidr_match(s->trusted, s->ntrusted, peer, len);
 }
 
@@ -216,10 +222,89 @@ parse_size(const char *text, size_t *out)
     return 0;
 }
 
+/* A user or group by name or number: 0, or -WEFT_ECONFIG. */
+static int
+parse_id(const char *text, bool group, unsigned long *out)
+{
+    char *end;
+
+    if (*text >= '0' && *text <= '9') {
+        errno = 0;
+        *out = strtoul(text, &end, 10);
+        return errno == 0 && *end == '\0' && *out < (unsigned long)(uid_t)-1 ? 0 : -WEFT_ECONFIG;
+    }
+    if (group) {
+        const struct group *gr = getgrnam(text);
+
+        if (gr == NULL)
+            return -WEFT_ECONFIG;
+        *out = gr->gr_gid;
+    } else {
+        const struct passwd *pw = getpwnam(text);
+
+        if (pw == NULL)
+            return -WEFT_ECONFIG;
+        *out = pw->pw_uid;
+    }
+    return 0;
+}
+
+/* unix_mode, unix_user, unix_group: the mode and owner of the service's socket files. */
+static bool
+unix_key(struct services *ss, struct service *s, const struct conf_kv *kv)
+{
+    const struct conf_service *cs = s->conf;
+    unsigned long n = 0;
+    const char *p;
+
+    if (strcmp(kv->key, "unix_mode") == 0) {
+        for (p = kv->value; *p >= '0' && *p <= '7'; p++)
+            n = n * 8 + (unsigned long)(*p - '0');
+        if (p == kv->value || *p != '\0' || p - kv->value > 4 || n > 07777)
+            config_error(ss->conf, kv->line, cs->name, kv->key,
+                         "bad mode \"%s\" (octal, as chmod takes it: 0660)", kv->value);
+        else
+            s->unix_perm.mode = (mode_t)n;
+        return true;
+    }
+    if (strcmp(kv->key, "unix_user") == 0 || strcmp(kv->key, "unix_group") == 0) {
+        bool group = kv->key[5] == 'g';
+
+        if (parse_id(kv->value, group, &n) < 0)
+            config_error(ss->conf, kv->line, cs->name, kv->key, "no such %s \"%s\"",
+                         group ? "group" : "user", kv->value);
+        else if (group)
+            s->unix_perm.gid = (gid_t)n;
+        else
+            s->unix_perm.uid = (uid_t)n;
+        return true;
+    }
+    return false;
+}
+
+/* The unix_* keys need a socket file to apply to. */
+static void
+check_unix(struct services *ss, struct service *s)
+{
+    const struct conf_service *cs = s->conf;
+    bool file = false;
+
+    for (size_t i = 0; i < cs->nlisten; i++) {
+        const struct sockaddr_un *sun = (const void *)&cs->listen[i].addr;
+
+        file |= cs->listen[i].kind == CONF_LISTEN_UNIX && sun->sun_path[0] != '\0';
+    }
+    for (size_t i = 0; i < cs->nkeys && !file; i++)
+        if (strncmp(cs->keys[i].key, "unix_", 5) == 0)
+            config_error(ss->conf, cs->keys[i].line, cs->name, cs->keys[i].key,
+                         "has no effect without a listen = unix:/PATH address");
+}
+
 /*
  * weftd's own keys of a service section (besides protocol, listen and
- * tls_*): proxy_protocol, proxy_trusted, proxy_timeout, idle_timeout, and limit for stream
- * plugins (a protocol plugin gets limit itself). Returns true if kv was one.
+ * tls_*): proxy_protocol, proxy_trusted, proxy_timeout, idle_timeout, unix_mode, unix_user,
+ * unix_group, and limit for stream plugins (a protocol plugin gets limit itself). Returns
+ * true if kv was one.
  */
 static bool
 weftd_key(struct services *ss, struct service *s, const struct conf_kv *kv)
@@ -256,6 +341,8 @@ weftd_key(struct services *ss, struct service *s, const struct conf_kv *kv)
                          "must be more than 0 (how long a PROXY header may take: 5s)");
         return true;
     }
+    if (unix_key(ss, s, kv))
+        return true;
     if (strcmp(kv->key, "idle_timeout") == 0) {
         if (config_parse_duration(kv->value, &s->idle_ms, why, sizeof(why)) < 0)
             config_error(ss->conf, kv->line, cs->name, kv->key, "%s", why);
@@ -286,7 +373,11 @@ check_proxy(struct services *ss, struct service *s)
         else if (strcmp(cs->keys[i].key, "proxy_timeout") == 0)
             oline = cs->keys[i].line;
     }
-    if (s->proxy.versions != 0 && tline == 0)
+    bool tcp = false;
+    for (size_t i = 0; i < cs->nlisten; i++)
+        tcp |= cs->listen[i].kind != CONF_LISTEN_UNIX;
+    /* Only unix: sockets: every sender is local and trusted (proxy_trusted below). */
+    if (s->proxy.versions != 0 && tline == 0 && tcp)
         config_error(ss->conf, pline, cs->name, "proxy_protocol",
                      "needs proxy_trusted: the addresses allowed to send a PROXY header "
                      "(your load balancers, as in 10.0.0.0/8, ::1; \"any\" trusts everyone, "
@@ -358,6 +449,7 @@ configure_service(struct services *ss, struct service *s)
         }
     }
     check_proxy(ss, s);
+    check_unix(ss, s);
     return configure_tls(ss, s);
 }
 
@@ -440,12 +532,16 @@ bind_service(struct services *ss, struct service *s, struct listen_pool *pool)
                          owner);
             continue;
         }
-        s->fds[i] = listen_pool_get(pool, sa, l->addrlen);
+        if (l->kind == CONF_LISTEN_UNIX)
+            s->fds[i] = listen_pool_get_unix(pool, sa, l->addrlen, &s->unix_perm);
+        else
+            s->fds[i] = listen_pool_get(pool, sa, l->addrlen);
         if (s->fds[i] == -ENOMEM)
             return -ENOMEM;
         if (s->fds[i] < 0)
             config_error(ss->conf, l->line, cs->name, "listen", "%s: %s", l->text,
-                         listen_strerror(s->fds[i]));
+                         l->kind == CONF_LISTEN_UNIX ? listen_strerror_unix(s->fds[i])
+                                                     : listen_strerror(s->fds[i]));
     }
     return 0;
 }
@@ -471,7 +567,7 @@ check_activated(struct services *ss, const struct listen_pool *pool)
 
     for (size_t i = 0; i < pool->count; i++) {
         const struct listener *l = &pool->list[i];
-        char addr[80], names[200];
+        char addr[160], names[200];
         size_t used = 0;
 
         if (!l->activated)
@@ -530,6 +626,9 @@ services_prepare(struct services *ss, struct config *conf, const char *plugin_di
         struct service *s = &ss->list[ss->count++];
 
         s->conf = conf->services[i];
+        /* nginx's mode for its unix: sockets: whoever may reach a local TCP port may connect */
+        s->unix_perm = (struct listen_unix_perm){ .mode = 0666, .uid = (uid_t)-1,
+                                                  .gid = (gid_t)-1 };
         if (s->conf->protocol == NULL)
             continue;
         rc = get_plugin(ss, s->conf, &s->plugin);
@@ -589,9 +688,9 @@ services_log_listeners(const struct services *ss)
         const struct conf_service *cs = s->conf;
 
         for (size_t j = 0; j < s->nfds; j++) {
-            struct sockaddr_storage sa;
+            struct sockaddr_storage sa = { 0 };     /* config_addr_string: zeroed past it */
             socklen_t len = sizeof(sa);
-            char addr[80];
+            char addr[160];
 
             if (s->fds[j] < 0 || getsockname(s->fds[j], (struct sockaddr *)&sa, &len) < 0)
                 continue;

@@ -29,6 +29,7 @@ struct service {
     size_t ntrusted;
     uint64_t idle_ms;                   /* idle_timeout; 0: none */
     size_t limit;                       /* limit (stream plugins' readers); 0: 64 KiB */
+    struct listen_unix_perm unix_perm;  /* unix_mode, unix_user, unix_group: its socket files */
 };
 
 struct services {

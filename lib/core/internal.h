@@ -64,8 +64,26 @@ void weft__call_soon_nofail(struct weft_loop *loop, struct weft__soon *node,
 void weft__libevent_quiet(bool on);
 
 /* The loop's evdns base, created on first use (nameservers from /etc/resolv.conf,
- * /etc/hosts); NULL with errno set on failure. Freed with the loop. */
+ * /etc/hosts, or weft_loop_set_resolver's); NULL with errno set on failure.
+ * Freed with the loop. */
 struct evdns_base *weft__loop_dns(struct weft_loop *loop);
+
+/*
+ * True for names under ".invalid", which RFC 6761 (6.4) says resolvers should
+ * answer negatively at once: no query leaves the machine for them.
+ * (core/resolver.c)
+ */
+bool weft__host_is_invalid(const char *host);
+
+/* The loop's hosts file: weft_loop_set_resolver's, or /etc/hosts. */
+const char *weft__loop_hosts_path(const struct weft_loop *loop);
+
+/* A lookup was cancelled while evdns holds it (+1), or evdns let go (-1):
+ * weft_loop_free lets such callbacks run before freeing the base. */
+void weft__loop_dns_abandoned(struct weft_loop *loop, int delta);
+
+/* weft_resolver_options.timeout_ms of the loop (0: none). */
+uint64_t weft__loop_dns_timeout(const struct weft_loop *loop);
 
 /* An address and its length, as connect() takes them. */
 struct weft__addr {
@@ -73,12 +91,22 @@ struct weft__addr {
     socklen_t len;
 };
 
+/*
+ * A listener's addresses without the network, for weft_create_server: NULL
+ * (0.0.0.0 and ::), a numeric address, or the names in the loop's hosts file
+ * (read here: no query, no evdns). Returns the count (> 0) and *out (free()),
+ * or -WEFT_ENONAME (.invalid), -EWOULDBLOCK (not in the hosts file: only DNS
+ * could answer), -ENOMEM. (core/resolver.c)
+ */
+int weft__resolve_local(struct weft_loop *loop, const char *host, uint16_t port,
+                        struct weft__addr **out);
+
 /* A literal IPv4 or IPv6 address ("[::1]" too): true and *a set with port;
  * false for anything that needs a resolver. (connect.c) */
 bool weft__addr_numeric(const char *host, uint16_t port, struct weft__addr *a);
 
 /* An evdns EVUTIL_EAI_* result as a negative weft code: -WEFT_ENONAME for a
- * name that does not exist, -ENOMEM, else -WEFT_ERESOLVE. (connect.c) */
+ * name that does not exist, -ENOMEM, else -WEFT_ERESOLVE. (core/resolver.c) */
 int weft__eai_error(int result);
 
 #endif

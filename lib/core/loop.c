@@ -12,9 +12,11 @@
 
 #include <event2/dns.h>
 #include <event2/event.h>
+#include <event2/util.h>
 
 #include "core/internal.h"
 #include "core/loop-int.h"
+#include <weft/resolver.h>
 
 /*
  * How it fits together (docs/design-loop.md has the long version):
@@ -101,6 +103,11 @@ struct weft_loop {
     void (*slot_destroy[WEFT__SLOT_COUNT])(void *p);
 
     struct evdns_base *dns;
+    char *dns_conf;                 /* weft_loop_set_resolver(): resolv.conf, or NULL */
+    char *dns_hosts;                /* and the hosts file, or NULL */
+    char *dns_server;               /* and the one nameserver, or NULL */
+    uint64_t dns_timeout_ms;        /* and the lookup timeout, 0: none of ours */
+    size_t dns_abandoned;           /* lookups cancelled, evdns not yet let go of */
 };
 
 /*
@@ -824,11 +831,15 @@ weft__loop_set_resolv_conf(const char *path)
  * container without network), and then not even "localhost" resolves. Parsed
  * here, /etc/hosts is loaded first whatever happens to resolv.conf, so such a
  * base still answers numeric hosts and /etc/hosts names; other names fail per
- * request. NO_DEFAULT: no made-up 127.0.0.1 nameserver either.
+ * request. NO_DEFAULT: no made-up 127.0.0.1 nameserver either. With a
+ * nameserver of weft_loop_set_resolver(), resolv.conf gives only its options
+ * (timeout, attempts, ndots): no search domains, so one name is one query.
  */
 struct evdns_base *
 weft__loop_dns(struct weft_loop *loop)
 {
+    const char *conf = loop->dns_conf != NULL ? loop->dns_conf : resolv_conf_path;
+    int flags = DNS_OPTIONS_ALL | DNS_OPTION_NAMESERVERS_NO_DEFAULT;
     struct evdns_base *dns;
     int rc;
 
@@ -839,18 +850,79 @@ weft__loop_dns(struct weft_loop *loop)
         errno = ENOMEM;
         return NULL;
     }
-    rc = evdns_base_resolv_conf_parse(dns, DNS_OPTIONS_ALL | DNS_OPTION_NAMESERVERS_NO_DEFAULT,
-                                      resolv_conf_path);
-    if (rc == 4) {                      /* out of memory */
-        evdns_base_free(dns, 0);
+    if (loop->dns_server != NULL)
+        flags = DNS_OPTION_MISC | DNS_OPTION_HOSTSFILE | DNS_OPTION_NAMESERVERS_NO_DEFAULT;
+    if (loop->dns_hosts != NULL)
+        flags &= ~DNS_OPTION_HOSTSFILE;
+    rc = evdns_base_resolv_conf_parse(dns, flags, conf);
+    if (rc == 4 || (loop->dns_server != NULL &&
+                    evdns_base_nameserver_ip_add(dns, loop->dns_server) != 0) ||
+        (loop->dns_hosts != NULL && evdns_base_load_hosts(dns, loop->dns_hosts) != 0 &&
+         errno == ENOMEM)) {
+        evdns_base_free(dns, 0);    /* out of memory (the address was checked before) */
         errno = ENOMEM;
         return NULL;
     }
     if (evdns_base_count_nameservers(dns) == 0)
         weft_log(WEFT_LOG_WARNING, "dns: no nameserver in %s: only numeric hosts and "
-                 "/etc/hosts names resolve", resolv_conf_path);
+                 "/etc/hosts names resolve", conf);
     loop->dns = dns;
     return dns;
+}
+
+const char *
+weft__loop_hosts_path(const struct weft_loop *loop)
+{
+    return loop->dns_hosts != NULL ? loop->dns_hosts : "/etc/hosts";
+}
+
+void
+weft__loop_dns_abandoned(struct weft_loop *loop, int delta)
+{
+    loop->dns_abandoned = (size_t)((ptrdiff_t)loop->dns_abandoned + delta);
+}
+
+uint64_t
+weft__loop_dns_timeout(const struct weft_loop *loop)
+{
+    return loop->dns_timeout_ms;
+}
+
+int
+weft_loop_set_resolver(struct weft_loop *loop, const struct weft_resolver_options *opts)
+{
+    char *conf = NULL, *server = NULL, *hosts = NULL;
+
+    if (loop == NULL)
+        return -EINVAL;
+    if (loop->dns != NULL)
+        return -EBUSY;
+    if (opts != NULL && opts->nameserver != NULL) {
+        struct sockaddr_storage ss;
+        int len = (int)sizeof(ss);
+
+        /* what evdns_base_nameserver_ip_add() will parse */
+        if (evutil_parse_sockaddr_port(opts->nameserver, (struct sockaddr *)&ss, &len) < 0)
+            return -EINVAL;
+        server = strdup(opts->nameserver);
+        if (server == NULL)
+            return -ENOMEM;
+    }
+    if ((opts != NULL && opts->resolv_conf != NULL &&
+         (conf = strdup(opts->resolv_conf)) == NULL) ||
+        (opts != NULL && opts->hosts != NULL && (hosts = strdup(opts->hosts)) == NULL)) {
+        free(server);
+        free(conf);
+        return -ENOMEM;
+    }
+    free(loop->dns_conf);
+    free(loop->dns_hosts);
+    free(loop->dns_server);
+    loop->dns_conf = conf;
+    loop->dns_hosts = hosts;
+    loop->dns_server = server;
+    loop->dns_timeout_ms = opts != NULL ? opts->timeout_ms : 0;
+    return 0;
 }
 
 /* Creation and teardown */
@@ -984,10 +1056,25 @@ weft_loop_free(struct weft_loop *loop)
         if (destroy != NULL && p != NULL)
             destroy(p);
     }
+    if (loop->dns != NULL && loop->dns_abandoned > 0) {
+        /*
+         * A cancelled evdns query is let go of (and its lookup freed) by a
+         * deferred callback: run libevent a little for those alone, with the
+         * loop's own events out of the way so no handle of ours is called.
+         */
+        event_del(loop->ready_ev);
+        event_del(loop->timer_ev);
+        event_del(loop->wake_ev);
+        for (int i = 0; i < 8 && loop->dns_abandoned > 0; i++)
+            event_base_loop(loop->base, EVLOOP_NONBLOCK | EVLOOP_ONCE);
+    }
     if (loop->dns != NULL) {
         evdns_base_free(loop->dns, 1);
         loop->dns = NULL;
     }
+    free(loop->dns_conf);
+    free(loop->dns_hosts);
+    free(loop->dns_server);
     for (int i = 1; i < NSIG; i++)
         weft_loop_remove_signal_handler(loop, i);
     free_list(&loop->ready);

@@ -2,7 +2,6 @@
 /* server.c: listening servers: bind every address, accept in batches, track connections. */
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +43,8 @@ struct weft_server {
     bool paused;                    /* pause_accepting() */
     bool emfile_paused;
     bool emfile_ever_logged;
+    void (*on_close)(void *arg);    /* weft__server_on_close */
+    void *on_close_arg;
 };
 
 static void
@@ -149,10 +150,10 @@ proxy_done(void *arg, struct weft__proxy *p, int fd, int rc, const struct weft_p
     if (rc < 0) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
-        char peer[80] = "?";
+        char peer[160] = "?";
 
         if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
-            weft__addr_string((struct sockaddr *)&ss, peer, sizeof(peer));
+            weft__addr_string((struct sockaddr *)&ss, sl, peer, sizeof(peer));
         if (rc == -ETIMEDOUT) {
             weft_log(WEFT_LOG_INFO, "%s: no PROXY header within %llu ms; connection closed",
                      peer, (unsigned long long)(s->proxy.timeout_ms ? s->proxy.timeout_ms
@@ -174,7 +175,7 @@ static void
 accept_one(struct weft_server *s, int fd, const struct sockaddr *peer, socklen_t peerlen)
 {
     struct weft__proxy *p;
-    char text[80];
+    char text[160];
     int rc;
 
     if (s->proxy.versions == 0) {
@@ -183,7 +184,7 @@ accept_one(struct weft_server *s, int fd, const struct sockaddr *peer, socklen_t
     }
     if (s->proxy.trusted != NULL && !s->proxy.trusted(peer, peerlen, s->proxy.trusted_arg)) {
         weft_log(WEFT_LOG_DEBUG, "%s: not a trusted PROXY sender; connection closed",
-                 weft__addr_string(peer, text, sizeof(text)));
+                 weft__addr_string(peer, peerlen, text, sizeof(text)));
         close(fd);
         return;
     }
@@ -302,32 +303,13 @@ weft_create_server_fds(struct weft_loop *loop, weft_protocol_factory_cb *factory
     return server_start(loop, factory, arg, fds, nfds, opts, out);
 }
 
-static int
-map_gai_error(int rc)
-{
-    switch (rc) {
-    case EAI_NONAME:
-#ifdef EAI_NODATA
-    case EAI_NODATA:
-#endif
-        return -WEFT_ENONAME;
-    case EAI_MEMORY:
-        return -ENOMEM;
-    case EAI_SYSTEM:
-        return errno ? -errno : -WEFT_ERESOLVE;
-    default:
-        return -WEFT_ERESOLVE;
-    }
-}
-
 /* Bind and listen on one address; returns the fd or -errno. */
 static int
-listen_on(const struct addrinfo *ai, const struct weft_server_options *opts)
+listen_on(const struct weft__addr *a, const struct weft_server_options *opts)
 {
     int one = 1, fd, rc;
 
-    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                ai->ai_protocol);
+    fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
     if (fd < 0)
         return -errno;
     if (opts->reuse_address)
@@ -335,10 +317,10 @@ listen_on(const struct addrinfo *ai, const struct weft_server_options *opts)
     if (opts->reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
         goto fail;
     /* Without V6ONLY, "::" would also take the IPv4 port and 0.0.0.0 could not bind. */
-    if (ai->ai_family == AF_INET6 &&
+    if (a->ss.ss_family == AF_INET6 &&
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
         goto fail;
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
+    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0 ||
         listen(fd, opts->backlog > 0 ? opts->backlog : 511) < 0)
         goto fail;
     return fd;
@@ -354,17 +336,10 @@ weft_create_server(struct weft_loop *loop, weft_protocol_factory_cb *factory, vo
                    struct weft_server **out)
 {
     static const struct weft_server_options defaults = WEFT_SERVER_OPTIONS_INIT;
-    struct addrinfo hints = {
-        .ai_flags = AI_PASSIVE,
-        .ai_family = AF_UNSPEC,
-        .ai_socktype = SOCK_STREAM,
-        .ai_protocol = IPPROTO_TCP,
-    };
-    struct addrinfo *res = NULL, *ai;
-    char service[8];
+    struct weft__addr *addrs = NULL;
     int *fds = NULL;
-    size_t nfds = 0, nai = 0;
-    int rc;
+    size_t nfds = 0;
+    int n, rc;
 
     if (loop == NULL || factory == NULL || out == NULL)
         return -EINVAL;
@@ -375,34 +350,24 @@ weft_create_server(struct weft_loop *loop, weft_protocol_factory_cb *factory, vo
         return -EINVAL;
     if (host != NULL && host[0] == '\0')
         host = NULL;
-    if (host != NULL && weft__host_is_invalid(host))
-        return -WEFT_ENONAME;
-    snprintf(service, sizeof(service), "%u", port);
-    errno = 0;
-    rc = getaddrinfo(host, service, &hints, &res);
-    if (rc != 0)
-        return map_gai_error(rc);
-    for (ai = res; ai != NULL; ai = ai->ai_next)
-        nai++;
-    fds = calloc(nai ? nai : 1, sizeof(*fds));
+    /* Never a blocking getaddrinfo on the loop's thread: numeric, NULL, /etc/hosts. */
+    n = weft__resolve_local(loop, host, port, &addrs);
+    if (n == -EWOULDBLOCK)
+        weft_log(WEFT_LOG_WARNING, "create_server: \"%s\" is not in the hosts file and a DNS "
+                 "query would block: resolve it with weft_getaddrinfo() and listen on its "
+                 "addresses", host);
+    if (n < 0)
+        return n;
+    fds = calloc((size_t)n, sizeof(*fds));
     if (fds == NULL) {
         rc = -ENOMEM;
         goto out;
     }
     rc = 0;
-    for (ai = res; ai != NULL; ai = ai->ai_next) {
-        const struct addrinfo *prev;
-        int fd;
+    for (int i = 0; i < n; i++) {
+        int fd = listen_on(&addrs[i], opts);
 
-        /* /etc/hosts may list an address twice: bind it once. */
-        for (prev = res; prev != ai; prev = prev->ai_next)
-            if (prev->ai_addrlen == ai->ai_addrlen &&
-                memcmp(prev->ai_addr, ai->ai_addr, ai->ai_addrlen) == 0)
-                break;
-        if (prev != ai)
-            continue;
-        fd = listen_on(ai, opts);
-        if (fd == -EAFNOSUPPORT && ai->ai_family == AF_INET6)
+        if (fd == -EAFNOSUPPORT && addrs[i].ss.ss_family == AF_INET6)
             continue;   /* a kernel without IPv6: serve the rest */
         if (fd < 0) {
             rc = fd;
@@ -420,7 +385,7 @@ out:
         for (size_t i = 0; i < nfds; i++)
             close(fds[i]);
     free(fds);
-    freeaddrinfo(res);
+    free(addrs);
     return rc;
 }
 
@@ -440,6 +405,22 @@ weft_server_close(struct weft_server *s)
         weft_handle_cancel(s->emfile_timer);
         s->emfile_timer = NULL;
     }
+    if (s->on_close != NULL) {
+        void (*fn)(void *) = s->on_close;
+
+        s->on_close = NULL;
+        fn(s->on_close_arg);
+    }
+}
+
+int
+weft__server_on_close(struct weft_server *s, void (*fn)(void *arg), void *arg)
+{
+    if (s->on_close != NULL)
+        return -EBUSY;
+    s->on_close = fn;
+    s->on_close_arg = arg;
+    return 0;
 }
 
 /* Connections still waiting for their PROXY header have no protocol: just close them. */

@@ -224,12 +224,46 @@ int weft__transport_new_accepted(struct weft_loop *loop, struct weft_protocol *p
                                  struct weft_transport **out);
 
 /*
- * True for names under ".invalid", which RFC 6761 (6.4) says resolvers should
- * answer negatively at once: no query leaves the machine for them.
+ * Reorder addrs for happy eyeballs (RFC 8305 section 4): IPv6 first if any,
+ * first (>= 1) of the leading family, then the families in turn; first <= 0
+ * leaves the order alone. tmp: room for n more. (connect.c)
  */
-bool weft__host_is_invalid(const char *host);
+struct weft__addr;
+void weft__addrs_interleave(struct weft__addr *addrs, size_t n, int first,
+                            struct weft__addr *tmp);
 
-/* "1.2.3.4:80", "[::1]:80" or "unix" into buf; returns buf, or "?". */
-const char *weft__addr_string(const struct sockaddr *sa, char *buf, size_t len);
+/*
+ * "1.2.3.4:80", "[::1]:80", "unix:/path", "unix:@name" or "unix" (an unnamed
+ * Unix socket) into buf; salen is sa's length, which a Unix address needs.
+ * Returns buf, or "?".
+ */
+const char *weft__addr_string(const struct sockaddr *sa, socklen_t salen, char *buf,
+                              size_t len);
+
+/*
+ * Run fn(arg) once when s closes its listening sockets (weft_server_close,
+ * or free), after they are closed: unix.c removes the socket file it made.
+ * One hook per server; it is not run if this fails (-EBUSY: one is set).
+ */
+int weft__server_on_close(struct weft_server *s, void (*fn)(void *arg), void *arg);
+
+struct sockaddr_un;
+
+/*
+ * A Unix domain address for path ('@' first: the abstract namespace) into
+ * *sun (zeroed first) and its length. Returns 0, -EINVAL (NULL, "", "@"),
+ * -ENAMETOOLONG. For unix.c and the stream layer's open_unix_connection.
+ */
+int weft__unix_addr(const char *path, struct sockaddr_un *sun, socklen_t *len);
+
+/*
+ * weft_create_connection() to addr (len bytes, copied) instead of a host
+ * name: no resolution. tls_name is the TLS server name (NULL: none, and
+ * opts->tls must then be NULL). Same returns.
+ */
+int weft__connect_addr(struct weft_loop *loop, weft_protocol_factory_cb *factory, void *farg,
+                       const struct sockaddr *addr, socklen_t len, const char *tls_name,
+                       const struct weft_connect_options *opts, weft_connect_cb *cb,
+                       void *cbarg, struct weft_connect **out);
 
 #endif

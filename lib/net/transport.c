@@ -1146,6 +1146,30 @@ weft_transport_get_extra_info(struct weft_transport *tr, const char *name, void 
     return tr->ops->extra_info(tr, name, out, len);
 }
 
+/* SO_PEERCRED of a Unix domain socket; -ENOENT for any other kind. */
+static int
+peercred(int fd, void *out, size_t *len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    struct ucred cred;
+    socklen_t cl = sizeof(cred);
+
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+        return -errno;
+    if (ss.ss_family != AF_UNIX)
+        return -ENOENT;
+    if (*len < sizeof(cred)) {
+        *len = sizeof(cred);
+        return -ENOBUFS;
+    }
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0)
+        return -errno;
+    memcpy(out, &cred, sizeof(cred));
+    *len = sizeof(cred);
+    return 0;
+}
+
 static int
 socket_extra_info(struct weft_transport *tr, const char *name, void *out, size_t *len)
 {
@@ -1162,6 +1186,8 @@ socket_extra_info(struct weft_transport *tr, const char *name, void *out, size_t
         *len = sizeof(int);
         return 0;
     }
+    if (strcmp(name, "peercred") == 0)
+        return peercred(tr->fd, out, len);
     if (strcmp(name, "peername") == 0)
         rc = getpeername(tr->fd, (struct sockaddr *)&ss, &sl);
     else if (strcmp(name, "sockname") == 0)
@@ -1173,8 +1199,42 @@ socket_extra_info(struct weft_transport *tr, const char *name, void *out, size_t
     return copy_addr(&ss, sl, out, len);
 }
 
+/* A Unix domain address as "unix:/path", "unix:@name" or "unix" (unnamed), one word. */
+static int
+unix_string(const struct sockaddr *sa, socklen_t salen, char *buf, size_t len)
+{
+    const struct sockaddr_un *sun = (const struct sockaddr_un *)(const void *)sa;
+    size_t off = offsetof(struct sockaddr_un, sun_path), n, used;
+    const unsigned char *p;
+    int w;
+
+    if (salen <= off)
+        return snprintf(buf, len, "unix");
+    n = (size_t)salen - off;
+    if (n > sizeof(sun->sun_path))
+        n = sizeof(sun->sun_path);
+    p = (const unsigned char *)sun->sun_path;
+    if (p[0] == '\0') {
+        w = snprintf(buf, len, "unix:@");
+        p++;
+        n--;
+    } else {
+        n = strnlen(sun->sun_path, n);
+        w = snprintf(buf, len, "unix:");
+    }
+    used = (size_t)w;
+    for (size_t i = 0; i < n && used < len; i++) {
+        if (p[i] > ' ' && p[i] < 0x7f && p[i] != '\\')
+            w = snprintf(buf + used, len - used, "%c", p[i]);
+        else
+            w = snprintf(buf + used, len - used, "\\x%02x", p[i]);
+        used += (size_t)w;
+    }
+    return used >= len ? -1 : (int)used;
+}
+
 const char *
-weft__addr_string(const struct sockaddr *sa, char *buf, size_t len)
+weft__addr_string(const struct sockaddr *sa, socklen_t salen, char *buf, size_t len)
 {
     char host[INET6_ADDRSTRLEN];
     int n = -1;
@@ -1192,7 +1252,7 @@ weft__addr_string(const struct sockaddr *sa, char *buf, size_t len)
         if (inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host)) != NULL)
             n = snprintf(buf, len, "[%s]:%u", host, ntohs(sin6->sin6_port));
     } else if (sa->sa_family == AF_UNIX) {
-        n = snprintf(buf, len, "unix");
+        n = unix_string(sa, salen, buf, len);
     }
     return n < 0 || (size_t)n >= len ? "?" : buf;
 }
@@ -1202,12 +1262,22 @@ weft_transport_peer_string(struct weft_transport *tr, char *buf, size_t len)
 {
     struct sockaddr_storage ss;
     size_t sl = sizeof(ss);
+    struct ucred cred;
+    size_t cl = sizeof(cred);
+    int n;
 
     if (tr == NULL || buf == NULL || len == 0)
         return "?";
     if (weft_transport_get_extra_info(tr, "peername", &ss, &sl) < 0)
         return "?";
-    return weft__addr_string((const struct sockaddr *)&ss, buf, len);
+    /* Clients rarely bind a name: who they are is their credentials. */
+    if (ss.ss_family == AF_UNIX && sl <= offsetof(struct sockaddr_un, sun_path) &&
+        weft_transport_get_extra_info(tr, "peercred", &cred, &cl) == 0) {
+        n = snprintf(buf, len, "unix:pid=%ld,uid=%lu", (long)cred.pid,
+                     (unsigned long)cred.uid);
+        return n < 0 || (size_t)n >= len ? "?" : buf;
+    }
+    return weft__addr_string((const struct sockaddr *)&ss, (socklen_t)sl, buf, len);
 }
 
 struct weft_loop *

@@ -155,10 +155,11 @@ server_started(struct weft_stream_server *ss, int rc, struct weft_stream_server 
     return 0;
 }
 
-/* Where a server listens: host and port, or sockets bound already (bound: fds). */
+/* Where a server listens: host and port, a Unix path, or sockets bound already (bound: fds). */
 struct where {
     const char *host;
     uint16_t port;
+    const char *path;
     bool bound;
     const int *fds;
     size_t nfds;
@@ -177,6 +178,9 @@ start(struct weft_loop *loop, weft_client_cb *client, void *arg, const struct wh
     if (w->bound)           /* takes the fds on success only */
         rc = weft_create_server_fds(loop, weft_stream_factory, &ss->home, w->fds, w->nfds,
                                     server_opts(opts, &so), &ss->server);
+    else if (w->path != NULL)
+        rc = weft_create_unix_server(loop, weft_stream_factory, &ss->home, w->path,
+                                     server_opts(opts, &so), &ss->server);
     else
         rc = weft_create_server(loop, weft_stream_factory, &ss->home, w->host, w->port,
                                 server_opts(opts, &so), &ss->server);
@@ -189,6 +193,16 @@ weft_start_server(struct weft_loop *loop, weft_client_cb *client, void *arg, con
                   struct weft_stream_server **out)
 {
     return start(loop, client, arg, &(struct where){ .host = host, .port = port }, opts, out);
+}
+
+int
+weft_start_unix_server(struct weft_loop *loop, weft_client_cb *client, void *arg,
+                       const char *path, const struct weft_stream_options *opts,
+                       struct weft_stream_server **out)
+{
+    if (path == NULL)
+        return -EINVAL;
+    return start(loop, client, arg, &(struct where){ .path = path }, opts, out);
 }
 
 int

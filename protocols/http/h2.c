@@ -63,7 +63,7 @@ struct h2conn {
     struct h2stream *list;
     bool write_paused, closing, goaway;
     struct h2conn *next, **pprev;   /* svc->h2_conns, for a drain */
-    char peer[64];
+    char peer[160];             /* weft_transport_peer_string: "unix:..." may be long */
 };
 
 static void h2_flush(struct h2conn *h);

@@ -478,7 +478,7 @@ static const struct http_framing_ops h1_ops = {
 static void
 access_log(struct conn *c, const struct http_request *r, int status, uint64_t bytes)
 {
-    char peer[64];
+    char peer[160];
 
     if (c->svc->log_fd < 0)
         return;

@@ -44,7 +44,7 @@ http_access_log(const struct http_service *s, const char *peer_in, const struct 
 {
     static __thread time_t when = -1;
     static __thread char stamp[40];
-    char line[2048], peer[64];
+    char line[2048], peer[160];
     size_t n = 0;
     time_t now = time(NULL);
 
@@ -57,7 +57,9 @@ http_access_log(const struct http_service *s, const char *peer_in, const struct 
         when = now;
     }
     snprintf(peer, sizeof(peer), "%s", peer_in);
-    char *colon = strrchr(peer, ':');       /* combined format logs the host only */
+    /* Combined format logs the host only; a unix: peer ("unix:pid=N,uid=N", a path with
+     * blanks escaped) is one word already, and all of it says who. */
+    char *colon = strncmp(peer, "unix:", 5) != 0 ? strrchr(peer, ':') : NULL;
     if (colon)
         *colon = '\0';
     const char *host = peer;

@@ -337,7 +337,7 @@ chunk_len(const char *p, size_t left, size_t max)
 static void
 greet(struct poem_svc *ps, struct weft_reader *r, struct weft_writer *w)
 {
-    char line[GREETING_MAX], peer[64];
+    char line[GREETING_MAX], peer[160];
     ssize_t n;
 
     if (ps->greeting_ms == 0)

@@ -15,8 +15,10 @@
 #   stop: a slow poem finishes although the drain outlasts TimeoutStopSec
 #     (EXTEND_TIMEOUT_USEC);
 #   kill -9 of a worker (replaced) and of the master (systemd restarts weftd);
+#   listen = unix:/run/weft/echo.sock (RuntimeDirectory=weft) with its unix_mode;
 #   socket activation per service (weftd@NAME.socket): a connection to a stopped weftd
-#     starts it, and a socket named for no service is refused with an error;
+#     starts it, a ListenStream= path is served (nc -U) and survives weftd's restart, and
+#     a socket named for no service is refused with an error;
 #   systemd-analyze security: exposure <= 2.0;
 #   upgrade restarts the new binary, the edited config is kept, remove stops the daemon,
 #     purge leaves no config and no enable symlink; libweft0 has the ldconfig trigger.
@@ -75,6 +77,10 @@ conf=$ct_root/etc/weft/weftd.conf
 echo_in() {
     [ "$(ct sh -c "printf 'ping\n' | timeout 5 nc -N 127.0.0.1 $1" 2>/dev/null)" = ping ]
 }
+# unix_echo_in PATH: the same through the unix socket PATH (nc -U).
+unix_echo_in() {
+    [ "$(ct sh -c "printf 'ping\n' | timeout 5 nc -N -U $1" 2>/dev/null)" = ping ]
+}
 prop() { ct systemctl show -p "$2" --value "$1"; }
 main_pid() { prop weftd "MainPID"; }
 # workers: the pids of the master's children
@@ -124,7 +130,8 @@ write_conf() {      # the services of a config, after a common [weftd] section
 }
 base_services='[echo]
 protocol = echo
-listen = 127.0.0.1:7007
+listen = 127.0.0.1:7007, unix:/run/weft/echo.sock
+unix_mode = 0660
 
 [poem]
 protocol = poem
@@ -158,6 +165,10 @@ step "reload"
 ct test ! -e /bin/kill -a ! -e /usr/bin/kill || fail "the root has a kill binary: the test proves nothing"
 write_conf <<<"$base_services"
 ct systemctl restart weftd || fail "restart with the test config failed"
+# listen = unix:/run/weft/echo.sock: in the unit's RuntimeDirectory, with weftd's mode.
+unix_echo_in /run/weft/echo.sock || fail "no echo through unix:/run/weft/echo.sock"
+[ "$(ct stat -c '%F %a %U' /run/weft/echo.sock)" = "socket 660 weft" ] ||
+    fail "/run/weft/echo.sock is $(ct stat -c '%F %a %U' /run/weft/echo.sock)"
 kfifo=$tmp/keep.in
 mkfifo "$kfifo"
 exec {kw}<>"$kfifo"
@@ -311,14 +322,19 @@ echo_in 7007 || fail "no echo after the master was killed and restarted"
 step "socket activation: weftd@echo.socket"
 ct systemctl stop weftd
 mkdir -p "$ct_root/etc/systemd/system/weftd@echo.socket.d"
-printf '[Socket]\nListenStream=127.0.0.1:7007\n' >"$ct_root/etc/systemd/system/weftd@echo.socket.d/listen.conf"
+# A path too: systemd makes (and owns) the socket file; weftd serves it and never removes it.
+printf '[Socket]\nListenStream=127.0.0.1:7007\nListenStream=/run/weft/echo-act.sock\n' \
+    >"$ct_root/etc/systemd/system/weftd@echo.socket.d/listen.conf"
 ct systemctl daemon-reload
 ct systemctl enable --now weftd@echo.socket || fail "cannot enable weftd@echo.socket"
 [ "$(ct systemctl is-active weftd)" = inactive ] || fail "weftd runs before any connection"
 echo_in 7007 || fail "a connection to the socket did not start weftd and get its echo"
 [ "$(ct systemctl is-active weftd)" = active ] || fail "the connection did not start weftd"
+unix_echo_in /run/weft/echo-act.sock || fail "no echo through systemd's ListenStream=/run/weft/echo-act.sock"
 ct systemctl restart weftd || fail "restart with an activation socket failed (ExecStartPre?)"
 echo_in 7007 || fail "no echo after a restart with socket activation"
+unix_echo_in /run/weft/echo-act.sock ||
+    fail "no echo through systemd's unix socket after a restart (did weftd remove it?)"
 state=$(ct systemctl is-system-running)
 [ "$state" = running ] || fail "with socket activation the system is $state: $(ct systemctl --failed --no-legend)"
 

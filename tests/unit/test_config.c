@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 
@@ -347,6 +348,68 @@ test_duplicate_listen_names_both_lines(void **state)
 }
 
 static void
+test_unix_listen_addresses_mix_with_tcp(void **state)
+{
+    int rc;
+    struct config *c = load("[a]\n"
+                            "protocol = echo\n"
+                            "listen = 127.0.0.1:7007, unix:/run/weft/echo.sock, unix:@weft-echo\n"
+                            "[b]\n"
+                            "protocol = echo\n"
+                            "listen = unix:/run/weft/b.sock\n",
+                            &rc);
+    const struct conf_service *s;
+    const struct sockaddr_un *sun;
+    char buf[160];
+
+    (void)state;
+    if (rc != 0)
+        dump(c);
+    assert_int_equal(rc, 0);
+    s = c->services[0];
+    assert_int_equal(s->nlisten, 3);
+    assert_int_equal(s->listen[0].kind, CONF_LISTEN_TCP);
+    assert_int_equal(s->listen[1].kind, CONF_LISTEN_UNIX);
+    assert_string_equal(s->listen[1].text, "unix:/run/weft/echo.sock");
+    sun = (const void *)&s->listen[1].addr;
+    assert_int_equal(sun->sun_family, AF_UNIX);
+    assert_string_equal(sun->sun_path, "/run/weft/echo.sock");
+    assert_int_equal(s->listen[1].addrlen, offsetof(struct sockaddr_un, sun_path) + 20);
+    assert_string_equal(config_addr_string((const void *)sun, buf, sizeof(buf)),
+                        "unix:/run/weft/echo.sock");
+    /* Abstract: a NUL, then the name's bytes and no terminator in the length. */
+    sun = (const void *)&s->listen[2].addr;
+    assert_int_equal(sun->sun_path[0], '\0');
+    assert_string_equal(sun->sun_path + 1, "weft-echo");
+    assert_int_equal(s->listen[2].addrlen, offsetof(struct sockaddr_un, sun_path) + 10);
+    assert_string_equal(config_addr_string((const void *)sun, buf, sizeof(buf)),
+                        "unix:@weft-echo");
+    config_free(c);
+}
+
+static void
+test_bad_unix_listen_values(void **state)
+{
+    char longpath[160];
+
+    (void)state;
+    listen_error("unix:run/echo.sock", "expected an absolute path");
+    listen_error("unix:", "expected an absolute path");
+    listen_error("unix:@", "missing name after @");
+    listen_error("unix:/", "missing file name");
+    listen_error("unix:/run/weft/", "names a directory");
+    memset(longpath, 'a', sizeof(longpath));
+    memcpy(longpath, "unix:/", 6);
+    longpath[sizeof(longpath) - 1] = '\0';
+    listen_error(longpath, "unix socket path longer than 107 bytes");
+    /* The same path twice, in two services, is an error naming both lines. */
+    expect_one_error("[a]\nprotocol = echo\nlisten = unix:/run/x.sock\n"
+                     "[b]\nprotocol = echo\nlisten = 127.0.0.1:7, unix:/run/x.sock\n",
+                     "t.conf:6:", "[b] listen:",
+                     "unix:/run/x.sock is already listed by [a] at line 3");
+}
+
+static void
 test_wildcard_overlap_names_both_lines(void **state)
 {
     int rc;
@@ -614,6 +677,8 @@ main(void)
         cmocka_unit_test(test_bad_listen_values),
         cmocka_unit_test(test_every_bad_address_of_a_list_is_reported),
         cmocka_unit_test(test_duplicate_listen_names_both_lines),
+        cmocka_unit_test(test_unix_listen_addresses_mix_with_tcp),
+        cmocka_unit_test(test_bad_unix_listen_values),
         cmocka_unit_test(test_service_needs_protocol_and_listen),
         cmocka_unit_test(test_bad_protocol_name),
         cmocka_unit_test(test_duplicates),

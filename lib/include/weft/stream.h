@@ -34,8 +34,7 @@ struct weft_stream_factory;
 
 /* The default reader limit (asyncio's 64 KiB). */
 #define WEFT_STREAM_LIMIT_DEFAULT (64u * 1024)
-/* The default happy eyeballs delay (RFC 8305: 250 ms). */
-#define WEFT_HAPPY_EYEBALLS_DELAY_DEFAULT 250u
+/* WEFT_HAPPY_EYEBALLS_DELAY_DEFAULT, _OFF and WEFT_INTERLEAVE_NONE: weft/server.h. */
 
 /*
  * Settings of a stream connection, a stream server, or weft_open_connection.
@@ -51,7 +50,8 @@ struct weft_stream_options {
     const struct weft_server_options *server;   /* backlog, reuse flags; NULL = defaults */
     /* open_connection */
     uint64_t connect_timeout_ms;    /* resolution + connect; 0 = 60 s */
-    uint64_t happy_eyeballs_ms;     /* delay between attempts; 0 = 250 ms */
+    uint64_t happy_eyeballs_ms;     /* delay between attempts; 0 = 250 ms;
+                                       WEFT_HAPPY_EYEBALLS_OFF: one at a time */
     const struct sockaddr *local_addr;  /* bind() before connect, or NULL */
     socklen_t local_addrlen;
     const void *tls;                /* TLS (weft/tls.h): a struct weft_tls_context *;
@@ -61,6 +61,9 @@ struct weft_stream_options {
     /* Since 0.1 (TLS), open_connection: the name sent as SNI and checked against the
      * server's certificate; NULL: host. */
     const char *server_hostname;
+    /* Since 0.1, open_connection: RFC 8305's First Address Family Count, as
+     * weft_connect_options.interleave (0: 1). */
+    int interleave;
 };
 
 /* A client handler: runs in a task per connection; r and w are borrowed for
@@ -250,8 +253,8 @@ WEFT_EXPORT void weft_writer_free(struct weft_writer *w);
 /* ---- servers ---- */
 
 /**
- * asyncio.start_server(): listen on host:port (as weft_create_server(); the
- * name is resolved with getaddrinfo) and run client(r, w, arg) in a new task
+ * asyncio.start_server(): listen on host:port (as weft_create_server(): a
+ * name that needs a DNS query gives -EWOULDBLOCK) and run client(r, w, arg) in a new task
  * for each connection. Returns 0 and *out, or a negative code as
  * weft_create_server() (-EINVAL for a client context in opts->tls). Since 0.1.
  */
@@ -259,6 +262,18 @@ WEFT_EXPORT int weft_start_server(struct weft_loop *loop, weft_client_cb *client
                                   const char *host, uint16_t port,
                                   const struct weft_stream_options *opts,
                                   struct weft_stream_server **out);
+
+/**
+ * asyncio.start_unix_server(): listen on the Unix domain socket path (as
+ * weft_create_unix_server(): '@' first names an abstract socket, a stale
+ * socket file is replaced, the file is removed when the server closes) and
+ * run client(r, w, arg) in a new task for each connection. Returns 0 and
+ * *out, or a negative code as weft_create_unix_server(). Since 0.1.
+ */
+WEFT_EXPORT int weft_start_unix_server(struct weft_loop *loop, weft_client_cb *client,
+                                       void *arg, const char *path,
+                                       const struct weft_stream_options *opts,
+                                       struct weft_stream_server **out);
 
 /**
  * weft_start_server() on sockets already listening (a daemon's, systemd's).
@@ -345,10 +360,10 @@ WEFT_EXPORT size_t weft_stream_handler_count(struct weft_loop *loop);
 /* ---- clients ---- */
 
 /**
- * asyncio.open_connection(), from a task: resolve host with evdns (numeric
- * addresses and /etc/hosts need no query), connect trying the addresses
- * interleaved by family with happy_eyeballs_ms between attempts (RFC 8305),
- * within connect_timeout_ms. Returns 0 with *r and *w (free with
+ * asyncio.open_connection(), from a task: weft_create_connection() (evdns;
+ * numeric addresses and /etc/hosts need no query; the addresses interleaved
+ * by family and tried with happy_eyeballs_ms between attempts, RFC 8305),
+ * within connect_timeout_ms, then wait for it. Returns 0 with *r and *w (free with
  * weft_writer_free()); or -WEFT_ENONAME, -WEFT_ERESOLVE, -ECONNREFUSED,
  * -ENETUNREACH, -ETIMEDOUT, -ECANCELED, -WEFT_ENOTASK, -ENOMEM, -EINVAL.
  * Since 0.1.
@@ -356,6 +371,19 @@ WEFT_EXPORT size_t weft_stream_handler_count(struct weft_loop *loop);
 WEFT_EXPORT int weft_open_connection(const char *host, uint16_t port,
                                      const struct weft_stream_options *opts,
                                      struct weft_reader **r, struct weft_writer **w);
+
+/**
+ * asyncio.open_unix_connection(), from a task: connect to the Unix domain
+ * socket path ('@' first: abstract) within connect_timeout_ms. With opts->tls
+ * the connection is TLS and opts->server_hostname is required (-EINVAL
+ * without); opts->local_addr, if set, must be AF_UNIX. Returns 0 with *r and
+ * *w (free with weft_writer_free()); or -ECONNREFUSED (nobody listens),
+ * -ENOENT, -EACCES, -EAGAIN (the server's backlog is full), -ENAMETOOLONG,
+ * -ETIMEDOUT, -ECANCELED, -WEFT_ENOTASK, -ENOMEM, -EINVAL. Since 0.1.
+ */
+WEFT_EXPORT int weft_open_unix_connection(const char *path,
+                                          const struct weft_stream_options *opts,
+                                          struct weft_reader **r, struct weft_writer **w);
 
 #ifdef __cplusplus
 }

@@ -132,6 +132,10 @@ WEFT_EXPORT size_t weft_transport_get_write_buffer_size(const struct weft_transp
  *   "proxy_peername"        the socket's own peer (the load balancer) when a
  *                           proxied peer is set; -ENOENT otherwise
  *   "socket"                int, the file descriptor (do not close it)
+ *   "peercred"              struct ucred (<sys/socket.h> with _GNU_SOURCE):
+ *                           the pid, uid and gid of the peer process as
+ *                           they were when it connected (SO_PEERCRED); Unix
+ *                           domain sockets only, -ENOENT on others
  * and on a TLS transport (weft/tls.h), once its handshake is done:
  *   "ssl_object"            SSL *, OpenSSL's connection (borrowed; any time)
  *   "tls_version"           string, "TLSv1.3" or "TLSv1.2"
@@ -151,8 +155,11 @@ WEFT_EXPORT int weft_transport_get_extra_info(struct weft_transport *tr, const c
 
 /**
  * Format the peer address as "1.2.3.4:80" or "[::1]:80" into buf (the
- * proxied peer if one is set). Returns buf, or "?" if it is unknown.
- * Since 0.1.
+ * proxied peer if one is set). A Unix domain peer is "unix:/path" or
+ * "unix:@name" (abstract) when it has a name, else, as for most clients,
+ * "unix:pid=N,uid=N" from its credentials; bytes of a path outside
+ * printable ASCII, blanks and '\' are written \xHH, so the text is one
+ * word. Returns buf, or "?" if it is unknown or does not fit. Since 0.1.
  */
 WEFT_EXPORT const char *weft_transport_peer_string(struct weft_transport *tr,
                                                    char *buf, size_t len);

@@ -11,6 +11,7 @@
 #include <weft/protocol.h>
 #include <weft/transport.h>
 #include <weft/server.h>
+#include <weft/resolver.h>
 #include <weft/plugin.h>
 #include <weft/future.h>
 #include <weft/task.h>
