@@ -339,8 +339,12 @@ answer(struct h2conn *h, struct h2stream *st)
         bool body = st->fd >= 0 || (st->body && evbuffer_get_length(st->body) > 0);
         rc = nghttp2_submit_response(h->ng, st->id, st->nv, st->nnv, body ? &prd : NULL);
     }
-    if (rc != 0)
-        weft_log(WEFT_LOG_ERR, "http: stream %" PRId32 ": %s", st->id, nghttp2_strerror(rc));
+    if (rc != 0) {
+        /* no memory for the answer (or its reset): the stream would hang; end it all */
+        weft_log(WEFT_LOG_ERR, "http: stream %" PRId32 ": %s: closing the connection", st->id,
+                 nghttp2_strerror(rc));
+        nghttp2_session_terminate_session(h->ng, NGHTTP2_INTERNAL_ERROR);
+    }
 }
 
 static int
@@ -390,9 +394,9 @@ on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code, void *ud)
     struct h2stream *st = nghttp2_session_get_stream_user_data(ng, id);
 
     (void)error_code;
+    (void)h;
     if (st == NULL)
         return 0;
-    (void)h;
     nghttp2_session_set_stream_user_data(ng, id, NULL);
     stream_free(st);
     return 0;
