@@ -627,13 +627,14 @@ on_global(struct parser *p, const char *key, const char *value)
 
 /* Where addr is already listed, across every service; NULL if nowhere. */
 static const struct conf_listen *
-find_listen(struct config *c, const struct sockaddr_storage *addr, const char **svc)
+find_listen(struct config *c, const struct conf_listen *l, const char **svc)
 {
     for (size_t i = 0; i < c->nservices; i++) {
         const struct conf_service *s = c->services[i];
 
         for (size_t j = 0; j < s->nlisten; j++) {
-            if (overlap_addr(&s->listen[j].addr, addr)) {
+            /* TCP and UDP ports are apart: 7 and udp:7 do not overlap */
+            if (s->listen[j].kind == l->kind && overlap_addr(&s->listen[j].addr, &l->addr)) {
                 *svc = s->name;
                 return &s->listen[j];
             }
@@ -668,7 +669,10 @@ on_listen(struct parser *p, struct conf_service *s, const char *value)
             l.kind = CONF_LISTEN_UNIX;
             rc = config_parse_listen_unix(item + 5, &l.addr, &l.addrlen, why, sizeof(why));
         } else {
-            rc = config_parse_listen(item, &l.addr, &l.addrlen, why, sizeof(why));
+            if (strncmp(item, "udp:", 4) == 0)
+                l.kind = CONF_LISTEN_UDP;
+            rc = config_parse_listen(item + (l.kind == CONF_LISTEN_UDP ? 4 : 0), &l.addr,
+                                     &l.addrlen, why, sizeof(why));
         }
         if (rc == -ENOMEM) {
             p->oom = true;
@@ -678,7 +682,7 @@ on_listen(struct parser *p, struct conf_service *s, const char *value)
             config_error(p->c, p->line, s->name, "listen", "%s", why);
             continue;
         }
-        prev = find_listen(p->c, &l.addr, &other);
+        prev = find_listen(p->c, &l, &other);
         if (prev != NULL) {
             if (same_addr(&prev->addr, &l.addr))
                 config_error(p->c, p->line, s->name, "listen",
@@ -701,7 +705,7 @@ on_listen(struct parser *p, struct conf_service *s, const char *value)
     }
     if (!any)
         config_error(p->c, p->line, s->name, "listen",
-                     "empty value (expected HOST:PORT or unix:/PATH[, ...])");
+                     "empty value (expected HOST:PORT, udp:HOST:PORT or unix:/PATH[, ...])");
     free(copy);
 }
 

@@ -32,12 +32,13 @@ struct conf_global {
 enum conf_listen_kind {
     CONF_LISTEN_TCP,            /* HOST:PORT */
     CONF_LISTEN_UNIX,           /* unix:/PATH or unix:@NAME: a Unix domain stream socket */
+    CONF_LISTEN_UDP,            /* udp:HOST:PORT: a UDP socket */
 };
 
 /* One address of a listen = line. */
 struct conf_listen {
     char *text;                 /* as written, trimmed: "127.0.0.1:7007", "[::1]:7007",
-                                   "unix:/run/weft/echo.sock" */
+                                   "unix:/run/weft/echo.sock", "udp:[::1]:7007" */
     enum conf_listen_kind kind;
     struct sockaddr_storage addr;   /* zeroed past addrlen (a sockaddr_un compares whole) */
     socklen_t addrlen;

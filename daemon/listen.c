@@ -37,6 +37,26 @@ fail:
     return rc;
 }
 
+int
+listen_open_udp(const struct sockaddr *addr, socklen_t len)
+{
+    int fd, one = 1, rc;
+
+    fd = socket(addr->sa_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -errno;
+    if (addr->sa_family == AF_INET6 &&
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+        goto fail;
+    if (bind(fd, addr, len) < 0)
+        goto fail;
+    return fd;
+fail:
+    rc = -errno;
+    close(fd);
+    return rc;
+}
+
 const char *
 listen_strerror(int rc)
 {
@@ -194,23 +214,25 @@ pool_add(struct listen_pool *p, int fd)
 }
 
 struct listener *
-listen_pool_find(struct listen_pool *p, const struct sockaddr *addr)
+listen_pool_find(struct listen_pool *p, int type, const struct sockaddr *addr)
 {
     for (size_t i = 0; i < p->count; i++)
-        if (same_addr((const struct sockaddr *)&p->list[i].addr, addr))
+        if (p->list[i].type == type &&
+            same_addr((const struct sockaddr *)&p->list[i].addr, addr))
             return &p->list[i];
     return NULL;
 }
 
 int
-listen_pool_get(struct listen_pool *p, const struct sockaddr *addr, socklen_t len)
+listen_pool_get(struct listen_pool *p, int type, const struct sockaddr *addr, socklen_t len)
 {
-    struct listener *l = listen_pool_find(p, addr);
+    struct listener *l = listen_pool_find(p, type, addr);
     int fd;
 
     if (l != NULL)
         return l->fd;
-    fd = listen_open(addr, len, LISTEN_BACKLOG);
+    fd = type == SOCK_DGRAM ? listen_open_udp(addr, len)
+                            : listen_open(addr, len, LISTEN_BACKLOG);
     if (fd < 0)
         return fd;
     l = pool_add(p, fd);
@@ -220,6 +242,7 @@ listen_pool_get(struct listen_pool *p, const struct sockaddr *addr, socklen_t le
     }
     memcpy(&l->addr, addr, len);
     l->addrlen = len;
+    l->type = type;
     l->fresh = true;
     return fd;
 }
@@ -229,7 +252,7 @@ listen_pool_get_unix(struct listen_pool *p, const struct sockaddr *addr, socklen
                      const struct listen_unix_perm *perm)
 {
     const struct sockaddr_un *sun = (const struct sockaddr_un *)(const void *)addr;
-    struct listener *l = listen_pool_find(p, addr);
+    struct listener *l = listen_pool_find(p, SOCK_STREAM, addr);
     dev_t dev;
     ino_t ino;
     int fd, rc;
@@ -252,6 +275,7 @@ listen_pool_get_unix(struct listen_pool *p, const struct sockaddr *addr, socklen
     }
     memcpy(&l->addr, addr, len);
     l->addrlen = len;
+    l->type = SOCK_STREAM;
     l->fresh = true;
     l->dev = dev;
     l->ino = ino;
@@ -297,6 +321,9 @@ listen_pool_adopt_systemd(struct listen_pool *p)
             break;
         }
         l->activated = true;
+        socklen_t tl = sizeof(l->type);
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &l->type, &tl) < 0)
+            l->type = SOCK_STREAM;
         l->addrlen = sizeof(l->addr);
         if (getsockname(fd, (struct sockaddr *)&l->addr, &l->addrlen) < 0)
             l->addrlen = 0;
@@ -388,7 +415,7 @@ is_unused(const struct listener *l)
 
     if (l->used || l->activated)
         return false;
-    log_info("closing listener %s",
+    log_info("closing listener %s%s", l->type == SOCK_DGRAM ? "udp:" : "",
              config_addr_string((const struct sockaddr *)&l->addr, addr, sizeof(addr)));
     return true;
 }

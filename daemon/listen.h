@@ -17,6 +17,14 @@
  */
 int listen_open(const struct sockaddr *addr, socklen_t len, int backlog);
 
+/*
+ * A non-blocking, close-on-exec UDP socket bound to addr (a udp: listen
+ * address): IPV6_V6ONLY on IPv6, no SO_REUSEADDR (on UDP it would let a
+ * second process bind the same port and take half the datagrams). Returns
+ * the fd or -errno.
+ */
+int listen_open_udp(const struct sockaddr *addr, socklen_t len);
+
 /* A sysadmin's reading of a bind/listen error: "port in use", ... */
 const char *listen_strerror(int rc);
 
@@ -47,6 +55,7 @@ const char *listen_strerror_unix(int rc);
 struct listener {
     struct sockaddr_storage addr;
     socklen_t addrlen;
+    int type;           /* SOCK_STREAM or SOCK_DGRAM */
     int fd;
     char *name;         /* systemd's FileDescriptorName, or NULL */
     bool activated;     /* passed by systemd: kept open until weftd exits */
@@ -68,10 +77,12 @@ struct listen_pool {
 };
 
 /*
- * The socket for addr: the pool's own if it has one, else a new one (marked
- * fresh). Returns the fd (the pool keeps it) or -errno from binding.
+ * The socket of type (SOCK_STREAM, SOCK_DGRAM) for addr: the pool's own if
+ * it has one, else a new one (marked fresh). Returns the fd (the pool keeps
+ * it) or -errno from binding.
  */
-int listen_pool_get(struct listen_pool *p, const struct sockaddr *addr, socklen_t len);
+int listen_pool_get(struct listen_pool *p, int type, const struct sockaddr *addr,
+                    socklen_t len);
 
 /*
  * listen_pool_get() for a unix: address (listen_open_unix). A socket the
@@ -81,12 +92,13 @@ int listen_pool_get(struct listen_pool *p, const struct sockaddr *addr, socklen_
 int listen_pool_get_unix(struct listen_pool *p, const struct sockaddr *addr, socklen_t len,
                          const struct listen_unix_perm *perm);
 
-/* The pool's socket for addr, or NULL. */
-struct listener *listen_pool_find(struct listen_pool *p, const struct sockaddr *addr);
+/* The pool's socket of type for addr, or NULL. */
+struct listener *listen_pool_find(struct listen_pool *p, int type, const struct sockaddr *addr);
 
 /*
  * Take the sockets systemd passed (LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES):
- * each becomes a listener with its address (getsockname) and name, marked
+ * each becomes a listener with its address (getsockname), its type
+ * (ListenStream= or ListenDatagram=: SO_TYPE) and name, marked
  * activated. Returns how many were taken (0 if not socket-activated) or
  * -errno; the variables are unset either way.
  */

@@ -474,9 +474,14 @@ begin_stop(struct master *m, const char *why, int status)
     /* The count is what the workers last reported (within STATUS_TICK_MS); each worker
      * that has connections says how many it drains, exactly, when it gets our SIGTERM. */
     char d[LOG_DURATION_LEN];
+    /* A signal's name is what aborts them if sent again; another reason (a worker that
+     * failed to start) says which signal does. */
+    bool by_signal = strncmp(why, "SIG", 3) == 0;
+
     log_notice("stopping (%s): no new connections; the open ones (%llu at the last count) "
-               "get up to %s to finish; %s again aborts them", why, (unsigned long long)n,
-               log_duration(m->cur->conf->g.shutdown_ms, d), why);
+               "get up to %s to finish; %s%s aborts them", why, (unsigned long long)n,
+               log_duration(m->cur->conf->g.shutdown_ms, d), by_signal ? why : "SIGTERM",
+               by_signal ? " again" : "");
     signal_procs(m, SIGTERM, 0, true);
     /* Workers drain on their own copies; ours go now, so new clients are refused. */
     listen_pool_unlink(&m->pool);

@@ -86,8 +86,9 @@ plugin_check_record(const void *sym, const char *name, const char *path, char *e
     /* .client is read only when the record is large enough to have it. */
     if (rec->protocol_new == NULL &&
         (size < offsetof(struct weft_plugin, client) + sizeof(rec->client) ||
-         rec->client == NULL)) {
-        snprintf(err, errlen, "%s: plugin has neither protocol_new nor client", path);
+         rec->client == NULL) && !PLUGIN_SPEAKS_UDP(rec)) {
+        snprintf(err, errlen, "%s: plugin has neither protocol_new, client nor datagram_new",
+                 path);
         return -WEFT_ECONFIG;
     }
     return 0;

@@ -9,14 +9,18 @@
 
 /*
  * The smallest record weftd accepts: everything up to .alpn. Fields added
- * since (.reopen, .worker_start, .worker_stop, .service_alpn, .drain) are read only when the record's size
- * covers them.
+ * since (.reopen, .worker_start, .worker_stop, .datagram_new, .service_alpn, .drain) are
+ * read only when the record's size covers them.
  */
 #define PLUGIN_RECORD_MIN_SIZE offsetof(struct weft_plugin, reopen)
 
 /* The record's optional field F if its size covers it, else NULL. */
 #define PLUGIN_FIELD(rec, f)                                                                \
     ((rec)->size >= offsetof(struct weft_plugin, f) + sizeof((rec)->f) ? (rec)->f : NULL)
+
+/* What a plugin speaks: TCP (protocol_new or client), UDP (datagram_new). */
+#define PLUGIN_SPEAKS_TCP(rec) ((rec)->protocol_new != NULL || (rec)->client != NULL)
+#define PLUGIN_SPEAKS_UDP(rec) (PLUGIN_FIELD(rec, datagram_new) != NULL)
 
 struct plugin {
     char *name;                         /* the protocol name */

@@ -453,6 +453,32 @@ configure_service(struct services *ss, struct service *s)
     return configure_tls(ss, s);
 }
 
+/*
+ * Each listen address is of a kind the plugin speaks: udp: needs its
+ * datagram_new, a TCP address its protocol_new or client.
+ */
+static void
+check_kinds(struct services *ss, const struct service *s)
+{
+    const struct weft_plugin *rec = s->plugin->rec;
+    const struct conf_service *cs = s->conf;
+
+    for (size_t i = 0; i < cs->nlisten; i++) {
+        const struct conf_listen *l = &cs->listen[i];
+
+        if (l->kind == CONF_LISTEN_UDP && !PLUGIN_SPEAKS_UDP(rec))
+            config_error(ss->conf, l->line, cs->name, "listen",
+                         "%s: protocol %s does not speak UDP (its plugin has no datagram_new); "
+                         "listen on TCP with %s", l->text, cs->protocol, l->text + 4);
+        else if (l->kind != CONF_LISTEN_UDP && !PLUGIN_SPEAKS_TCP(rec))
+            config_error(ss->conf, l->line, cs->name, "listen",
+                         "%s: protocol %s speaks UDP only (its plugin has datagram_new and no "
+                         "protocol_new or client)%s%s", l->text, cs->protocol,
+                         l->kind == CONF_LISTEN_TCP ? "; write udp:" : "",
+                         l->kind == CONF_LISTEN_TCP ? l->text : "");
+    }
+}
+
 static const struct conf_service *
 find_section(const struct config *conf, const char *name)
 {
@@ -522,7 +548,8 @@ bind_service(struct services *ss, struct service *s, struct listen_pool *pool)
     for (size_t i = 0; i < cs->nlisten; i++) {
         const struct conf_listen *l = &cs->listen[i];
         const struct sockaddr *sa = (const struct sockaddr *)&l->addr;
-        const struct listener *held = listen_pool_find(pool, sa);
+        int type = l->kind == CONF_LISTEN_UDP ? SOCK_DGRAM : SOCK_STREAM;
+        const struct listener *held = listen_pool_find(pool, type, sa);
         const char *owner = held != NULL ? socket_service(ss->conf, held) : NULL;
 
         if (owner != NULL) {
@@ -535,7 +562,7 @@ bind_service(struct services *ss, struct service *s, struct listen_pool *pool)
         if (l->kind == CONF_LISTEN_UNIX)
             s->fds[i] = listen_pool_get_unix(pool, sa, l->addrlen, &s->unix_perm);
         else
-            s->fds[i] = listen_pool_get(pool, sa, l->addrlen);
+            s->fds[i] = listen_pool_get(pool, type, sa, l->addrlen);
         if (s->fds[i] == -ENOMEM)
             return -ENOMEM;
         if (s->fds[i] < 0)
@@ -636,6 +663,7 @@ services_prepare(struct services *ss, struct config *conf, const char *plugin_di
             return rc;
         if (rc < 0)
             continue;
+        check_kinds(ss, s);
         rc = configure_service(ss, s);
         if (rc < 0)
             return rc;
@@ -680,6 +708,18 @@ services_take_fds(struct services *ss)
     return 0;
 }
 
+/* SOCK_STREAM or SOCK_DGRAM: a systemd socket's kind is the socket's own. */
+static int
+fd_type(int fd)
+{
+    int type = SOCK_STREAM;
+    socklen_t len = sizeof(type);
+
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+        type = SOCK_STREAM;
+    return type;
+}
+
 void
 services_log_listeners(const struct services *ss)
 {
@@ -694,11 +734,13 @@ services_log_listeners(const struct services *ss)
 
             if (s->fds[j] < 0 || getsockname(s->fds[j], (struct sockaddr *)&sa, &len) < 0)
                 continue;
+            const char *udp = fd_type(s->fds[j]) == SOCK_DGRAM ? "udp:" : "";
             config_addr_string((const struct sockaddr *)&sa, addr, sizeof(addr));
             if (strcmp(cs->name, cs->protocol) == 0)
-                log_info("%s: listening on %s", cs->name, addr);
+                log_info("%s: listening on %s%s", cs->name, udp, addr);
             else
-                log_info("%s: listening on %s (protocol %s)", cs->name, addr, cs->protocol);
+                log_info("%s: listening on %s%s (protocol %s)", cs->name, udp, addr,
+                         cs->protocol);
         }
     }
 }
@@ -758,6 +800,152 @@ stop_workers(struct services *ss)
     }
 }
 
+/*
+ * A UDP socket's endpoint: the plugin's datagram protocol behind a thin
+ * forwarder that knows when the endpoint is lost, so the service never holds
+ * a freed transport. One per socket per worker, not per datagram.
+ */
+struct service_dgram {
+    struct weft_datagram_protocol base;
+    struct weft_datagram_protocol *inner;   /* the plugin's */
+    struct weft_datagram_transport *tr;
+    struct service_dgram **slot;            /* where the service points at us */
+};
+
+#define INNER(p) (((struct service_dgram *)(p))->inner)
+#define INNER_OPS(p) (INNER(p)->ops)
+
+static int
+dg_made(struct weft_datagram_protocol *p, struct weft_datagram_transport *tr)
+{
+    ((struct service_dgram *)p)->tr = tr;
+    return INNER_OPS(p)->connection_made ? INNER_OPS(p)->connection_made(INNER(p), tr) : 0;
+}
+
+static int
+dg_received(struct weft_datagram_protocol *p, const void *data, size_t len,
+            const struct sockaddr *addr, socklen_t addrlen)
+{
+    return INNER_OPS(p)->datagram_received
+               ? INNER_OPS(p)->datagram_received(INNER(p), data, len, addr, addrlen) : 0;
+}
+
+static void
+dg_error(struct weft_datagram_protocol *p, int error)
+{
+    if (INNER_OPS(p)->error_received)
+        INNER_OPS(p)->error_received(INNER(p), error);
+}
+
+static void
+dg_pause(struct weft_datagram_protocol *p)
+{
+    if (INNER_OPS(p)->pause_writing)
+        INNER_OPS(p)->pause_writing(INNER(p));
+}
+
+static void
+dg_resume(struct weft_datagram_protocol *p)
+{
+    if (INNER_OPS(p)->resume_writing)
+        INNER_OPS(p)->resume_writing(INNER(p));
+}
+
+static void
+dg_lost(struct weft_datagram_protocol *p, int error)
+{
+    struct service_dgram *d = (struct service_dgram *)p;
+
+    if (d->slot != NULL)
+        *d->slot = NULL;
+    if (INNER_OPS(p)->connection_lost)
+        INNER_OPS(p)->connection_lost(INNER(p), error);
+    free(d);
+}
+
+static const struct weft_datagram_protocol_ops dg_ops = {
+    .connection_made = dg_made,
+    .datagram_received = dg_received,
+    .error_received = dg_error,
+    .connection_lost = dg_lost,
+    .pause_writing = dg_pause,
+    .resume_writing = dg_resume,
+};
+
+static struct weft_datagram_protocol *
+dg_factory(void *arg)
+{
+    return arg;
+}
+
+/*
+ * Serve the service's UDP sockets: one endpoint each, on the socket itself
+ * (every worker reads the same one; docs/design-daemon.md says why). The TCP
+ * sockets are moved to the front of s->fds; *ntcp says how many.
+ */
+static int
+start_datagrams(struct service *s, struct weft_loop *loop, size_t *ntcp)
+{
+    struct weft_datagram_protocol *(*make)(void *) = PLUGIN_FIELD(s->plugin->rec, datagram_new);
+    size_t n = 0, nudp = 0;
+    int rc;
+
+    for (size_t j = 0; j < s->nfds; j++)
+        nudp += s->fds[j] >= 0 && fd_type(s->fds[j]) == SOCK_DGRAM;
+    if (nudp > 0 && make == NULL) {
+        log_error("%s: protocol %s does not speak UDP (its plugin has no datagram_new)",
+                  s->conf->name, s->conf->protocol);
+        return -EPROTONOSUPPORT;
+    }
+    if (nudp > 0 && (s->dgrams = calloc(nudp, sizeof(*s->dgrams))) == NULL)
+        return -ENOMEM;
+    for (size_t j = 0; j < s->nfds; j++) {
+        struct weft_datagram_options o = WEFT_DATAGRAM_OPTIONS_INIT;
+        struct service_dgram *d;
+
+        if (s->fds[j] < 0 || fd_type(s->fds[j]) != SOCK_DGRAM) {
+            int fd = s->fds[j];
+
+            s->fds[j] = -1;         /* moved, never held twice */
+            s->fds[n++] = fd;
+            continue;
+        }
+        d = calloc(1, sizeof(*d));
+        if (d == NULL || (d->inner = make(s->svc)) == NULL) {
+            free(d);
+            log_error("%s: cannot serve UDP: %s", s->conf->name, strerror(ENOMEM));
+            return -ENOMEM;
+        }
+        d->base.ops = &dg_ops;
+        d->slot = &s->dgrams[s->ndgrams];
+        o.fd = s->fds[j];
+        rc = weft_create_datagram_endpoint(loop, dg_factory, d, NULL, 0, NULL, 0, &o, NULL);
+        if (rc < 0) {               /* d got connection_lost: freed, the plugin's too */
+            log_error("%s: cannot serve UDP: %s", s->conf->name, weft_strerror(rc));
+            return rc;
+        }
+        s->fds[j] = -1;             /* the endpoint's now */
+        s->dgrams[s->ndgrams++] = d;    /* connection_lost, always later, clears it */
+    }
+    *ntcp = n;
+    return 0;
+}
+
+static void
+close_datagrams(struct service *s, bool abort)
+{
+    for (size_t j = 0; j < s->ndgrams; j++) {
+        struct service_dgram *d = s->dgrams[j];
+
+        if (d == NULL)
+            continue;
+        if (abort)
+            weft_datagram_abort(d->tr);
+        else
+            weft_datagram_close(d->tr);
+    }
+}
+
 int
 services_start(struct services *ss, struct weft_loop *loop, weft_server_accept_cb *accepted,
                void *arg)
@@ -770,7 +958,18 @@ services_start(struct services *ss, struct weft_loop *loop, weft_server_accept_c
         return rc;
     for (size_t i = 0; i < ss->count; i++) {
         struct service *s = &ss->list[i];
+        size_t ntcp;
 
+        rc = start_datagrams(s, loop, &ntcp);
+        if (rc < 0)
+            return rc;
+        if (ntcp == 0)
+            continue;           /* UDP only: no server */
+        if (!PLUGIN_SPEAKS_TCP(s->plugin->rec)) {   /* a systemd stream socket named so */
+            log_error("%s: protocol %s speaks UDP only: a stream socket cannot be served",
+                      s->conf->name, s->conf->protocol);
+            return -EPROTONOSUPPORT;
+        }
         if (s->plugin->rec->protocol_new == NULL) {
             struct weft_stream_options sto = { .limit = s->limit };
 
@@ -785,14 +984,14 @@ services_start(struct services *ss, struct weft_loop *loop, weft_server_accept_c
         so.tls = s->tls;
         so.proxy = s->proxy.versions != 0 ? &s->proxy : NULL;
         so.idle_timeout_ms = s->idle_ms;
-        rc = weft_create_server_fds(loop, plain_factory, s, s->fds, s->nfds, &so, &s->server);
+        rc = weft_create_server_fds(loop, plain_factory, s, s->fds, ntcp, &so, &s->server);
         if (rc < 0) {
             log_error("%s: cannot serve: %s", s->conf->name, weft_strerror(rc));
             return rc;
         }
         weft_server_set_accept_cb(s->server, accepted, arg);
         /* The server owns the sockets now (weft_create_server_fds takes them on success). */
-        for (size_t j = 0; j < s->nfds; j++)
+        for (size_t j = 0; j < ntcp; j++)
             s->fds[j] = -1;
     }
     return 0;
@@ -801,9 +1000,21 @@ services_start(struct services *ss, struct weft_loop *loop, weft_server_accept_c
 void
 services_close_listeners(struct services *ss)
 {
-    for (size_t i = 0; i < ss->count; i++)
+    for (size_t i = 0; i < ss->count; i++) {
         if (ss->list[i].server != NULL)
             weft_server_close(ss->list[i].server);
+        close_datagrams(&ss->list[i], false);   /* a UDP socket is its own listener */
+    }
+}
+
+static bool
+datagrams_left(const struct services *ss)
+{
+    for (size_t i = 0; i < ss->count; i++)
+        for (size_t j = 0; j < ss->list[i].ndgrams; j++)
+            if (ss->list[i].dgrams[j] != NULL)
+                return true;
+    return false;
 }
 
 void
@@ -875,8 +1086,13 @@ services_reopen(struct services *ss)
 void
 services_free(struct services *ss)
 {
-    for (size_t i = 0; i < ss->count; i++)
+    for (size_t i = 0; i < ss->count; i++) {
         weft_server_free(ss->list[i].server);
+        close_datagrams(&ss->list[i], true);
+    }
+    /* the endpoints' connection_lost (the plugin frees its protocol) runs from the loop */
+    for (int spins = 0; ss->loop != NULL && spins < 100 && datagrams_left(ss); spins++)
+        weft_loop_run_once(ss->loop);
     /*
      * Freeing a server aborts its connections, which cancels their stream
      * handlers; they unwind in the next iterations and must be gone before
@@ -896,6 +1112,10 @@ services_free(struct services *ss)
             if (s->fds[j] >= 0)
                 close(s->fds[j]);
         free(s->fds);
+        for (size_t j = 0; j < s->ndgrams; j++)
+            if (s->dgrams[j] != NULL)
+                s->dgrams[j]->slot = NULL;      /* not lost yet: must not write here later */
+        free(s->dgrams);
         if (s->made && s->plugin->rec->service_free != NULL)
             s->plugin->rec->service_free(s->svc);
     }

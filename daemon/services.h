@@ -13,6 +13,8 @@
 #include "listen.h"
 #include "plugin.h"
 
+struct service_dgram;
+
 struct service {
     const struct conf_service *conf;    /* borrowed from the config */
     struct plugin *plugin;              /* borrowed from services.plugins, or NULL */
@@ -21,7 +23,9 @@ struct service {
     bool worker_started;                /* worker_start succeeded: call worker_stop */
     int *fds;                           /* listening sockets; -1 where binding failed */
     size_t nfds;                        /* conf->nlisten, or systemd's sockets named so */
-    struct weft_server *server;
+    struct weft_server *server;         /* its TCP sockets (NULL if it has none) */
+    struct service_dgram **dgrams;      /* its UDP sockets' endpoints (NULL once lost) */
+    size_t ndgrams;
     struct weft_stream_factory *stream; /* stream-layer plugins: runs .client in tasks */
     struct weft_tls_context *tls;       /* from the tls_* keys, made before workers fork */
     struct weft_proxy_options proxy;    /* proxy_protocol (versions 0: off), proxy_trusted */

@@ -84,6 +84,57 @@ echo_new(void *svc)
     return &e->base;
 }
 
+/*
+ * UDP (RFC 862): "When a datagram is received, the data from it is sent back
+ * in an answering datagram", to its sender. One per socket per worker.
+ */
+struct echo_dgram {
+    struct weft_datagram_protocol base;
+    struct weft_datagram_transport *tr;
+};
+
+static int
+echo_dgram_made(struct weft_datagram_protocol *p, struct weft_datagram_transport *tr)
+{
+    ((struct echo_dgram *)p)->tr = tr;
+    return 0;
+}
+
+static int
+echo_dgram_received(struct weft_datagram_protocol *p, const void *data, size_t len,
+                    const struct sockaddr *addr, socklen_t addrlen)
+{
+    /* a full socket queues it; past the queue's mark datagrams are dropped, as UDP may */
+    if (weft_datagram_get_write_buffer_size(((struct echo_dgram *)p)->tr) > 1024 * 1024)
+        return 0;
+    return weft_datagram_sendto(((struct echo_dgram *)p)->tr, data, len, addr, addrlen);
+}
+
+static void
+echo_dgram_lost(struct weft_datagram_protocol *p, int error)
+{
+    (void)error;
+    free(p);
+}
+
+static const struct weft_datagram_protocol_ops echo_dgram_ops = {
+    .connection_made   = echo_dgram_made,
+    .datagram_received = echo_dgram_received,   /* weft_datagram_sendto(tr, data, len, addr) */
+    .connection_lost   = echo_dgram_lost,       /* frees it */
+};
+
+static struct weft_datagram_protocol *
+echo_dgram_new(void *svc)
+{
+    struct echo_dgram *e = calloc(1, sizeof(*e));
+
+    (void)svc;
+    if (e == NULL)
+        return NULL;
+    e->base.ops = &echo_dgram_ops;
+    return &e->base;
+}
+
 /* echo has no settings: every key is unknown. */
 static int
 echo_configure(void *svc, const char *key, const char *value, char *err, size_t errlen)
@@ -101,7 +152,8 @@ WEFT_PLUGIN_EXPORT const struct weft_plugin weft_plugin = {
     .size         = sizeof(struct weft_plugin),
     .name         = "echo",
     .version      = WEFT_VERSION_STRING,
-    .summary      = "RFC 862 echo: sends back every byte it receives",
+    .summary      = "RFC 862 echo: sends back every byte it receives (TCP), every datagram (UDP)",
     .configure    = echo_configure,
     .protocol_new = echo_new,
+    .datagram_new = echo_dgram_new,     /* listen = udp:HOST:PORT */
 };

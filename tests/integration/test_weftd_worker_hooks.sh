@@ -74,7 +74,9 @@ done
 # ---- a reload: new workers start, the old ones stop, once each ----
 reload_weftd
 [ "$reload_status" = "${reload_status#reloaded}" ] && fail "reload: $reload_status"
-new=$(workers)
+# READY=1 comes once the new workers serve; the old ones may still be finishing.
+new=$(comm -13 <(echo "$old") <(workers))
+[ "$(echo "$new" | wc -l)" = "$nworkers" ] || fail "want $nworkers new workers, have: $(echo $new)"
 wait_log "$events" "stop " "$nworkers" || fail "the retired workers did not each log a stop"
 [ "$(lines stop)" = "$old" ] || fail "stop lines for $(lines stop | xargs), want $(echo $old)"
 [ "$(served $old)" = 6 ] || fail "the old workers say they served $(served $old), want 6"

@@ -661,6 +661,34 @@ test_addr_string(void **state)
                         "[::]:1");
 }
 
+/* udp: addresses are a kind of their own: TCP and UDP on one port do not overlap. */
+static void
+test_udp_listen_addresses(void **state)
+{
+    int rc;
+    struct config *c = load("[e]\nprotocol = echo\n"
+                            "listen = 127.0.0.1:7, udp:127.0.0.1:7, udp:[::1]:7, *:9\n", &rc);
+    const struct conf_service *s;
+
+    (void)state;
+    assert_int_equal(rc, 0);
+    s = c->services[0];
+    assert_int_equal(s->nlisten, 4);
+    assert_int_equal(s->listen[0].kind, CONF_LISTEN_TCP);
+    assert_int_equal(s->listen[1].kind, CONF_LISTEN_UDP);
+    assert_string_equal(s->listen[1].text, "udp:127.0.0.1:7");
+    assert_int_equal(s->listen[2].kind, CONF_LISTEN_UDP);
+    assert_int_equal(s->listen[2].addr.ss_family, AF_INET6);
+    assert_int_equal(s->listen[3].kind, CONF_LISTEN_TCP);
+    config_free(c);
+    expect_one_error("[e]\nprotocol = echo\nlisten = udp:127.0.0.1:7, udp:127.0.0.1:7\n",
+                     "t.conf:3:", "[e] listen:", "already listed");
+    expect_one_error("[e]\nprotocol = echo\nlisten = udp:*:7, udp:127.0.0.1:7\n",
+                     "t.conf:3:", "[e] listen:", "overlaps");
+    expect_one_error("[e]\nprotocol = echo\nlisten = udp:127.0.0.1\n",
+                     "t.conf:3:", "[e] listen:", "expected HOST:PORT");
+}
+
 int
 main(void)
 {
@@ -694,6 +722,7 @@ main(void)
         cmocka_unit_test(test_addr_string),
         cmocka_unit_test(test_wildcard_overlap_names_both_lines),
         cmocka_unit_test(test_unknown_key_suggests_the_closest),
+        cmocka_unit_test(test_udp_listen_addresses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -420,6 +420,40 @@ test_parse_errors_and_plugin_errors_together(void **state)
     config_free(c);
 }
 
+/* udp: needs a plugin with datagram_new (echo has it, poem has not); the master binds it. */
+static void
+test_udp_listen_needs_a_datagram_plugin(void **state)
+{
+    struct services ss;
+    char text[256];
+    uint16_t port = harness_port();
+    struct config *c;
+    int rc, type = 0;
+    socklen_t tl = sizeof(type);
+
+    (void)state;
+    snprintf(text, sizeof(text), "[echo]\nprotocol = echo\nlisten = 127.0.0.1:%u, "
+             "udp:127.0.0.1:%u\n", (unsigned)port, (unsigned)port);
+    c = prepare(text, echo_dir(), &ss, &rc);
+    assert_int_equal(rc, 0);
+    assert_int_equal(ss.list[0].nfds, 2);
+    assert_int_equal(getsockopt(ss.list[0].fds[1], SOL_SOCKET, SO_TYPE, &type, &tl), 0);
+    assert_int_equal(type, SOCK_DGRAM);
+    services_free(&ss);
+    listen_pool_free(&test_pool);
+    config_free(c);
+
+    snprintf(text, sizeof(text), "[p]\nprotocol = poem\nlisten = udp:127.0.0.1:%u\n",
+             (unsigned)port);
+    c = prepare(text, echo_dir(), &ss, &rc);
+    assert_int_equal(rc, -WEFT_ECONFIG);
+    assert_true(has_error(c, "t.conf:3: [p] listen: udp:127.0.0.1:"));
+    assert_true(has_error(c, "protocol poem does not speak UDP"));
+    services_free(&ss);
+    listen_pool_free(&test_pool);
+    config_free(c);
+}
+
 int
 main(void)
 {
@@ -445,6 +479,7 @@ main(void)
         cmocka_unit_test(test_port_in_use_names_the_line),
         cmocka_unit_test(test_no_service_is_an_error),
         cmocka_unit_test(test_parse_errors_and_plugin_errors_together),
+        cmocka_unit_test(test_udp_listen_needs_a_datagram_plugin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,8 @@
 #include <weft/common.h>
 #include <weft/protocol.h>
 
+struct weft_datagram_protocol;
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -28,6 +30,7 @@ extern "C" {
  *     worker_start(svc, loop, err, len)      in each worker, before it accepts (optional)
  *     drain(svc)                             in each worker, when it begins to drain (optional)
  *     worker_stop(svc, loop)                 in each worker, after its loop stopped (optional)
+ *     datagram_new(svc)                      once per UDP socket per worker (optional)
  *     service_free(svc)                      when the daemon stops
  *
  * Errors are returned as negative codes with a one-line reason in err; the
@@ -109,6 +112,17 @@ struct weft_plugin {
      * not). A record whose .size does not reach this field has none.
      * Since 0.1. */
     void (*worker_stop)(void *svc, struct weft_loop *loop);
+
+    /* UDP: the datagram protocol (weft/datagram.h) for one of the service's
+     * "listen = udp:HOST:PORT" sockets, made once per socket in each worker
+     * (every worker reads the same socket) and freed by its own
+     * connection_lost when the worker stops serving; NULL (out of memory)
+     * makes that worker fail to start. A plugin speaks UDP if it has this,
+     * TCP if it has protocol_new or client: weftd refuses a udp: address for
+     * a plugin without datagram_new, and a TCP address for one with only
+     * datagram_new. May be NULL. A record whose .size does not reach this
+     * field has none. Since 0.1. */
+    struct weft_datagram_protocol *(*datagram_new)(void *svc);
 
     /* TLS: the ALPN protocols of this one service (configured and checked), most
      * preferred first, NULL-terminated; returning NULL means .alpn. Lets a setting

@@ -12,6 +12,7 @@
 #include <weft/transport.h>
 #include <weft/server.h>
 #include <weft/resolver.h>
+#include <weft/datagram.h>
 #include <weft/plugin.h>
 #include <weft/future.h>
 #include <weft/task.h>
