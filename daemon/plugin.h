@@ -9,8 +9,8 @@
 
 /*
  * The smallest record weftd accepts: everything up to .alpn. Fields added
- * since (.reopen, .worker_start, .worker_stop, .datagram_new) are read only when the record's size
- * covers them.
+ * since (.reopen, .worker_start, .worker_stop, .datagram_new, .service_alpn, .drain) are
+ * read only when the record's size covers them.
  */
 #define PLUGIN_RECORD_MIN_SIZE offsetof(struct weft_plugin, reopen)
 

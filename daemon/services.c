@@ -169,9 +169,13 @@ configure_tls(struct services *ss, struct service *s)
     rc = 0;
     if (cfg == NULL || !ok)
         goto out;
-    /* The plugin says what it speaks (ALPN) if its record is new enough to say it. */
-    if (rec->size >= offsetof(struct weft_plugin, alpn) + sizeof(rec->alpn) &&
-        rec->alpn != NULL && (rc = weft_tls_config_set_alpn(cfg, rec->alpn)) < 0)
+    /* The plugin says what it speaks (ALPN) if its record is new enough to say it: this
+     * service's protocols (service_alpn), else the plugin's. */
+    const char *const *(*service_alpn)(void *) = PLUGIN_FIELD(rec, service_alpn);
+    const char *const *alpn = service_alpn ? service_alpn(s->svc) : NULL;
+    if (alpn == NULL && rec->size >= offsetof(struct weft_plugin, alpn) + sizeof(rec->alpn))
+        alpn = rec->alpn;
+    if (alpn != NULL && (rc = weft_tls_config_set_alpn(cfg, alpn)) < 0)
         goto out;
     err[0] = '\0';
     if (weft_tls_config_check(cfg, err, sizeof(err)) < 0 ||
@@ -1011,6 +1015,19 @@ datagrams_left(const struct services *ss)
             if (ss->list[i].dgrams[j] != NULL)
                 return true;
     return false;
+}
+
+void
+services_drain(struct services *ss)
+{
+    for (size_t i = 0; i < ss->count; i++) {
+        struct service *s = &ss->list[i];
+        void (*drain)(void *) = PLUGIN_FIELD(s->plugin->rec, drain);
+
+        if (drain != NULL && s->svc != NULL &&
+            (s->worker_started || PLUGIN_FIELD(s->plugin->rec, worker_start) == NULL))
+            drain(s->svc);
+    }
 }
 
 void

@@ -96,6 +96,9 @@ void services_close_listeners(struct services *ss);
 /* Close every connection gracefully (flush, then close). */
 void services_close_clients(struct services *ss);
 
+/* A drain begins: each plugin's drain hook, for every service it has (weft/plugin.h). */
+void services_drain(struct services *ss);
+
 /* Abort every connection now. */
 void services_abort_clients(struct services *ss);
 

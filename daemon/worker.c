@@ -206,6 +206,7 @@ on_signal(struct weft_loop *loop, int sig, void *arg)
     /* Only our copies close: the master keeps the sockets it still serves. It learns
      * that ours are closed, so after a reload it knows when a removed address refuses. */
     services_close_listeners(w->ss);
+    services_drain(w->ss);          /* protocols that can say so tell their peers (GOAWAY) */
     send_msg(w, WORKER_MSG_CLOSED, 0);
     if (w->tick != NULL)
         weft_handle_cancel(w->tick);

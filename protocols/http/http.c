@@ -20,36 +20,18 @@
 #include <weft/weft.h>
 
 #include "files.h"
+#include "h2.h"
 #include "request.h"
 #include "response.h"
+#include "serve.h"
+#include "service.h"
 
-#define TEST_PAGE "<h1>Web Server Test</h1>"
 #define CACHE_MAX_FILE (64u * 1024)
 #define CACHE_MAX_TOTAL (32u * 1024 * 1024)
 #define OUT_FLUSH (64u * 1024)     /* responses batched before a mid-batch flush */
 #define FILE_CHUNK (64u * 1024)    /* a file body read with pread, where there is no sendfile */
 #define NC_HINT "This server expects CRLF line endings. With netcat, use nc -C."
 
-struct http_service {
-    char *root;                 /* NULL: the built-in test page */
-    char *root_real;            /* realpath(root) */
-    int rootfd;
-    char *index;
-    bool autoindex, follow_symlinks, dotfiles, server_tokens;
-    uint64_t header_timeout_ms, keepalive_timeout_ms;
-    uint64_t lingering_time_ms, lingering_timeout_ms;   /* see linger() */
-    struct http_limits limits;
-    char *access_log;           /* "off", "stderr" or a path */
-    int log_fd;                 /* -1 when off */
-    char *server_name;
-    char server[64];            /* the Server header value, "" for none */
-    struct http_mime *mime;
-    struct http_cache *cache;
-    /* "HTTP/1.x 200 OK", Date and Server lines, remade once a second */
-    time_t prefix_time;
-    char prefix[2][160];
-    size_t prefix_len[2];
-};
 
 enum timer_kind { T_NONE, T_HEAD, T_IDLE, T_SEND, T_LINGER };
 
@@ -77,6 +59,7 @@ struct conn {
     uint64_t linger_end;        /* when lingering stops, whatever comes */
     bool write_paused, closing, eof;
     bool sendfile;              /* plain socket: files go out with sendfile(2) */
+    bool h2c_check;             /* plain, http2 on, nothing parsed yet: an h2c preface? */
 };
 
 /* ---- config ---- */
@@ -181,6 +164,8 @@ http_service_new(void **out)
     s->lingering_time_ms = 30000;
     s->lingering_timeout_ms = 5000;
     s->limits = (struct http_limits)HTTP_LIMITS_DEFAULT;
+    s->h2 = (struct http2_limits)HTTP2_LIMITS_DEFAULT;
+    s->http2 = true;
     *out = s;
     return 0;
 }
@@ -223,7 +208,8 @@ http_configure(void *svc, const char *key, const char *v, char *err, size_t errl
     bool *flag = !strcmp(key, "autoindex") ? &s->autoindex
                : !strcmp(key, "follow_symlinks") ? &s->follow_symlinks
                : (!strcmp(key, "dotfiles") || !strcmp(key, "hidden_files")) ? &s->dotfiles
-               : !strcmp(key, "server_tokens") ? &s->server_tokens : NULL;
+               : !strcmp(key, "server_tokens") ? &s->server_tokens
+               : !strcmp(key, "http2") ? &s->http2 : NULL;
     if (flag) {
         if (parse_bool(v, &b) < 0)
             BAD("expected on or off, not '%s'", v);
@@ -253,6 +239,22 @@ http_configure(void *svc, const char *key, const char *v, char *err, size_t errl
         }
         return 0;
     }
+    /* HTTP/2's SETTINGS: { key, slot, least, most } */
+    const struct { const char *key; uint32_t *slot; uint64_t min, max; } h2keys[] = {
+        { "http2_max_concurrent_streams", &s->h2.max_concurrent_streams, 1, 10000 },
+        { "http2_max_header_list_size", &s->h2.max_header_list_size, 1024, 1024 * 1024 },
+        { "http2_header_table_size", &s->h2.header_table_size, 0, 65536 },
+        { "http2_initial_window_size", &s->h2.initial_window_size, 1, 0x7fffffff },
+    };
+    for (size_t i = 0; i < sizeof(h2keys) / sizeof(h2keys[0]); i++) {
+        if (strcmp(key, h2keys[i].key) != 0)
+            continue;
+        if (parse_size(v, &n) < 0 || n < h2keys[i].min || n > h2keys[i].max)
+            BAD("expected a number (k and m allowed) from %" PRIu64 " to %" PRIu64 ", not '%s'",
+                h2keys[i].min, h2keys[i].max, v);
+        *h2keys[i].slot = (uint32_t)n;
+        return 0;
+    }
     if (!strcmp(key, "max_headers")) {
         char *end;
         errno = 0;
@@ -266,7 +268,9 @@ http_configure(void *svc, const char *key, const char *v, char *err, size_t errl
     snprintf(err, errlen, "known: root, index, autoindex, follow_symlinks, dotfiles, "
              "header_timeout, keepalive_timeout, lingering_time, lingering_timeout, "
              "max_request_line, max_header_size, "
-             "max_headers, max_body_size, access_log, server_tokens, server_name");
+             "max_headers, max_body_size, access_log, server_tokens, server_name, http2, "
+             "http2_max_concurrent_streams, http2_max_header_list_size, "
+             "http2_header_table_size, http2_initial_window_size");
     return -WEFT_ENOKEY;
 }
 
@@ -356,355 +360,65 @@ http_reopen(void *p, char *err, size_t errlen)
     return 0;
 }
 
-/* Copy s into the log line with quotes, backslashes and control bytes escaped
- * (a request must not be able to forge log lines). */
-static size_t
-log_escape(char *out, size_t room, const char *s, size_t len)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len && o + 5 < room; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
-            o += (size_t)snprintf(out + o, room - o, "\\x%02X", c);
-        else
-            out[o++] = (char)c;
-    }
-    return o;
-}
-
-static void
-access_log(struct conn *c, const struct http_request *r, int status, uint64_t bytes)
-{
-    static __thread time_t when = -1;
-    static __thread char stamp[40];
-    char line[2048], peer[160];
-    size_t n = 0;
-    time_t now = time(NULL);
-
-    if (c->svc->log_fd < 0)
-        return;
-    if (now != when) {
-        struct tm tm;
-        localtime_r(&now, &tm);
-        strftime(stamp, sizeof(stamp), "%d/%b/%Y:%H:%M:%S %z", &tm);
-        when = now;
-    }
-    weft_transport_peer_string(c->tr, peer, sizeof(peer));
-    /* Combined format logs the host only; a unix: peer ("unix:pid=N,uid=N", a path with
-     * blanks escaped) is one word already, and all of it says who. */
-    char *colon = strncmp(peer, "unix:", 5) != 0 ? strrchr(peer, ':') : NULL;
-    if (colon)
-        *colon = '\0';
-    const char *host = peer;
-    if (host[0] == '[') {
-        host++;
-        char *rb = strchr(host, ']');
-        if (rb)
-            *rb = '\0';
-    }
-    n += (size_t)snprintf(line, sizeof(line), "%s - - [%s] \"", host, stamp);
-    if (r && r->method_name && r->target) {
-        n += log_escape(line + n, sizeof(line) - n - 600, r->method_name, strlen(r->method_name));
-        line[n++] = ' ';
-        n += log_escape(line + n, sizeof(line) - n - 600, r->target, r->target_len);
-        n += (size_t)snprintf(line + n, sizeof(line) - n, " HTTP/%u.%u", r->major, r->minor);
-    } else {
-        line[n++] = '-';
-    }
-    n += (size_t)snprintf(line + n, sizeof(line) - n, "\" %d %" PRIu64 " \"", status, bytes);
-    const char *ref = r && r->referer ? r->referer : "-";
-    const char *ua = r && r->user_agent ? r->user_agent : "-";
-    n += log_escape(line + n, sizeof(line) - n - 300, ref, strlen(ref));
-    n += (size_t)snprintf(line + n, sizeof(line) - n, "\" \"");
-    n += log_escape(line + n, sizeof(line) - n - 4, ua, strlen(ua));
-    line[n++] = '"';
-    line[n++] = '\n';
-    /* O_APPEND: one write per line keeps lines whole across workers. */
-    if (write(c->svc->log_fd, line, n) < 0)
-        weft_log(WEFT_LOG_WARNING, "http: access log: %s", strerror(errno));
-}
-
-/* ---- responses ---- */
-
-struct reply {
-    int status;
-    uint64_t bytes;             /* body bytes sent, for the log */
-    bool keep_alive;
-};
-
-static void
-send_error(struct conn *c, const struct http_request *r, struct reply *rep, int status,
-           const char *extra, const char *hint)
-{
-    bool head = r && r->method == HTTP_M_HEAD;
-    rep->status = status;
-    int n = http_error_write(c->out, status, r && r->major == 1 ? r->minor : 1,
-                             c->svc->server[0] ? c->svc->server : NULL, rep->keep_alive, head,
-                             extra, hint);
-    if (n < 0) {
-        rep->keep_alive = false;
-        return;
-    }
-    rep->bytes = (uint64_t)n;
-}
-
-/* Percent-encode a normalised path for a Location header or a link. */
-static int
-url_encode(struct evbuffer *out, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-            strchr("/-._~!$&'()*+,;=:@", ch)) {
-            if (evbuffer_add(out, s, 1) < 0)
-                return -ENOMEM;
-        } else {
-            char e[3] = { '%', hex[ch >> 4], hex[ch & 15] };
-            if (evbuffer_add(out, e, 3) < 0)
-                return -ENOMEM;
-        }
-    }
-    return 0;
-}
-
-static void
-send_redirect_slash(struct conn *c, const struct http_request *r, struct reply *rep,
-                    const char *path)
-{
-    struct evbuffer *loc = evbuffer_new();
-    char extra[PATH_MAX * 3 + 32];
-    /* The query goes along (nginx keeps it): as the client sent it, which llhttp has
-     * checked to hold no space or control byte; the fragment never reaches a server. */
-    const char *q = memchr(r->target, '?', r->target_len);
-    size_t qlen = 0;
-    if (q != NULL) {
-        qlen = (size_t)(r->target + r->target_len - q);
-        const char *hash = memchr(q, '#', qlen);
-        if (hash != NULL)
-            qlen = (size_t)(hash - q);
-        for (size_t i = 0; i < qlen; i++)
-            if ((unsigned char)q[i] <= 0x20 || (unsigned char)q[i] >= 0x7f)
-                qlen = 0;
-    }
-    if (loc == NULL || url_encode(loc, path) < 0 || evbuffer_add(loc, "/", 1) < 0 ||
-        (qlen > 1 && evbuffer_add(loc, q, qlen) < 0) ||
-        evbuffer_get_length(loc) > sizeof(extra) - 32) {
-        evbuffer_free(loc);
-        send_error(c, r, rep, 500, NULL, NULL);
-        return;
-    }
-    size_t n = evbuffer_get_length(loc);
-    memcpy(extra, "Location: ", 10);
-    evbuffer_remove(loc, extra + 10, n);
-    memcpy(extra + 10 + n, "\r\n", 3);
-    evbuffer_free(loc);
-    send_error(c, r, rep, 301, extra, NULL);
-}
-
-static int
-name_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* autoindex: an HTML list of the directory's entries, sorted by name. */
-static void
-send_listing(struct conn *c, const struct http_request *r, struct reply *rep, int dirfd,
-             const char *path)
-{
-    struct evbuffer *body = evbuffer_new();
-    char **names = NULL;
-    size_t count = 0, cap = 0;
-    int fd = dup(dirfd);
-    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-    struct dirent *de;
-
-    if (body == NULL || d == NULL) {
-        if (fd >= 0 && d == NULL)
-            close(fd);
-        goto fail;
-    }
-    while ((de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.' && (!c->svc->dotfiles || !strcmp(de->d_name, ".") ||
-                                     !strcmp(de->d_name, "..")))
-            continue;
-        if (count == cap) {
-            size_t ncap = cap ? cap * 2 : 64;
-            char **nn = realloc(names, ncap * sizeof(*nn));
-            if (nn == NULL)
-                goto fail;
-            names = nn;
-            cap = ncap;
-        }
-        struct stat st;
-        bool dir = fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
-        size_t len = strlen(de->d_name);
-        char *nm = malloc(len + 2);
-        if (nm == NULL)
-            goto fail;
-        memcpy(nm, de->d_name, len);
-        nm[len] = dir ? '/' : '\0';
-        nm[len + 1] = '\0';
-        names[count++] = nm;
-    }
-    qsort(names, count, sizeof(*names), name_cmp);
-    if (evbuffer_add_printf(body, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-                            "<title>Index of ") < 0 || http_html_escape(body, path) < 0 ||
-        evbuffer_add_printf(body, "</title></head>\n<body><h1>Index of ") < 0 ||
-        http_html_escape(body, path) < 0 ||
-        evbuffer_add_printf(body, "</h1>\n<ul>\n<li><a href=\"../\">../</a></li>\n") < 0)
-        goto fail;
-    for (size_t i = 0; i < count; i++) {
-        if (evbuffer_add_printf(body, "<li><a href=\"") < 0 || url_encode(body, names[i]) < 0 ||
-            evbuffer_add_printf(body, "\">") < 0 || http_html_escape(body, names[i]) < 0 ||
-            evbuffer_add_printf(body, "</a></li>\n") < 0)
-            goto fail;
-    }
-    if (evbuffer_add_printf(body, "</ul></body></html>\n") < 0)
-        goto fail;
-    struct http_head h = {
-        .status = 200, .minor = r->minor, .server = c->svc->server[0] ? c->svc->server : NULL,
-        .content_type = "text/html; charset=utf-8",
-        .content_length = evbuffer_get_length(body), .keep_alive = rep->keep_alive,
-    };
-    if (http_head_write(c->out, &h) < 0)
-        goto fail;
-    rep->status = 200;
-    if (r->method != HTTP_M_HEAD) {
-        rep->bytes = h.content_length;
-        evbuffer_add_buffer(c->out, body);
-    }
-    goto out;
-fail:
-    send_error(c, r, rep, 500, NULL, NULL);
-out:
-    for (size_t i = 0; i < count; i++)
-        free(names[i]);
-    free(names);
-    if (d)
-        closedir(d);
-    evbuffer_free(body);
-}
+/* ---- HTTP/1.1 framing (serve.c decides what the answer is) ---- */
 
 static int flush(struct conn *c);
 
-/*
- * The body of a file response, from memory (cached) or from fd (sendfile).
- * Decides 304 / 206 / 416 / 200 from the validators first.
- */
-static void
-send_file(struct conn *c, const struct http_request *r, struct reply *rep,
-          const struct http_cached *mem, int fd, const struct stat *st, const char *mime)
+static int
+h1_head(struct http_exchange *x, const struct http_head *h)
 {
-    char etag[40], lastmod[30], extra[256];
-    uint64_t size = mem ? mem->size : (uint64_t)st->st_size;
-    time_t mtime = mem ? mem->mtime : st->st_mtime;
-    uint64_t start, len;
-    int status;
+    struct conn *c = x->ctx;
+    return http_head_write(c->out, h);
+}
 
-    if (mem) {
-        memcpy(etag, mem->etag, sizeof(etag));
-        memcpy(lastmod, mem->last_modified, sizeof(lastmod));
-    } else {
-        http_etag_format(etag, sizeof(etag), mtime, size);
-        http_date_format(mtime, lastmod);
-    }
+static int
+h1_body(struct http_exchange *x, const void *data, size_t len)
+{
+    struct conn *c = x->ctx;
+    return evbuffer_add(c->out, data, len) < 0 ? -ENOMEM : 0;
+}
 
-    const struct http_preconditions q = {
-        .if_match = r->if_match, .if_unmodified_since = r->if_unmodified_since,
-        .if_none_match = r->if_none_match, .if_modified_since = r->if_modified_since,
-        .range = r->range, .if_range = r->if_range, .get = r->method == HTTP_M_GET,
-    };
-    struct http_file_answer a = http_file_decide(&q, etag, lastmod, mtime, size);
-    int n = snprintf(extra, sizeof(extra), "Last-Modified: %s\r\nETag: %s\r\n", lastmod, etag);
-    switch (a.status) {
-    case 412:
-        send_error(c, r, rep, 412, NULL, NULL);
-        goto done;
-    case 304: {
-        struct http_head h = {
-            .status = 304, .minor = r->minor, .server = c->svc->server[0] ? c->svc->server : NULL,
-            .no_length = true, .keep_alive = rep->keep_alive, .extra = extra,
-        };
-        /* a 304 has no body, and its Content-Length would be the 200's: send none */
-        rep->status = 304;
-        if (http_head_write(c->out, &h) < 0)
-            rep->keep_alive = false;
-        goto done;
+static int
+h1_body_buffer(struct http_exchange *x, struct evbuffer *buf)
+{
+    struct conn *c = x->ctx;
+    return evbuffer_add_buffer(c->out, buf) < 0 ? -ENOMEM : 0;
+}
+
+/* A file body after its head: takes fd. */
+static int
+h1_file(struct http_exchange *x, int fd, uint64_t off, uint64_t len)
+{
+    struct conn *c = x->ctx;
+
+    if (!c->sendfile) {
+        /* TLS must encrypt the bytes, so they pass through user space: pump_file reads
+         * them with pread as the transport drains. (A mapping of the file would save
+         * that copy, but a file truncated meanwhile raises SIGBUS and kills the worker;
+         * a pread just comes up short.) */
+        c->file_fd = fd;
+        c->file_off = off;
+        c->file_left = len;
+        return 0;
     }
-    case 416:
-        snprintf(extra + n, sizeof(extra) - (size_t)n, "Content-Range: bytes */%" PRIu64 "\r\n",
-                 size);
-        send_error(c, r, rep, 416, extra, NULL);
-        goto done;
-    case 206:
-        n += snprintf(extra + n, sizeof(extra) - (size_t)n,
-                      "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n",
-                      a.start, a.start + a.len - 1, size);
-        break;
-    }
-    status = a.status;
-    start = a.start;
-    len = a.len;
-    snprintf(extra + n, sizeof(extra) - (size_t)n, "Accept-Ranges: bytes\r\n");
-    struct http_head h = {
-        .status = status, .minor = r->minor, .server = c->svc->server[0] ? c->svc->server : NULL,
-        .content_type = mime, .content_length = len, .keep_alive = rep->keep_alive,
-        .extra = extra,
-    };
-    rep->status = status;
-    if (http_head_write(c->out, &h) < 0) {
-        rep->keep_alive = false;
-        goto done;
-    }
-    if (r->method == HTTP_M_HEAD || len == 0)
-        goto done;
-    if (mem) {
-        if (evbuffer_add(c->out, mem->data + start, (size_t)len) < 0) {
-            rep->keep_alive = false;        /* the head went out: the connection must go */
-            goto done;
-        }
-    } else {
-        if (!c->sendfile) {
-            /* TLS must encrypt the bytes, so they pass through user space: pump_file reads
-             * them with pread as the transport drains. (A mapping of the file would save
-             * that copy, but a file truncated meanwhile raises SIGBUS and kills the worker;
-             * a pread just comes up short.) */
-            c->file_fd = fd;
-            c->file_off = start;
-            c->file_left = len;
-            fd = -1;
-            rep->bytes = len;
-            goto done;
-        }
-        /* On a plain socket the transport sends the file with sendfile(2), after the
-         * head, and the bytes never enter user space (a file that shrinks meanwhile ends
-         * the connection: the client sees a short body, never a wrong one). The
-         * transport takes fd. */
-        int sock = -1, on = 1, off = 0;
-        size_t sl = sizeof(sock);
-        /* Cork the socket while the head is handed over, so that it leaves with the
-         * file's first pages, not in a packet of its own (nginx's tcp_nopush). */
-        if (weft_transport_get_extra_info(c->tr, "socket", &sock, &sl) == 0)
-            (void)setsockopt(sock, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
-        if (flush(c) < 0) {
-            rep->keep_alive = false;
-            goto done;
-        }
-        int rc = weft_transport_sendfile(c->tr, fd, start, len);
-        if (sock >= 0)
-            (void)setsockopt(sock, IPPROTO_TCP, TCP_CORK, &off, sizeof(off));
-        if (rc < 0) {
-            rep->keep_alive = false;    /* the head went out: the connection must go */
-            goto done;
-        }
-        fd = -1;
-    }
-    rep->bytes = len;
-done:
-    if (fd >= 0)
+    /* On a plain socket the transport sends the file with sendfile(2), after the
+     * head, and the bytes never enter user space (a file that shrinks meanwhile ends
+     * the connection: the client sees a short body, never a wrong one). The
+     * transport takes fd. */
+    int sock = -1, on = 1, off0 = 0;
+    size_t sl = sizeof(sock);
+    /* Cork the socket while the head is handed over, so that it leaves with the
+     * file's first pages, not in a packet of its own (nginx's tcp_nopush). */
+    if (weft_transport_get_extra_info(c->tr, "socket", &sock, &sl) == 0)
+        (void)setsockopt(sock, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
+    if (flush(c) < 0) {
         close(fd);
+        return -EPIPE;
+    }
+    int rc = weft_transport_sendfile(c->tr, fd, off, len);
+    if (sock >= 0)
+        (void)setsockopt(sock, IPPROTO_TCP, TCP_CORK, &off0, sizeof(off0));
+    return rc;
 }
 
 /*
@@ -713,18 +427,16 @@ done:
  * three memcpy's and the body, no printf.
  */
 static bool
-send_cached_fast(struct conn *c, const struct http_request *r, struct reply *rep,
-                 const struct http_cached *mem)
+h1_cached(struct http_exchange *x, const struct http_cached *mem)
 {
+    struct conn *c = x->ctx;
     struct http_service *s = c->svc;
+    const struct http_request *r = x->r;
     static const char ka[] = "Connection: keep-alive\r\n\r\n";
     static const char cl[] = "Connection: close\r\n\r\n";
     time_t now = time(NULL);
     unsigned v = r->minor ? 1 : 0;
 
-    if (r->if_none_match || r->if_modified_since || r->if_match || r->if_unmodified_since ||
-        r->range)
-        return false;
     if (now != s->prefix_time) {
         const char *date = http_date_now();
         for (unsigned i = 0; i < 2; i++) {
@@ -740,154 +452,68 @@ send_cached_fast(struct conn *c, const struct http_request *r, struct reply *rep
         return false;
     bool body = r->method != HTTP_M_HEAD;
     size_t total = s->prefix_len[v] + mem->headers_len + sizeof(ka) + (body ? mem->size : 0);
+    x->status = 200;
     if (evbuffer_expand(c->out, total) < 0 ||
         evbuffer_add(c->out, s->prefix[v], s->prefix_len[v]) < 0 ||
         evbuffer_add(c->out, mem->headers, mem->headers_len) < 0 ||
-        (rep->keep_alive ? evbuffer_add(c->out, ka, sizeof(ka) - 1)
-                         : evbuffer_add(c->out, cl, sizeof(cl) - 1)) < 0 ||
+        (x->keep_alive ? evbuffer_add(c->out, ka, sizeof(ka) - 1)
+                       : evbuffer_add(c->out, cl, sizeof(cl) - 1)) < 0 ||
         (body && evbuffer_add(c->out, mem->data, (size_t)mem->size) < 0)) {
-        rep->keep_alive = false;
-        rep->status = 200;
+        x->keep_alive = false;
+        x->failed = true;
         return true;
     }
-    rep->status = 200;
-    rep->bytes = body ? mem->size : 0;
+    x->bytes = body ? mem->size : 0;
     return true;
 }
 
-static int
-errno_status(int err)
-{
-    switch (err) {
-    case -ENOENT: case -ENOTDIR: case -ENAMETOOLONG:
-        return 404;
-    case -EMFILE: case -ENFILE: case -ENOMEM:
-        return 503;
-    case -ELOOP: case -EXDEV: case -EACCES: case -EPERM: case -ENXIO:
-        return 403;
-    default:
-        return 500;
-    }
-}
+static const struct http_framing_ops h1_ops = {
+    .head = h1_head,
+    .body = h1_body,
+    .body_buffer = h1_body_buffer,
+    .file = h1_file,
+    .cached = h1_cached,
+};
 
 static void
-serve_path(struct conn *c, const struct http_request *r, struct reply *rep, char *path)
+access_log(struct conn *c, const struct http_request *r, int status, uint64_t bytes)
 {
-    struct http_service *s = c->svc;
-    uint64_t now = weft_loop_time(c->loop);
-    const struct http_cached *mem;
-    struct stat st;
-    int fd;
+    char peer[160];
 
-    if (!s->dotfiles && http_path_has_dotfile(path)) {
-        send_error(c, r, rep, 404, NULL, NULL);
+    if (c->svc->log_fd < 0)
         return;
-    }
-    if ((mem = http_cache_get(s->cache, path, now)) != NULL) {
-        if (!send_cached_fast(c, r, rep, mem))
-            send_file(c, r, rep, mem, -1, NULL, mem->mime);
-        return;
-    }
-    fd = http_open_beneath(s->rootfd, s->root_real, path + 1, s->follow_symlinks);
-    if (fd < 0) {
-        send_error(c, r, rep, errno_status(fd), NULL, NULL);
-        return;
-    }
-    if (fstat(fd, &st) < 0) {
-        int rc = -errno;
-        close(fd);
-        send_error(c, r, rep, errno_status(rc), NULL, NULL);
-        return;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        size_t len = strlen(path);
-        if (path[len - 1] != '/') {
-            close(fd);
-            send_redirect_slash(c, r, rep, path);
-            return;
-        }
-        int ifd = openat(fd, s->index, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
-        struct stat ist;
-        if (ifd >= 0 && fstat(ifd, &ist) == 0 && S_ISREG(ist.st_mode)) {
-            close(fd);
-            const char *mime = http_mime_lookup(s->mime, s->index);
-            send_file(c, r, rep, NULL, ifd, &ist, mime);
-            return;
-        }
-        if (ifd >= 0)
-            close(ifd);
-        if (s->autoindex)
-            send_listing(c, r, rep, fd, path);
-        else
-            send_error(c, r, rep, 403, NULL, NULL);
-        close(fd);
-        return;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        send_error(c, r, rep, 403, NULL, NULL);
-        return;
-    }
-    const char *mime = http_mime_lookup(s->mime, path);
-    mem = http_cache_put(s->cache, path, fd, &st, mime, now);
-    if (mem) {
-        close(fd);
-        if (!send_cached_fast(c, r, rep, mem))
-            send_file(c, r, rep, mem, -1, NULL, mime);
-    } else {
-        send_file(c, r, rep, NULL, fd, &st, mime);
-    }
+    weft_transport_peer_string(c->tr, peer, sizeof(peer));
+    http_access_log(c->svc, peer, r, status, bytes);
 }
 
-static void
-serve_test_page(struct conn *c, const struct http_request *r, struct reply *rep,
-                const char *path)
+static struct http_exchange
+exchange(struct conn *c, const struct http_request *r, bool keep_alive)
 {
-    if (strcmp(path, "/") != 0 && strcmp(path, "/index.html") != 0) {
-        send_error(c, r, rep, 404, NULL, NULL);
-        return;
-    }
-    struct http_head h = {
-        .status = 200, .minor = r->minor, .server = c->svc->server[0] ? c->svc->server : NULL,
-        .content_type = "text/html; charset=utf-8", .content_length = sizeof(TEST_PAGE) - 1,
-        .keep_alive = rep->keep_alive,
+    return (struct http_exchange){
+        .ops = &h1_ops, .ctx = c, .svc = c->svc, .r = r, .keep_alive = keep_alive,
+        .now_ms = weft_loop_time(c->loop),
     };
-    rep->status = 200;
-    if (http_head_write(c->out, &h) < 0) {
-        rep->keep_alive = false;
-        return;
-    }
-    if (r->method != HTTP_M_HEAD) {
-        if (evbuffer_add(c->out, TEST_PAGE, sizeof(TEST_PAGE) - 1) < 0)
-            rep->keep_alive = false;
-        rep->bytes = sizeof(TEST_PAGE) - 1;
-    }
+}
+
+/* An error answer into c->out, logged; the connection closes after it. */
+static void
+send_error(struct conn *c, const struct http_request *r, int status, const char *hint)
+{
+    struct http_exchange x = exchange(c, r, false);
+
+    http_serve_error(&x, status, NULL, hint);
+    access_log(c, r, status, x.bytes);
 }
 
 /* Answer one complete request into c->out; false if the connection must close after. */
 static bool
 respond(struct conn *c, const struct http_request *r)
 {
-    struct reply rep = { .keep_alive = r->keep_alive && !r->upgrade };
-    char path[PATH_MAX];
+    struct http_exchange x = exchange(c, r, r->keep_alive && !r->upgrade);
 
-    if (r->method == HTTP_M_OTHER) {
-        send_error(c, r, &rep, 405, "Allow: GET, HEAD\r\n", NULL);
-    } else {
-        int n = http_path_normalise(r->target, r->target_len, path, sizeof(path));
-        if (n == HTTP_PATH_BAD) {
-            rep.keep_alive = false;     /* "GET *", "GET http:x": not a path; as nginx, close */
-            send_error(c, r, &rep, 400, NULL, NULL);
-        }
-        else if (n < 0)
-            send_error(c, r, &rep, 403, NULL, NULL);
-        else if (c->svc->root == NULL)
-            serve_test_page(c, r, &rep, path);
-        else
-            serve_path(c, r, &rep, path);
-    }
-    access_log(c, r, rep.status, rep.bytes);
-    return rep.keep_alive;
+    http_serve(&x);
+    access_log(c, r, x.status, x.bytes);
+    return x.keep_alive && !x.failed;
 }
 
 /* ---- timers ---- */
@@ -949,9 +575,7 @@ on_timer(void *arg)
         weft_transport_close(c->tr);    /* answered: the content never came */
     } else if (c->kind == T_HEAD) {
         /* slowloris or a stalled body: say so, then go */
-        struct reply rep = { .keep_alive = false };
-        send_error(c, NULL, &rep, 408, NULL, NULL);
-        access_log(c, NULL, 408, rep.bytes);
+        send_error(c, NULL, 408, NULL);
         weft_transport_write_buffer(c->tr, c->out);
         weft_transport_close(c->tr);
     } else if (c->kind == T_SEND) {
@@ -964,6 +588,23 @@ on_timer(void *arg)
 /* ---- the protocol ---- */
 
 static void process(struct conn *c);
+static void conn_free(struct conn *c);
+
+/* Hand the connection to HTTP/2 (h2.c), with the bytes in already read (or NULL), and
+ * free c. False if there is no memory for it: the connection is aborted. */
+static bool
+to_h2(struct conn *c, struct evbuffer *in)
+{
+    if (h2_conn_start(c->svc, c->tr, in) == NULL) {
+        weft_log(WEFT_LOG_ERR, "http: out of memory for an HTTP/2 connection: closing it");
+        c->closing = true;
+        c->kind = T_NONE;
+        weft_transport_abort(c->tr);
+        return false;
+    }
+    conn_free(c);       /* the transport calls the h2 connection from now on */
+    return true;
+}
 
 static int
 conn_made(struct weft_protocol *p, struct weft_transport *tr)
@@ -977,6 +618,14 @@ conn_made(struct weft_protocol *p, struct weft_transport *tr)
     /* TLS must read a file's bytes to encrypt them; a plain socket sends them with
      * weft_transport_sendfile */
     c->sendfile = weft_transport_get_extra_info(tr, "ssl_object", &ssl, &len) != 0;
+    if (!c->sendfile && c->svc->http2) {
+        char alpn[16];
+        size_t alen = sizeof(alpn);
+        if (weft_transport_get_extra_info(tr, "alpn_protocol", alpn, &alen) == 0 &&
+            strcmp(alpn, "h2") == 0)
+            return to_h2(c, NULL) ? 0 : -ENOMEM;
+    }
+    c->h2c_check = c->sendfile && c->svc->http2;
     /* the first request gets the head timeout from the accept */
     arm(c, T_HEAD, c->svc->header_timeout_ms);
     return c->closing ? -ENOMEM : 0;
@@ -1053,11 +702,9 @@ fail_request(struct conn *c)
 {
     const struct http_request *r = http_parser_request(c->parser);
     int status = http_parser_status(c->parser);
-    struct reply rep = { .keep_alive = false };
     const char *hint = http_parser_bare_lf(c->parser) ? NC_HINT : http_parser_reason(c->parser);
     /* answer errors as HTTP/1.1 unless the head said 1.0 */
-    send_error(c, r->method_name ? r : NULL, &rep, status, NULL, hint);
-    access_log(c, r->method_name ? r : NULL, status, rep.bytes);
+    send_error(c, r->method_name ? r : NULL, status, hint);
     if (weft_log_enabled(WEFT_LOG_DEBUG))
         weft_log(WEFT_LOG_DEBUG, "http: %d: %s", status, http_parser_reason(c->parser));
 }
@@ -1116,6 +763,22 @@ process(struct conn *c)
 {
     struct evbuffer *in = c->in;
     bool close_after = false, unread = false;
+
+    if (c->h2c_check) {
+        /* h2c with prior knowledge (RFC 9113 §3.3): the preface as the connection's first
+         * bytes, looked for before the HTTP/1.1 parser sees them. A prefix of it waits
+         * for the rest (under the head timeout); anything else is HTTP/1.1. */
+        size_t have = evbuffer_get_length(in), n = have < H2_PREFACE_LEN ? have : H2_PREFACE_LEN;
+        char head[H2_PREFACE_LEN];
+        if (evbuffer_copyout(in, head, n) != (ev_ssize_t)n || memcmp(head, H2_PREFACE, n) != 0)
+            c->h2c_check = false;
+        else if (n < H2_PREFACE_LEN)
+            return;
+        else {
+            to_h2(c, in);
+            return;
+        }
+    }
 
     while (!c->write_paused && c->file_fd < 0 && !close_after && evbuffer_get_length(in) > 0) {
         size_t len = evbuffer_get_contiguous_space(in), used = 0;
@@ -1251,9 +914,8 @@ conn_resume_writing(struct weft_protocol *p)
 }
 
 static void
-conn_lost(struct weft_protocol *p, int error)
+conn_free(struct conn *c)
 {
-    struct conn *c = (struct conn *)p;
     if (c->timer)
         weft_handle_cancel(c->timer);
     if (c->resume)
@@ -1262,6 +924,13 @@ conn_lost(struct weft_protocol *p, int error)
     http_parser_free(c->parser);
     evbuffer_free(c->out);
     free(c);
+}
+
+static void
+conn_lost(struct weft_protocol *p, int error)
+{
+    (void)error;
+    conn_free((struct conn *)p);
 }
 
 static const struct weft_protocol_ops conn_ops = {
@@ -1295,15 +964,28 @@ http_protocol_new(void *svc)
     return &c->base;
 }
 
-/* What a TLS client may negotiate with us (ALPN). */
+/* What a TLS client may negotiate with us (ALPN): h2 first where http2 is on. */
 static const char *const http_alpn[] = { "http/1.1", NULL };
+static const char *const http_alpn_h2[] = { "h2", "http/1.1", NULL };
+
+static const char *const *
+http_service_alpn(void *svc)
+{
+    return ((struct http_service *)svc)->http2 ? http_alpn_h2 : http_alpn;
+}
+
+static void
+http_drain(void *svc)
+{
+    h2_drain(svc);      /* HTTP/1.1 connections end at their keep-alive timeout, as before */
+}
 
 WEFT_PLUGIN_EXPORT const struct weft_plugin weft_plugin = {
     .abi = WEFT_PLUGIN_ABI,
     .size = sizeof(struct weft_plugin),
     .name = "http",
     .version = WEFT_VERSION_STRING,
-    .summary = "HTTP/1.1 static file server",
+    .summary = "HTTP/1.1 and HTTP/2 static file server",
     .service_new = http_service_new,
     .configure = http_configure,
     .service_check = http_service_check,
@@ -1311,4 +993,6 @@ WEFT_PLUGIN_EXPORT const struct weft_plugin weft_plugin = {
     .protocol_new = http_protocol_new,
     .alpn = http_alpn,
     .reopen = http_reopen,
+    .service_alpn = http_service_alpn,
+    .drain = http_drain,
 };

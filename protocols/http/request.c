@@ -502,6 +502,13 @@ http_parser_feed(struct http_parser *p, const char *data, size_t len, size_t *us
     }
     resolve(p);
     p->state = ST_ERROR;
+    if (e == HPE_PAUSED_H2_UPGRADE && p->status == 0) {
+        /* "PRI * HTTP/2.0": the HTTP/2 connection preface where HTTP/1.1 was expected (a
+         * service with http2 = off, or not at a connection's start). llhttp's reason
+         * ("Pause on PRI/Upgrade") is its own business, not the client's. */
+        p->status = 505;
+        p->reason = "HTTP/2 is not served on this connection";
+    }
     if (p->status == 0) {
         p->status = status_of(p, e, stop < data + len ? *stop : 0);
         p->reason = llhttp_get_error_reason(&p->ll);

@@ -104,6 +104,19 @@ http_html_escape(struct evbuffer *out, const char *s)
 }
 
 int
+http_error_body(struct evbuffer *body, int status, const char *hint)
+{
+    const char *text = http_status_text(status);
+    if (evbuffer_add_printf(body, "<!DOCTYPE html>\n<html><head><title>%d %s</title></head>\n"
+                            "<body><h1>%d %s</h1>\n", status, text, status, text) < 0)
+        return -ENOMEM;
+    if (hint && (evbuffer_add_printf(body, "<p>") < 0 || http_html_escape(body, hint) < 0 ||
+                 evbuffer_add_printf(body, "</p>\n") < 0))
+        return -ENOMEM;
+    return evbuffer_add_printf(body, "</body></html>\n") < 0 ? -ENOMEM : 0;
+}
+
+int
 http_error_write(struct evbuffer *out, int status, unsigned minor, const char *server,
                  bool keep_alive, bool head_only, const char *extra, const char *hint)
 {
@@ -111,14 +124,7 @@ http_error_write(struct evbuffer *out, int status, unsigned minor, const char *s
     int rc = -ENOMEM;
     if (body == NULL)
         return -ENOMEM;
-    const char *text = http_status_text(status);
-    if (evbuffer_add_printf(body, "<!DOCTYPE html>\n<html><head><title>%d %s</title></head>\n"
-                            "<body><h1>%d %s</h1>\n", status, text, status, text) < 0)
-        goto out;
-    if (hint && (evbuffer_add_printf(body, "<p>") < 0 || http_html_escape(body, hint) < 0 ||
-                 evbuffer_add_printf(body, "</p>\n") < 0))
-        goto out;
-    if (evbuffer_add_printf(body, "</body></html>\n") < 0)
+    if (http_error_body(body, status, hint) < 0)
         goto out;
     struct http_head h = {
         .status = status, .minor = minor, .server = server,

@@ -45,6 +45,12 @@ int http_head_write(struct evbuffer *out, const struct http_head *h);
 int http_error_write(struct evbuffer *out, int status, unsigned minor, const char *server,
                      bool keep_alive, bool head_only, const char *extra, const char *hint);
 
+/**
+ * Append the HTML page of an error response to body: the status and, if hint is not NULL,
+ * one line of advice (HTML-escaped). Returns 0 or -ENOMEM.
+ */
+int http_error_body(struct evbuffer *body, int status, const char *hint);
+
 /** Append s to out with &, <, >, " and ' escaped for HTML. Returns 0 or -ENOMEM. */
 int http_html_escape(struct evbuffer *out, const char *s);
 

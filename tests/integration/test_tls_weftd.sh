@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # test_tls_weftd.sh: weftd with TLS services: echo (Protocol layer) with openssl s_client,
-# http with curl --cacert (ALPN http/1.1) and its TLS lingering close, poem (stream layer) with examples/get_poetry, and a
+# http with curl --cacert (ALPN h2 first, http/1.1) and its TLS lingering close, poem (stream layer) with examples/get_poetry, and a
 # config error naming the file for a key that does not match its certificate.
 set -euo pipefail
 
@@ -73,9 +73,13 @@ grep -q "Verify return code: 0" <<<"$out" || fail "certificate not verified"
 
 out=$(curl -sS --cacert "$c/ca.pem" --resolve "a.test:${ports[1]}:127.0.0.1" \
       -o /dev/null -w '%{http_code} %{http_version}' "https://a.test:${ports[1]}/" 2>&1) || true
-[ "$out" = "200 1.1" ] || fail "curl over TLS: $out"
+# http2 = on (the default): curl asks for h2 first and gets it (test_http2.sh covers h2)
+[ "$out" = "200 2" ] || fail "curl over TLS: $out"
 out=$(timeout 10 openssl s_client -connect "127.0.0.1:${ports[1]}" -CAfile "$c/ca.pem" \
       -alpn h2,http/1.1 </dev/null 2>&1) || true
+grep -q "ALPN protocol: h2" <<<"$out" || fail "http does not prefer ALPN h2"
+out=$(timeout 10 openssl s_client -connect "127.0.0.1:${ports[1]}" -CAfile "$c/ca.pem" \
+      -alpn http/1.1 </dev/null 2>&1) || true
 grep -q "ALPN protocol: http/1.1" <<<"$out" || fail "http does not answer ALPN http/1.1"
 
 out=$(timeout 20 "$WEFT_BINARY_DIR/examples/example_get_poetry" --cafile "$c/ca.pem" \

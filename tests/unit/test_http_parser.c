@@ -332,6 +332,29 @@ test_upgrade_is_ignored_and_http_goes_on(void **state)
     http_parser_free(p);
 }
 
+static void
+test_h2_preface_is_505_with_our_reason(void **state)
+{
+    /* "PRI * HTTP/2.0" where HTTP/1.1 is expected: 505, and a reason of ours (llhttp's is
+     * "Pause on PRI/Upgrade", which the error page used to show); fed whole and in bytes */
+    const char pri[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    (void)state;
+    for (size_t step = 1; step <= sizeof(pri) - 1; step += sizeof(pri) - 2) {
+        struct http_parser *p = http_parser_new(NULL);
+        enum http_parse_event ev = HTTP_EV_MORE;
+        size_t off = 0, used;
+        while (ev == HTTP_EV_MORE && off < sizeof(pri) - 1) {
+            size_t n = sizeof(pri) - 1 - off < step ? sizeof(pri) - 1 - off : step;
+            ev = http_parser_feed(p, pri + off, n, &used);
+            off += used;
+        }
+        assert_int_equal(ev, HTTP_EV_ERROR);
+        assert_int_equal(http_parser_status(p), 505);
+        assert_string_equal(http_parser_reason(p), "HTTP/2 is not served on this connection");
+        http_parser_free(p);
+    }
+}
+
 int
 main(void)
 {
@@ -350,6 +373,7 @@ main(void)
         cmocka_unit_test(test_http10_keep_alive_on_request),
         cmocka_unit_test(test_connection_close_wins_over_keep_alive),
         cmocka_unit_test(test_upgrade_is_ignored_and_http_goes_on),
+        cmocka_unit_test(test_h2_preface_is_505_with_our_reason),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

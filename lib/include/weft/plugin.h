@@ -28,6 +28,7 @@ extern "C" {
  *       or client(r, w, svc)                 in a task per connection (stream layer)
  *     reopen(svc, err, len)                  on SIGUSR1: reopen log files (optional)
  *     worker_start(svc, loop, err, len)      in each worker, before it accepts (optional)
+ *     drain(svc)                             in each worker, when it begins to drain (optional)
  *     worker_stop(svc, loop)                 in each worker, after its loop stopped (optional)
  *     datagram_new(svc)                      once per UDP socket per worker (optional)
  *     service_free(svc)                      when the daemon stops
@@ -122,6 +123,21 @@ struct weft_plugin {
      * datagram_new. May be NULL. A record whose .size does not reach this
      * field has none. Since 0.1. */
     struct weft_datagram_protocol *(*datagram_new)(void *svc);
+
+    /* TLS: the ALPN protocols of this one service (configured and checked), most
+     * preferred first, NULL-terminated; returning NULL means .alpn. Lets a setting
+     * decide what a service offers (http: "h2" only with http2 = on). The array must
+     * live as long as svc. May be NULL (.alpn for every service). A record whose .size
+     * does not reach this field has none. Since 0.1. */
+    const char *const *(*service_alpn)(void *svc);
+
+    /* The worker begins to drain (weftd's SIGTERM, or a reload retiring it): it no
+     * longer accepts, and its connections may finish what they are doing. A protocol
+     * that can say so to its peers does (http's HTTP/2 sends GOAWAY); the drain's
+     * deadline (shutdown_timeout, reload_timeout) still aborts what is left. Called in
+     * each worker, once per service whose worker_start (if any) returned 0. May be NULL.
+     * A record whose .size does not reach this field has none. Since 0.1. */
+    void (*drain)(void *svc);
 };
 
 /**

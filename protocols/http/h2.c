@@ -1,0 +1,743 @@
+/* SPDX-License-Identifier: MIT */
+/* h2.c: HTTP/2 for the http plugin: nghttp2 sessions over weft transports; each request
+ * answered by serve.c through the h2 framing ops (HEADERS and DATA instead of HTTP/1.1). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <nghttp2/nghttp2.h>
+#include <weft/weft.h>
+
+#include "h2.h"
+#include "serve.h"
+
+#define OUT_FLUSH (64u * 1024)      /* frames collected before they go to the transport */
+
+/* The request headers serve.c reads, besides the pseudo-headers. */
+enum h2slot { H_METHOD, H_PATH, H_AUTHORITY, H_HOST, H_INM, H_IMS, H_IM, H_IUS, H_RANGE,
+              H_IF_RANGE, H_UA, H_REFERER, H_COUNT };
+
+static const char *const h2slot_names[H_COUNT] = {
+    [H_METHOD] = ":method", [H_PATH] = ":path", [H_AUTHORITY] = ":authority",
+    [H_HOST] = "host", [H_INM] = "if-none-match", [H_IMS] = "if-modified-since",
+    [H_IM] = "if-match", [H_IUS] = "if-unmodified-since", [H_RANGE] = "range",
+    [H_IF_RANGE] = "if-range", [H_UA] = "user-agent", [H_REFERER] = "referer",
+};
+
+struct h2conn;
+
+struct h2stream {
+    struct h2conn *h;
+    struct h2stream *next, **pprev;     /* h->list: nghttp2_session_del frees none */
+    int32_t id;
+    char *slot[H_COUNT];            /* copies, NUL-terminated; NULL when absent */
+    size_t header_bytes;            /* RFC 9113 §6.5.2's count: name + value + 32 each */
+    bool too_big;                   /* past max_header_list_size: 431 */
+    bool answered;
+    uint64_t begun_ms;              /* when its HEADERS began: header_timeout from there */
+    uint64_t body_bytes;            /* request body bytes seen (and dropped) */
+    /* the answer: its head as nghttp2 wants it, its body from memory or from a file */
+    nghttp2_nv *nv;
+    size_t nnv;
+    char *nvbuf;                    /* the names and values nv points into */
+    struct evbuffer *body;
+    int fd;                         /* -1: none */
+    uint64_t off, left;
+};
+
+struct h2conn {
+    struct weft_protocol base;
+    struct http_service *svc;
+    struct weft_transport *tr;
+    struct weft_loop *loop;
+    nghttp2_session *ng;
+    struct evbuffer *out;           /* frames on their way to the transport */
+    struct weft_handle *timer, *kick;
+    uint64_t last_io_ms;            /* the loop time of the last read or write */
+    size_t streams;
+    struct h2stream *list;
+    bool write_paused, closing, goaway;
+    struct h2conn *next, **pprev;   /* svc->h2_conns, for a drain */
+    char peer[160];             /* weft_transport_peer_string: "unix:..." may be long */
+};
+
+static void h2_flush(struct h2conn *h);
+
+/* ---- streams ---- */
+
+static void
+stream_free(struct h2stream *st)
+{
+    *st->pprev = st->next;
+    if (st->next)
+        st->next->pprev = st->pprev;
+    st->h->streams--;
+    for (size_t i = 0; i < H_COUNT; i++)
+        free(st->slot[i]);
+    free(st->nv);
+    free(st->nvbuf);
+    if (st->body)
+        evbuffer_free(st->body);
+    if (st->fd >= 0)
+        close(st->fd);
+    free(st);
+}
+
+static int
+on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void *ud)
+{
+    struct h2conn *h = ud;
+
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    struct h2stream *st = calloc(1, sizeof(*st));
+    if (st == NULL)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;      /* RST_STREAM for this one */
+    st->h = h;
+    st->id = frame->hd.stream_id;
+    st->begun_ms = weft_loop_time(h->loop);
+    st->fd = -1;
+    if (nghttp2_session_set_stream_user_data(ng, st->id, st) != 0) {
+        free(st);
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    st->next = h->list;
+    if (st->next)
+        st->next->pprev = &st->next;
+    st->pprev = &h->list;
+    h->list = st;
+    h->streams++;
+    return 0;
+}
+
+static int
+on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *name, size_t namelen,
+          const uint8_t *value, size_t valuelen, uint8_t flags, void *ud)
+{
+    struct h2conn *h = ud;
+    struct h2stream *st;
+
+    (void)flags;
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST ||
+        (st = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id)) == NULL)
+        return 0;
+    st->header_bytes += namelen + valuelen + 32;
+    if (st->header_bytes > h->svc->h2.max_header_list_size || st->too_big) {
+        st->too_big = true;                 /* answered 431 once the headers are in */
+        return 0;
+    }
+    for (size_t i = 0; i < H_COUNT; i++) {
+        if (strlen(h2slot_names[i]) != namelen || memcmp(h2slot_names[i], name, namelen) != 0)
+            continue;
+        /* a list header sent as several fields (RFC 9110 §5.3): one, comma-separated */
+        bool list = i == H_INM || i == H_IM;
+        if (st->slot[i] != NULL && !list)
+            return 0;                       /* the first wins (nghttp2 refuses repeated
+                                             * pseudo-headers itself) */
+        size_t old = st->slot[i] ? strlen(st->slot[i]) : 0;
+        char *v = realloc(st->slot[i], old + (old ? 2 : 0) + valuelen + 1);
+        if (v == NULL)
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        if (old)
+            memcpy(v + old, ", ", 2), old += 2;
+        memcpy(v + old, value, valuelen);
+        v[old + valuelen] = '\0';
+        st->slot[i] = v;
+        return 0;
+    }
+    return 0;
+}
+
+/* ---- the h2 framing (serve.c decides what the answer is) ---- */
+
+static int
+h2_head(struct http_exchange *x, const struct http_head *hd)
+{
+    struct h2stream *st = x->ctx;
+    char status[8], length[24];
+    const char *extra = hd->extra ? hd->extra : "";
+    size_t cap = 8;                 /* :status date server content-type content-length */
+
+    for (const char *c = extra; *c; c++)
+        cap += *c == '\n';
+    snprintf(status, sizeof(status), "%d", hd->status);
+    snprintf(length, sizeof(length), "%" PRIu64, hd->content_length);
+    const char *fixed[][2] = {
+        { ":status", status }, { "date", http_date_now() }, { "server", hd->server },
+        { "content-type", hd->content_type }, { "content-length", hd->no_length ? NULL : length },
+    };
+    size_t room = strlen(extra) + 1;
+    for (size_t i = 0; i < 5; i++)
+        room += fixed[i][1] ? strlen(fixed[i][0]) + strlen(fixed[i][1]) + 2 : 0;
+    free(st->nv);
+    free(st->nvbuf);
+    st->nnv = 0;
+    st->nv = calloc(cap, sizeof(*st->nv));
+    st->nvbuf = malloc(room);
+    if (st->nv == NULL || st->nvbuf == NULL)
+        return -ENOMEM;
+    char *b = st->nvbuf;
+    for (size_t i = 0; i < 5; i++) {
+        if (fixed[i][1] == NULL)
+            continue;
+        size_t nl = strlen(fixed[i][0]), vl = strlen(fixed[i][1]);
+        memcpy(b, fixed[i][0], nl + 1);
+        memcpy(b + nl + 1, fixed[i][1], vl + 1);
+        st->nv[st->nnv++] = (nghttp2_nv){ (uint8_t *)b, (uint8_t *)b + nl + 1, nl, vl,
+                                          NGHTTP2_NV_FLAG_NONE };
+        b += nl + vl + 2;
+    }
+    /* "Name: value\r\n" lines: names lower-cased (RFC 9113 §8.2.1), no Connection */
+    for (const char *c = extra; *c && st->nnv < cap;) {
+        const char *colon = strchr(c, ':'), *eol = strstr(c, "\r\n");
+        if (colon == NULL || eol == NULL || colon > eol)
+            break;
+        size_t nl = (size_t)(colon - c);
+        const char *v = colon + 1;
+        while (*v == ' ')
+            v++;
+        size_t vl = (size_t)(eol - v);
+        char *n = b;
+        for (size_t i = 0; i < nl; i++)
+            b[i] = (char)((c[i] >= 'A' && c[i] <= 'Z') ? c[i] + 32 : c[i]);
+        b += nl;
+        memcpy(b, v, vl);
+        st->nv[st->nnv++] = (nghttp2_nv){ (uint8_t *)n, (uint8_t *)b, nl, vl,
+                                          NGHTTP2_NV_FLAG_NONE };
+        b += vl;
+        c = eol + 2;
+    }
+    return 0;
+}
+
+static int
+h2_body(struct http_exchange *x, const void *data, size_t len)
+{
+    struct h2stream *st = x->ctx;
+
+    if (st->body == NULL && (st->body = evbuffer_new()) == NULL)
+        return -ENOMEM;
+    return evbuffer_add(st->body, data, len) < 0 ? -ENOMEM : 0;
+}
+
+static int
+h2_body_buffer(struct http_exchange *x, struct evbuffer *buf)
+{
+    struct h2stream *st = x->ctx;
+
+    if (st->body == NULL && (st->body = evbuffer_new()) == NULL)
+        return -ENOMEM;
+    return evbuffer_add_buffer(st->body, buf) < 0 ? -ENOMEM : 0;
+}
+
+static int
+h2_file(struct http_exchange *x, int fd, uint64_t off, uint64_t len)
+{
+    struct h2stream *st = x->ctx;
+
+    st->fd = fd;        /* read as the flow-control windows allow: read_body */
+    st->off = off;
+    st->left = len;
+    return 0;
+}
+
+static const struct http_framing_ops h2_ops = {
+    .head = h2_head,
+    .body = h2_body,
+    .body_buffer = h2_body_buffer,
+    .file = h2_file,
+};
+
+/*
+ * nghttp2 asks for at most length bytes of DATA when the stream's and the connection's
+ * windows (and our writing) allow: from memory, or read from the file with pread, so a
+ * file is never held whole and never mapped (a mapping of a file truncated meanwhile
+ * raises SIGBUS). A file that shrank ends that stream with RST_STREAM; the client sees
+ * a short body, never a wrong one, and the connection goes on.
+ */
+static ssize_t
+read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length, uint32_t *flags,
+          nghttp2_data_source *src, void *ud)
+{
+    struct h2stream *st = src->ptr;
+
+    (void)ng;
+    (void)ud;
+    if (st->fd < 0) {
+        size_t n = st->body ? evbuffer_remove(st->body, buf, length) : 0;
+        if (st->body == NULL || evbuffer_get_length(st->body) == 0)
+            *flags |= NGHTTP2_DATA_FLAG_EOF;
+        return (ssize_t)n;
+    }
+    size_t want = st->left < length ? (size_t)st->left : length;
+    ssize_t n;
+    do
+        n = pread(st->fd, buf, want, (off_t)st->off);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0 && want > 0) {
+        weft_log(WEFT_LOG_WARNING, "http: %s at byte %" PRIu64 " of a file being sent: "
+                 "resetting stream %" PRId32, n < 0 ? strerror(errno) : "the file shrank",
+                 st->off, id);
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    st->off += (uint64_t)n;
+    st->left -= (uint64_t)n;
+    if (st->left == 0) {
+        close(st->fd);
+        st->fd = -1;
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    }
+    return n;
+}
+
+/* The request in st's headers, answered by serve.c; the answer is submitted to nghttp2. */
+static void
+answer(struct h2conn *h, struct h2stream *st)
+{
+    struct http_request r = { .major = 2, .minor = 0, .keep_alive = true };
+    struct http_exchange x = {
+        .ops = &h2_ops, .ctx = st, .svc = h->svc, .r = &r, .keep_alive = true,
+        .now_ms = weft_loop_time(h->loop),
+    };
+    const char *m = st->slot[H_METHOD];
+
+    st->answered = true;
+    r.method_name = m;
+    r.method = m && !strcmp(m, "GET") ? HTTP_M_GET : m && !strcmp(m, "HEAD") ? HTTP_M_HEAD
+             : HTTP_M_OTHER;
+    r.target = st->slot[H_PATH];
+    r.target_len = r.target ? strlen(r.target) : 0;
+    r.host = st->slot[H_AUTHORITY] ? st->slot[H_AUTHORITY] : st->slot[H_HOST];
+    r.if_none_match = st->slot[H_INM];
+    r.if_modified_since = st->slot[H_IMS];
+    r.if_match = st->slot[H_IM];
+    r.if_unmodified_since = st->slot[H_IUS];
+    r.range = st->slot[H_RANGE];
+    r.if_range = st->slot[H_IF_RANGE];
+    r.user_agent = st->slot[H_UA];
+    r.referer = st->slot[H_REFERER];
+
+    if (st->too_big)
+        http_serve_error(&x, 431, NULL, NULL);
+    else if (r.method != HTTP_M_OTHER && r.target == NULL)
+        http_serve_error(&x, 400, NULL, NULL);      /* nghttp2 lets no such GET through */
+    else
+        http_serve(&x);
+    if (h->svc->log_fd >= 0)
+        http_access_log(h->svc, h->peer, &r, x.status, x.bytes);
+
+    int rc;
+    if (x.failed || st->nv == NULL) {
+        rc = nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+    } else {
+        nghttp2_data_provider prd = { .source.ptr = st, .read_callback = read_body };
+        bool body = st->fd >= 0 || (st->body && evbuffer_get_length(st->body) > 0);
+        rc = nghttp2_submit_response(h->ng, st->id, st->nv, st->nnv, body ? &prd : NULL);
+    }
+    if (rc != 0) {
+        /* no memory for the answer (or its reset): the stream would hang; end it all */
+        weft_log(WEFT_LOG_ERR, "http: stream %" PRId32 ": %s: closing the connection", st->id,
+                 nghttp2_strerror(rc));
+        nghttp2_session_terminate_session(h->ng, NGHTTP2_INTERNAL_ERROR);
+    }
+}
+
+static int
+on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *ud)
+{
+    struct h2conn *h = ud;
+    struct h2stream *st;
+
+    /* A static file's answer never depends on the request's content: answer at the end of
+     * the headers (all CONTINUATIONs in); a body that follows is read and dropped, and
+     * on_data_chunk resets the stream with NO_ERROR once it passes max_body_size. */
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST ||
+        (st = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id)) == NULL ||
+        st->answered)
+        return 0;
+    answer(h, st);
+    return 0;
+}
+
+/*
+ * Request body bytes: dropped (the answer went out at the headers). Past max_body_size the
+ * client is asked to stop with RST_STREAM(NO_ERROR) (RFC 9113 §8.1), so that a body nobody
+ * reads cannot go on for ever (nghttp2 keeps opening the window for it). Not at once after
+ * the answer: curl 7.88 takes a NO_ERROR reset after a complete answer for an error.
+ */
+static int
+on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
+              void *ud)
+{
+    struct h2conn *h = ud;
+    struct h2stream *st = nghttp2_session_get_stream_user_data(ng, id);
+
+    (void)flags;
+    (void)data;
+    if (st == NULL || st->body_bytes > h->svc->limits.max_body_size)
+        return 0;
+    st->body_bytes += len;
+    if (st->body_bytes > h->svc->limits.max_body_size)
+        nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, id, NGHTTP2_NO_ERROR);
+    return 0;
+}
+
+static int
+on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code, void *ud)
+{
+    struct h2conn *h = ud;
+    struct h2stream *st = nghttp2_session_get_stream_user_data(ng, id);
+
+    (void)error_code;
+    (void)h;
+    if (st == NULL)
+        return 0;
+    nghttp2_session_set_stream_user_data(ng, id, NULL);
+    stream_free(st);
+    return 0;
+}
+
+/* ---- the connection ---- */
+
+static void
+h2_unlink(struct h2conn *h)
+{
+    if (h->pprev == NULL)
+        return;
+    *h->pprev = h->next;
+    if (h->next)
+        h->next->pprev = h->pprev;
+    h->pprev = NULL;
+    h->next = NULL;
+}
+
+static void
+h2_close(struct h2conn *h, bool abort)
+{
+    if (h->closing)
+        return;
+    h->closing = true;
+    if (abort)
+        weft_transport_abort(h->tr);
+    else
+        weft_transport_close(h->tr);
+}
+
+/* Hand h->out to the transport. */
+static int
+out_push(struct h2conn *h)
+{
+    if (evbuffer_get_length(h->out) == 0)
+        return 0;
+    h->last_io_ms = weft_loop_time(h->loop);
+    int rc = weft_transport_write_buffer(h->tr, h->out);
+    if (rc < 0)
+        evbuffer_drain(h->out, evbuffer_get_length(h->out));
+    return rc;
+}
+
+/* Frames from nghttp2 to the transport until there are none or the transport is full;
+ * resume_writing brings us back. Closes once nghttp2 wants neither to read nor to write
+ * (after a GOAWAY with no stream left, or a fatal error). */
+static void
+h2_flush(struct h2conn *h)
+{
+    while (!h->closing && !h->write_paused) {
+        const uint8_t *data;
+        ssize_t n = nghttp2_session_mem_send(h->ng, &data);
+        if (n < 0) {
+            weft_log(WEFT_LOG_ERR, "http: h2: %s: closing the connection", nghttp2_strerror((int)n));
+            h2_close(h, true);
+            return;
+        }
+        if (n == 0)
+            break;
+        if (evbuffer_add(h->out, data, (size_t)n) < 0) {
+            weft_log(WEFT_LOG_ERR, "http: out of memory: closing the connection");
+            h2_close(h, true);
+            return;
+        }
+        if (evbuffer_get_length(h->out) >= OUT_FLUSH && out_push(h) < 0) {
+            h2_close(h, true);
+            return;
+        }
+    }
+    if (h->closing)
+        return;
+    if (out_push(h) < 0) {
+        h2_close(h, true);
+        return;
+    }
+    if (!nghttp2_session_want_read(h->ng) && !nghttp2_session_want_write(h->ng))
+        h2_close(h, false);
+    else if (h->write_paused)
+        weft_transport_pause_reading(h->tr);    /* stop taking requests we cannot answer */
+}
+
+static void
+goaway(struct h2conn *h)
+{
+    if (h->goaway || h->closing)
+        return;
+    h->goaway = true;
+    nghttp2_submit_goaway(h->ng, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(h->ng), NGHTTP2_NO_ERROR,
+                          NULL, 0);
+}
+
+void
+h2_drain(struct http_service *svc)
+{
+    for (struct h2conn *h = svc->h2_conns, *next; h != NULL; h = next) {
+        next = h->next;
+        goaway(h);
+        h2_flush(h);
+    }
+}
+
+/* How often the timer looks: often enough for both timeouts (a quarter of the shorter),
+ * at least every 100 ms apart. */
+static uint64_t
+tick_ms(const struct http_service *svc)
+{
+    uint64_t t = svc->header_timeout_ms < svc->keepalive_timeout_ms ? svc->header_timeout_ms
+                                                                    : svc->keepalive_timeout_ms;
+    return t / 4 > 100 ? t / 4 : 100;
+}
+
+/*
+ * One timer per connection, every tick_ms:
+ * - headers that never end (a CONTINUATION now and then: slowloris) get header_timeout
+ *   from their HEADERS, as an HTTP/1.1 head does; mid-block the HPACK state is the
+ *   peer's, so the whole connection goes;
+ * - no stream, and no byte read or written for keepalive_timeout: GOAWAY, then close;
+ * - streams, but no byte moved for keepalive_timeout + header_timeout (a client that
+ *   stopped reading, or stopped opening its window): aborted, as HTTP/1.1's send timeout.
+ */
+static void
+on_tick(void *arg)
+{
+    struct h2conn *h = arg;
+    const struct http_service *svc = h->svc;
+    uint64_t now = weft_loop_time(h->loop), quiet = now - h->last_io_ms;
+
+    h->timer = NULL;
+    if (h->closing)
+        return;
+    for (struct h2stream *st = h->list; st != NULL; st = st->next) {
+        if (!st->answered && now - st->begun_ms >= svc->header_timeout_ms) {
+            if (weft_log_enabled(WEFT_LOG_DEBUG))
+                weft_log(WEFT_LOG_DEBUG, "http: h2 from %s: headers of stream %" PRId32
+                         " not complete within header_timeout: closing", h->peer, st->id);
+            h2_close(h, true);
+            return;
+        }
+    }
+    if (h->streams == 0 && quiet >= svc->keepalive_timeout_ms) {
+        goaway(h);
+        h2_flush(h);
+        if (!h->closing)
+            h2_close(h, false);
+        return;
+    }
+    if (h->streams > 0 && quiet >= svc->keepalive_timeout_ms + svc->header_timeout_ms) {
+        h2_close(h, true);
+        return;
+    }
+    h->timer = weft_call_later(h->loop, tick_ms(svc), on_tick, h);
+    if (h->timer == NULL)
+        h2_close(h, true);
+}
+
+static int
+h2_data(struct weft_protocol *p, struct evbuffer *in)
+{
+    struct h2conn *h = (struct h2conn *)p;
+
+    h->last_io_ms = weft_loop_time(h->loop);
+    while (!h->closing && evbuffer_get_length(in) > 0) {
+        size_t len = evbuffer_get_contiguous_space(in);
+        const uint8_t *data = evbuffer_pullup(in, (ev_ssize_t)len);
+        ssize_t n = nghttp2_session_mem_recv(h->ng, data, len);
+        if (n < 0) {
+            /* fatal (bad preface, a flood nghttp2 refuses, no memory): what nghttp2
+             * queued (its GOAWAY) goes out, then the connection closes */
+            if (weft_log_enabled(WEFT_LOG_DEBUG))
+                weft_log(WEFT_LOG_DEBUG, "http: h2 from %s: %s", h->peer,
+                         nghttp2_strerror((int)n));
+            evbuffer_drain(in, evbuffer_get_length(in));
+            h2_flush(h);
+            h2_close(h, false);
+            return 0;
+        }
+        evbuffer_drain(in, (size_t)n);
+    }
+    h2_flush(h);
+    return 0;
+}
+
+/* The client's EOF: HTTP/2 has no half-close, so the connection closes (what is queued
+ * still goes out, the transport's close flushes it). */
+static bool
+h2_eof(struct weft_protocol *p)
+{
+    (void)p;
+    return false;
+}
+
+static void
+on_kick(void *arg)
+{
+    struct h2conn *h = arg;
+
+    h->kick = NULL;
+    if (h->closing)
+        return;
+    weft_transport_resume_reading(h->tr);
+    h2_flush(h);
+}
+
+static void
+h2_pause_writing(struct weft_protocol *p)
+{
+    ((struct h2conn *)p)->write_paused = true;
+}
+
+static void
+h2_resume_writing(struct weft_protocol *p)
+{
+    struct h2conn *h = (struct h2conn *)p;
+
+    h->write_paused = false;
+    if (h->kick == NULL && !h->closing) {
+        h->kick = weft_call_soon(h->loop, on_kick, h);
+        if (h->kick == NULL)
+            h2_close(h, true);
+    }
+}
+
+static void
+h2_lost(struct weft_protocol *p, int error)
+{
+    struct h2conn *h = (struct h2conn *)p;
+
+    (void)error;
+    if (h->timer)
+        weft_handle_cancel(h->timer);
+    if (h->kick)
+        weft_handle_cancel(h->kick);
+    h2_unlink(h);
+    nghttp2_session_del(h->ng);         /* calls no on_stream_close: ours go here */
+    while (h->list)
+        stream_free(h->list);
+    evbuffer_free(h->out);
+    free(h);
+}
+
+static const struct weft_protocol_ops h2_conn_ops = {
+    .data_received = h2_data,
+    .eof_received = h2_eof,
+    .connection_lost = h2_lost,         /* the last callback: frees the connection */
+    .pause_writing = h2_pause_writing,
+    .resume_writing = h2_resume_writing,
+};
+
+/* nghttp2's allocations through ours (so tests/fault's allocation walk reaches them) */
+static void *mem_malloc(size_t n, void *ud) { (void)ud; return malloc(n); }
+static void mem_free(void *p, void *ud) { (void)ud; free(p); }
+static void *mem_calloc(size_t k, size_t n, void *ud) { (void)ud; return calloc(k, n); }
+static void *mem_realloc(void *p, size_t n, void *ud) { (void)ud; return realloc(p, n); }
+
+static nghttp2_mem h2_mem = {
+    .malloc = mem_malloc, .free = mem_free, .calloc = mem_calloc, .realloc = mem_realloc,
+};
+
+static int
+session_new(struct h2conn *h)
+{
+    const struct http2_limits *l = &h->svc->h2;
+    nghttp2_session_callbacks *cb;
+    nghttp2_option *opt;
+    int rc;
+
+    if (nghttp2_session_callbacks_new(&cb) != 0)
+        return -ENOMEM;
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+    if (nghttp2_option_new(&opt) != 0) {
+        nghttp2_session_callbacks_del(cb);
+        return -ENOMEM;
+    }
+    /* nghttp2 1.52 as Debian 12 ships it (with the backported fixes): rapid reset
+     * (CVE-2023-44487) is limited by the stream reset rate, CONTINUATION floods
+     * (CVE-2024-28182) by max_continuations, SETTINGS and PING floods by max_outbound_ack
+     * (the ACKs we owe) and max_settings (entries in one SETTINGS). Upstream's defaults,
+     * made explicit. */
+    nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
+    nghttp2_option_set_max_continuations(opt, 8);
+    nghttp2_option_set_max_outbound_ack(opt, 1000);
+    nghttp2_option_set_max_settings(opt, 32);
+    rc = nghttp2_session_server_new3(&h->ng, cb, h, opt, &h2_mem);
+    nghttp2_option_del(opt);
+    nghttp2_session_callbacks_del(cb);
+    if (rc != 0)
+        return -ENOMEM;
+    const nghttp2_settings_entry iv[] = {
+        { NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, l->max_concurrent_streams },
+        { NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, l->max_header_list_size },
+        { NGHTTP2_SETTINGS_HEADER_TABLE_SIZE, l->header_table_size },
+        { NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, l->initial_window_size },
+        { NGHTTP2_SETTINGS_ENABLE_PUSH, 0 },
+    };
+    rc = nghttp2_submit_settings(h->ng, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
+    return rc == 0 ? 0 : -ENOMEM;
+}
+
+struct weft_protocol *
+h2_conn_start(struct http_service *svc, struct weft_transport *tr, struct evbuffer *in)
+{
+    struct h2conn *h = calloc(1, sizeof(*h));
+
+    if (h == NULL)
+        return NULL;
+    h->base.ops = &h2_conn_ops;
+    h->svc = svc;
+    h->tr = tr;
+    h->loop = weft_transport_get_loop(tr);
+    h->out = evbuffer_new();
+    if (h->out == NULL || session_new(h) < 0)
+        goto fail;
+    h->last_io_ms = weft_loop_time(h->loop);
+    h->timer = weft_call_later(h->loop, tick_ms(svc), on_tick, h);
+    if (h->timer == NULL)
+        goto fail;
+    weft_transport_peer_string(tr, h->peer, sizeof(h->peer));
+    h->next = svc->h2_conns;
+    if (h->next)
+        h->next->pprev = &h->next;
+    h->pprev = &svc->h2_conns;
+    svc->h2_conns = h;
+    weft_transport_set_protocol(tr, &h->base);
+    if (in != NULL)
+        h2_data(&h->base, in);
+    else
+        h2_flush(h);
+    return &h->base;
+fail:
+    if (h->timer)
+        weft_handle_cancel(h->timer);
+    if (h->ng)
+        nghttp2_session_del(h->ng);
+    if (h->out)
+        evbuffer_free(h->out);
+    free(h);
+    return NULL;
+}
