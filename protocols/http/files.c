@@ -40,7 +40,8 @@ http_path_normalise(const char *target, size_t len, char *out, size_t outlen)
     if (outlen < 2)
         return HTTP_PATH_BAD;
     /* absolute-form: drop "scheme://authority" */
-    if (len > 7 && (strncasecmp(s, "http://", 7) == 0 || strncasecmp(s, "https://", 8) == 0)) {
+    if (len > 7 && *s != '/' &&
+        (strncasecmp(s, "http://", 7) == 0 || strncasecmp(s, "https://", 8) == 0)) {
         s += s[4] == ':' ? 7 : 8;
         while (s < end && *s != '/' && *s != '?' && *s != '#')
             s++;
