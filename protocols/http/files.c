@@ -32,6 +32,31 @@ hexval(char c)
     return -1;
 }
 
+/*
+ * The common target, "/dir/name.ext": no escape, query, fragment, control byte or
+ * backslash, and no segment that is empty or starts with '.'. It normalises to itself:
+ * copy it. -1 for any other (the full walk in http_path_normalise decides).
+ */
+static int
+path_plain(const char *s, size_t len, char *out, size_t outlen)
+{
+    if (len == 0 || len >= outlen || len > INT_MAX || s[0] != '/')
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '/') {
+            if (i + 1 < len && (s[i + 1] == '/' || s[i + 1] == '.'))
+                return -1;
+        } else if (ch <= 0x20 || ch >= 0x7f || ch == '%' || ch == '?' || ch == '#' ||
+                   ch == '\\') {
+            return -1;
+        }
+    }
+    memcpy(out, s, len);
+    out[len] = '\0';
+    return (int)len;
+}
+
 int
 http_path_normalise(const char *target, size_t len, char *out, size_t outlen)
 {
@@ -39,6 +64,9 @@ http_path_normalise(const char *target, size_t len, char *out, size_t outlen)
 
     if (outlen < 2)
         return HTTP_PATH_BAD;
+    int plain = path_plain(target, len, out, outlen);
+    if (plain >= 0)
+        return plain;
     /* absolute-form: drop "scheme://authority" */
     if (len > 7 && *s != '/' &&
         (strncasecmp(s, "http://", 7) == 0 || strncasecmp(s, "https://", 8) == 0)) {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* request.c: glue over llhttp (strict mode): one request at a time, limits, smuggling guards. */
 #include <ctype.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -242,20 +243,15 @@ resolve(struct http_parser *p)
  * uri-host an IP-literal in brackets or a reg-name / IPv4address (unreserved, pct-encoded,
  * sub-delims). "a b", "a/b", "a@b", "a?b" are not: 400.
  */
-/* unreserved, pct-encoded's '%', sub-delims: a reg-name's bytes (a switch, not strchr: every
- * request's Host goes through it) */
+/* unreserved, pct-encoded's '%', sub-delims: a reg-name's bytes, as a bit per ASCII code
+ * (ALPHA DIGIT "-._~!$&'()*+,;=%"); every request's Host goes through it. */
 static bool
 reg_name_char(char ch)
 {
-    if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9'))
-        return true;
-    switch (ch) {
-    case '-': case '.': case '_': case '~': case '!': case '$': case '&': case '\'':
-    case '(': case ')': case '*': case '+': case ',': case ';': case '=': case '%':
-        return true;
-    default:
-        return false;
-    }
+    static const uint64_t bits[2] = { 0x2bff7ff200000000u, 0x47fffffe87fffffeu };
+    unsigned char c = (unsigned char)ch;
+
+    return c < 128 && (bits[c >> 6] >> (c & 63) & 1);
 }
 
 static bool
