@@ -7,8 +7,8 @@
 #              the top functions by instructions, inclusive of nothing (self cost);
 #   strace     syscalls per request (strace -c over the same load);
 #   perf       cpu-clock samples (perf record -g), top symbols, if perf works here.
-# MODES="callgrind strace perf" picks some. Counting starts after a warm-up request and
-# stops with wrk, so start-up is not in the figures.
+# MODES="callgrind strace perf" picks some. Start-up is not in the figures (callgrind counts
+# from the fourth second of the load; strace and perf attach once weftd answers).
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$here/build-bench}
@@ -70,15 +70,28 @@ load() {
 for mode in $modes; do
     case $mode in
     callgrind)
+        # Counted from the fourth second of the load on: every connection is open and warm
+        # (its reads have shrunk to their least size), as in a long run. The requests are
+        # the calls of http_serve in that window, from callgrind's own file.
         start valgrind --tool=callgrind --instr-atstart=no \
             --callgrind-out-file="$TMP/cg.out" -q
+        taskset -c 1 wrk -t1 -c"$conns" -d"$((secs + 3))s" "$url" > "$TMP/wrk.out" 2>&1 &
+        wpid=$!
+        sleep 3
         callgrind_control -i on "$pid" > /dev/null
-        n=$(load)
+        sleep "$secs"
         callgrind_control -i off "$pid" > /dev/null
+        wait "$wpid"
         stop
         ir=$(awk '/^totals:/ {print $2}' "$TMP/cg.out")
+        n=$(awk '/^c?fn=\(/ { s = $0; sub(/^c?fn=/, "", s); id = s; sub(/ .*/, "", id)
+                nm = s; if (sub(/^[^ ]* /, "", nm)) names[id] = nm
+                if ($0 ~ /^cfn/) cur = names[id]; next }
+            /^calls=/ { if (cur == "http_serve") { split($1, a, "="); n += a[2] }
+                cur = ""; next }
+            END { print n + 0 }' "$TMP/cg.out")
         echo "== callgrind, $file, $conns connections: $n requests," \
-             "$((ir / (n > 0 ? n : 1))) instructions per request"
+             "$((ir / (n > 0 ? n : 1))) instructions per request; the top functions (self):"
         callgrind_annotate "$TMP/cg.out" 2>/dev/null | awk -v ir="$ir" -v n="$n" '
             /^-+$/ { sep++; next }
             sep >= 3 && $1 ~ /^[0-9,]+$/ && k < 25 {

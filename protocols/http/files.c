@@ -2,6 +2,7 @@
 /* files.c: path normalisation, opening beneath root, MIME table, ranges, validators, file cache. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -555,12 +556,33 @@ struct entry {
 };
 
 #define CACHE_BUCKETS 1024u
+#define HEAD_SLOTS 64u
+
+/* The head of a file too big to keep: a pure function of its path, size and mtime. */
+struct head {
+    struct http_cached pub;         /* data NULL */
+    char hdr[400];
+    char *path;                     /* NULL: a free slot */
+};
 
 struct http_cache {
     struct entry *bucket[CACHE_BUCKETS];
     struct entry *oldest, *newest;
     size_t max_file, max_total, bytes, count;
+    struct head heads[HEAD_SLOTS];  /* one per path hash, the last one asked for wins */
 };
+
+/* The header lines of a 200 for a file (struct http_cached's headers); -1 if they do not fit
+ * (an absurd MIME type). */
+static int
+format_headers(char *hdr, size_t room, const char *mime, uint64_t size, const char *lastmod,
+               const char *etag)
+{
+    int n = snprintf(hdr, room,
+                     "Content-Type: %s\r\nContent-Length: %" PRIu64 "\r\nLast-Modified: %s\r\n"
+                     "ETag: %s\r\nAccept-Ranges: bytes\r\n", mime, size, lastmod, etag);
+    return n < 0 || (size_t)n >= room ? -1 : n;
+}
 
 struct http_cache *
 http_cache_new(size_t max_file, size_t max_total)
@@ -602,6 +624,8 @@ http_cache_free(struct http_cache *c)
         return;
     while (c->oldest)
         entry_unlink(c, c->oldest);
+    for (size_t i = 0; i < HEAD_SLOTS; i++)
+        free(c->heads[i].path);
     free(c);
 }
 
@@ -667,11 +691,9 @@ http_cache_put(struct http_cache *c, const char *path, int fd, const struct stat
     e->pub.mime = mime;
     http_etag_format(e->pub.etag, sizeof(e->pub.etag), st->st_mtime, size);
     http_date_format(st->st_mtime, e->pub.last_modified);
-    int n = snprintf(e->hdr, sizeof(e->hdr),
-                     "Content-Type: %s\r\nContent-Length: %zu\r\nLast-Modified: %s\r\n"
-                     "ETag: %s\r\nAccept-Ranges: bytes\r\n",
-                     mime, size, e->pub.last_modified, e->pub.etag);
-    if (n < 0 || (size_t)n >= sizeof(e->hdr))
+    int n = format_headers(e->hdr, sizeof(e->hdr), mime, size, e->pub.last_modified,
+                           e->pub.etag);
+    if (n < 0)
         goto fail;                          /* an absurd MIME type: serve it uncached */
     e->pub.headers = e->hdr;
     e->pub.headers_len = (size_t)n;
@@ -696,6 +718,37 @@ fail:
     free(e->buf);
     free(e);
     return NULL;
+}
+
+const struct http_cached *
+http_cache_head(struct http_cache *c, const char *path, const struct stat *st, const char *mime)
+{
+    if (c == NULL)
+        return NULL;
+    struct head *h = &c->heads[hash_str(path) & (HEAD_SLOTS - 1)];
+    if (h->path != NULL && h->pub.mtime == st->st_mtime && h->pub.size == (uint64_t)st->st_size &&
+        h->pub.mime == mime && strcmp(h->path, path) == 0)
+        return &h->pub;
+    free(h->path);
+    h->path = strdup(path);
+    if (h->path == NULL)
+        return NULL;
+    h->pub = (struct http_cached){ .size = (uint64_t)st->st_size, .mtime = st->st_mtime,
+                                   .mime = mime };
+    http_etag_format(h->pub.etag, sizeof(h->pub.etag), st->st_mtime, h->pub.size);
+    http_date_format(st->st_mtime, h->pub.last_modified);
+    char hdr[sizeof(h->hdr)];           /* apart from h: snprintf's sources are in h too */
+    int n = format_headers(hdr, sizeof(hdr), mime, h->pub.size, h->pub.last_modified,
+                           h->pub.etag);
+    if (n < 0) {
+        free(h->path);
+        h->path = NULL;
+        return NULL;
+    }
+    memcpy(h->hdr, hdr, (size_t)n + 1);
+    h->pub.headers = h->hdr;
+    h->pub.headers_len = (size_t)n;
+    return &h->pub;
 }
 
 size_t
