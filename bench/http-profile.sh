@@ -125,7 +125,9 @@ for mode in $modes; do
         kill -INT "$ppid_"
         wait "$ppid_" || :
         stop
-        echo "== perf cpu-clock, $file: $n requests; top symbols (self):"
+        echo "== perf cpu-clock, $file: $n requests; by object, then the top symbols (self):"
+        perf report -i "$TMP/perf.data" --no-children --sort dso --stdio 2>/dev/null |
+            grep -E '^ +[0-9.]+%' | head -8
         perf report -i "$TMP/perf.data" --no-children --sort symbol --stdio 2>/dev/null |
             grep -E '^ +[0-9.]+%' | head -25
         ;;
