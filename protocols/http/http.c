@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -421,21 +422,15 @@ h1_file(struct http_exchange *x, int fd, uint64_t off, uint64_t len)
     return rc;
 }
 
-/*
- * The hot path: a 200 for a cached file with no validator or range in the
- * request. Everything but the Connection line is pre-formatted, so this is
- * three memcpy's and the body, no printf.
- */
+static const char ka_end[] = "Connection: keep-alive\r\n\r\n";
+static const char close_end[] = "Connection: close\r\n\r\n";
+
+/* "HTTP/1.<v> 200 OK", Date and Server lines, made again once a second; false if they do
+ * not fit (a Server name that long takes the general path). */
 static bool
-h1_cached(struct http_exchange *x, const struct http_cached *mem)
+ok_prefix(struct http_service *s, unsigned v)
 {
-    struct conn *c = x->ctx;
-    struct http_service *s = c->svc;
-    const struct http_request *r = x->r;
-    static const char ka[] = "Connection: keep-alive\r\n\r\n";
-    static const char cl[] = "Connection: close\r\n\r\n";
     time_t now = time(NULL);
-    unsigned v = r->minor ? 1 : 0;
 
     if (now != s->prefix_time) {
         const char *date = http_date_now();
@@ -448,16 +443,62 @@ h1_cached(struct http_exchange *x, const struct http_cached *mem)
         }
         s->prefix_time = now;
     }
-    if (s->prefix_len[v] == 0)
+    return s->prefix_len[v] != 0;
+}
+
+/* The head of a 200 from a cached head (prefix, mem->headers, Connection) into c->out. */
+static int
+ok_head(struct conn *c, const struct http_cached *mem, unsigned v, bool keep_alive)
+{
+    struct http_service *s = c->svc;
+
+    if (evbuffer_add(c->out, s->prefix[v], s->prefix_len[v]) < 0 ||
+        evbuffer_add(c->out, mem->headers, mem->headers_len) < 0 ||
+        (keep_alive ? evbuffer_add(c->out, ka_end, sizeof(ka_end) - 1)
+                    : evbuffer_add(c->out, close_end, sizeof(close_end) - 1)) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
+/*
+ * The hot path: a 200 for a cached file with no validator or range in the
+ * request. Everything but the Connection line is pre-formatted, so this is
+ * four pieces and no printf: handed to the transport as they are, or copied
+ * into c->out when responses are being batched.
+ */
+static bool
+h1_cached(struct http_exchange *x, const struct http_cached *mem)
+{
+    struct conn *c = x->ctx;
+    struct http_service *s = c->svc;
+    const struct http_request *r = x->r;
+    unsigned v = r->minor ? 1 : 0;
+
+    if (!ok_prefix(s, v))
         return false;
     bool body = r->method != HTTP_M_HEAD;
-    size_t total = s->prefix_len[v] + mem->headers_len + sizeof(ka) + (body ? mem->size : 0);
     x->status = 200;
-    if (evbuffer_expand(c->out, total) < 0 ||
-        evbuffer_add(c->out, s->prefix[v], s->prefix_len[v]) < 0 ||
-        evbuffer_add(c->out, mem->headers, mem->headers_len) < 0 ||
-        (x->keep_alive ? evbuffer_add(c->out, ka, sizeof(ka) - 1)
-                       : evbuffer_add(c->out, cl, sizeof(cl) - 1)) < 0 ||
+    if (evbuffer_get_length(c->out) == 0 && (c->in == NULL || evbuffer_get_length(c->in) == 0)) {
+        /* Nothing batched before it, no request pipelined behind it (the usual keep-alive
+         * case): straight to the transport, which sends the pieces with one sendmsg and
+         * copies only what the socket does not take; the body is not copied into c->out. */
+        struct iovec iov[4] = {
+            { .iov_base = s->prefix[v], .iov_len = s->prefix_len[v] },
+            { .iov_base = (void *)mem->headers, .iov_len = mem->headers_len },
+            { .iov_base = (void *)(x->keep_alive ? ka_end : close_end),
+              .iov_len = x->keep_alive ? sizeof(ka_end) - 1 : sizeof(close_end) - 1 },
+            { .iov_base = (void *)mem->data, .iov_len = (size_t)mem->size },
+        };
+        if (weft_transport_writelines(c->tr, iov, body && mem->size > 0 ? 4 : 3) < 0) {
+            x->keep_alive = false;
+            x->failed = true;
+            return true;
+        }
+        x->bytes = body ? mem->size : 0;
+        return true;
+    }
+    size_t total = s->prefix_len[v] + mem->headers_len + sizeof(ka_end) + (body ? mem->size : 0);
+    if (evbuffer_expand(c->out, total) < 0 || ok_head(c, mem, v, x->keep_alive) < 0 ||
         (body && evbuffer_add(c->out, mem->data, (size_t)mem->size) < 0)) {
         x->keep_alive = false;
         x->failed = true;
@@ -467,12 +508,43 @@ h1_cached(struct http_exchange *x, const struct http_cached *mem)
     return true;
 }
 
+/* The same for a file too big to keep, whose head is cached: the body from fd (taken). */
+static bool
+h1_cached_file(struct http_exchange *x, const struct http_cached *head, int fd)
+{
+    struct conn *c = x->ctx;
+    const struct http_request *r = x->r;
+    unsigned v = r->minor ? 1 : 0;
+
+    if (!ok_prefix(c->svc, v))
+        return false;
+    x->status = 200;
+    if (ok_head(c, head, v, x->keep_alive) < 0) {
+        close(fd);
+        x->keep_alive = false;
+        x->failed = true;
+        return true;
+    }
+    if (r->method == HTTP_M_HEAD || head->size == 0) {
+        close(fd);
+        return true;
+    }
+    if (h1_file(x, fd, 0, head->size) < 0) {
+        x->keep_alive = false;
+        x->failed = true;
+        return true;
+    }
+    x->bytes = head->size;
+    return true;
+}
+
 static const struct http_framing_ops h1_ops = {
     .head = h1_head,
     .body = h1_body,
     .body_buffer = h1_body_buffer,
     .file = h1_file,
     .cached = h1_cached,
+    .cached_file = h1_cached_file,
 };
 
 static void
