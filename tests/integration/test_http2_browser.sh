@@ -130,7 +130,8 @@ for p in "${assets[@]}"; do
 done
 grep -q '^tls ' "$tmp/netlog.txt" || fail "net-log: no TLS handshake with weftd"
 if grep '^tls ' "$tmp/netlog.txt" | grep -vqx 'tls h2'; then
-    fail "net-log: a TLS handshake did not choose h2: $(grep '^tls ' "$tmp/netlog.txt" | sort | uniq -c)"
+    fail "net-log: a TLS handshake did not choose h2:" \
+         "$(grep '^tls ' "$tmp/netlog.txt" | sort | uniq -c)"
 fi
 bad=$(grep '^request ' "$tmp/netlog.txt" | grep -v '^request [^ ]* h2 ' || true)
 [ -z "$bad" ] || fail "net-log: requests not over h2: $bad"
