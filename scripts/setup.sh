@@ -14,9 +14,10 @@ fi
 
 # Build and run: compiler, CMake, libraries (libnghttp2-dev: the http plugin's HTTP/2).
 # Test: cmocka, real clients (nghttp2-client's nghttp, python3-h2 for hand-made HTTP/2
-# frames), python3 (the library's file-dependency check, scripts/filedeps.py).
+# frames), python3 (the library's file-dependency check, scripts/filedeps.py), chromium
+# (headless, for sh_test_http2_browser: a page and its assets over h2).
 PKGS_BUILD="build-essential cmake pkg-config libevent-dev libssl-dev libinih-dev libnghttp2-dev"
-PKGS_TEST="libcmocka-dev libpq-dev python3 netcat-openbsd curl openssl procps clang llvm libclang-rt-14-dev node-llhttp systemd valgrind haproxy nginx-light nghttp2-client python3-h2"
+PKGS_TEST="libcmocka-dev libpq-dev python3 netcat-openbsd curl openssl procps clang llvm libclang-rt-14-dev node-llhttp systemd valgrind haproxy nginx-light nghttp2-client python3-h2 chromium"
 # The system tests (tests/system): a Debian root booted with systemd-nspawn, the packages.
 PKGS_TEST="$PKGS_TEST systemd-container debootstrap git lintian dpkg-dev debhelper fakeroot"
 PKGS_BENCH="python3 python3-uvloop gnuplot-nox wrk"
