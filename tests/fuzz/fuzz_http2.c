@@ -23,8 +23,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * the client preface, chunk by chunk, over a socketpair to a real HTTP/2 connection
  * (h2_conn_start) of a service whose root holds a small file, a 100 KiB file and a
  * directory (autoindex on), so requests reach serve.c's files, ranges, validators,
- * listings and error pages. What the server writes is read and dropped. Then the client
- * closes; the connection must be freed (the service's list empty) within a bounded number
+ * listings and error pages; its control frame limit is 10 (the least weftd.conf allows),
+ * so floods fit in a few hundred bytes. What the server writes is read and dropped. Then
+ * the client closes; the connection must be freed (the service's list empty) within a bounded number
  * of loop iterations. ASan/UBSan and LeakSanitizer do the rest.
  */
 
@@ -83,6 +84,7 @@ init(void)
     svc.limits = (struct http_limits)HTTP_LIMITS_DEFAULT;
     svc.h2 = (struct http2_limits)HTTP2_LIMITS_DEFAULT;
     svc.h2.max_header_list_size = 4096;     /* reachable with small inputs */
+    svc.h2.max_control_frames = 10;         /* the control frame limit too */
     snprintf(svc.server, sizeof(svc.server), "weft");
     svc.mime = http_mime_new(NULL);
     svc.cache = http_cache_new(1024, 64 * 1024);
