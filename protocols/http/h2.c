@@ -19,7 +19,7 @@
 #define OUT_FLUSH (64u * 1024)      /* frames collected before they go to the transport */
 /* A request answered, and a DATA frame sent, each allow the client this many more control
  * frames (Envoy's max_inbound_priority_frames_per_stream and
- * max_inbound_window_update_frames_per_data_frame_sent): see count_frame. */
+ * max_inbound_window_update_frames_per_data_frame_sent): see on_begin_frame. */
 #define CONTROL_PER_REQUEST 100
 #define CONTROL_PER_DATA 10
 
@@ -70,10 +70,11 @@ struct h2conn {
     size_t stall_queued;            /* its write buffer then */
     size_t streams;
     struct h2stream *list;
-    /* control frames (count_frame) against what the client was given for them */
+    /* control frames (on_begin_frame) against what the client was given for them */
     uint64_t control, answered, data_sent;
     bool write_paused, closing, goaway;
     bool told;                      /* the one line saying why it ends is logged */
+    bool stall_told;                /* a stalled stream's reset is logged (the next at debug) */
     struct h2conn *next, **pprev;   /* svc->h2_conns, for a drain */
     char peer[160];             /* weft_transport_peer_string: "unix:..." may be long */
 };
@@ -164,7 +165,7 @@ on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *ud)
     return NGHTTP2_ERR_CALLBACK_FAILURE;        /* nothing more is read */
 }
 
-/* DATA frames sent count for count_frame; a GOAWAY with an error that nghttp2 sent on its
+/* DATA frames sent count for on_begin_frame; a GOAWAY with an error that nghttp2 sent on its
  * own (a protocol error, its debug data says which, or its reset rate) is logged. */
 static int
 on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *ud)
@@ -656,9 +657,12 @@ on_tick(void *arg)
         }
         /* (while the transport is full, its own stall is what counts: below) */
         if (st->answered && !st->reset && !h->write_paused && now - st->moved_ms >= stall) {
-            weft_log(WEFT_LOG_INFO, "http: h2 from %s: stream %" PRId32 " moved no byte for "
-                     "%" PRIu64 " ms (a window kept shut?): resetting it", h->peer, st->id,
-                     now - st->moved_ms);
+            int level = h->stall_told ? WEFT_LOG_DEBUG : WEFT_LOG_INFO;
+            if (weft_log_enabled(level))
+                weft_log(level, "http: h2 from %s: stream %" PRId32 " moved no byte for %"
+                         PRIu64 " ms (a window kept shut?): resetting it", h->peer, st->id,
+                         now - st->moved_ms);
+            h->stall_told = true;
             st->reset = reset = true;
             if (nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL) != 0) {
                 h2_close(h, true);
