@@ -206,13 +206,23 @@ wait_log "$tmp/weftd.err" "$calm" $((n0 + 4)) ||
     fail "fewer than 4 floods logged as such: $(grep -c "$calm" "$tmp/weftd.err") lines"
 slow=(/usr/bin/python3 "$WEFT_SOURCE_DIR/tests/integration/h2_frames.py" "${ports[4]}")
 out=$("${slow[@]}" trickle 2>&1) || fail "trickle: $out"
-out=$("${slow[@]}" zero-window 2>&1) || fail "zero-window: $out"
+# the stalls take seconds each: side by side. A reader that reads nothing keeps the file
+# where it is: the worker's memory stays put.
+worker=$(ps -o pid= --ppid "${sv_pid[weftd]}" | head -n 1)
+"${slow[@]}" zero-window >"$tmp/zero-window.out" 2>&1 &
+zw=$!
+started $zw
+"${slow[@]}" slow-close /huge.bin $((64 << 20)) >"$tmp/slow-close.out" 2>&1 &
+sc=$!
+started $sc
+"${frames[@]}" slow-reader /huge.bin "$worker" >"$tmp/slow-reader.out" 2>&1 &
+sr=$!
+started $sr
+wait $zw || fail "zero-window: $(cat "$tmp/zero-window.out")"
+wait $sc || fail "slow-close: $(cat "$tmp/slow-close.out")"
+wait $sr || fail "slow-reader: $(cat "$tmp/slow-reader.out")"
 grep -q 'stream 1 moved no byte for .*: resetting it' "$tmp/weftd.err" ||
     fail "zero-window: no line says why stream 1 was reset"
-out=$("${slow[@]}" slow-close /huge.bin $((64 << 20)) 2>&1) || fail "slow-close: $out"
-# a reader that reads nothing keeps the file where it is: the worker's memory stays put
-worker=$(ps -o pid= --ppid "${sv_pid[weftd]}" | head -n 1)
-out=$("${frames[@]}" slow-reader /huge.bin $worker 2>&1) || fail "slow-reader: $out"
 out=$(cu "${h2c[@]}" "$plain/hello.txt")
 [ "$out" = "2 200" ] || fail "h2c after the hostile sequences: $out"
 
