@@ -819,9 +819,10 @@ process(struct conn *c)
             break;
         }
         case HTTP_EV_DONE:
-            if (c->answered)
+            if (c->answered) {
                 c->answered = false;        /* its content, read: on to the next request */
-            else
+                close_after = c->svc->draining;     /* (answered keep-alive before a drain) */
+            } else
                 close_after = !respond(c, http_parser_request(c->parser));
             http_parser_next(c->parser);
             arm(c, T_IDLE, c->svc->keepalive_timeout_ms);
@@ -843,7 +844,7 @@ process(struct conn *c)
     flush(c);
     if (c->file_fd >= 0) {
         /* the rest of the file follows as the transport drains: on_resume */
-        c->close_after_file = close_after;
+        c->close_after_file = close_after || c->svc->draining;
         if (evbuffer_get_length(in) > 0)
             weft_transport_pause_reading(c->tr);
         return;
