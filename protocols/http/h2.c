@@ -19,7 +19,7 @@
 #define OUT_FLUSH (64u * 1024)      /* frames collected before they go to the transport */
 /* A request answered, and a DATA frame sent, each allow the client this many more control
  * frames (Envoy's max_inbound_priority_frames_per_stream and
- * max_inbound_window_update_frames_per_data_frame_sent): see on_begin_frame. */
+ * max_inbound_window_update_frames_per_data_frame_sent): see next_frame. */
 #define CONTROL_PER_REQUEST 100
 #define CONTROL_PER_DATA 10
 
@@ -70,8 +70,12 @@ struct h2conn {
     size_t stall_queued;            /* its write buffer then */
     size_t streams;
     struct h2stream *list;
-    /* control frames (on_begin_frame) against what the client was given for them */
+    /* control frames (next_frame) against what the client was given for them */
     uint64_t control, answered, data_sent;
+    /* where the client's bytes are in its frames: the preface, a header, a payload */
+    uint32_t preface_left, skip;
+    uint8_t fh[9];
+    uint8_t fh_have;
     bool write_paused, closing, goaway;
     bool told;                      /* the one line saying why it ends is logged */
     bool stall_told;                /* a stalled stream's reset is logged (the next at debug) */
@@ -132,40 +136,7 @@ stream_free(struct h2stream *st)
     free(st);
 }
 
-/*
- * Every frame the client sends begins here. Control frames ask nothing of us that a
- * request did not: PING, SETTINGS, PRIORITY, WINDOW_UPDATE, RST_STREAM, GOAWAY, frames of
- * unknown types, HEADERS (a request's earns CONTROL_PER_REQUEST back once answered, one
- * refused or malformed nothing) and DATA with no payload that does not end its stream.
- * One costs little; floods of them are the 2019 HTTP/2 attacks (CVE-2019-9512 PING,
- * 9513 PRIORITY, 9514 reset, 9515 SETTINGS, 9518 empty frames) and WINDOW_UPDATEs by the
- * thousand. nghttp2 bounds the ACKs we owe (max_outbound_ack) and the client's resets (the
- * reset rate); the total is ours: past http2_max_control_frames, plus CONTROL_PER_REQUEST
- * per request answered and CONTROL_PER_DATA per DATA frame sent (a client opens its windows
- * as it reads), GOAWAY(ENHANCE_YOUR_CALM).
- */
-static int
-on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *ud)
-{
-    struct h2conn *h = ud;
-
-    (void)ng;
-    if (hd->type == NGHTTP2_CONTINUATION ||
-        (hd->type == NGHTTP2_DATA && (hd->length > 0 || (hd->flags & NGHTTP2_FLAG_END_STREAM))))
-        return 0;
-    uint64_t allowed = h->svc->h2.max_control_frames + CONTROL_PER_REQUEST * h->answered +
-                       CONTROL_PER_DATA * h->data_sent;
-    if (++h->control <= allowed)
-        return 0;
-    char why[160];
-    snprintf(why, sizeof(why), "%" PRIu64 " control frames (PING, SETTINGS, PRIORITY, "
-             "WINDOW_UPDATE, RST_STREAM, empty DATA...) for %" PRIu64 " requests, past "
-             "http2_max_control_frames", h->control, h->answered);
-    calm(h, why);
-    return NGHTTP2_ERR_CALLBACK_FAILURE;        /* nothing more is read */
-}
-
-/* DATA frames sent count for on_begin_frame; a GOAWAY with an error that nghttp2 sent on its
+/* DATA frames sent count for next_frame; a GOAWAY with an error that nghttp2 sent on its
  * own (a protocol error, its debug data says which, or its reset rate) is logged. */
 static int
 on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *ud)
@@ -700,6 +671,56 @@ on_tick(void *arg)
         h2_close(h, true);
 }
 
+/*
+ * Control frames ask nothing of us that a request did not: PING, SETTINGS, PRIORITY,
+ * WINDOW_UPDATE, RST_STREAM, GOAWAY, frames of unknown types, HEADERS (a request's earns
+ * CONTROL_PER_REQUEST back once answered, one refused or malformed nothing) and DATA with
+ * no payload that does not end its stream. One costs little; floods of them are the 2019
+ * HTTP/2 attacks (CVE-2019-9512 PING, 9513 PRIORITY, 9514 reset, 9515 SETTINGS, 9518 empty
+ * frames) and WINDOW_UPDATEs by the thousand. nghttp2 bounds the ACKs we owe
+ * (max_outbound_ack) and the client's resets (the reset rate); the total is ours: past
+ * http2_max_control_frames, plus CONTROL_PER_REQUEST per request answered and
+ * CONTROL_PER_DATA per DATA frame sent (a client opens its windows as it reads),
+ * GOAWAY(ENHANCE_YOUR_CALM).
+ *
+ * They are counted here, from the frame headers in the bytes, not in a callback: nghttp2
+ * calls on_begin_frame for none it skips (unknown types, DATA on a closed stream), and
+ * those cost a read each too. next_frame says how many bytes of p (len) to give nghttp2
+ * so that they end with the header of the next control frame (*control set), or all of
+ * them: nghttp2 has then processed every frame before it, so the credits are up to date
+ * when that one is counted, before its payload is read.
+ */
+static size_t
+next_frame(struct h2conn *h, const uint8_t *p, size_t len, bool *control)
+{
+    size_t i = 0;
+
+    *control = false;
+    while (i < len) {
+        size_t k, room = len - i;
+        if (h->preface_left > 0 || h->skip > 0) {
+            uint32_t *left = h->preface_left > 0 ? &h->preface_left : &h->skip;
+            k = room < *left ? room : *left;
+            i += k;
+            *left -= (uint32_t)k;
+            continue;
+        }
+        h->fh[h->fh_have++] = p[i++];
+        if (h->fh_have < sizeof(h->fh))
+            continue;
+        h->fh_have = 0;
+        uint32_t length = (uint32_t)h->fh[0] << 16 | (uint32_t)h->fh[1] << 8 | h->fh[2];
+        uint8_t type = h->fh[3], flags = h->fh[4];
+        h->skip = length;
+        if (type == NGHTTP2_CONTINUATION ||
+            (type == NGHTTP2_DATA && (length > 0 || (flags & NGHTTP2_FLAG_END_STREAM))))
+            continue;
+        *control = true;
+        break;
+    }
+    return i;
+}
+
 static int
 h2_data(struct weft_protocol *p, struct evbuffer *in)
 {
@@ -708,7 +729,20 @@ h2_data(struct weft_protocol *p, struct evbuffer *in)
     while (!h->closing && evbuffer_get_length(in) > 0) {
         size_t len = evbuffer_get_contiguous_space(in);
         const uint8_t *data = evbuffer_pullup(in, (ev_ssize_t)len);
-        ssize_t n = nghttp2_session_mem_recv(h->ng, data, len);
+        bool control;
+        size_t take = next_frame(h, data, len, &control);
+        ssize_t n = nghttp2_session_mem_recv(h->ng, data, take);
+        if (n >= 0 && (size_t)n < take)
+            n = NGHTTP2_ERR_CALLBACK_FAILURE;   /* (only a pause stops it short: none of ours) */
+        if (n >= 0 && control && ++h->control > h->svc->h2.max_control_frames +
+                                  CONTROL_PER_REQUEST * h->answered + CONTROL_PER_DATA * h->data_sent) {
+            char why[160];
+            snprintf(why, sizeof(why), "%" PRIu64 " control frames (PING, SETTINGS, PRIORITY, "
+                     "WINDOW_UPDATE, RST_STREAM, empty DATA...) for %" PRIu64 " requests, past "
+                     "http2_max_control_frames", h->control, h->answered);
+            calm(h, why);
+            n = NGHTTP2_ERR_CALLBACK_FAILURE;
+        }
         if (n < 0) {
             /* fatal (bad preface, a flood nghttp2 refuses, our control frame limit, no
              * memory): what nghttp2 queued (a GOAWAY) goes out, then the connection
@@ -821,7 +855,6 @@ session_new(struct h2conn *h)
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
-    nghttp2_session_callbacks_set_on_begin_frame_callback(cb, on_begin_frame);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
     if (nghttp2_option_new(&opt) != 0) {
         nghttp2_session_callbacks_del(cb);
@@ -867,6 +900,7 @@ h2_conn_start(struct http_service *svc, struct weft_transport *tr, struct evbuff
     if (h->out == NULL || session_new(h) < 0)
         goto fail;
     h->idle_since = weft_loop_time(h->loop);
+    h->preface_left = H2_PREFACE_LEN;
     h->timer = weft_call_later(h->loop, tick_ms(svc), on_tick, h);
     if (h->timer == NULL)
         goto fail;

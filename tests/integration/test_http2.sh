@@ -9,8 +9,8 @@
 # (h2_frames.py: rapid reset, CONTINUATION, PING and SETTINGS floods, a 48 KiB header
 # list, a POST body that never ends, DATA on stream 0, CONTINUATIONs trickled past
 # header_timeout; floods of WINDOW_UPDATE, PRIORITY, empty DATA, RST_STREAM, malformed
-# HEADERS and read PINGs past http2_max_control_frames: GOAWAY(ENHANCE_YOUR_CALM) and one
-# log line each; a window kept shut past http2_send_timeout: RST_STREAM, then GOAWAY; a
+# HEADERS, unknown frames, DATA on a closed stream and read PINGs past
+# http2_max_control_frames: GOAWAY(ENHANCE_YOUR_CALM) and one log line each; a window kept shut past http2_send_timeout: RST_STREAM, then GOAWAY; a
 # client reading nothing of a 64 MiB file: the worker's RSS stays put, and it is dropped
 # after http2_send_timeout); GOAWAY and a finished download across a reload and a SIGTERM.
 set -euo pipefail
@@ -198,12 +198,14 @@ done
 # each one logged once as such
 calm='past http2_max_control_frames: GOAWAY(ENHANCE_YOUR_CALM), closing'
 n0=$(grep -c "$calm" "$tmp/weftd.err" || true)
-for case in window-flood priority-flood empty-data rst-closed bad-headers ping-read; do
+for case in window-flood priority-flood empty-data rst-closed bad-headers unknown-flood closed-data \
+            ping-read; do
     out=$("${frames[@]}" "$case" 2>&1) || fail "$case: $out"
 done
-# (rst-closed and ping-read may meet nghttp2's reset rate or ACK limit first)
-wait_log "$tmp/weftd.err" "$calm" $((n0 + 4)) ||
-    fail "fewer than 4 floods logged as such: $(grep -c "$calm" "$tmp/weftd.err") lines"
+# (the six that only our limit stops; rst-closed and ping-read may meet nghttp2's reset
+# rate or ACK limit first)
+wait_log "$tmp/weftd.err" "$calm" $((n0 + 6)) ||
+    fail "fewer than 6 floods logged as such: $(grep -c "$calm" "$tmp/weftd.err") lines"
 slow=(/usr/bin/python3 "$WEFT_SOURCE_DIR/tests/integration/h2_frames.py" "${ports[4]}")
 out=$("${slow[@]}" trickle 2>&1) || fail "trickle: $out"
 # the stalls take seconds each: side by side. A reader that reads nothing keeps the file
