@@ -10,8 +10,9 @@
 # list, a POST body that never ends, DATA on stream 0, CONTINUATIONs trickled past
 # header_timeout; floods of WINDOW_UPDATE, PRIORITY, empty DATA, RST_STREAM, malformed
 # HEADERS, unknown frames, DATA on a closed stream and read PINGs past
-# http2_max_control_frames: GOAWAY(ENHANCE_YOUR_CALM) and one log line each; a window kept shut past http2_send_timeout: RST_STREAM, then GOAWAY; a
-# client reading nothing of a 64 MiB file: the worker's RSS stays put, and it is dropped
+# http2_max_control_frames: GOAWAY(ENHANCE_YOUR_CALM) and one log line each; a window
+# kept shut past http2_send_timeout: RST_STREAM, then GOAWAY; a client reading nothing of
+# a 256 MiB file: the worker's RSS grows by less than 32 MiB, and the client is dropped
 # after http2_send_timeout); GOAWAY and a finished download across a reload and a SIGTERM.
 set -euo pipefail
 [ -z "${H2_TRACE:-}" ] || { PS4='+ $(date +%s.%N) '; set -x; }
@@ -24,7 +25,7 @@ keep_going=1
 make_certs
 mkdir -p "$tmp/root/dir" "$tmp/root/list"
 head -c $((6 * 1024 * 1024 + 4321)) /dev/urandom >"$tmp/root/big.bin"
-truncate -s 64M "$tmp/root/huge.bin"      # sparse: read as zeros, costs no disk
+truncate -s 256M "$tmp/root/huge.bin"      # sparse: read as zeros, costs no disk
 printf 'hello over h2\n' >"$tmp/root/hello.txt"
 printf '<p>index</p>\n' >"$tmp/root/dir/index.html"
 printf 'x\n' >"$tmp/root/list/a b.txt"
@@ -214,7 +215,7 @@ worker=$(ps -o pid= --ppid "${sv_pid[weftd]}" | head -n 1)
 "${slow[@]}" zero-window >"$tmp/zero-window.out" 2>&1 &
 zw=$!
 started $zw
-"${slow[@]}" slow-close /huge.bin $((64 << 20)) >"$tmp/slow-close.out" 2>&1 &
+"${slow[@]}" slow-close /huge.bin $((256 << 20)) >"$tmp/slow-close.out" 2>&1 &
 sc=$!
 started $sc
 "${frames[@]}" slow-reader /huge.bin "$worker" >"$tmp/slow-reader.out" 2>&1 &
