@@ -331,6 +331,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                             sizeof(built) - sizeof(settings));
         data = built;
     }
+    if (size / chunk > 1024)
+        chunk = size / 1024 + 1;    /* at most ~1024 writes: operations make big frames */
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
         abort();
     if (write(sv[1], preface, H2_PREFACE_LEN) != H2_PREFACE_LEN)
