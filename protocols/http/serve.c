@@ -254,7 +254,8 @@ send_listing(struct http_exchange *x, int dirfd, const char *path)
         nm[len + 1] = '\0';
         names[count++] = nm;
     }
-    qsort(names, count, sizeof(*names), name_cmp);
+    if (count > 1)
+        qsort(names, count, sizeof(*names), name_cmp);  /* (names is NULL for an empty dir) */
     if (evbuffer_add_printf(body, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
                             "<title>Index of ") < 0 || http_html_escape(body, path) < 0 ||
         evbuffer_add_printf(body, "</title></head>\n<body><h1>Index of ") < 0 ||
