@@ -34,13 +34,14 @@
 
 static const char response[] =
     "HTTP/1.1 200 OK\r\n"
-    "Server: weftd\r\n"
     "Date: Mon, 07 Dec 2026 12:00:00 GMT\r\n"
-    "Content-Type: text/plain\r\n"
+    "Server: weft/0.1.0\r\n"
+    "Content-Type: text/plain; charset=utf-8\r\n"
     "Content-Length: 13\r\n"
     "Last-Modified: Mon, 07 Dec 2026 12:00:00 GMT\r\n"
-    "ETag: \"6763a1c0-d\"\r\n"
+    "ETag: \"6b16cfa0-d\"\r\n"
     "Accept-Ranges: bytes\r\n"
+    "Connection: keep-alive\r\n"
     "\r\n"
     "hello, world\n";
 #define RESPONSE_LEN (sizeof(response) - 1)
