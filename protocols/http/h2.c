@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -74,6 +75,8 @@ struct h2conn {
 };
 
 static void h2_flush(struct h2conn *h);
+static int out_push(struct h2conn *h);
+static void h2_close(struct h2conn *h, bool abort);
 
 /* ---- streams ---- */
 
@@ -329,52 +332,125 @@ static const struct http_framing_ops h2_ops = {
 
 /*
  * nghttp2 asks for at most length bytes of DATA when the stream's and the connection's
- * windows (and our writing) allow: from memory, or read from the file with pread, so a
- * file is never held whole and never mapped (a mapping of a file truncated meanwhile
- * raises SIGBUS). A file that shrank ends that stream with RST_STREAM; the client sees
- * a short body, never a wrong one, and the connection goes on.
+ * windows (and our writing) allow. A body in memory or in a file is only measured here:
+ * send_data copies it, or reads it from the file with pread, straight into the outgoing
+ * buffer, so a file is never held whole and never mapped (a mapping of a file truncated
+ * meanwhile raises SIGBUS). A body in an evbuffer (error pages, listings) is copied here.
  */
 static ssize_t
 read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length, uint32_t *flags,
           nghttp2_data_source *src, void *ud)
 {
     struct h2stream *st = src->ptr;
+    uint64_t left = st->data != NULL ? st->data_len - st->data_off : st->left;
+    size_t n;
 
     (void)ng;
+    (void)id;
     (void)ud;
-    if (st->data != NULL) {
-        size_t n = st->data_len - st->data_off < length ? st->data_len - st->data_off : length;
-        memcpy(buf, st->data + st->data_off, n);
-        st->data_off += n;
-        if (st->data_off == st->data_len)
+    if (st->data != NULL || st->fd >= 0) {
+        n = left < length ? (size_t)left : length;
+        *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+        if (n == left)
             *flags |= NGHTTP2_DATA_FLAG_EOF;
         return (ssize_t)n;
     }
-    if (st->fd < 0) {
-        size_t n = st->body ? evbuffer_remove(st->body, buf, length) : 0;
-        if (st->body == NULL || evbuffer_get_length(st->body) == 0)
-            *flags |= NGHTTP2_DATA_FLAG_EOF;
-        return (ssize_t)n;
-    }
-    size_t want = st->left < length ? (size_t)st->left : length;
+    n = st->body ? evbuffer_remove(st->body, buf, length) : 0;
+    if (st->body == NULL || evbuffer_get_length(st->body) == 0)
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return (ssize_t)n;
+}
+
+/*
+ * send_data's file case: the frame head and length bytes of the file, read with preadv
+ * into the end of h->out (the tail of its last chain and a new one, so frames keep
+ * filling chains). Nothing is committed unless all of it was read: a short read (the
+ * file shrank) or an error resets the stream. 0 or an nghttp2 error code.
+ */
+static int
+send_file_frame(struct h2conn *h, struct h2stream *st, const uint8_t *framehd, size_t length)
+{
+    struct evbuffer_iovec v[2];
+    struct iovec iov[2];
+    size_t head = 9, used = 0;
+    int nv, niov = 0;
     ssize_t n;
+
+    nv = evbuffer_reserve_space(h->out, (ev_ssize_t)(9 + length), v, 2);
+    if (nv < 1)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    /* the head first (it may straddle the two extents), then the file's bytes */
+    for (int i = 0; i < nv; i++) {
+        size_t room = v[i].iov_len, take = head < room ? head : room;
+        memcpy(v[i].iov_base, framehd + (9 - head), take);
+        head -= take;
+        size_t want = 9 + length - used - take;
+        size_t data = room - take < want ? room - take : want;
+        if (data > 0)
+            iov[niov++] = (struct iovec){ (char *)v[i].iov_base + take, data };
+        v[i].iov_len = take + data;     /* 0: an extent not needed */
+        used += take + data;
+    }
+    if (used != 9 + length)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
     do
-        n = pread(st->fd, buf, want, (off_t)st->off);
+        n = niov > 0 ? preadv(st->fd, iov, niov, (off_t)st->off) : 0;
     while (n < 0 && errno == EINTR);
-    if (n <= 0 && want > 0) {
+    if (n < 0 || (size_t)n != length) {
         weft_log(WEFT_LOG_WARNING, "http: %s at byte %" PRIu64 " of a file being sent: "
                  "resetting stream %" PRId32, n < 0 ? strerror(errno) : "the file shrank",
-                 st->off, id);
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+                 st->off, st->id);
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;   /* nothing committed */
     }
-    st->off += (uint64_t)n;
-    st->left -= (uint64_t)n;
+    st->off += length;
+    st->left -= length;
     if (st->left == 0) {
         close(st->fd);
         st->fd = -1;
-        *flags |= NGHTTP2_DATA_FLAG_EOF;
     }
-    return n;
+    for (int i = 0; i < nv; i++)
+        if (v[i].iov_len == 0)
+            nv = i;             /* only the extents used */
+    return evbuffer_commit_space(h->out, v, nv) < 0 ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
+}
+
+/*
+ * The DATA frames read_body left to us (NGHTTP2_DATA_FLAG_NO_COPY): the 9-byte frame head
+ * and the body bytes go straight into h->out, from the stream's copy or read from the file
+ * into h->out's space, instead of through nghttp2's frame buffer first: one copy of every
+ * body byte less (bench/h2.sh). nghttp2 calls this from nghttp2_session_mem_send and goes
+ * on to further frames without returning, so h->out is handed to the transport here when
+ * it is full, and a paused transport makes nghttp2 wait (WOULDBLOCK: called again with the
+ * same frame after resume_writing). A file that shrank ends that stream with RST_STREAM;
+ * the client sees a short body, never a wrong one, and the connection goes on.
+ */
+static int
+send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *framehd, size_t length,
+          nghttp2_data_source *src, void *ud)
+{
+    struct h2conn *h = ud;
+    struct h2stream *st = src->ptr;
+
+    (void)ng;
+    if (frame->data.padlen > 0)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;        /* we never ask for padding */
+    if (h->write_paused || h->closing)
+        return NGHTTP2_ERR_WOULDBLOCK;
+    if (st->data != NULL) {
+        /* appended, not reserved: frames fill the buffer's chains, so the TLS layer
+         * still makes whole records of them */
+        if (evbuffer_add(h->out, framehd, 9) < 0 ||
+            evbuffer_add(h->out, st->data + st->data_off, length) < 0)
+            return NGHTTP2_ERR_CALLBACK_FAILURE;
+        st->data_off += length;
+    } else {
+        int rc = send_file_frame(h, st, framehd, length);
+        if (rc != 0)
+            return rc;
+    }
+    if (evbuffer_get_length(h->out) >= OUT_FLUSH && out_push(h) < 0)
+        h2_close(h, true);      /* the transport is gone: h2_flush stops (as its own push) */
+    return 0;
 }
 
 /* The request in st's headers, answered by serve.c; the answer is submitted to nghttp2. */
@@ -755,6 +831,7 @@ session_new(struct h2conn *h)
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+    nghttp2_session_callbacks_set_send_data_callback(cb, send_data);
     if (nghttp2_option_new(&opt) != 0) {
         nghttp2_session_callbacks_del(cb);
         return -ENOMEM;
