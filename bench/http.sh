@@ -1,49 +1,88 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# bench/http.sh [BUILD_DIR] [SECONDS]: wrk against weftd's http plugin and nginx, in one run.
-# Both servers get one worker pinned to core 0 and serve the same files (13 B, 4 KiB, 1 MiB)
-# from a temp dir on loopback; wrk runs on core 1 with 100 keep-alive connections.
-# nginx gets its own config: access_log off, sendfile, open_file_cache. Prints req/s,
-# throughput, the weft/nginx ratios and each server's CPU time per request. Targets: >= 1.2x
-# nginx's req/s on the small files, >= 0.9x its throughput on 1 MiB.
+# bench/http.sh [BUILD_DIR] [SECONDS]: wrk against weftd's http plugin, nginx, h2o, lighttpd
+# and bench/http_bare, in one run. Every server gets one worker (process or thread) pinned to
+# core 0 and serves the same files (13 B, 4 KiB, 1 MiB) from a temp dir on loopback; wrk runs
+# on core 1 with 100 keep-alive connections (-t1 -c100). http_bare answers every request head
+# with a fixed 13-byte response, so it only runs on the 13-byte file: it is the floor.
+# Configs: nginx access_log off, sendfile, tcp_nopush, open_file_cache; h2o one thread, no
+# access log (h2o 2.2 has no sendfile; its file cache is always on); lighttpd one process,
+# mod_staticfile only, sendfile, the inotify stat cache.
+# Prints each server's req/s, MiB/s and CPU microseconds per request (from /proc: utime +
+# stime of the server and its children over the wrk run), then the ratios of issue 18's
+# goals: weft's CPU/request over the bare server's (13 B; goal <= 1.1) and over the most
+# frugal of nginx, h2o and lighttpd (goal <= 0.9 on 13 B and 4 KiB, <= 0.8 on 1 MiB), and
+# weft's req/s over the best of them.
+# Environment: SERVERS (default "weft bare nginx h2o lighttpd"), FILES ("13b.txt 4k.bin
+# 1m.bin"), CONNS (100), ROUNDS (1; each file goes round all servers ROUNDS times,
+# interleaved, and each server's best round counts), WARMUP (1 s of wrk before each measured
+# run, not counted).
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$here/build-bench}
 secs=${2:-10}
 weftd=$build/daemon/weftd
+bare=$build/bench/http_bare
 conns=${CONNS:-100}
+warmup=${WARMUP:-1}
+rounds=${ROUNDS:-1}
+servers=${SERVERS:-weft bare nginx h2o lighttpd}
+files=${FILES:-13b.txt 4k.bin 1m.bin}
 . "$here/bench/weftd-lib.sh"
-http_init http.sh wrk nginx taskset
+http_init http.sh wrk nginx h2o lighttpd taskset curl
+[ -x "$bare" ] || { echo "http.sh: no $bare: build with -DWEFT_BENCH=ON" >&2; exit 1; }
+lighttpd_bin=$(command -v lighttpd || echo /usr/sbin/lighttpd)
 
 printf 'hello, world\n' > "$tmp/www/13b.txt"
 head -c 4096 /dev/urandom > "$tmp/www/4k.bin"
 head -c 1048576 /dev/urandom > "$tmp/www/1m.bin"
 chmod -R a+rX "$tmp/www"
 
-wport=$(free_port)
-nport=$(free_port)
-[ "$nport" != "$wport" ] || nport=$((wport + 1))
+declare -A port pid
+for s in weft bare nginx h2o lighttpd; do
+    port[$s]=$(free_port)
+done
+if [ "$(printf '%s\n' "${port[@]}" | sort -u | wc -l)" -ne 5 ]; then
+    echo "http.sh: free_port gave the same port twice; run again" >&2
+    exit 1
+fi
 
-http_confs "$wport" "$nport" "" \
+http_confs "${port[weft]}" "${port[nginx]}" "" \
     "    tcp_nopush on;
     open_file_cache_valid 60s;" "" ""
+h2o_conf "${port[h2o]}"
+lighttpd_conf "${port[lighttpd]}"
 
-http_start "http://127.0.0.1:$wport/13b.txt" "http://127.0.0.1:$nport/13b.txt" -sf
-for s in "$wport" "$nport"; do
-    curl -sf -o /dev/null "http://127.0.0.1:$s/1m.bin" ||
-        { echo "http.sh: server on $s did not start" >&2; cat "$tmp"/*.err >&2; exit 1; }
+for s in $servers; do
+    case $s in
+    weft) start_pinned weft "$weftd" -c "$tmp/weftd.conf" ;;
+    nginx) start_pinned nginx "$nginx_bin" -c "$tmp/nginx.conf" -p "$tmp/nginx" ;;
+    h2o) start_pinned h2o h2o -c "$tmp/h2o.conf" ;;
+    lighttpd) start_pinned lighttpd "$lighttpd_bin" -D -f "$tmp/lighttpd.conf" ;;
+    bare) start_pinned bare "$bare" 127.0.0.1 "${port[bare]}" ;;
+    *) echo "http.sh: unknown server $s (SERVERS: weft bare nginx h2o lighttpd)" >&2; exit 2 ;;
+    esac
+    eval "pid[$s]=\$pid_$s"
+done
+for s in $servers; do
+    f=1m.bin
+    [ "$s" != bare ] || f=13b.txt
+    wait_url "$s" "${pid[$s]}" "http://127.0.0.1:${port[$s]}/$f" -sf || exit 1
 done
 
 hz=$(getconf CLK_TCK)
 
 # run_wrk URL SERVER_PID: wrk's "Requests/sec", "Transfer/sec" (normalised to MiB/s) and the
 # server's CPU microseconds per request, which other load on a shared machine disturbs less
-# than the rates.
+# than the rates. A warm-up run goes first (WARMUP seconds, not counted).
 run_wrk() {
-    local out rps tput n t0 t1
+    local out rps tput n t0 t1 errs
+    [ "$warmup" = 0 ] || taskset -c 1 wrk -t1 -c"$conns" -d"${warmup}s" "$1" >/dev/null 2>&1
     t0=$(tree_ticks "$2")
-    out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${secs}s" --latency "$1" 2>&1)
+    out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${secs}s" "$1" 2>&1)
     t1=$(tree_ticks "$2")
+    errs=$(awk '/Socket errors|Non-2xx/' <<<"$out")
+    [ -z "$errs" ] || echo "http.sh: $1: $errs" >&2
     rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
     n=$(awk '/requests in/ {print $1}' <<<"$out")
     tput=$(awk '/^Transfer\/sec:/ {
@@ -51,18 +90,70 @@ run_wrk() {
         if (u == "GB") v *= 1024; else if (u == "KB") v /= 1024; else if (u == "B") v /= 1048576;
         printf "%.1f", v }' <<<"$out")
     awk -v r="${rps:-0}" -v t="${tput:-0}" -v n="${n:-0}" -v d=$((t1 - t0)) -v hz="$hz" \
-        'BEGIN { printf "%s %s %.1f\n", r, t, (n > 0 ? d * 1e6 / hz / n : 0) }'
+        'BEGIN { printf "%s %s %.2f\n", r, t, (n > 0 ? d * 1e6 / hz / n : 0) }'
 }
 
-printf '%-8s %11s %11s %10s %10s %6s %6s %8s %8s\n' file weft_req/s nginx_req/s weft_MiB/s \
-    nginx_MiB/s req_x MiB_x weft_us nginx_us
-for f in 13b.txt 4k.bin 1m.bin; do
-    read -r wr wt wu < <(run_wrk "http://127.0.0.1:$wport/$f" "$wpid")
-    read -r nr nt nu < <(run_wrk "http://127.0.0.1:$nport/$f" "$npid")
-    awk -v f="$f" -v wr="$wr" -v nr="$nr" -v wt="$wt" -v nt="$nt" -v wu="$wu" -v nu="$nu" 'BEGIN {
-        printf "%-8s %11.0f %11.0f %10.1f %10.1f %6.2f %6.2f %8.1f %8.1f\n", f, wr, nr, wt, nt,
-               (nr > 0 ? wr / nr : 0), (nt > 0 ? wt / nt : 0), wu, nu }'
+# keep_best SERVER REQ/S MIB/S US: over the rounds, a server's highest rates and its lowest
+# CPU per request count (other load on the machine only ever makes a round worse), and the
+# highest CPU per request is kept to show the spread.
+keep_best() {
+    if [ -z "${us[$1]:-}" ]; then
+        rps[$1]=$2 mib[$1]=$3 us[$1]=$4 usmax[$1]=$4
+        return
+    fi
+    read -r rps[$1] mib[$1] us[$1] usmax[$1] < <(awk -v r="${rps[$1]}" -v m="${mib[$1]}" \
+        -v u="${us[$1]}" -v x="${usmax[$1]}" -v r2="$2" -v m2="$3" -v u2="$4" 'BEGIN {
+        print (r2 > r ? r2 : r), (m2 > m ? m2 : m), (u2 < u ? u2 : u), (u2 > x ? u2 : x) }')
+}
+
+echo "http.sh: $(date -u '+%Y-%m-%d %H:%M UTC'), $(machine_load), ${secs}s per run, $rounds round(s)," \
+     "wrk -t1 -c$conns on core 1, servers on core 0"
+printf '%-8s %-9s %10s %9s %8s %8s\n' file server req/s MiB/s cpu_us max_us
+summary=""
+for f in $files; do
+    declare -A rps=() mib=() us=() usmax=()
+    for ((round = 1; round <= rounds; round++)); do
+        for s in $servers; do
+            [ "$s" != bare ] || [ "$f" = 13b.txt ] || continue
+            read -r r t u < <(run_wrk "http://127.0.0.1:${port[$s]}/$f" "${pid[$s]}")
+            kill -0 "${pid[$s]}" 2>/dev/null ||
+                { echo "http.sh: $s died; its stderr:" >&2; cat "$tmp/$s.err" >&2; exit 1; }
+            keep_best "$s" "$r" "$t" "$u"
+        done
+    done
+    for s in $servers; do
+        [ -n "${us[$s]:-}" ] || continue
+        printf '%-8s %-9s %10.0f %9.1f %8.2f %8.2f\n' "$f" "$s" "${rps[$s]}" "${mib[$s]}" \
+            "${us[$s]}" "${usmax[$s]}"
+    done
+    # The ratios: weft against the bare floor, the most frugal peer, the fastest peer.
+    [ -n "${us[weft]:-}" ] || continue
+    line="$f:"
+    if [ -n "${us[bare]:-}" ]; then
+        line="$line $(awk -v w="${us[weft]}" -v b="${us[bare]}" 'BEGIN {
+            printf "weft/bare CPU %.2f (goal <= 1.1);", (b > 0 ? w / b : 0) }')"
+    fi
+    frugal="" fast=""
+    for s in nginx h2o lighttpd; do
+        [ -n "${us[$s]:-}" ] || continue
+        if [ -z "$frugal" ] || awk -v a="${us[$s]}" -v b="${us[$frugal]}" 'BEGIN { exit !(a < b) }'
+        then frugal=$s; fi
+        if [ -z "$fast" ] || awk -v a="${rps[$s]}" -v b="${rps[$fast]}" 'BEGIN { exit !(a > b) }'
+        then fast=$s; fi
+    done
+    if [ -n "$frugal" ]; then
+        goal=0.9
+        [ "$f" != 1m.bin ] || goal=0.8
+        line="$line $(awk -v w="${us[weft]}" -v p="${us[$frugal]}" -v n="$frugal" -v g="$goal" \
+            'BEGIN { printf "weft/%s CPU %.2f (most frugal peer; goal <= %s);", n,
+                     (p > 0 ? w / p : 0), g }')"
+        line="$line $(awk -v w="${rps[weft]}" -v p="${rps[$fast]}" -v n="$fast" \
+            'BEGIN { printf "weft/%s req/s %.2f (fastest peer)", n, (p > 0 ? w / p : 0) }')"
+    fi
+    summary="$summary$line
+"
 done
-echo "(weft_us, nginx_us: server CPU microseconds per request, master and worker together;" \
-     "weftd: $(grep -c . "$tmp/weftd.err" || true) stderr lines; nproc $(nproc);" \
-     "${secs}s per run, $conns connections)"
+printf '%s' "$summary"
+echo "(cpu_us: server CPU microseconds per request, all its processes and threads, lowest of the" \
+     "rounds, max_us the highest; after the run $(machine_load);" \
+     "weftd: $(grep -c . "$tmp/weft.err" 2>/dev/null || :) stderr lines)"

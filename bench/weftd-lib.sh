@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 # weftd-lib.sh: the shell library every bench script sources (run.sh, stream.sh, http.sh,
-# https.sh, scale.sh, soak.sh, chaos.sh): a temp dir and the cleanup at exit, free ports,
+# https.sh, h2.sh, scale.sh, soak.sh, chaos.sh): a temp dir and the cleanup at exit, free ports,
 # starting servers and waiting for them, stopping them by PID, /proc figures.
 #
 # Sourcing it only defines functions (POSIX sh; safe under set -eu). A script then calls:
@@ -174,6 +174,79 @@ http_start() {
         curl "$@" -o /dev/null "$_w" && curl "$@" -o /dev/null "$_n" && break
         sleep 0.1
     done
+}
+
+# ---- http.sh, h2.sh: the other peers (h2o, lighttpd) and the bare server ----
+
+# h2o_conf PORT [CERT KEY]: TMP/h2o.conf: one thread, no access log (none configured),
+# root TMP/www on PORT; over TLS with CERT and KEY (h2 offered first by ALPN, as h2o does).
+# h2o 2.2 has no sendfile (it preads files into its buffers) and keeps its open-file cache
+# (32 entries per thread) always on: nothing to tune there. The error log is its stderr.
+h2o_conf() {
+    {
+        echo "num-threads: 1"
+        echo "max-connections: 4096"
+        echo "listen:"
+        echo "  host: 127.0.0.1"
+        echo "  port: $1"
+        if [ $# -ge 3 ]; then
+            echo "  ssl:"
+            echo "    certificate-file: $2"
+            echo "    key-file: $3"
+            echo "    minimum-version: TLSv1.2"
+        fi
+        echo "hosts:"
+        echo "  default:"
+        echo "    paths:"
+        echo "      /:"
+        echo "        file.dir: $TMP/www"
+    } > "$TMP/h2o.conf"
+}
+
+# lighttpd_conf PORT: TMP/lighttpd.conf: one process (max-worker 0), mod_staticfile only (no
+# access log), sendfile, the inotify stat cache, keep-alive up to its ceiling of 65535
+# requests a connection (nginx's keepalive_requests is above any run), root TMP/www on PORT.
+lighttpd_conf() {
+    cat > "$TMP/lighttpd.conf" <<CONF
+server.document-root = "$TMP/www"
+server.bind = "127.0.0.1"
+server.port = $1
+server.errorlog = "$TMP/lighttpd.log"
+server.modules = ("mod_staticfile")
+server.max-worker = 0
+server.network-backend = "sendfile"
+server.stat-cache-engine = "inotify"
+server.max-keep-alive-requests = 65535
+server.max-keep-alive-idle = 60
+server.max-fds = 8192
+server.max-connections = 4096
+mimetype.assign = (".txt" => "text/plain", "" => "application/octet-stream")
+CONF
+}
+
+# start_pinned NAME COMMAND...: COMMAND on core 0, stderr in TMP/NAME.err; its PID in
+# STARTED and in the variable pid_NAME.
+start_pinned() {
+    _name=$1
+    shift
+    taskset -c 0 "$@" 2> "$TMP/$_name.err" &
+    eval "pid_$_name=\$!"
+    STARTED="$STARTED $!"
+}
+
+# wait_url NAME PID URL CURL_OPTION...: up to ~5 s until curl fetches URL; 0, or 1 after
+# "NAME did not start" and its stderr (TMP/NAME.err) if PID exits or the time is up.
+wait_url() {
+    _name=$1 _pid=$2 _url=$3
+    shift 3
+    for _ in $(seq 50); do
+        curl "$@" -o /dev/null "$_url" 2>/dev/null && return 0
+        kill -0 "$_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "$_name did not start (or does not serve $_url); its stderr:" >&2
+    sed 's/^/    /' "$TMP/$_name.err" >&2
+    return 1
 }
 
 # tree_ticks PID: CPU time (clock ticks) used so far by PID and its children (the master and

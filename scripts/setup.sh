@@ -20,7 +20,9 @@ PKGS_BUILD="build-essential cmake pkg-config libevent-dev libssl-dev libinih-dev
 PKGS_TEST="libcmocka-dev libpq-dev python3 netcat-openbsd curl openssl procps clang llvm libclang-rt-14-dev node-llhttp systemd valgrind haproxy nginx-light nghttp2-client python3-h2 chromium"
 # The system tests (tests/system): a Debian root booted with systemd-nspawn, the packages.
 PKGS_TEST="$PKGS_TEST systemd-container debootstrap git lintian dpkg-dev debhelper fakeroot"
-PKGS_BENCH="python3 python3-uvloop gnuplot-nox wrk"
+# Bench: the peer servers of bench/http.sh and bench/h2.sh (h2o, lighttpd; nginx is in
+# PKGS_TEST), h2load (nghttp2-client), perf for profiling.
+PKGS_BENCH="python3 python3-uvloop gnuplot-nox wrk h2o lighttpd linux-perf"
 
 want="$PKGS_BUILD"
 case "${1:-build}" in

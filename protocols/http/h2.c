@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -55,6 +56,13 @@ struct h2stream {
     struct evbuffer *body;
     int fd;                         /* -1: none */
     uint64_t off, left;
+    /* a cached file's answer (h2_cached): its head in fast_nv, its body copied to data
+     * (small, or allocated) */
+    nghttp2_nv fast_nv[8];
+    char fast_length[24];
+    char *data;
+    size_t data_len, data_off;
+    char small[64];
 };
 
 struct h2conn {
@@ -84,6 +92,7 @@ struct h2conn {
 };
 
 static void h2_flush(struct h2conn *h);
+static int out_push(struct h2conn *h);
 static void h2_close(struct h2conn *h, bool abort);
 
 /* A stream's or the write's stall: http2_send_timeout, or keepalive + header timeouts. */
@@ -127,8 +136,11 @@ stream_free(struct h2stream *st)
         st->h->idle_since = weft_loop_time(st->h->loop);
     for (size_t i = 0; i < H_COUNT; i++)
         free(st->slot[i]);
-    free(st->nv);
+    if (st->nv != st->fast_nv)
+        free(st->nv);
     free(st->nvbuf);
+    if (st->data != st->small)
+        free(st->data);
     if (st->body)
         evbuffer_free(st->body);
     if (st->fd >= 0)
@@ -324,54 +336,199 @@ h2_file(struct http_exchange *x, int fd, uint64_t off, uint64_t len)
     return 0;
 }
 
+/* v in decimal into buf (24 bytes), NUL-terminated. */
+static const char *
+u64_decimal(char *buf, uint64_t v)
+{
+    char *p = buf + 23;
+
+    *p = '\0';
+    do
+        *--p = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    return p;
+}
+
+/*
+ * The 200 to a GET or HEAD of a cached file without validators or a range (serve.c's
+ * send_cached asks first): the head send_file would make (":status", date, server,
+ * content-type, content-length, last-modified, etag, accept-ranges, in that order), taken
+ * from the entry's fields instead of formatting header lines and parsing them back, in the
+ * stream itself (nghttp2_submit_response in answer() copies the values before the entry or
+ * the date can change; the names are static: not copied); the body copied once out of the
+ * entry (it may be refreshed while the stream waits for its window), into the stream when
+ * it is small. Measured by bench/h2.sh; false when the copy cannot be allocated.
+ */
+static bool
+h2_cached(struct http_exchange *x, const struct http_cached *mem)
+{
+    struct h2stream *st = x->ctx;
+    bool body = x->r->method != HTTP_M_HEAD && mem->size > 0;
+    const char *server = x->svc->server[0] ? x->svc->server : NULL;
+
+    if (st->nv != NULL || st->data != NULL)
+        return false;
+    if (body) {
+        char *d = mem->size <= sizeof(st->small) ? st->small : malloc((size_t)mem->size);
+        if (d == NULL)
+            return false;
+        memcpy(d, mem->data, (size_t)mem->size);
+        st->data = d;
+        st->data_len = (size_t)mem->size;
+        st->data_off = 0;
+    }
+    const char *fields[][2] = {
+        { ":status", "200" }, { "date", http_date_now() }, { "server", server },
+        { "content-type", mem->mime },
+        { "content-length", u64_decimal(st->fast_length, mem->size) },
+        { "last-modified", mem->last_modified }, { "etag", mem->etag },
+        { "accept-ranges", "bytes" },
+    };
+    st->nnv = 0;
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        if (fields[i][1] == NULL)
+            continue;
+        st->fast_nv[st->nnv++] = (nghttp2_nv){
+            (uint8_t *)fields[i][0], (uint8_t *)fields[i][1], strlen(fields[i][0]),
+            strlen(fields[i][1]), NGHTTP2_NV_FLAG_NO_COPY_NAME,
+        };
+    }
+    st->nv = st->fast_nv;
+    x->status = 200;
+    x->bytes = body ? mem->size : 0;
+    return true;
+}
+
 static const struct http_framing_ops h2_ops = {
     .head = h2_head,
     .body = h2_body,
     .body_buffer = h2_body_buffer,
     .file = h2_file,
+    .cached = h2_cached,
 };
 
 /*
  * nghttp2 asks for at most length bytes of DATA when the stream's and the connection's
- * windows (and our writing) allow: from memory, or read from the file with pread, so a
- * file is never held whole and never mapped (a mapping of a file truncated meanwhile
- * raises SIGBUS). A file that shrank ends that stream with RST_STREAM; the client sees
- * a short body, never a wrong one, and the connection goes on.
+ * windows (and our writing) allow. A body in memory or in a file is only measured here:
+ * send_data copies it, or reads it from the file with pread, straight into the outgoing
+ * buffer, so a file is never held whole and never mapped (a mapping of a file truncated
+ * meanwhile raises SIGBUS). A body in an evbuffer (error pages, listings) is copied here.
  */
 static ssize_t
 read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length, uint32_t *flags,
           nghttp2_data_source *src, void *ud)
 {
     struct h2stream *st = src->ptr;
+    uint64_t left = st->data != NULL ? st->data_len - st->data_off : st->left;
+    size_t n;
 
     (void)ng;
+    (void)id;
     (void)ud;
     st->moved_ms = weft_loop_time(st->h->loop);
-    if (st->fd < 0) {
-        size_t n = st->body ? evbuffer_remove(st->body, buf, length) : 0;
-        if (st->body == NULL || evbuffer_get_length(st->body) == 0)
+    if (st->data != NULL || st->fd >= 0) {
+        n = left < length ? (size_t)left : length;
+        *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+        if (n == left)
             *flags |= NGHTTP2_DATA_FLAG_EOF;
         return (ssize_t)n;
     }
-    size_t want = st->left < length ? (size_t)st->left : length;
+    n = st->body ? evbuffer_remove(st->body, buf, length) : 0;
+    if (st->body == NULL || evbuffer_get_length(st->body) == 0)
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return (ssize_t)n;
+}
+
+/*
+ * send_data's file case: the frame head and length bytes of the file, read with preadv
+ * into the end of h->out (the tail of its last chain and a new one, so frames keep
+ * filling chains). Nothing is committed unless all of it was read: a short read (the
+ * file shrank) or an error resets the stream. 0 or an nghttp2 error code.
+ */
+static int
+send_file_frame(struct h2conn *h, struct h2stream *st, const uint8_t *framehd, size_t length)
+{
+    struct evbuffer_iovec v[2];
+    struct iovec iov[2];
+    size_t head = 9, used = 0;
+    int nv, niov = 0;
     ssize_t n;
+
+    nv = evbuffer_reserve_space(h->out, (ev_ssize_t)(9 + length), v, 2);
+    if (nv < 1)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    /* the head first (it may straddle the two extents), then the file's bytes */
+    for (int i = 0; i < nv; i++) {
+        size_t room = v[i].iov_len, take = head < room ? head : room;
+        memcpy(v[i].iov_base, framehd + (9 - head), take);
+        head -= take;
+        size_t want = 9 + length - used - take;
+        size_t data = room - take < want ? room - take : want;
+        if (data > 0)
+            iov[niov++] = (struct iovec){ (char *)v[i].iov_base + take, data };
+        v[i].iov_len = take + data;     /* 0: an extent not needed */
+        used += take + data;
+    }
+    if (used != 9 + length)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
     do
-        n = pread(st->fd, buf, want, (off_t)st->off);
+        n = niov > 0 ? preadv(st->fd, iov, niov, (off_t)st->off) : 0;
     while (n < 0 && errno == EINTR);
-    if (n <= 0 && want > 0) {
+    if (n < 0 || (size_t)n != length) {
         weft_log(WEFT_LOG_WARNING, "http: %s at byte %" PRIu64 " of a file being sent: "
                  "resetting stream %" PRId32, n < 0 ? strerror(errno) : "the file shrank",
-                 st->off, id);
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+                 st->off, st->id);
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;   /* nothing committed */
     }
-    st->off += (uint64_t)n;
-    st->left -= (uint64_t)n;
+    st->off += length;
+    st->left -= length;
     if (st->left == 0) {
         close(st->fd);
         st->fd = -1;
-        *flags |= NGHTTP2_DATA_FLAG_EOF;
     }
-    return n;
+    for (int i = 0; i < nv; i++)
+        if (v[i].iov_len == 0)
+            nv = i;             /* only the extents used */
+    return evbuffer_commit_space(h->out, v, nv) < 0 ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
+}
+
+/*
+ * The DATA frames read_body left to us (NGHTTP2_DATA_FLAG_NO_COPY): the 9-byte frame head
+ * and the body bytes go straight into h->out, from the stream's copy or read from the file
+ * into h->out's space, instead of through nghttp2's frame buffer first: one copy of every
+ * body byte less (bench/h2.sh). nghttp2 calls this from nghttp2_session_mem_send and goes
+ * on to further frames without returning, so h->out is handed to the transport here when
+ * it is full, and a paused transport makes nghttp2 wait (WOULDBLOCK: called again with the
+ * same frame after resume_writing). A file that shrank ends that stream with RST_STREAM;
+ * the client sees a short body, never a wrong one, and the connection goes on.
+ */
+static int
+send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *framehd, size_t length,
+          nghttp2_data_source *src, void *ud)
+{
+    struct h2conn *h = ud;
+    struct h2stream *st = src->ptr;
+
+    (void)ng;
+    if (frame->data.padlen > 0)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;        /* we never ask for padding */
+    if (h->write_paused || h->closing)
+        return NGHTTP2_ERR_WOULDBLOCK;
+    if (st->data != NULL) {
+        /* appended, not reserved: frames fill the buffer's chains, so the TLS layer
+         * still makes whole records of them */
+        if (evbuffer_add(h->out, framehd, 9) < 0 ||
+            evbuffer_add(h->out, st->data + st->data_off, length) < 0)
+            return NGHTTP2_ERR_CALLBACK_FAILURE;
+        st->data_off += length;
+    } else {
+        int rc = send_file_frame(h, st, framehd, length);
+        if (rc != 0)
+            return rc;
+    }
+    if (evbuffer_get_length(h->out) >= OUT_FLUSH && out_push(h) < 0)
+        h2_close(h, true);      /* the transport is gone: h2_flush stops (as its own push) */
+    return 0;
 }
 
 /* The request in st's headers, answered by serve.c; the answer is submitted to nghttp2. */
@@ -417,7 +574,8 @@ answer(struct h2conn *h, struct h2stream *st)
         rc = nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
     } else {
         nghttp2_data_provider prd = { .source.ptr = st, .read_callback = read_body };
-        bool body = st->fd >= 0 || (st->body && evbuffer_get_length(st->body) > 0);
+        bool body = st->fd >= 0 || st->data != NULL ||
+                    (st->body && evbuffer_get_length(st->body) > 0);
         rc = nghttp2_submit_response(h->ng, st->id, st->nv, st->nnv, body ? &prd : NULL);
     }
     if (rc != 0) {
@@ -856,6 +1014,7 @@ session_new(struct h2conn *h)
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+    nghttp2_session_callbacks_set_send_data_callback(cb, send_data);
     if (nghttp2_option_new(&opt) != 0) {
         nghttp2_session_callbacks_del(cb);
         return -ENOMEM;

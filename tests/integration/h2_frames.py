@@ -340,8 +340,10 @@ if case in ("window-flood", "priority-flood", "empty-data", "rst-closed", "bad-h
         one = lambda i: PingFrame(0, b"%08d" % (i % 10 ** 8)).serialize()
     code, sent = flood(s, one)
     # a close without the GOAWAY read: the server closed with our frames unread, and the
-    # kernel's RST overtook it (test_http2.sh counts the log's lines instead)
-    done(code in (11, "close"), f"{case}: {code} after {sent} frames")
+    # kernel's RST overtook it (test_http2.sh counts the log's lines instead); RSTs may meet
+    # nghttp2's stream reset rate first, whose GOAWAY says INTERNAL_ERROR (2)
+    stopped = (11, "close", 2) if case == "rst-closed" else (11, "close")
+    done(code in stopped, f"{case}: {code} after {sent} frames")
 
 if case == "zero-window":
     s = socket.create_connection(("127.0.0.1", port), timeout=30)
