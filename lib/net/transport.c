@@ -526,6 +526,37 @@ on_eof(struct weft_transport *tr)
         weft_transport_close(tr);
 }
 
+static void read_done(struct weft_transport *tr, struct evbuffer *in, ssize_t n, int rc);
+
+/*
+ * read_once() into an empty input while reads are small (the size is at its least): into
+ * the stack, then into a chain of the message's size. The same chain shrink_small_read()
+ * makes, without reserving and freeing a big one first: request/response traffic reads
+ * this way once per message.
+ */
+static void
+read_small(struct weft_transport *tr, struct evbuffer *in, size_t want)
+{
+    char buf[((size_t)1 << RD_SHIFT_MIN) - CHAIN_SLACK];
+    ssize_t n;
+
+    do
+        n = read(tr->fd, buf, want);
+    while (n < 0 && errno == EINTR);
+    if (n > 0) {
+        if (evbuffer_add(in, buf, (size_t)n) < 0) {
+            evbuffer_freeze(in, 0);
+            weft__transport_failed(tr, "cannot allocate the read buffer", -ENOMEM);
+            return;
+        }
+        if ((size_t)n == want) {
+            tr->rd_small = 0;
+            tr->rd_shift++;             /* filled: bigger reads, through the chains */
+        }
+    }
+    read_done(tr, in, n, n < 0 ? -errno : 0);
+}
+
 static void
 read_once(struct weft_transport *tr)
 {
@@ -534,10 +565,14 @@ read_once(struct weft_transport *tr)
     size_t want = ((size_t)1 << tr->rd_shift) - CHAIN_SLACK;
     bool was_empty = evbuffer_get_length(in) == 0;
     ssize_t n;
-    int nvec, rc;
+    int nvec, rc = 0;
 
     /* bufferevent_socket_new() froze the input's end; we are its writer. */
     evbuffer_unfreeze(in, 0);
+    if (was_empty && tr->rd_shift == RD_SHIFT_MIN) {
+        read_small(tr, in, want);
+        return;
+    }
     nvec = evbuffer_reserve_space(in, (ev_ssize_t)want, vec, 2);
     if (nvec <= 0) {
         evbuffer_freeze(in, 0);
@@ -585,8 +620,14 @@ read_once(struct weft_transport *tr)
         rc = n == 0 ? 0 : -errno;
         drop_empty_chain(in);
     }
-    evbuffer_freeze(in, 0);
+    read_done(tr, in, n, rc);
+}
 
+/* After a read of n bytes (0: EOF; -1: error rc) into in: to the protocol. */
+static void
+read_done(struct weft_transport *tr, struct evbuffer *in, ssize_t n, int rc)
+{
+    evbuffer_freeze(in, 0);
     if (n == 0) {
         on_eof(tr);
         return;

@@ -2,6 +2,7 @@
 /* files.c: path normalisation, opening beneath root, MIME table, ranges, validators, file cache. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,31 @@ hexval(char c)
     return -1;
 }
 
+/*
+ * The common target, "/dir/name.ext": no escape, query, fragment, control byte or
+ * backslash, and no segment that is empty or starts with '.'. It normalises to itself:
+ * copy it. -1 for any other (the full walk in http_path_normalise decides).
+ */
+static int
+path_plain(const char *s, size_t len, char *out, size_t outlen)
+{
+    if (len == 0 || len >= outlen || len > INT_MAX || s[0] != '/')
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '/') {
+            if (i + 1 < len && (s[i + 1] == '/' || s[i + 1] == '.'))
+                return -1;
+        } else if (ch <= 0x20 || ch >= 0x7f || ch == '%' || ch == '?' || ch == '#' ||
+                   ch == '\\') {
+            return -1;
+        }
+    }
+    memcpy(out, s, len);
+    out[len] = '\0';
+    return (int)len;
+}
+
 int
 http_path_normalise(const char *target, size_t len, char *out, size_t outlen)
 {
@@ -39,8 +65,12 @@ http_path_normalise(const char *target, size_t len, char *out, size_t outlen)
 
     if (outlen < 2)
         return HTTP_PATH_BAD;
+    int plain = path_plain(target, len, out, outlen);
+    if (plain >= 0)
+        return plain;
     /* absolute-form: drop "scheme://authority" */
-    if (len > 7 && (strncasecmp(s, "http://", 7) == 0 || strncasecmp(s, "https://", 8) == 0)) {
+    if (len > 7 && *s != '/' &&
+        (strncasecmp(s, "http://", 7) == 0 || strncasecmp(s, "https://", 8) == 0)) {
         s += s[4] == ':' ? 7 : 8;
         while (s < end && *s != '/' && *s != '?' && *s != '#')
             s++;
@@ -526,12 +556,33 @@ struct entry {
 };
 
 #define CACHE_BUCKETS 1024u
+#define HEAD_SLOTS 64u
+
+/* The head of a file too big to keep: a pure function of its path, size and mtime. */
+struct head {
+    struct http_cached pub;         /* data NULL */
+    char hdr[400];
+    char *path;                     /* NULL: a free slot */
+};
 
 struct http_cache {
     struct entry *bucket[CACHE_BUCKETS];
     struct entry *oldest, *newest;
     size_t max_file, max_total, bytes, count;
+    struct head heads[HEAD_SLOTS];  /* one per path hash, the last one asked for wins */
 };
+
+/* The header lines of a 200 for a file (struct http_cached's headers); -1 if they do not fit
+ * (an absurd MIME type). */
+static int
+format_headers(char *hdr, size_t room, const char *mime, uint64_t size, const char *lastmod,
+               const char *etag)
+{
+    int n = snprintf(hdr, room,
+                     "Content-Type: %s\r\nContent-Length: %" PRIu64 "\r\nLast-Modified: %s\r\n"
+                     "ETag: %s\r\nAccept-Ranges: bytes\r\n", mime, size, lastmod, etag);
+    return n < 0 || (size_t)n >= room ? -1 : n;
+}
 
 struct http_cache *
 http_cache_new(size_t max_file, size_t max_total)
@@ -573,6 +624,8 @@ http_cache_free(struct http_cache *c)
         return;
     while (c->oldest)
         entry_unlink(c, c->oldest);
+    for (size_t i = 0; i < HEAD_SLOTS; i++)
+        free(c->heads[i].path);
     free(c);
 }
 
@@ -638,11 +691,9 @@ http_cache_put(struct http_cache *c, const char *path, int fd, const struct stat
     e->pub.mime = mime;
     http_etag_format(e->pub.etag, sizeof(e->pub.etag), st->st_mtime, size);
     http_date_format(st->st_mtime, e->pub.last_modified);
-    int n = snprintf(e->hdr, sizeof(e->hdr),
-                     "Content-Type: %s\r\nContent-Length: %zu\r\nLast-Modified: %s\r\n"
-                     "ETag: %s\r\nAccept-Ranges: bytes\r\n",
-                     mime, size, e->pub.last_modified, e->pub.etag);
-    if (n < 0 || (size_t)n >= sizeof(e->hdr))
+    int n = format_headers(e->hdr, sizeof(e->hdr), mime, size, e->pub.last_modified,
+                           e->pub.etag);
+    if (n < 0)
         goto fail;                          /* an absurd MIME type: serve it uncached */
     e->pub.headers = e->hdr;
     e->pub.headers_len = (size_t)n;
@@ -667,6 +718,37 @@ fail:
     free(e->buf);
     free(e);
     return NULL;
+}
+
+const struct http_cached *
+http_cache_head(struct http_cache *c, const char *path, const struct stat *st, const char *mime)
+{
+    if (c == NULL)
+        return NULL;
+    struct head *h = &c->heads[hash_str(path) & (HEAD_SLOTS - 1)];
+    if (h->path != NULL && h->pub.mtime == st->st_mtime && h->pub.size == (uint64_t)st->st_size &&
+        h->pub.mime == mime && strcmp(h->path, path) == 0)
+        return &h->pub;
+    free(h->path);
+    h->path = strdup(path);
+    if (h->path == NULL)
+        return NULL;
+    h->pub = (struct http_cached){ .size = (uint64_t)st->st_size, .mtime = st->st_mtime,
+                                   .mime = mime };
+    http_etag_format(h->pub.etag, sizeof(h->pub.etag), st->st_mtime, h->pub.size);
+    http_date_format(st->st_mtime, h->pub.last_modified);
+    char hdr[sizeof(h->hdr)];           /* apart from h: snprintf's sources are in h too */
+    int n = format_headers(hdr, sizeof(hdr), mime, h->pub.size, h->pub.last_modified,
+                           h->pub.etag);
+    if (n < 0) {
+        free(h->path);
+        h->path = NULL;
+        return NULL;
+    }
+    memcpy(h->hdr, hdr, (size_t)n + 1);
+    h->pub.headers = h->hdr;
+    h->pub.headers_len = (size_t)n;
+    return &h->pub;
 }
 
 size_t

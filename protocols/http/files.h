@@ -119,7 +119,7 @@ int http_date_parse(const char *s, time_t *t);
 struct http_cache;
 
 struct http_cached {
-    const char *data;           /* the file's bytes */
+    const char *data;           /* the file's bytes; NULL in a head (http_cache_head) */
     uint64_t size;
     time_t mtime;
     const char *mime;
@@ -148,6 +148,17 @@ const struct http_cached *http_cache_get(struct http_cache *c, const char *path,
 const struct http_cached *http_cache_put(struct http_cache *c, const char *path, int fd,
                                          const struct stat *st, const char *mime,
                                          uint64_t now_ms);
+
+/**
+ * The head of a 200 for path, a regular file too big to keep whose stat (of the fd about to
+ * be sent) is st: its validators and pre-formatted header lines as in http_cache_put()'s
+ * entries, with data NULL. Made again only when the size, mtime or mime differ from the
+ * last call for path: the head is a function of them, so it is never stale, whatever
+ * happens to the file. A table of 64 slots, one per path hash. The entry stays valid until
+ * the next call. NULL on ENOMEM or an absurd MIME type (format it the long way).
+ */
+const struct http_cached *http_cache_head(struct http_cache *c, const char *path,
+                                          const struct stat *st, const char *mime);
 
 /** Bytes held and entries, for tests. */
 size_t http_cache_bytes(const struct http_cache *c);

@@ -17,6 +17,11 @@
 #include "serve.h"
 
 #define OUT_FLUSH (64u * 1024)      /* frames collected before they go to the transport */
+/* A request answered, and a DATA frame sent, each allow the client this many more control
+ * frames (Envoy's max_inbound_priority_frames_per_stream and
+ * max_inbound_window_update_frames_per_data_frame_sent): see next_frame. */
+#define CONTROL_PER_REQUEST 100
+#define CONTROL_PER_DATA 10
 
 /* The request headers serve.c reads, besides the pseudo-headers. */
 enum h2slot { H_METHOD, H_PATH, H_AUTHORITY, H_HOST, H_INM, H_IMS, H_IM, H_IUS, H_RANGE,
@@ -39,7 +44,9 @@ struct h2stream {
     size_t header_bytes;            /* RFC 9113 §6.5.2's count: name + value + 32 each */
     bool too_big;                   /* past max_header_list_size: 431 */
     bool answered;
+    bool reset;                     /* stalled: RST_STREAM submitted (see on_tick) */
     uint64_t begun_ms;              /* when its HEADERS began: header_timeout from there */
+    uint64_t moved_ms;              /* answered: when a byte of it last moved, either way */
     uint64_t body_bytes;            /* request body bytes seen (and dropped) */
     /* the answer: its head as nghttp2 wants it, its body from memory or from a file */
     nghttp2_nv *nv;
@@ -58,15 +65,55 @@ struct h2conn {
     nghttp2_session *ng;
     struct evbuffer *out;           /* frames on their way to the transport */
     struct weft_handle *timer, *kick;
-    uint64_t last_io_ms;            /* the loop time of the last read or write */
+    uint64_t idle_since;            /* when the last stream ended (or the connection began) */
+    uint64_t stall_since;           /* write_paused: when the transport last took a byte */
+    size_t stall_queued;            /* its write buffer then */
     size_t streams;
     struct h2stream *list;
+    /* control frames (next_frame) against what the client was given for them */
+    uint64_t control, answered, data_sent;
+    /* where the client's bytes are in its frames: the preface, a header, a payload */
+    uint32_t preface_left, skip;
+    uint8_t fh[9];
+    uint8_t fh_have;
     bool write_paused, closing, goaway;
+    bool told;                      /* the one line saying why it ends is logged */
+    bool stall_told;                /* a stalled stream's reset is logged (the next at debug) */
     struct h2conn *next, **pprev;   /* svc->h2_conns, for a drain */
     char peer[160];             /* weft_transport_peer_string: "unix:..." may be long */
 };
 
 static void h2_flush(struct h2conn *h);
+static void h2_close(struct h2conn *h, bool abort);
+
+/* A stream's or the write's stall: http2_send_timeout, or keepalive + header timeouts. */
+static uint64_t
+send_timeout_ms(const struct http_service *svc)
+{
+    return svc->h2.send_timeout_ms ? svc->h2.send_timeout_ms
+                                   : svc->keepalive_timeout_ms + svc->header_timeout_ms;
+}
+
+/* The one line saying why h ends (later reasons are not logged). */
+static void
+tell(struct h2conn *h, int level, const char *why, const char *what)
+{
+    if (h->told)
+        return;
+    h->told = true;
+    weft_log(level, "http: h2 from %s: %s: %s", h->peer, why, what);
+}
+
+/* An abusive client: GOAWAY(ENHANCE_YOUR_CALM), then the connection closes once it is out
+ * (nghttp2 reads nothing more); the streams it has are abandoned. */
+static void
+calm(struct h2conn *h, const char *why)
+{
+    tell(h, WEFT_LOG_WARNING, why, "GOAWAY(ENHANCE_YOUR_CALM), closing");
+    h->goaway = true;
+    if (nghttp2_session_terminate_session(h->ng, NGHTTP2_ENHANCE_YOUR_CALM) != 0)
+        h2_close(h, true);
+}
 
 /* ---- streams ---- */
 
@@ -76,7 +123,8 @@ stream_free(struct h2stream *st)
     *st->pprev = st->next;
     if (st->next)
         st->next->pprev = st->pprev;
-    st->h->streams--;
+    if (--st->h->streams == 0)
+        st->h->idle_since = weft_loop_time(st->h->loop);
     for (size_t i = 0; i < H_COUNT; i++)
         free(st->slot[i]);
     free(st->nv);
@@ -86,6 +134,36 @@ stream_free(struct h2stream *st)
     if (st->fd >= 0)
         close(st->fd);
     free(st);
+}
+
+/* DATA frames sent count for next_frame; a GOAWAY with an error that nghttp2 sent on its
+ * own (a protocol error, its debug data says which, or its reset rate) is logged. */
+static int
+on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *ud)
+{
+    struct h2conn *h = ud;
+
+    (void)ng;
+    if (frame->hd.type == NGHTTP2_DATA) {
+        h->data_sent++;
+    } else if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR &&
+               !h->told) {
+        uint32_t code = frame->goaway.error_code;
+        char why[128], what[64];
+        size_t n = frame->goaway.opaque_data_len < sizeof(why) - 1 ? frame->goaway.opaque_data_len
+                                                                  : sizeof(why) - 1;
+        for (size_t i = 0; i < n; i++) {
+            uint8_t c = frame->goaway.opaque_data[i];
+            why[i] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+        }
+        why[n] = '\0';
+        snprintf(what, sizeof(what), "GOAWAY(%s), closing", nghttp2_http2_strerror(code));
+        tell(h, code == NGHTTP2_INTERNAL_ERROR || code == NGHTTP2_ENHANCE_YOUR_CALM
+                ? WEFT_LOG_WARNING : WEFT_LOG_INFO,
+             n ? why : code == NGHTTP2_INTERNAL_ERROR ? "too many streams reset (nghttp2's "
+                                                        "stream reset rate)" : "nghttp2", what);
+    }
+    return 0;
 }
 
 static int
@@ -268,6 +346,7 @@ read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length, uint32_t
 
     (void)ng;
     (void)ud;
+    st->moved_ms = weft_loop_time(st->h->loop);
     if (st->fd < 0) {
         size_t n = st->body ? evbuffer_remove(st->body, buf, length) : 0;
         if (st->body == NULL || evbuffer_get_length(st->body) == 0)
@@ -307,6 +386,8 @@ answer(struct h2conn *h, struct h2stream *st)
     const char *m = st->slot[H_METHOD];
 
     st->answered = true;
+    st->moved_ms = x.now_ms;
+    h->answered++;
     r.method_name = m;
     r.method = m && !strcmp(m, "GET") ? HTTP_M_GET : m && !strcmp(m, "HEAD") ? HTTP_M_HEAD
              : HTTP_M_OTHER;
@@ -341,8 +422,9 @@ answer(struct h2conn *h, struct h2stream *st)
     }
     if (rc != 0) {
         /* no memory for the answer (or its reset): the stream would hang; end it all */
-        weft_log(WEFT_LOG_ERR, "http: stream %" PRId32 ": %s: closing the connection", st->id,
-                 nghttp2_strerror(rc));
+        char why[96];
+        snprintf(why, sizeof(why), "stream %" PRId32 ": %s", st->id, nghttp2_strerror(rc));
+        tell(h, WEFT_LOG_ERR, why, "GOAWAY(INTERNAL_ERROR), closing");
         nghttp2_session_terminate_session(h->ng, NGHTTP2_INTERNAL_ERROR);
     }
 }
@@ -381,6 +463,7 @@ on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *dat
     (void)data;
     if (st == NULL || st->body_bytes > h->svc->limits.max_body_size)
         return 0;
+    st->moved_ms = weft_loop_time(h->loop);
     st->body_bytes += len;
     if (st->body_bytes > h->svc->limits.max_body_size)
         nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, id, NGHTTP2_NO_ERROR);
@@ -434,7 +517,6 @@ out_push(struct h2conn *h)
 {
     if (evbuffer_get_length(h->out) == 0)
         return 0;
-    h->last_io_ms = weft_loop_time(h->loop);
     int rc = weft_transport_write_buffer(h->tr, h->out);
     if (rc < 0)
         evbuffer_drain(h->out, evbuffer_get_length(h->out));
@@ -500,31 +582,38 @@ h2_drain(struct http_service *svc)
     }
 }
 
-/* How often the timer looks: often enough for both timeouts (a quarter of the shorter),
+/* How often the timer looks: often enough for each timeout (a quarter of the shortest),
  * at least every 100 ms apart. */
 static uint64_t
 tick_ms(const struct http_service *svc)
 {
     uint64_t t = svc->header_timeout_ms < svc->keepalive_timeout_ms ? svc->header_timeout_ms
                                                                     : svc->keepalive_timeout_ms;
+    if (send_timeout_ms(svc) < t)
+        t = send_timeout_ms(svc);
     return t / 4 > 100 ? t / 4 : 100;
 }
 
 /*
- * One timer per connection, every tick_ms:
+ * One timer per connection, every tick_ms. Only progress counts, never the client's
+ * PINGs or WINDOW_UPDATEs, which would keep any stall alive:
  * - headers that never end (a CONTINUATION now and then: slowloris) get header_timeout
  *   from their HEADERS, as an HTTP/1.1 head does; mid-block the HPACK state is the
  *   peer's, so the whole connection goes;
- * - no stream, and no byte read or written for keepalive_timeout: GOAWAY, then close;
- * - streams, but no byte moved for keepalive_timeout + header_timeout (a client that
- *   stopped reading, or stopped opening its window): aborted, as HTTP/1.1's send timeout.
+ * - an answered stream none of whose bytes moved for send_timeout_ms (the client keeps
+ *   its window shut, or never ends its request) is reset: its file is read only as the
+ *   windows open, so it holds a file descriptor and its head, no more;
+ * - a transport that took no byte for send_timeout_ms while we wait for it (a client that
+ *   does not read; what we queue stops at the transport's high-water mark): aborted;
+ * - no stream for keepalive_timeout: GOAWAY, then close.
  */
 static void
 on_tick(void *arg)
 {
     struct h2conn *h = arg;
     const struct http_service *svc = h->svc;
-    uint64_t now = weft_loop_time(h->loop), quiet = now - h->last_io_ms;
+    uint64_t now = weft_loop_time(h->loop), stall = send_timeout_ms(svc);
+    bool reset = false;
 
     h->timer = NULL;
     if (h->closing)
@@ -537,21 +626,99 @@ on_tick(void *arg)
             h2_close(h, true);
             return;
         }
+        /* (while the transport is full, its own stall is what counts: below) */
+        if (st->answered && !st->reset && !h->write_paused && now - st->moved_ms >= stall) {
+            int level = h->stall_told ? WEFT_LOG_DEBUG : WEFT_LOG_INFO;
+            if (weft_log_enabled(level))
+                weft_log(level, "http: h2 from %s: stream %" PRId32 " moved no byte for %"
+                         PRIu64 " ms (a window kept shut?): resetting it", h->peer, st->id,
+                         now - st->moved_ms);
+            h->stall_told = true;
+            st->reset = reset = true;
+            if (nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL) != 0) {
+                h2_close(h, true);
+                return;
+            }
+        }
     }
-    if (h->streams == 0 && quiet >= svc->keepalive_timeout_ms) {
+    if (h->write_paused) {
+        size_t q = weft_transport_get_write_buffer_size(h->tr);
+        if (q != h->stall_queued) {
+            h->stall_queued = q;
+            h->stall_since = now;
+        } else if (now - h->stall_since >= stall) {
+            char why[96];
+            snprintf(why, sizeof(why), "read nothing of %zu bytes for %" PRIu64 " ms", q,
+                     now - h->stall_since);
+            tell(h, WEFT_LOG_INFO, why, "closing");
+            h2_close(h, true);
+            return;
+        }
+    }
+    if (reset)
+        h2_flush(h);
+    if (!h->closing && h->streams == 0 && now - h->idle_since >= svc->keepalive_timeout_ms) {
         goaway(h);
         h2_flush(h);
         if (!h->closing)
             h2_close(h, false);
         return;
     }
-    if (h->streams > 0 && quiet >= svc->keepalive_timeout_ms + svc->header_timeout_ms) {
-        h2_close(h, true);
+    if (h->closing)
         return;
-    }
     h->timer = weft_call_later(h->loop, tick_ms(svc), on_tick, h);
     if (h->timer == NULL)
         h2_close(h, true);
+}
+
+/*
+ * Control frames ask nothing of us that a request did not: PING, SETTINGS, PRIORITY,
+ * WINDOW_UPDATE, RST_STREAM, GOAWAY, frames of unknown types, HEADERS (a request's earns
+ * CONTROL_PER_REQUEST back once answered, one refused or malformed nothing) and DATA with
+ * no payload that does not end its stream. One costs little; floods of them are the 2019
+ * HTTP/2 attacks (CVE-2019-9512 PING, 9513 PRIORITY, 9514 reset, 9515 SETTINGS, 9518 empty
+ * frames) and WINDOW_UPDATEs by the thousand. nghttp2 bounds the ACKs we owe
+ * (max_outbound_ack) and the client's resets (the reset rate); the total is ours: past
+ * http2_max_control_frames, plus CONTROL_PER_REQUEST per request answered and
+ * CONTROL_PER_DATA per DATA frame sent (a client opens its windows as it reads),
+ * GOAWAY(ENHANCE_YOUR_CALM).
+ *
+ * They are counted here, from the frame headers in the bytes, not in a callback: nghttp2
+ * calls on_begin_frame for none it skips (unknown types, DATA on a closed stream), and
+ * those cost a read each too. next_frame says how many bytes of p (len) to give nghttp2
+ * so that they end with the header of the next control frame (*control set), or all of
+ * them: nghttp2 has then processed every frame before it, so the credits are up to date
+ * when that one is counted, before its payload is read.
+ */
+static size_t
+next_frame(struct h2conn *h, const uint8_t *p, size_t len, bool *control)
+{
+    size_t i = 0;
+
+    *control = false;
+    while (i < len) {
+        size_t k, room = len - i;
+        if (h->preface_left > 0 || h->skip > 0) {
+            uint32_t *left = h->preface_left > 0 ? &h->preface_left : &h->skip;
+            k = room < *left ? room : *left;
+            i += k;
+            *left -= (uint32_t)k;
+            continue;
+        }
+        h->fh[h->fh_have++] = p[i++];
+        if (h->fh_have < sizeof(h->fh))
+            continue;
+        h->fh_have = 0;
+        uint32_t length = (uint32_t)h->fh[0] << 16 | (uint32_t)h->fh[1] << 8 | h->fh[2];
+        uint8_t type = h->fh[3], flags = h->fh[4];
+        h->skip = length;
+        if (type == NGHTTP2_CONTINUATION ||
+            (type == NGHTTP2_DATA && (length > 0 || (flags & NGHTTP2_FLAG_END_STREAM))))
+            continue;
+        *control = true;
+        break;
+    }
+    return i;
 }
 
 static int
@@ -559,17 +726,29 @@ h2_data(struct weft_protocol *p, struct evbuffer *in)
 {
     struct h2conn *h = (struct h2conn *)p;
 
-    h->last_io_ms = weft_loop_time(h->loop);
     while (!h->closing && evbuffer_get_length(in) > 0) {
         size_t len = evbuffer_get_contiguous_space(in);
         const uint8_t *data = evbuffer_pullup(in, (ev_ssize_t)len);
-        ssize_t n = nghttp2_session_mem_recv(h->ng, data, len);
+        bool control;
+        size_t take = next_frame(h, data, len, &control);
+        ssize_t n = nghttp2_session_mem_recv(h->ng, data, take);
+        if (n >= 0 && (size_t)n < take)
+            n = NGHTTP2_ERR_CALLBACK_FAILURE;   /* (only a pause stops it short: none of ours) */
+        if (n >= 0 && control && ++h->control > h->svc->h2.max_control_frames +
+                                  CONTROL_PER_REQUEST * h->answered + CONTROL_PER_DATA * h->data_sent) {
+            char why[160];
+            snprintf(why, sizeof(why), "%" PRIu64 " control frames (PING, SETTINGS, PRIORITY, "
+                     "WINDOW_UPDATE, RST_STREAM, empty DATA...) for %" PRIu64 " requests, past "
+                     "http2_max_control_frames", h->control, h->answered);
+            calm(h, why);
+            n = NGHTTP2_ERR_CALLBACK_FAILURE;
+        }
         if (n < 0) {
-            /* fatal (bad preface, a flood nghttp2 refuses, no memory): what nghttp2
-             * queued (its GOAWAY) goes out, then the connection closes */
-            if (weft_log_enabled(WEFT_LOG_DEBUG))
-                weft_log(WEFT_LOG_DEBUG, "http: h2 from %s: %s", h->peer,
-                         nghttp2_strerror((int)n));
+            /* fatal (bad preface, a flood nghttp2 refuses, our control frame limit, no
+             * memory): what nghttp2 queued (a GOAWAY) goes out, then the connection
+             * closes */
+            tell(h, n == NGHTTP2_ERR_FLOODED ? WEFT_LOG_WARNING : WEFT_LOG_INFO,
+                 nghttp2_strerror((int)n), "closing");
             evbuffer_drain(in, evbuffer_get_length(in));
             h2_flush(h);
             h2_close(h, false);
@@ -605,7 +784,11 @@ on_kick(void *arg)
 static void
 h2_pause_writing(struct weft_protocol *p)
 {
-    ((struct h2conn *)p)->write_paused = true;
+    struct h2conn *h = (struct h2conn *)p;
+
+    h->write_paused = true;
+    h->stall_since = weft_loop_time(h->loop);
+    h->stall_queued = weft_transport_get_write_buffer_size(h->tr);
 }
 
 static void
@@ -672,6 +855,7 @@ session_new(struct h2conn *h)
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
     if (nghttp2_option_new(&opt) != 0) {
         nghttp2_session_callbacks_del(cb);
         return -ENOMEM;
@@ -715,7 +899,8 @@ h2_conn_start(struct http_service *svc, struct weft_transport *tr, struct evbuff
     h->out = evbuffer_new();
     if (h->out == NULL || session_new(h) < 0)
         goto fail;
-    h->last_io_ms = weft_loop_time(h->loop);
+    h->idle_since = weft_loop_time(h->loop);
+    h->preface_left = H2_PREFACE_LEN;
     h->timer = weft_call_later(h->loop, tick_ms(svc), on_tick, h);
     if (h->timer == NULL)
         goto fail;
@@ -726,6 +911,8 @@ h2_conn_start(struct http_service *svc, struct weft_transport *tr, struct evbuff
     h->pprev = &svc->h2_conns;
     svc->h2_conns = h;
     weft_transport_set_protocol(tr, &h->base);
+    if (svc->draining)
+        goaway(h);          /* taken while the worker drains: this one request, then go */
     if (in != NULL)
         h2_data(&h->base, in);
     else

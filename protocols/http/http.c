@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -60,6 +61,7 @@ struct conn {
     bool write_paused, closing, eof;
     bool sendfile;              /* plain socket: files go out with sendfile(2) */
     bool h2c_check;             /* plain, http2 on, nothing parsed yet: an h2c preface? */
+    struct conn *next, **pprev; /* svc->h1_conns, for a drain */
 };
 
 /* ---- config ---- */
@@ -219,7 +221,8 @@ http_configure(void *svc, const char *key, const char *v, char *err, size_t errl
     uint64_t *dur = !strcmp(key, "header_timeout") ? &s->header_timeout_ms
                   : !strcmp(key, "keepalive_timeout") ? &s->keepalive_timeout_ms
                   : !strcmp(key, "lingering_time") ? &s->lingering_time_ms
-                  : !strcmp(key, "lingering_timeout") ? &s->lingering_timeout_ms : NULL;
+                  : !strcmp(key, "lingering_timeout") ? &s->lingering_timeout_ms
+                  : !strcmp(key, "http2_send_timeout") ? &s->h2.send_timeout_ms : NULL;
     if (dur) {
         if (parse_duration(v, &n) < 0)
             BAD("expected a positive duration like 10s or 500ms, not '%s'", v);
@@ -239,12 +242,13 @@ http_configure(void *svc, const char *key, const char *v, char *err, size_t errl
         }
         return 0;
     }
-    /* HTTP/2's SETTINGS: { key, slot, least, most } */
+    /* HTTP/2's SETTINGS, and its control frame limit: { key, slot, least, most } */
     const struct { const char *key; uint32_t *slot; uint64_t min, max; } h2keys[] = {
         { "http2_max_concurrent_streams", &s->h2.max_concurrent_streams, 1, 10000 },
         { "http2_max_header_list_size", &s->h2.max_header_list_size, 1024, 1024 * 1024 },
         { "http2_header_table_size", &s->h2.header_table_size, 0, 65536 },
         { "http2_initial_window_size", &s->h2.initial_window_size, 1, 0x7fffffff },
+        { "http2_max_control_frames", &s->h2.max_control_frames, 10, 1000000 },
     };
     for (size_t i = 0; i < sizeof(h2keys) / sizeof(h2keys[0]); i++) {
         if (strcmp(key, h2keys[i].key) != 0)
@@ -270,7 +274,8 @@ http_configure(void *svc, const char *key, const char *v, char *err, size_t errl
              "max_request_line, max_header_size, "
              "max_headers, max_body_size, access_log, server_tokens, server_name, http2, "
              "http2_max_concurrent_streams, http2_max_header_list_size, "
-             "http2_header_table_size, http2_initial_window_size");
+             "http2_header_table_size, http2_initial_window_size, http2_max_control_frames, "
+             "http2_send_timeout");
     return -WEFT_ENOKEY;
 }
 
@@ -421,21 +426,15 @@ h1_file(struct http_exchange *x, int fd, uint64_t off, uint64_t len)
     return rc;
 }
 
-/*
- * The hot path: a 200 for a cached file with no validator or range in the
- * request. Everything but the Connection line is pre-formatted, so this is
- * three memcpy's and the body, no printf.
- */
+static const char ka_end[] = "Connection: keep-alive\r\n\r\n";
+static const char close_end[] = "Connection: close\r\n\r\n";
+
+/* "HTTP/1.<v> 200 OK", Date and Server lines, made again once a second; false if they do
+ * not fit (a Server name that long takes the general path). */
 static bool
-h1_cached(struct http_exchange *x, const struct http_cached *mem)
+ok_prefix(struct http_service *s, unsigned v)
 {
-    struct conn *c = x->ctx;
-    struct http_service *s = c->svc;
-    const struct http_request *r = x->r;
-    static const char ka[] = "Connection: keep-alive\r\n\r\n";
-    static const char cl[] = "Connection: close\r\n\r\n";
     time_t now = time(NULL);
-    unsigned v = r->minor ? 1 : 0;
 
     if (now != s->prefix_time) {
         const char *date = http_date_now();
@@ -448,16 +447,62 @@ h1_cached(struct http_exchange *x, const struct http_cached *mem)
         }
         s->prefix_time = now;
     }
-    if (s->prefix_len[v] == 0)
+    return s->prefix_len[v] != 0;
+}
+
+/* The head of a 200 from a cached head (prefix, mem->headers, Connection) into c->out. */
+static int
+ok_head(struct conn *c, const struct http_cached *mem, unsigned v, bool keep_alive)
+{
+    struct http_service *s = c->svc;
+
+    if (evbuffer_add(c->out, s->prefix[v], s->prefix_len[v]) < 0 ||
+        evbuffer_add(c->out, mem->headers, mem->headers_len) < 0 ||
+        (keep_alive ? evbuffer_add(c->out, ka_end, sizeof(ka_end) - 1)
+                    : evbuffer_add(c->out, close_end, sizeof(close_end) - 1)) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
+/*
+ * The hot path: a 200 for a cached file with no validator or range in the
+ * request. Everything but the Connection line is pre-formatted, so this is
+ * four pieces and no printf: handed to the transport as they are, or copied
+ * into c->out when responses are being batched.
+ */
+static bool
+h1_cached(struct http_exchange *x, const struct http_cached *mem)
+{
+    struct conn *c = x->ctx;
+    struct http_service *s = c->svc;
+    const struct http_request *r = x->r;
+    unsigned v = r->minor ? 1 : 0;
+
+    if (!ok_prefix(s, v))
         return false;
     bool body = r->method != HTTP_M_HEAD;
-    size_t total = s->prefix_len[v] + mem->headers_len + sizeof(ka) + (body ? mem->size : 0);
     x->status = 200;
-    if (evbuffer_expand(c->out, total) < 0 ||
-        evbuffer_add(c->out, s->prefix[v], s->prefix_len[v]) < 0 ||
-        evbuffer_add(c->out, mem->headers, mem->headers_len) < 0 ||
-        (x->keep_alive ? evbuffer_add(c->out, ka, sizeof(ka) - 1)
-                       : evbuffer_add(c->out, cl, sizeof(cl) - 1)) < 0 ||
+    if (evbuffer_get_length(c->out) == 0 && (c->in == NULL || evbuffer_get_length(c->in) == 0)) {
+        /* Nothing batched before it, no request pipelined behind it (the usual keep-alive
+         * case): straight to the transport, which sends the pieces with one sendmsg and
+         * copies only what the socket does not take; the body is not copied into c->out. */
+        struct iovec iov[4] = {
+            { .iov_base = s->prefix[v], .iov_len = s->prefix_len[v] },
+            { .iov_base = (void *)mem->headers, .iov_len = mem->headers_len },
+            { .iov_base = (void *)(x->keep_alive ? ka_end : close_end),
+              .iov_len = x->keep_alive ? sizeof(ka_end) - 1 : sizeof(close_end) - 1 },
+            { .iov_base = (void *)mem->data, .iov_len = (size_t)mem->size },
+        };
+        if (weft_transport_writelines(c->tr, iov, body && mem->size > 0 ? 4 : 3) < 0) {
+            x->keep_alive = false;
+            x->failed = true;
+            return true;
+        }
+        x->bytes = body ? mem->size : 0;
+        return true;
+    }
+    size_t total = s->prefix_len[v] + mem->headers_len + sizeof(ka_end) + (body ? mem->size : 0);
+    if (evbuffer_expand(c->out, total) < 0 || ok_head(c, mem, v, x->keep_alive) < 0 ||
         (body && evbuffer_add(c->out, mem->data, (size_t)mem->size) < 0)) {
         x->keep_alive = false;
         x->failed = true;
@@ -467,12 +512,43 @@ h1_cached(struct http_exchange *x, const struct http_cached *mem)
     return true;
 }
 
+/* The same for a file too big to keep, whose head is cached: the body from fd (taken). */
+static bool
+h1_cached_file(struct http_exchange *x, const struct http_cached *head, int fd)
+{
+    struct conn *c = x->ctx;
+    const struct http_request *r = x->r;
+    unsigned v = r->minor ? 1 : 0;
+
+    if (!ok_prefix(c->svc, v))
+        return false;
+    x->status = 200;
+    if (ok_head(c, head, v, x->keep_alive) < 0) {
+        close(fd);
+        x->keep_alive = false;
+        x->failed = true;
+        return true;
+    }
+    if (r->method == HTTP_M_HEAD || head->size == 0) {
+        close(fd);
+        return true;
+    }
+    if (h1_file(x, fd, 0, head->size) < 0) {
+        x->keep_alive = false;
+        x->failed = true;
+        return true;
+    }
+    x->bytes = head->size;
+    return true;
+}
+
 static const struct http_framing_ops h1_ops = {
     .head = h1_head,
     .body = h1_body,
     .body_buffer = h1_body_buffer,
     .file = h1_file,
     .cached = h1_cached,
+    .cached_file = h1_cached_file,
 };
 
 static void
@@ -509,7 +585,7 @@ send_error(struct conn *c, const struct http_request *r, int status, const char 
 static bool
 respond(struct conn *c, const struct http_request *r)
 {
-    struct http_exchange x = exchange(c, r, r->keep_alive && !r->upgrade);
+    struct http_exchange x = exchange(c, r, r->keep_alive && !r->upgrade && !c->svc->draining);
 
     http_serve(&x);
     access_log(c, r, x.status, x.bytes);
@@ -615,6 +691,11 @@ conn_made(struct weft_protocol *p, struct weft_transport *tr)
 
     c->tr = tr;
     c->loop = weft_transport_get_loop(tr);
+    c->next = c->svc->h1_conns;
+    if (c->next)
+        c->next->pprev = &c->next;
+    c->pprev = &c->svc->h1_conns;
+    c->svc->h1_conns = c;
     /* TLS must read a file's bytes to encrypt them; a plain socket sends them with
      * weft_transport_sendfile */
     c->sendfile = weft_transport_get_extra_info(tr, "ssl_object", &ssl, &len) != 0;
@@ -810,9 +891,10 @@ process(struct conn *c)
             break;
         }
         case HTTP_EV_DONE:
-            if (c->answered)
+            if (c->answered) {
                 c->answered = false;        /* its content, read: on to the next request */
-            else
+                close_after = c->svc->draining;     /* (answered keep-alive before a drain) */
+            } else
                 close_after = !respond(c, http_parser_request(c->parser));
             http_parser_next(c->parser);
             arm(c, T_IDLE, c->svc->keepalive_timeout_ms);
@@ -834,7 +916,7 @@ process(struct conn *c)
     flush(c);
     if (c->file_fd >= 0) {
         /* the rest of the file follows as the transport drains: on_resume */
-        c->close_after_file = close_after;
+        c->close_after_file = close_after || c->svc->draining;
         if (evbuffer_get_length(in) > 0)
             weft_transport_pause_reading(c->tr);
         return;
@@ -916,6 +998,11 @@ conn_resume_writing(struct weft_protocol *p)
 static void
 conn_free(struct conn *c)
 {
+    if (c->pprev) {
+        *c->pprev = c->next;
+        if (c->next)
+            c->next->pprev = c->pprev;
+    }
     if (c->timer)
         weft_handle_cancel(c->timer);
     if (c->resume)
@@ -974,10 +1061,40 @@ http_service_alpn(void *svc)
     return ((struct http_service *)svc)->http2 ? http_alpn_h2 : http_alpn;
 }
 
+/*
+ * A drain (SIGTERM, or a reload retiring this worker), for one HTTP/1.1 connection: idle
+ * between requests, it closes now (what is queued still goes out); in the middle of one,
+ * the answer says Connection: close (respond sees svc->draining) and the connection
+ * closes after it; sending a file, it closes once the file is out.
+ */
+static void
+conn_drain(struct conn *c)
+{
+    if (c->closing || c->lingering)
+        return;
+    if (c->file_fd >= 0) {
+        c->close_after_file = true;
+        return;
+    }
+    if ((c->kind == T_IDLE || c->kind == T_SEND) && !http_parser_in_request(c->parser) &&
+        (c->in == NULL || evbuffer_get_length(c->in) == 0)) {
+        c->closing = true;
+        c->kind = T_NONE;
+        weft_transport_close(c->tr);
+    }
+}
+
 static void
 http_drain(void *svc)
 {
-    h2_drain(svc);      /* HTTP/1.1 connections end at their keep-alive timeout, as before */
+    struct http_service *s = svc;
+
+    s->draining = true;
+    for (struct conn *c = s->h1_conns, *next; c != NULL; c = next) {
+        next = c->next;
+        conn_drain(c);
+    }
+    h2_drain(svc);
 }
 
 WEFT_PLUGIN_EXPORT const struct weft_plugin weft_plugin = {

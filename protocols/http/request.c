@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* request.c: glue over llhttp (strict mode): one request at a time, limits, smuggling guards. */
 #include <ctype.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -13,12 +14,16 @@
 enum slot { S_HOST, S_INM, S_IMS, S_IM, S_IUS, S_RANGE, S_IF_RANGE, S_UA, S_REFERER, S_EXPECT,
             S_TE, S_COUNT };
 
-static const char *const slot_names[S_COUNT] = {
-    [S_HOST] = "host", [S_INM] = "if-none-match", [S_IMS] = "if-modified-since",
-    [S_IM] = "if-match", [S_IUS] = "if-unmodified-since",
-    [S_RANGE] = "range", [S_IF_RANGE] = "if-range", [S_UA] = "user-agent",
-    [S_REFERER] = "referer", [S_EXPECT] = "expect", [S_TE] = "transfer-encoding",
+#define SLOT(s) { s, sizeof(s) - 1 }
+static const struct { const char *name; size_t len; } slot_names[S_COUNT] = {
+    [S_HOST] = SLOT("host"), [S_INM] = SLOT("if-none-match"),
+    [S_IMS] = SLOT("if-modified-since"), [S_IM] = SLOT("if-match"),
+    [S_IUS] = SLOT("if-unmodified-since"), [S_RANGE] = SLOT("range"),
+    [S_IF_RANGE] = SLOT("if-range"), [S_UA] = SLOT("user-agent"),
+    [S_REFERER] = SLOT("referer"), [S_EXPECT] = SLOT("expect"),
+    [S_TE] = SLOT("transfer-encoding"),
 };
+#undef SLOT
 
 enum state { ST_IDLE, ST_HEAD, ST_BODY, ST_DONE, ST_ERROR };
 
@@ -148,7 +153,9 @@ on_header_field_complete(llhttp_t *ll)
     if (p->name_len < sizeof(p->name)) {
         p->name[p->name_len] = '\0';
         for (int s = 0; s < S_COUNT; s++) {
-            if (strcmp(p->name, slot_names[s]) == 0) {
+            /* the length first: most names are not ours, and most differ in it */
+            if (slot_names[s].len == p->name_len &&
+                memcmp(p->name, slot_names[s].name, p->name_len) == 0) {
                 p->slot = s;
                 break;
             }
@@ -236,6 +243,17 @@ resolve(struct http_parser *p)
  * uri-host an IP-literal in brackets or a reg-name / IPv4address (unreserved, pct-encoded,
  * sub-delims). "a b", "a/b", "a@b", "a?b" are not: 400.
  */
+/* unreserved, pct-encoded's '%', sub-delims: a reg-name's bytes, as a bit per ASCII code
+ * (ALPHA DIGIT "-._~!$&'()*+,;=%"); every request's Host goes through it. */
+static bool
+reg_name_char(char ch)
+{
+    static const uint64_t bits[2] = { 0x2bff7ff200000000u, 0x47fffffe87fffffeu };
+    unsigned char c = (unsigned char)ch;
+
+    return c < 128 && (bits[c >> 6] >> (c & 63) & 1);
+}
+
 static bool
 host_valid(const char *h)
 {
@@ -249,15 +267,13 @@ host_valid(const char *h)
         if (*c++ != ']')
             return false;
     } else {
-        for (; *c && *c != ':'; c++) {
-            if (isalnum((unsigned char)*c) || strchr("-._~!$&'()*+,;=%", *c))
-                continue;
-            return false;
-        }
+        for (; *c && *c != ':'; c++)
+            if (!reg_name_char(*c))
+                return false;
     }
     if (*c == ':')
         for (c++; *c; c++)
-            if (!isdigit((unsigned char)*c))
+            if (*c < '0' || *c > '9')
                 return false;
     return *c == '\0';
 }
@@ -412,15 +428,18 @@ http_parser_next(struct http_parser *p)
 static void
 scan_head(struct http_parser *p, const char *s, const char *end)
 {
-    for (const char *c = s; c < end; c++) {
-        char prev = c > s ? c[-1] : p->last;
-        if (prev == '\n' && (*c == ' ' || *c == '\t'))
-            p->obs_fold = true;
-        if (*c == '\n' && prev != '\r')
+    if (end <= s)
+        return;
+    /* Only line ends matter: memchr finds them, instead of a test per byte. */
+    if (p->last == '\n' && (*s == ' ' || *s == '\t'))
+        p->obs_fold = true;
+    for (const char *c = s; (c = memchr(c, '\n', (size_t)(end - c))) != NULL; c++) {
+        if ((c > s ? c[-1] : p->last) != '\r')
             p->bare_lf = true;
+        if (c + 1 < end && (c[1] == ' ' || c[1] == '\t'))
+            p->obs_fold = true;
     }
-    if (end > s)
-        p->last = end[-1];
+    p->last = end[-1];
 }
 
 /* RFC 9110 §5.6.2's tchar: what a method token is made of. */

@@ -254,7 +254,8 @@ send_listing(struct http_exchange *x, int dirfd, const char *path)
         nm[len + 1] = '\0';
         names[count++] = nm;
     }
-    qsort(names, count, sizeof(*names), name_cmp);
+    if (count > 1)
+        qsort(names, count, sizeof(*names), name_cmp);  /* (names is NULL for an empty dir) */
     if (evbuffer_add_printf(body, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
                             "<title>Index of ") < 0 || http_html_escape(body, path) < 0 ||
         evbuffer_add_printf(body, "</title></head>\n<body><h1>Index of ") < 0 ||
@@ -292,9 +293,18 @@ out:
         evbuffer_free(body);
 }
 
+/* No validator, no range: the answer is a plain 200 of the whole file. */
+static bool
+unconditional(const struct http_request *r)
+{
+    return !r->if_none_match && !r->if_modified_since && !r->if_match && !r->if_unmodified_since &&
+           !r->range;
+}
+
 /*
- * The body of a file response, from memory (cached) or from fd (which this takes).
- * Decides 304 / 206 / 416 / 200 from the validators first.
+ * The body of a file response, from memory (mem cached, with data) or from fd (which this
+ * takes; mem, if not NULL, its head from http_cache_head). Decides 304 / 206 / 416 / 200
+ * from the validators first.
  */
 static void
 send_file(struct http_exchange *x, const struct http_cached *mem, int fd, const struct stat *st,
@@ -305,6 +315,9 @@ send_file(struct http_exchange *x, const struct http_cached *mem, int fd, const 
     uint64_t size = mem ? mem->size : (uint64_t)st->st_size;
     time_t mtime = mem ? mem->mtime : st->st_mtime;
 
+    if (mem && !mem->data && x->ops->cached_file && unconditional(r) &&
+        x->ops->cached_file(x, mem, fd))
+        return;
     if (mem) {
         memcpy(etag, mem->etag, sizeof(etag));
         memcpy(lastmod, mem->last_modified, sizeof(lastmod));
@@ -347,7 +360,7 @@ send_file(struct http_exchange *x, const struct http_cached *mem, int fd, const 
     };
     if (!put_head(x, &h) || is_head(x) || a.len == 0)
         goto done;
-    if (mem) {
+    if (mem && mem->data) {
         if (x->ops->body(x, mem->data + a.start, (size_t)a.len) < 0) {
             put_failed(x);
             goto done;
@@ -371,8 +384,7 @@ send_cached(struct http_exchange *x, const struct http_cached *mem)
 {
     const struct http_request *r = x->r;
 
-    if (x->ops->cached && !r->if_none_match && !r->if_modified_since && !r->if_match &&
-        !r->if_unmodified_since && !r->range && x->ops->cached(x, mem))
+    if (x->ops->cached && unconditional(r) && x->ops->cached(x, mem))
         return;
     send_file(x, mem, -1, NULL, mem->mime);
 }
@@ -453,7 +465,8 @@ serve_path(struct http_exchange *x, char *path)
         close(fd);
         send_cached(x, mem);
     } else {
-        send_file(x, NULL, fd, &st, mime);
+        /* too big to keep: its head is kept (no printf per request), the bytes come from fd */
+        send_file(x, http_cache_head(s->cache, path, &st, mime), fd, &st, mime);
     }
 }
 

@@ -33,6 +33,10 @@ struct http_framing_ops {
     /* Optional: the whole answer for a cached file when the request has no validator or
      * range (h1's pre-formatted heads); false to take the general path. */
     bool (*cached)(struct http_exchange *x, const struct http_cached *mem);
+    /* Optional: the same for a file sent from fd (a head from http_cache_head, data NULL):
+     * true once answered, fd taken (on failure too); false, fd untouched, for the general
+     * path. */
+    bool (*cached_file)(struct http_exchange *x, const struct http_cached *head, int fd);
 };
 
 /* One request being answered. */

@@ -19,11 +19,13 @@ struct http2_limits {
     uint32_t max_header_list_size;      /* SETTINGS_MAX_HEADER_LIST_SIZE; more: 431 */
     uint32_t header_table_size;         /* SETTINGS_HEADER_TABLE_SIZE (HPACK, the decoder's) */
     uint32_t initial_window_size;       /* SETTINGS_INITIAL_WINDOW_SIZE (request bodies) */
+    uint32_t max_control_frames;        /* PING, SETTINGS, WINDOW_UPDATE... beyond requests' */
+    uint64_t send_timeout_ms;           /* a stalled stream or write; 0: keepalive + header */
 };
 
 /* nginx's http2_max_concurrent_streams 128; the header list as max_header_size; RFC 9113's
- * initial HPACK table and window. */
-#define HTTP2_LIMITS_DEFAULT { 128, 32768, 4096, 65535 }
+ * initial HPACK table and window; 1000 control frames, as nghttp2's outbound ACKs. */
+#define HTTP2_LIMITS_DEFAULT { 128, 32768, 4096, 65535, 1000, 0 }
 
 struct http_service {
     char *root;                 /* NULL: the built-in test page */
@@ -46,8 +48,10 @@ struct http_service {
     time_t prefix_time;
     char prefix[2][160];
     size_t prefix_len[2];
-    /* this worker's HTTP/2 connections, told to finish on a drain (h2.c) */
+    /* this worker's connections, told to finish on a drain (h2.c, http.c) */
     struct h2conn *h2_conns;
+    struct conn *h1_conns;
+    bool draining;
 };
 
 #endif

@@ -6,8 +6,13 @@
 # -fsanitize=fuzzer. Objects are cached per source (OUTDIR/obj) and shared between targets;
 # the binary is relinked when one of them changes.
 # A crash fails the test and leaves the input as OUTDIR/crash-*: fix the bug, then add the
-# input to CORPUS.
+# input to CORPUS. --only-fuzz first: skipped (77) unless WEFT_FUZZ_SECONDS is set (`make
+# fuzz`), for a target whose clang build costs more than the suite can spend.
 set -eu
+if [ "$1" = --only-fuzz ]; then
+    shift
+    [ -n "${WEFT_FUZZ_SECONDS:-}" ] || { echo "$1: fuzzed by make fuzz only: skipped"; exit 77; }
+fi
 target=$1 out=$2 secs=${WEFT_FUZZ_SECONDS:-$3} corpus=$4 incs=$5
 shift 5
 command -v clang >/dev/null || { echo "no clang: skipped"; exit 77; }

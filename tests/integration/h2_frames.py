@@ -20,13 +20,34 @@
 #   trickle          HEADERS, then a CONTINUATION every 0.2 s (slowloris): closed after the
 #                    service's header_timeout (the test's [slow] service: 1 s).
 #   garbage          the preface, then DATA on stream 0: GOAWAY(PROTOCOL_ERROR) or close.
+# Control frame floods, each read as it comes (so nghttp2's outbound ACK limit is not what
+# stops them): 20000 frames that ask for nothing must bring GOAWAY(ENHANCE_YOUR_CALM) (11),
+# or a close (the GOAWAY lost to the RST of a close with our frames unread), after about
+# http2_max_control_frames (1000); test_http2.sh checks the log line of each:
+#   window-flood     WINDOW_UPDATEs of 1 byte, on the connection and on stream 1 (answered);
+#   priority-flood   PRIORITY frames on ever new idle streams;
+#   empty-data       empty DATA frames on an open POST (CVE-2019-9518);
+#   rst-closed       RST_STREAMs on stream 1, closed once answered;
+#   bad-headers      HEADERS with no :path (malformed, each reset by nghttp2: no request);
+#   unknown-flood    frames of an unknown type (0x20), which nghttp2 skips unseen;
+#   closed-data      empty DATA frames on stream 1, closed once answered (skipped too);
+#   ping-read        PINGs whose ACKs are read.
+#   zero-window      SETTINGS_INITIAL_WINDOW_SIZE 0, GET /big.bin, then a PING every 0.2 s:
+#                    RST_STREAM for stream 1 after the [slow] service's http2_send_timeout
+#                    (1 s), then GOAWAY and close after its keepalive_timeout (2 s).
+#   slow-reader PATH PID  windows of 2 GiB, GET PATH, then 2 s of PINGs and no reading:
+#                    the RSS of PID (the worker) must grow by less than 32 MiB (ASan's
+#                    quarantine adds some; the file is 256 MiB).
+#   slow-close PATH SIZE  the same for 3 s on the [slow] service, then read: the server
+#                    gave up (http2_send_timeout 1 s), the connection ends before SIZE bytes.
 import socket
 import sys
 import time
 
 import hpack
 from hyperframe.frame import (ContinuationFrame, DataFrame, Frame, GoAwayFrame, HeadersFrame,
-                              PingFrame, RstStreamFrame, SettingsFrame, WindowUpdateFrame)
+                              PingFrame, PriorityFrame, RstStreamFrame, SettingsFrame,
+                              WindowUpdateFrame)
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 port, case = int(sys.argv[1]), sys.argv[2]
@@ -47,8 +68,8 @@ def req(path, extra=()):
 
 
 class Reader:
-    def __init__(self, s):
-        self.s, self.buf = s, b""
+    def __init__(self, s, raise_timeout=True):
+        self.s, self.buf, self.raise_timeout = s, b"", raise_timeout
 
     def frame(self):
         """The next frame, or None at EOF (or a reset)."""
@@ -62,6 +83,10 @@ class Reader:
             try:
                 b = self.s.recv(65536)
             except (ConnectionResetError, BrokenPipeError):
+                return None
+            except socket.timeout:
+                if self.raise_timeout:
+                    raise
                 return None
             if not b:
                 return None
@@ -77,8 +102,12 @@ def until_goaway_or_close(s, limit=60):
     """Read to the end: the GOAWAY's error code, 'close' without one."""
     r, end = Reader(s), time.monotonic() + limit
     code = "close"
+    s.settimeout(limit)
     while time.monotonic() < end:
-        f = r.frame()
+        try:
+            f = r.frame()
+        except socket.timeout:
+            return "timeout"
         if f is None:
             return code
         if isinstance(f, GoAwayFrame):
@@ -228,6 +257,167 @@ if case == "trickle":
                 closed = True
     took = time.monotonic() - t0
     done(closed and 0.9 < took < 10, f"trickle: closed {closed} after {took:.1f} s")
+
+def flood(s, frames, limit=20000):
+    """Send frames (a function of i) one batch at a time while reading what comes back:
+    (the GOAWAY's error code or 'close', how many were sent)."""
+    r, sent, code = Reader(s), 0, None
+    s.setblocking(False)
+    while sent < limit and code is None:
+        batch = b"".join(frames(sent + i) for i in range(100))
+        try:
+            s.sendall(batch)
+            sent += 100
+        except BlockingIOError:
+            pass
+        except (ConnectionResetError, BrokenPipeError):
+            code = "close"
+            break
+        while True:
+            try:
+                b = s.recv(65536)
+            except BlockingIOError:
+                break
+            except ConnectionResetError:
+                b = b""
+            if not b:
+                code = code or "close"
+                break
+            r.buf += b
+        while code is None and len(r.buf) >= 9:
+            f, length = Frame.parse_frame_header(memoryview(r.buf[:9]))
+            if len(r.buf) < 9 + length:
+                break
+            f.parse_body(memoryview(r.buf[9:9 + length]))
+            r.buf = r.buf[9 + length:]
+            if isinstance(f, GoAwayFrame):
+                code = f.error_code
+    s.setblocking(True)
+    if code is None:
+        code = until_goaway_or_close(s, 10)
+    return code, sent
+
+
+def answered(s, sid, path="/hello.txt"):
+    """GET path on stream sid, read to its END_STREAM."""
+    s.sendall(HeadersFrame(sid, req(path), flags=["END_HEADERS", "END_STREAM"]).serialize())
+    r = Reader(s)
+    while True:
+        f = r.frame()
+        if f is None:
+            done(False, "closed before stream %d was answered" % sid)
+        if isinstance(f, SettingsFrame) and "ACK" not in f.flags:
+            s.sendall(SettingsFrame(0, flags=["ACK"]).serialize())
+        if f.stream_id == sid and "END_STREAM" in getattr(f, "flags", ()):
+            return
+
+
+if case in ("window-flood", "priority-flood", "empty-data", "rst-closed", "bad-headers",
+            "unknown-flood", "closed-data", "ping-read"):
+    s = connect()
+    if case == "window-flood":
+        answered(s, 1)
+        one = lambda i: WindowUpdateFrame(i % 2, 1).serialize()
+    elif case == "priority-flood":
+        one = lambda i: PriorityFrame(1 + 2 * i, depends_on=0, stream_weight=16).serialize()
+    elif case == "empty-data":
+        s.sendall(HeadersFrame(1, enc.encode([(":method", "POST"), (":scheme", "http"),
+                                              (":path", "/hello.txt"), (":authority", "x")]),
+                               flags=["END_HEADERS"]).serialize())
+        one = lambda i: DataFrame(1, b"").serialize()
+    elif case == "rst-closed":
+        answered(s, 1)
+        one = lambda i: RstStreamFrame(1, 8).serialize()
+    elif case == "unknown-flood":
+        one = lambda i: b"\x00\x00\x01\x20\x00\x00\x00\x00\x00x"
+    elif case == "closed-data":
+        answered(s, 1)
+        one = lambda i: DataFrame(1, b"").serialize()
+    elif case == "bad-headers":
+        bad = enc.encode([(":method", "GET"), (":scheme", "http"), (":authority", "x")])
+        one = lambda i: HeadersFrame(1 + 2 * i, bad, flags=["END_HEADERS", "END_STREAM"]).serialize()
+    else:
+        one = lambda i: PingFrame(0, b"%08d" % (i % 10 ** 8)).serialize()
+    code, sent = flood(s, one)
+    # a close without the GOAWAY read: the server closed with our frames unread, and the
+    # kernel's RST overtook it (test_http2.sh counts the log's lines instead)
+    done(code in (11, "close"), f"{case}: {code} after {sent} frames")
+
+if case == "zero-window":
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    s.sendall(PREFACE + SettingsFrame(0, settings={SettingsFrame.INITIAL_WINDOW_SIZE: 0}).serialize())
+    t0 = time.monotonic()
+    s.sendall(HeadersFrame(1, req("/big.bin"), flags=["END_HEADERS", "END_STREAM"]).serialize())
+    r, rst, goaway, closed, data = Reader(s), None, None, None, 0
+    s.settimeout(0.2)
+    while closed is None and time.monotonic() - t0 < 20:
+        try:
+            f = r.frame()
+        except socket.timeout:
+            send_all(s, PingFrame(0, b"stallstl").serialize())     # every 0.2 s
+            continue
+        if f is None:
+            closed = time.monotonic() - t0
+        elif isinstance(f, RstStreamFrame) and f.stream_id == 1:
+            rst = time.monotonic() - t0
+        elif isinstance(f, GoAwayFrame):
+            goaway = f.error_code
+        elif isinstance(f, DataFrame):
+            data += len(f.data)
+        elif isinstance(f, SettingsFrame) and "ACK" not in f.flags:
+            send_all(s, SettingsFrame(0, flags=["ACK"]).serialize())
+    done(rst is not None and 0.9 < rst < 8 and data == 0 and goaway == 0 and
+         closed is not None and closed - rst < 10,
+         f"zero-window: {data} bytes, reset after {rst} s, GOAWAY {goaway}, closed after {closed} s")
+
+def slow_connect():
+    """A client with windows of 2 GiB that reads nothing, its receive buffer small."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(30)
+    s.connect(("127.0.0.1", port))
+    s.sendall(PREFACE + SettingsFrame(0, settings={SettingsFrame.INITIAL_WINDOW_SIZE: (1 << 31) - 1}).serialize() +
+              WindowUpdateFrame(0, (1 << 31) - 1 - 65535).serialize())
+    return s
+
+
+def ping_for(s, secs):
+    """Send a PING every 0.2 s for secs, reading nothing (what a stall looks like)."""
+    end = time.monotonic() + secs
+    while time.monotonic() < end:
+        send_all(s, PingFrame(0, b"slowread").serialize())
+        time.sleep(0.2)
+
+
+if case == "slow-reader":
+    path, wpid = sys.argv[3], int(sys.argv[4])
+
+    def rss():
+        with open(f"/proc/{wpid}/status") as f:
+            return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+    s = slow_connect()
+    before = rss()
+    s.sendall(HeadersFrame(1, req(path), flags=["END_HEADERS", "END_STREAM"]).serialize())
+    # what the server cannot send must wait in the file, not in its memory
+    ping_for(s, 2)
+    after = rss()
+    done(after - before < 32768, f"slow-reader: the worker's RSS {before} -> {after} KiB")
+
+if case == "slow-close":
+    # the same on the [slow] service (http2_send_timeout 1 s): after 3 s of reading nothing,
+    # the server has given up: reading now brings the end, well before all SIZE bytes
+    path, size = sys.argv[3], int(sys.argv[4])
+    s = slow_connect()
+    s.sendall(HeadersFrame(1, req(path), flags=["END_HEADERS", "END_STREAM"]).serialize())
+    ping_for(s, 3)
+    r, got, end = Reader(s), 0, time.monotonic() + 20
+    while time.monotonic() < end:
+        f = r.frame()
+        if f is None:
+            break
+        if isinstance(f, DataFrame):
+            got += len(f.data)
+    done(time.monotonic() < end and got < size, f"slow-close: ended after {got} of {size} bytes")
 
 if case == "garbage":
     s = connect()

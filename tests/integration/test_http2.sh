@@ -8,7 +8,12 @@
 # a preface gets a clean 505); Upgrade: h2c declined (served as HTTP/1.1); hostile frames
 # (h2_frames.py: rapid reset, CONTINUATION, PING and SETTINGS floods, a 48 KiB header
 # list, a POST body that never ends, DATA on stream 0, CONTINUATIONs trickled past
-# header_timeout); GOAWAY and a finished download across a reload and a SIGTERM.
+# header_timeout; floods of WINDOW_UPDATE, PRIORITY, empty DATA, RST_STREAM, malformed
+# HEADERS, unknown frames, DATA on a closed stream and read PINGs past
+# http2_max_control_frames: GOAWAY(ENHANCE_YOUR_CALM) and one log line each; a window
+# kept shut past http2_send_timeout: RST_STREAM, then GOAWAY; a client reading nothing of
+# a 256 MiB file: the worker's RSS grows by less than 32 MiB, and the client is dropped
+# after http2_send_timeout); GOAWAY and a finished download across a reload and a SIGTERM.
 set -euo pipefail
 [ -z "${H2_TRACE:-}" ] || { PS4='+ $(date +%s.%N) '; set -x; }
 
@@ -20,6 +25,7 @@ keep_going=1
 make_certs
 mkdir -p "$tmp/root/dir" "$tmp/root/list"
 head -c $((6 * 1024 * 1024 + 4321)) /dev/urandom >"$tmp/root/big.bin"
+truncate -s 256M "$tmp/root/huge.bin"      # sparse: read as zeros, costs no disk
 printf 'hello over h2\n' >"$tmp/root/hello.txt"
 printf '<p>index</p>\n' >"$tmp/root/dir/index.html"
 printf 'x\n' >"$tmp/root/list/a b.txt"
@@ -64,6 +70,8 @@ protocol = http
 listen = 127.0.0.1:${ports[4]}
 root = $tmp/root
 header_timeout = 1s
+keepalive_timeout = 2s
+http2_send_timeout = 1s
 EOC
     launch "$WEFTD" -c "$tmp/weftd.conf"
 }
@@ -187,8 +195,37 @@ frames=(/usr/bin/python3 "$WEFT_SOURCE_DIR/tests/integration/h2_frames.py" "${po
 for case in big-headers rapid-reset continuation ping-flood settings-flood endless-body garbage; do
     out=$("${frames[@]}" "$case" 2>&1) || fail "$case: $out"
 done
-out=$(/usr/bin/python3 "$WEFT_SOURCE_DIR/tests/integration/h2_frames.py" "${ports[4]}" trickle 2>&1) ||
-    fail "trickle: $out"
+# control frame floods, read as they come: our limit (the ones nghttp2 has none for),
+# each one logged once as such
+calm='past http2_max_control_frames: GOAWAY(ENHANCE_YOUR_CALM), closing'
+n0=$(grep -c "$calm" "$tmp/weftd.err" || true)
+for case in window-flood priority-flood empty-data rst-closed bad-headers unknown-flood closed-data \
+            ping-read; do
+    out=$("${frames[@]}" "$case" 2>&1) || fail "$case: $out"
+done
+# (the six that only our limit stops; rst-closed and ping-read may meet nghttp2's reset
+# rate or ACK limit first)
+wait_log "$tmp/weftd.err" "$calm" $((n0 + 6)) ||
+    fail "fewer than 6 floods logged as such: $(grep -c "$calm" "$tmp/weftd.err") lines"
+slow=(/usr/bin/python3 "$WEFT_SOURCE_DIR/tests/integration/h2_frames.py" "${ports[4]}")
+out=$("${slow[@]}" trickle 2>&1) || fail "trickle: $out"
+# the stalls take seconds each: side by side. A reader that reads nothing keeps the file
+# where it is: the worker's memory stays put.
+worker=$(ps -o pid= --ppid "${sv_pid[weftd]}" | head -n 1)
+"${slow[@]}" zero-window >"$tmp/zero-window.out" 2>&1 &
+zw=$!
+started $zw
+"${slow[@]}" slow-close /huge.bin $((256 << 20)) >"$tmp/slow-close.out" 2>&1 &
+sc=$!
+started $sc
+"${frames[@]}" slow-reader /huge.bin "$worker" >"$tmp/slow-reader.out" 2>&1 &
+sr=$!
+started $sr
+wait $zw || fail "zero-window: $(cat "$tmp/zero-window.out")"
+wait $sc || fail "slow-close: $(cat "$tmp/slow-close.out")"
+wait $sr || fail "slow-reader: $(cat "$tmp/slow-reader.out")"
+grep -q 'stream 1 moved no byte for .*: resetting it' "$tmp/weftd.err" ||
+    fail "zero-window: no line says why stream 1 was reset"
 out=$(cu "${h2c[@]}" "$plain/hello.txt")
 [ "$out" = "2 200" ] || fail "h2c after the hostile sequences: $out"
 

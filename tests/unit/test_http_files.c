@@ -413,6 +413,43 @@ test_cache_serves_and_revalidates(void **state)
     http_cache_free(c);
 }
 
+static void
+test_cache_head_follows_size_and_mtime(void **state)
+{
+    (void)state;
+    struct http_cache *c = http_cache_new(16, 24);
+    struct stat st = { .st_mode = S_IFREG | 0644, .st_size = 1048576, .st_mtime = 784111777 };
+    char want[400];
+    assert_non_null(c);
+    const struct http_cached *h = http_cache_head(c, "/big.bin", &st, "application/x-big");
+    assert_non_null(h);
+    assert_null(h->data);
+    assert_int_equal(h->size, 1048576);
+    assert_string_equal(h->last_modified, "Sun, 06 Nov 1994 08:49:37 GMT");
+    snprintf(want, sizeof(want), "Content-Type: application/x-big\r\nContent-Length: 1048576\r\n"
+             "Last-Modified: Sun, 06 Nov 1994 08:49:37 GMT\r\nETag: %s\r\n"
+             "Accept-Ranges: bytes\r\n", h->etag);
+    assert_int_equal(h->headers_len, strlen(want));
+    assert_memory_equal(h->headers, want, h->headers_len);
+    char etag[40];
+    snprintf(etag, sizeof(etag), "%s", h->etag);
+
+    /* the same stat: the same head; another mtime or size: made again */
+    assert_ptr_equal(http_cache_head(c, "/big.bin", &st, "application/x-big"), h);
+    st.st_mtime++;
+    h = http_cache_head(c, "/big.bin", &st, "application/x-big");
+    assert_string_equal(h->last_modified, "Sun, 06 Nov 1994 08:49:38 GMT");
+    assert_string_not_equal(h->etag, etag);
+    st.st_size = 5;
+    h = http_cache_head(c, "/big.bin", &st, "application/x-big");
+    assert_non_null(strstr(h->headers, "Content-Length: 5\r\n"));
+    /* another path in the same slot or not: its own head */
+    h = http_cache_head(c, "/other.bin", &st, "text/plain");
+    assert_non_null(strstr(h->headers, "Content-Type: text/plain\r\n"));
+    assert_int_equal(http_cache_count(c), 0);       /* no bytes kept: heads only */
+    http_cache_free(c);
+}
+
 int
 main(void)
 {
@@ -431,6 +468,7 @@ main(void)
                                         tree_teardown),
         cmocka_unit_test_setup_teardown(test_cache_serves_and_revalidates, tree_setup,
                                         tree_teardown),
+        cmocka_unit_test(test_cache_head_follows_size_and_mtime),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

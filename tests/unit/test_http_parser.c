@@ -207,6 +207,12 @@ test_host_must_be_an_authority(void **state)
     assert_int_equal(error_status("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"), 0);
     assert_int_equal(error_status("GET / HTTP/1.1\r\nHost: xn--bcher-kva.example\r\n\r\n"), 0);
     assert_int_equal(error_status("GET / HTTP/1.1\r\nHost:\r\n\r\n"), 0);
+    /* every unreserved and sub-delim byte, '%'; and bytes beside them that are not */
+    assert_int_equal(error_status("GET / HTTP/1.1\r\nHost: aZ09-._~!$&'()*+,;=%\r\n\r\n"), 0);
+    assert_int_equal(error_status("GET / HTTP/1.1\r\nHost: a\"b\r\n\r\n"), 400);
+    assert_int_equal(error_status("GET / HTTP/1.1\r\nHost: a<b\r\n\r\n"), 400);
+    assert_int_equal(error_status("GET / HTTP/1.1\r\nHost: a#b\r\n\r\n"), 400);
+    assert_int_equal(error_status("GET / HTTP/1.1\r\nHost: a\x80" "b\r\n\r\n"), 400);
     /* an empty field name */
     assert_int_equal(error_status("GET / HTTP/1.1\r\nHost: a\r\n: v\r\n\r\n"), 400);
 }
