@@ -43,36 +43,38 @@ for d in ${incs//;/ }; do iflags+=(-I "$d"); done
 for s in "$@"; do
     case "$s" in *.c) iflags+=(-I "$(dirname "$s")") ;; esac
 done
-# Each source is compiled to an object of its own in OUTDIR/obj, named by a hash of the compile
-# command, the source and the headers it may include, and reused by every target and run that
-# needs the same one (fuzz_proxy and fuzz_stream share all of libweft; the http targets share
-# llhttp and files.c). A lock per object: two targets running at once compile it once.
-srcs=() cflags=() lflags=()
+# Each source is compiled to an object of its own in OUTDIR/obj, named by a hash of the
+# compile flags and of the source as the preprocessor gives it (headers included, whatever
+# -I found them), and reused by every target and run that needs the same one: fuzz_proxy,
+# fuzz_stream and fuzz_http2 share libweft, the http targets llhttp and files.c. A lock per
+# object: two targets running at once compile it once.
+# (-D and -I flags are in the preprocessed text already: the key leaves them out, so targets
+# with different defines share what they compile alike.)
+srcs=() pflags=() cflags=() lflags=()
 for a in "$@"; do
     case "$a" in
     *.c|*.S) srcs+=("$a") ;;
-    -D*|-I*|-f*|-W*|-O*|-g*) cflags+=("$a") ;;
+    -D*|-I*) pflags+=("$a") ;;
+    -f*|-W*|-O*|-g*) cflags+=("$a") ;;
     *) lflags+=("$a") ;;
     esac
 done
 san=(-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
-cc=(clang -g -O1 -D_GNU_SOURCE "${san[@]}" "${iflags[@]}" "${cflags[@]}")
-hdrs=()
-for d in ${incs//;/ }; do hdrs+=("$d"/*.h "$d"/*/*.h); done
-for s in "${srcs[@]}"; do hdrs+=("$(dirname "$s")"/*.h); done
-hsum=$({ echo "${cc[*]}"; for f in "${hdrs[@]}"; do [ -f "$f" ] && cat "$f"; done; } |
-       sha1sum | cut -c1-40)
+cc=(clang -g -O1 "${san[@]}" "${cflags[@]}")
+pflags+=(-D_GNU_SOURCE "${iflags[@]}")
 mkdir -p "$out/obj"
 objs=()
 for s in "${srcs[@]}"; do
-    key=$({ echo "$hsum $s"; cat "$s"; } | sha1sum | cut -c1-40)
+    key=$({ echo "${cc[*]} $(basename "$s")"; "${cc[@]}" "${pflags[@]}" -E "$s"; } |
+          sha1sum | cut -c1-40)
     o="$out/obj/$(basename "$s").$key.o"
     objs+=("$o")
     [ -s "$o" ] && continue
     (
         exec {lk}>"$o.lock"
         flock "$lk"
-        [ -s "$o" ] || { "${cc[@]}" -c "$s" -o "$o.tmp.$$" && mv "$o.tmp.$$" "$o"; }
+        [ -s "$o" ] || { "${cc[@]}" "${pflags[@]}" -c "$s" -o "$o.tmp.$$" &&
+                         mv "$o.tmp.$$" "$o"; }
     ) || { rm -f "$o.tmp.$$"; echo "fuzzrun: cannot compile $s" >&2; exit 1; }
 done
 link=(clang "${san[@]}" "${objs[@]}" "${lflags[@]}" -o "$out/$target")
