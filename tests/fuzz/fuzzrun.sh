@@ -3,7 +3,8 @@
 # fuzzrun.sh TARGET OUTDIR SECONDS CORPUS INCDIRS SOURCES-AND-FLAGS...: build a libFuzzer target
 # with clang (ASan + UBSan) and fuzz it for SECONDS ($WEFT_FUZZ_SECONDS if set: `make fuzz`)
 # from a copy of its seed corpus. Exits 77 (skipped) when clang cannot build with
-# -fsanitize=fuzzer. The build is reused while its sources, headers and command are the same.
+# -fsanitize=fuzzer. Objects are cached per source (OUTDIR/obj) and shared between targets;
+# the binary is relinked when one of them changes.
 # A crash fails the test and leaves the input as OUTDIR/crash-*: fix the bug, then add the
 # input to CORPUS. --only-fuzz first: skipped (77) unless WEFT_FUZZ_SECONDS is set (`make
 # fuzz`), for a target whose clang build costs more than the suite can spend.
@@ -16,10 +17,14 @@ target=$1 out=$2 secs=${WEFT_FUZZ_SECONDS:-$3} corpus=$4 incs=$5
 shift 5
 command -v clang >/dev/null || { echo "no clang: skipped"; exit 77; }
 mkdir -p "$out"
+# Can clang build a libFuzzer target? Asked once per build tree (the answer is kept as probe).
 probe="$out/probe.c"
-printf '#include <stdint.h>\n#include <stddef.h>\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { return 0; }\n' > "$probe"
-clang -fsanitize=fuzzer "$probe" -o "$out/probe" 2>/dev/null ||
-    { echo "clang has no libFuzzer (libclang-rt-dev): skipped"; exit 77; }
+if [ ! -x "$out/probe" ]; then
+    printf '#include <stdint.h>\n#include <stddef.h>\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { return 0; }\n' > "$probe"
+    clang -fsanitize=fuzzer "$probe" -o "$out/probe.tmp.$$" 2>/dev/null ||
+        { rm -f "$out/probe.tmp.$$"; echo "clang has no libFuzzer (libclang-rt-dev): skipped"; exit 77; }
+    mv "$out/probe.tmp.$$" "$out/probe"
+fi
 # --glob=PATTERN: the files matching it now; --not=FILE: leave FILE out.
 args=() nots=" "
 for a in "$@"; do
@@ -38,15 +43,44 @@ for d in ${incs//;/ }; do iflags+=(-I "$d"); done
 for s in "$@"; do
     case "$s" in *.c) iflags+=(-I "$(dirname "$s")") ;; esac
 done
-cmd=(clang -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined
-     -fno-sanitize-recover=undefined "${iflags[@]}" "$@" -o "$out/$target")
-# What the binary depends on: the command, the sources, the headers next to them.
-hdrs=()
-for d in ${incs//;/ }; do hdrs+=("$d"/*.h "$d"/*/*.h); done
-stamp=$({ echo "${cmd[*]}"; cat "$0"; for f in "$@" "${hdrs[@]}"; do [ -f "$f" ] && cat "$f"; done; } |
-        sha1sum | cut -c1-40)
+# Each source is compiled to an object of its own in OUTDIR/obj, named by a hash of the
+# compile flags and of the source as the preprocessor gives it (headers included, whatever
+# -I found them), and reused by every target and run that needs the same one: fuzz_proxy,
+# fuzz_stream and fuzz_http2 share libweft, the http targets llhttp and files.c. A lock per
+# object: two targets running at once compile it once.
+# (-D and -I flags are in the preprocessed text already: the key leaves them out, so targets
+# with different defines share what they compile alike.)
+srcs=() pflags=() cflags=() lflags=()
+for a in "$@"; do
+    case "$a" in
+    *.c|*.S) srcs+=("$a") ;;
+    -D*|-I*) pflags+=("$a") ;;
+    -f*|-W*|-O*|-g*) cflags+=("$a") ;;
+    *) lflags+=("$a") ;;
+    esac
+done
+san=(-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
+cc=(clang -g -O1 "${san[@]}" "${cflags[@]}")
+pflags+=(-D_GNU_SOURCE "${iflags[@]}")
+mkdir -p "$out/obj"
+objs=()
+for s in "${srcs[@]}"; do
+    key=$({ echo "${cc[*]} $(basename "$s")"; "${cc[@]}" "${pflags[@]}" -E "$s"; } |
+          sha1sum | cut -c1-40)
+    o="$out/obj/$(basename "$s").$key.o"
+    objs+=("$o")
+    [ -s "$o" ] && continue
+    (
+        exec {lk}>"$o.lock"
+        flock "$lk"
+        [ -s "$o" ] || { "${cc[@]}" "${pflags[@]}" -c "$s" -o "$o.tmp.$$" &&
+                         mv "$o.tmp.$$" "$o"; }
+    ) || { rm -f "$o.tmp.$$"; echo "fuzzrun: cannot compile $s" >&2; exit 1; }
+done
+link=(clang "${san[@]}" "${objs[@]}" "${lflags[@]}" -o "$out/$target")
+stamp=$({ echo "${link[*]}"; cat "$0"; } | sha1sum | cut -c1-40)
 if [ ! -x "$out/$target" ] || [ "$(cat "$out/$target.stamp" 2>/dev/null)" != "$stamp" ]; then
-    "${cmd[@]}"
+    "${link[@]}"
     echo "$stamp" > "$out/$target.stamp"
 fi
 work="$out/$target.corpus"

@@ -250,8 +250,11 @@ row() {
     if [[ $exp == todo:* ]]; then todo=1; exp=${exp#todo:}; fi
     method=${req%% *}
     mkdir -p "$dir"
-    ask "${row_wport:-$wport}" "${req//@ETAG@/$wetag}" "$dir/$rows.weftd"
-    ask "${row_nport:-$nport}" "${req//@ETAG@/$netag}" "$dir/$rows.nginx"
+    # both at once: a row costs the slower server's answer, not the sum
+    local wa na
+    ask "${row_wport:-$wport}" "${req//@ETAG@/$wetag}" "$dir/$rows.weftd" & wa=$!
+    ask "${row_nport:-$nport}" "${req//@ETAG@/$netag}" "$dir/$rows.nginx" & na=$!
+    wait "$wa" "$na"
     parse "$dir/$rows.nginx" "$method"
     n=("$a_status" "$a_frame" "$a_len" "$a_conn" "$a_head")
     parse "$dir/$rows.weftd" "$method"
