@@ -15,6 +15,10 @@
 BUILD      ?= build
 BUILD_SAN  ?= build-san
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+# Tests at once in the plain and sanitizer phases: twice the cores, since most tests spend
+# much of their time waiting (on daemons, clients, apt and dpkg in the system tests) rather
+# than computing. The valgrind phase, CPU-bound, runs JOBS at once.
+TEST_JOBS  ?= $(shell echo $$(( $(JOBS) * 2 )))
 FUZZ_SECONDS ?= 60
 CMAKE_ARGS ?=
 PREFIX     ?= /usr/local
@@ -69,7 +73,7 @@ test: setup-test
 	$(MAKE) --no-print-directory test-valgrind
 
 test-plain: build-tests
-	cd $(BUILD) && ctest --output-on-failure --no-tests=error -j $(JOBS) -LE valgrind
+	cd $(BUILD) && ctest --output-on-failure --no-tests=error -j $(TEST_JOBS) -LE valgrind
 
 # valgrind memcheck (tests/valgrind.sh, tests/valgrind.supp): the plain build's tests
 # labelled valgrind.
@@ -83,7 +87,7 @@ fuzz: build-tests
 	    --timeout $$(($(FUZZ_SECONDS) + 300))
 
 test-san: build-san
-	cd $(BUILD_SAN) && ctest --output-on-failure --no-tests=error -j $(JOBS) -LE nosan
+	cd $(BUILD_SAN) && ctest --output-on-failure --no-tests=error -j $(TEST_JOBS) -LE nosan
 
 bench: setup-bench
 	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DWEFT_BENCH=ON
