@@ -129,8 +129,10 @@ main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    /* A client that vanishes must cost an EPIPE, not the daemon. */
-    signal(SIGPIPE, SIG_IGN);
+    /* A client that vanishes must cost an EPIPE, not the daemon; and with SIGPIPE
+     * ignored for good the transports need not block it around each sendfile. */
+    if (weft_ignore_sigpipe() < 0)
+        signal(SIGPIPE, SIG_IGN);
     log_init(WEFT_LOG_INFO);
 
     rc = config_load(file, &conf);

@@ -270,7 +270,8 @@ static const struct weft__transport_ops read_pipe_ops = {
 /*
  * writev(2) with SIGPIPE blocked in this thread; a SIGPIPE it raised is
  * taken back (pending for this thread only) unless the caller had it
- * blocked already. Returns what writev returns, errno kept.
+ * blocked already (a plain writev once weft_ignore_sigpipe() was called).
+ * Returns what writev returns, errno kept.
  */
 static ssize_t
 write_nosigpipe(int fd, const struct iovec *iov, int n)
@@ -279,6 +280,12 @@ write_nosigpipe(int fd, const struct iovec *iov, int n)
     ssize_t w;
     int err;
 
+    if (weft__sigpipe_is_ignored()) {
+        do
+            w = writev(fd, iov, n);
+        while (w < 0 && errno == EINTR);
+        return w;
+    }
     sigemptyset(&pipe);
     sigaddset(&pipe, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe, &old);

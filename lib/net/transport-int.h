@@ -27,8 +27,10 @@ struct weft__transport_ops {
     int (*write)(struct weft_transport *tr, const void *data, size_t len);
     int (*write_buffer)(struct weft_transport *tr, struct evbuffer *buf);
     int (*writelines)(struct weft_transport *tr, const struct iovec *iov, int iovcnt);
-    /* weft_transport_sendfile(): takes fd on success; NULL: -ENOTSUP (TLS). */
-    int (*sendfile)(struct weft_transport *tr, int fd, uint64_t offset, uint64_t len);
+    /* weft_transport_sendfile_buffer(): head (NULL or not empty) drained, then the
+     * file; takes fd on success; NULL: -ENOTSUP (TLS). */
+    int (*sendfile)(struct weft_transport *tr, struct evbuffer *head, int fd,
+                    uint64_t offset, uint64_t len);
     /* weft_transport_write_eof(), EOF_SENT just set; NULL: cannot (TLS). */
     void (*write_eof)(struct weft_transport *tr);
     /* weft_transport_close() on a transport not yet closing. */
@@ -279,5 +281,15 @@ int weft__connect_addr(struct weft_loop *loop, weft_protocol_factory_cb *factory
                        const struct sockaddr *addr, socklen_t len, const char *tls_name,
                        const struct weft_connect_options *opts, weft_connect_cb *cb,
                        void *cbarg, struct weft_connect **out);
+
+/* Set by weft_ignore_sigpipe(): SIGPIPE is ignored in this process for good, so
+ * writes that have no MSG_NOSIGNAL (sendfile, pipes) need not block it. */
+extern bool weft__sigpipe_ignored;
+
+static inline bool
+weft__sigpipe_is_ignored(void)
+{
+    return __atomic_load_n(&weft__sigpipe_ignored, __ATOMIC_RELAXED);
+}
 
 #endif

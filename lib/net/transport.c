@@ -336,7 +336,8 @@ send_mem(struct weft_transport *tr, size_t limit, int flags, bool *all)
 /*
  * sendfile(2) has no MSG_NOSIGNAL: block SIGPIPE around it, and take back
  * the one it raised on EPIPE (pending for this thread only) unless the
- * caller had SIGPIPE blocked already.
+ * caller had SIGPIPE blocked already. Not needed (two syscalls saved per
+ * call) once weft_ignore_sigpipe() has made SIGPIPE ignored for good.
  */
 static ssize_t
 sendfile_nosigpipe(int sock, int fd, off_t *off, size_t len)
@@ -345,6 +346,12 @@ sendfile_nosigpipe(int sock, int fd, off_t *off, size_t len)
     ssize_t w;
     int err;
 
+    if (weft__sigpipe_is_ignored()) {
+        do
+            w = sendfile(sock, fd, off, len);
+        while (w < 0 && errno == EINTR);
+        return w;
+    }
     sigemptyset(&pipe);
     sigaddset(&pipe, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe, &old);
@@ -362,6 +369,20 @@ sendfile_nosigpipe(int sock, int fd, off_t *off, size_t len)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     errno = err;
     return w;
+}
+
+bool weft__sigpipe_ignored;
+
+int
+weft_ignore_sigpipe(void)
+{
+    struct sigaction sa = { .sa_handler = SIG_IGN };
+
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGPIPE, &sa, NULL) < 0)
+        return -errno;
+    __atomic_store_n(&weft__sigpipe_ignored, true, __ATOMIC_RELAXED);
+    return 0;
 }
 
 static int flush_mem(struct weft_transport *tr);
@@ -658,7 +679,8 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 }
 
 static int socket_write(struct weft_transport *tr, const void *data, size_t len);
-static int socket_sendfile(struct weft_transport *tr, int fd, uint64_t offset, uint64_t len);
+static int socket_sendfile(struct weft_transport *tr, struct evbuffer *head, int fd,
+                           uint64_t offset, uint64_t len);
 static int socket_write_buffer(struct weft_transport *tr, struct evbuffer *buf);
 static int socket_writelines(struct weft_transport *tr, const struct iovec *iov, int iovcnt);
 static void socket_write_eof(struct weft_transport *tr);
@@ -958,25 +980,69 @@ socket_writelines(struct weft_transport *tr, const struct iovec *iov, int iovcnt
 int
 weft_transport_sendfile(struct weft_transport *tr, int fd, uint64_t offset, uint64_t len)
 {
+    return weft_transport_sendfile_buffer(tr, NULL, fd, offset, len);
+}
+
+int
+weft_transport_sendfile_buffer(struct weft_transport *tr, struct evbuffer *head, int fd,
+                               uint64_t offset, uint64_t len)
+{
     if (fd < 0 || offset > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX - offset)
         return -EINVAL;
     if (unlikely(tr->flags & (TR_CLOSING | TR_EOF_SENT)))
         return -EPIPE;
     if (tr->ops->sendfile == NULL)
         return -ENOTSUP;
-    return tr->ops->sendfile(tr, fd, offset, len);
+    return tr->ops->sendfile(tr, head != NULL && evbuffer_get_length(head) > 0 ? head : NULL,
+                             fd, offset, len);
 }
 
-/* Queue the file after what is queued; with nothing queued, start sending it now. */
-static int
-socket_sendfile(struct weft_transport *tr, int fd, uint64_t offset, uint64_t len)
+/*
+ * With nothing queued: send what the socket takes of head now, with MSG_MORE (the
+ * file follows at once) and drain it. Returns the bytes sent (0: the socket is
+ * full), or -1 if the socket failed (connection_lost is scheduled).
+ */
+static ssize_t
+send_head(struct weft_transport *tr, struct evbuffer *head, size_t hl)
 {
-    struct weft__files *fs = tr->files;
+    struct evbuffer_iovec vec[SEND_IOV];
+    struct msghdr mh = { .msg_iov = (struct iovec *)vec };
+    int n = evbuffer_peek(head, (ev_ssize_t)hl, NULL, vec, SEND_IOV);
+    ssize_t w;
+
+    mh.msg_iovlen = (size_t)(n > SEND_IOV ? SEND_IOV : n);
+    do
+        w = sendmsg(tr->fd, &mh, MSG_MORE | MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (w < 0 && errno == EINTR);
+    if (w < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return 0;
+        schedule_lost(tr, -errno);
+        return -1;
+    }
+    evbuffer_drain(head, (size_t)w);
+    return w;
+}
+
+/*
+ * Queue head's bytes (if any) and then the file after what is queued; with nothing
+ * queued before, start sending them now: head with sendmsg(MSG_MORE), then sendfile(2),
+ * so that the head leaves in the file's first packet.
+ */
+static int
+socket_sendfile(struct weft_transport *tr, struct evbuffer *head, int fd, uint64_t offset,
+                uint64_t len)
+{
+    struct weft__files *fs = tr->files, *fresh = NULL;
+    struct evbuffer *out = tr->bev->output;
     struct file_seg *f;
     bool was_empty = out_empty(tr);
+    size_t hl = head != NULL ? evbuffer_get_length(head) : 0;
     int rc;
 
     if (len == 0) {
+        if (hl > 0 && socket_write_buffer(tr, head) < 0)
+            return -ENOMEM;     /* the transport is lost: fd stays the caller's */
         close(fd);
         return 0;
     }
@@ -984,15 +1050,41 @@ socket_sendfile(struct weft_transport *tr, int fd, uint64_t offset, uint64_t len
     if (f == NULL)
         return -ENOMEM;
     if (fs == NULL) {
-        fs = calloc(1, sizeof(*fs));
-        if (fs == NULL) {
+        fresh = calloc(1, sizeof(*fresh));
+        if (fresh == NULL) {
             free(f);
             return -ENOMEM;
         }
-        tr->files = fs;
-        f->mem_before = evbuffer_get_length(tr->bev->output);
+    }
+    tr->flags |= TR_ACTIVE;
+    if (was_empty && hl > 0) {
+        /* Straight from head, not through the output: adding to the output would
+         * have libevent arm EPOLLOUT (an epoll_ctl now and another once it fires). */
+        ssize_t w = send_head(tr, head, hl);
+
+        if (w < 0) {
+            free(fresh);
+            free(f);
+            evbuffer_drain(head, hl);
+            close(fd);
+            return 0;               /* lost (scheduled): fd and head were taken */
+        }
+        hl -= (size_t)w;
+        if (hl > 0)
+            was_empty = false;      /* the socket is full: wait for EPOLLOUT */
+    }
+    if (hl > 0 && evbuffer_add_buffer(out, head) < 0) {
+        free(fresh);
+        free(f);
+        if (!was_empty && out_empty(tr))
+            schedule_lost(tr, -ENOMEM);     /* part of head is sent: the stream is broken */
+        return -ENOMEM;
+    }
+    if (fs == NULL) {
+        fs = tr->files = fresh;
+        f->mem_before = evbuffer_get_length(out);
     } else {
-        f->mem_before = fs->tail_mem;
+        f->mem_before = fs->tail_mem + hl;
     }
     f->fd = fd;
     f->off = offset;
@@ -1004,7 +1096,6 @@ socket_sendfile(struct weft_transport *tr, int fd, uint64_t offset, uint64_t len
     else
         fs->head = f;
     fs->tail = f;
-    tr->flags |= TR_ACTIVE;
     if (was_empty) {
         rc = flush_output(tr);
         if (rc < 0) {

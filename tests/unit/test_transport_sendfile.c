@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test_transport_sendfile.c: weft_transport_sendfile on the socket transport: order, flow control, truncated files. */
+/* test_transport_sendfile.c: weft_transport_sendfile(_buffer) on the socket transport: order, flow control, truncated files, SIGPIPE. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -290,6 +291,91 @@ test_file_to_a_reset_peer_is_an_error_not_a_signal(void **state)
     evbuffer_free(b);
 }
 
+/* A head with its file, sent now; then another behind it while the first is queued: the
+ * heads are drained from the caller's buffer and every byte arrives in order. */
+static void
+test_head_with_file(void **state)
+{
+    struct fix *f = *state;
+    struct evbuffer *b = evbuffer_new();
+    size_t cap = 3 * FILE_SIZE, len1 = FILE_SIZE - 5, off2 = 999;
+    unsigned char *got = malloc(cap);
+    int fd = dup(f->file);
+    ssize_t n;
+
+    assert_non_null(b);
+    assert_non_null(got);
+    assert_true(fd >= 0);
+    evbuffer_add(b, "head one\n", 9);
+    assert_int_equal(weft_transport_sendfile_buffer(f->r.tr, b, fd, 5, len1), 0);
+    assert_int_equal(evbuffer_get_length(b), 0);
+    assert_true(weft_transport_get_write_buffer_size(f->r.tr) > 0);     /* 6 MiB: not all sent */
+    fd = dup(f->file);
+    assert_true(fd >= 0);
+    evbuffer_add(b, "head two\n", 9);
+    assert_int_equal(weft_transport_sendfile_buffer(f->r.tr, b, fd, off2, FILE_SIZE - off2), 0);
+    assert_int_equal(evbuffer_get_length(b), 0);
+    /* a NULL head, and a head with an empty range (fd closed, head still sent) */
+    fd = dup(f->file);
+    assert_int_equal(weft_transport_sendfile_buffer(f->r.tr, NULL, fd, 0, 3), 0);
+    fd = dup(f->file);
+    evbuffer_add(b, "end\n", 4);
+    assert_int_equal(weft_transport_sendfile_buffer(f->r.tr, b, fd, 0, 0), 0);
+    assert_int_equal(fcntl(fd, F_GETFD), -1);
+    assert_int_equal(evbuffer_get_length(b), 0);
+    weft_transport_close(f->r.tr);
+
+    n = peer_drain(f, got, cap);
+    assert_int_equal(n, 9 + len1 + 9 + (FILE_SIZE - off2) + 3 + 4);
+    assert_memory_equal(got, "head one\n", 9);
+    assert_memory_equal(got + 9, f->want + 5, len1);
+    assert_memory_equal(got + 9 + len1, "head two\n", 9);
+    assert_memory_equal(got + 18 + len1, f->want + off2, FILE_SIZE - off2);
+    assert_memory_equal(got + 18 + len1 + FILE_SIZE - off2, f->want, 3);
+    assert_memory_equal(got + 21 + len1 + FILE_SIZE - off2, "end\n", 4);
+    harness_run_until(f->loop, &f->r.lost_flag, 2000);
+    assert_int_equal(f->r.lost, 1);
+    assert_int_equal(f->r.lost_error, 0);
+    evbuffer_free(b);
+    free(got);
+}
+
+/* After weft_ignore_sigpipe() SIGPIPE is ignored and sendfile goes unmasked: a head and
+ * a file to a reset peer still end in -EPIPE (head and fd taken), with no signal.
+ * Process-wide, so the last test. */
+static void
+test_ignore_sigpipe_then_reset_peer(void **state)
+{
+    struct fix *f = *state;
+    struct evbuffer *b = evbuffer_new();
+    struct sigaction sa;
+    size_t len = sizeof(int);
+    int fd = -1, file;
+    char c;
+
+    assert_non_null(b);
+    assert_int_equal(weft_ignore_sigpipe(), 0);
+    assert_int_equal(sigaction(SIGPIPE, NULL, &sa), 0);
+    assert_true(sa.sa_handler == SIG_IGN);
+    assert_int_equal(weft_transport_get_extra_info(f->r.tr, "socket", &fd, &len), 0);
+    setsockopt(f->peer, SOL_SOCKET, SO_LINGER, &(struct linger){ 1, 0 }, sizeof(struct linger));
+    close(f->peer);
+    f->peer = -1;
+    assert_int_equal(poll(&(struct pollfd){ .fd = fd, .events = POLLIN }, 1, 2000), 1);
+    assert_int_equal(recv(fd, &c, 1, MSG_DONTWAIT), -1);
+    assert_int_equal(errno, ECONNRESET);
+    file = dup(f->file);
+    assert_true(file >= 0);
+    evbuffer_add(b, "head\n", 5);
+    assert_int_equal(weft_transport_sendfile_buffer(f->r.tr, b, file, 0, FILE_SIZE), 0);
+    assert_int_equal(evbuffer_get_length(b), 0);
+    assert_int_equal(fcntl(file, F_GETFD), -1);     /* taken and closed */
+    harness_run_until(f->loop, &f->r.lost_flag, 2000);
+    assert_int_equal(f->r.lost, 1);
+    assert_int_equal(f->r.lost_error, -EPIPE);
+    evbuffer_free(b);
+}
+
 int
 main(void)
 {
@@ -299,6 +385,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_truncated_file_ends_the_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_to_a_reset_peer_is_an_error_not_a_signal,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_head_with_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ignore_sigpipe_then_reset_peer, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

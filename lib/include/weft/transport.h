@@ -61,6 +61,29 @@ WEFT_EXPORT int weft_transport_sendfile(struct weft_transport *tr, int fd, uint6
                                         uint64_t len);
 
 /**
+ * weft_transport_sendfile() with a memory head: head's bytes (drained from head;
+ * NULL or empty for none) are queued first, then the file's range. With nothing
+ * queued before, both go out at once, the head with sendmsg(MSG_MORE) and then
+ * the file with sendfile(2), so a response head shares the file's first packet
+ * (no TCP_CORK needed). Returns as weft_transport_sendfile(); on an error head is
+ * left as it was (but for -ENOMEM with len 0, where the connection is lost) and
+ * fd stays the caller's. Since 0.1.
+ */
+WEFT_EXPORT int weft_transport_sendfile_buffer(struct weft_transport *tr, struct evbuffer *head,
+                                               int fd, uint64_t offset, uint64_t len);
+
+/**
+ * Ignore SIGPIPE in the whole process (sigaction SIG_IGN) and let the library
+ * rely on it: sendfile(2) and writes to pipes, which have no MSG_NOSIGNAL, then
+ * skip blocking SIGPIPE around each call (two rt_sigprocmask(2) saved per
+ * call). Without it the library works whatever SIGPIPE's disposition. The
+ * caller must not give SIGPIPE a handler or its default action again
+ * (children started with weft_subprocess get the default back as always).
+ * Returns 0 or -errno from sigaction. Since 0.1.
+ */
+WEFT_EXPORT int weft_ignore_sigpipe(void);
+
+/**
  * Queue iovcnt buffers in order, as one write (copies). Returns 0, -EPIPE, or
  * -EINVAL for a negative iovcnt. Since 0.1.
  */
