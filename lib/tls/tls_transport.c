@@ -29,9 +29,10 @@
  * is weft_transport_write() on the lower transport (so ciphertext goes
  * straight to the kernel when nothing is queued, as with a socket BIO, and
  * the lower queue's marks pause the protocol above), except while the layer
- * is corked: a write of more than one record, or a handshake step, gathers
- * its records in one evbuffer, handed down as one write when the call ends
- * (one sendmsg for a 64 KiB write, not four); its read takes bytes
+ * is corked: a write of more than one record gathers its records in one
+ * evbuffer, handed down as one write when the call ends (one sendmsg for a
+ * 64 KiB write, not four; a handshake flight is one already, OpenSSL
+ * buffers it in a BIO of its own); its read takes bytes
  * from the lower transport's input evbuffer, which its data_received hands
  * over. Nothing here knows what the lower transport is: TLS over a Unix
  * socket, or pushed onto a live connection (start_tls), is the same code.
@@ -275,7 +276,7 @@ again_later(struct tls_tr *t)
  * Gathering. OpenSSL hands the BIO one record at a time, and an idle lower
  * transport sends each at once: one sendmsg per 16 KiB record. A call that
  * makes more than one record (a write past a record, a write_buffer or
- * writelines of several, a handshake step) corks the layer: the BIO appends
+ * writelines of several) corks the layer: the BIO appends
  * the records to cout, and uncork() hands them down in one
  * weft_transport_write_buffer(), which sends them in one sendmsg or queues
  * them (moving the chains: the one copy is OpenSSL's buffer to cout, as a
@@ -287,21 +288,20 @@ again_later(struct tls_tr *t)
  */
 
 /*
- * Cork for a call of hint bytes (0: a handshake step). False if the layer is
- * corked already: a write from a callback inside a corked call (the lower
- * write's pause_writing reaching the protocol) joins that call's records.
+ * Cork for a call of len bytes. False if the layer is corked already: a write
+ * from a callback inside a corked call (the lower write's pause_writing
+ * reaching the protocol) joins that call's records.
  */
 static bool
-cork(struct tls_tr *t, size_t hint)
+cork(struct tls_tr *t, size_t len)
 {
-    size_t want = hint < GATHER_MAX ? hint : GATHER_MAX;
+    size_t want = len < GATHER_MAX ? len : GATHER_MAX;
 
     if (t->corked)
         return false;
     t->corked = true;
     /* One chain for the call's records. A hint only: if it fails, evbuffer_add allocates. */
-    if (want > 0)
-        (void)evbuffer_expand(t->cout, want + (want / TLS_RECORD + 1) * RECORD_SLACK);
+    (void)evbuffer_expand(t->cout, want + (want / TLS_RECORD + 1) * RECORD_SLACK);
     return true;
 }
 
@@ -640,21 +640,11 @@ answer_plain_http(struct tls_tr *t)
 static void
 handshake_step(struct tls_tr *t)
 {
-    bool corked;
-    int r, e, rc;
+    int r, e;
 
     t->write_error = 0;
     ERR_clear_error();
-    /* A server's flight is several records (ServerHello ... Finished, then the tickets):
-     * one lower write. An alert goes down too, before finish() closes. */
-    corked = cork(t, 0);
     r = SSL_do_handshake(t->ssl);
-    rc = uncork(t, corked, 0);
-    if (rc < 0) {
-        ERR_clear_error();
-        finish(t, rc, false);
-        return;
-    }
     if (r == 1) {
         handshake_done(t);
         return;
