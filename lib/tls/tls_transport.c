@@ -28,7 +28,11 @@
  * OpenSSL talks to the transport below through a BIO of our own: its write
  * is weft_transport_write() on the lower transport (so ciphertext goes
  * straight to the kernel when nothing is queued, as with a socket BIO, and
- * the lower queue's marks pause the protocol above); its read takes bytes
+ * the lower queue's marks pause the protocol above), except while the layer
+ * is corked: a write of more than one record gathers its records in one
+ * evbuffer, handed down as one write when the call ends (one sendmsg for a
+ * 64 KiB write, not four; a handshake flight is one already, OpenSSL
+ * buffers it in a BIO of its own); its read takes bytes
  * from the lower transport's input evbuffer, which its data_received hands
  * over. Nothing here knows what the lower transport is: TLS over a Unix
  * socket, or pushed onto a live connection (start_tls), is the same code.
@@ -51,6 +55,8 @@
 #define TLS_RECORD 16384        /* SSL_write at most one record's worth */
 #define READS_PER_WAKE 16       /* records per turn, so no connection starves others */
 #define PULLUP_BELOW 4096       /* gather a queue's small first chains into one record */
+#define GATHER_MAX (256u * 1024) /* corked ciphertext handed down mid-write past this */
+#define RECORD_SLACK 64         /* a record's header, tag and padding: more than any suite adds */
 
 enum { ST_HANDSHAKE, ST_OPEN, ST_SHUTDOWN, ST_PLAIN };
 
@@ -61,6 +67,7 @@ struct tls_tr {
     struct evbuffer *cin;           /* the lower's input: ciphertext, read by the BIO */
     struct evbuffer *in;            /* plaintext for the protocol */
     struct evbuffer *out;           /* writelines: gathered into records */
+    struct evbuffer *cout;          /* corked: the records of one call, for one lower write */
     SSL *ssl;
     struct weft_tls_context *ctx;
     struct event timer;             /* handshake, then shutdown timeout */
@@ -73,6 +80,7 @@ struct tls_tr {
     int write_error;                /* the lower transport refused a record */
     uint8_t state;
     bool lower_eof;                 /* the lower transport's EOF came */
+    bool corked;                    /* the BIO appends to cout (cork() .. uncork()) */
 };
 
 const char *
@@ -123,6 +131,13 @@ bio_write(BIO *b, const char *data, int len)
     if (t->lower == NULL) {
         t->write_error = -EPIPE;
         return -1;
+    }
+    if (t->corked) {
+        if (evbuffer_add(t->cout, data, (size_t)len) < 0) {
+            t->write_error = -ENOMEM;
+            return -1;
+        }
+        return len;
     }
     rc = weft_transport_write(t->lower, data, (size_t)len);
     if (rc < 0) {
@@ -257,6 +272,70 @@ again_later(struct tls_tr *t)
 
 /* ---- writing: plaintext into records, records into the lower transport ---- */
 
+/*
+ * Gathering. OpenSSL hands the BIO one record at a time, and an idle lower
+ * transport sends each at once: one sendmsg per 16 KiB record. A call that
+ * makes more than one record (a write past a record, a write_buffer or
+ * writelines of several) corks the layer: the BIO appends
+ * the records to cout, and uncork() hands them down in one
+ * weft_transport_write_buffer(), which sends them in one sendmsg or queues
+ * them (moving the chains: the one copy is OpenSSL's buffer to cout, as a
+ * queued record's is today); a longer call hands them down every GATHER_MAX.
+ * A write of one record is not corked: it goes down as before, uncopied.
+ * cout is empty outside such a call, so nothing written uncorked
+ * (close_notify, an alert, what SSL_read writes) can pass records held there;
+ * the lower queue's marks see the call's records at once, when they go down.
+ */
+
+/*
+ * Cork for a call of len bytes. False if the layer is corked already: a write
+ * from a callback inside a corked call (the lower write's pause_writing
+ * reaching the protocol) joins that call's records.
+ */
+static bool
+cork(struct tls_tr *t, size_t len)
+{
+    size_t want = len < GATHER_MAX ? len : GATHER_MAX;
+
+    if (t->corked)
+        return false;
+    t->corked = true;
+    /* One chain for the call's records. A hint only: if it fails, evbuffer_add allocates. */
+    (void)evbuffer_expand(t->cout, want + (want / TLS_RECORD + 1) * RECORD_SLACK);
+    return true;
+}
+
+/* Hand the records in cout to the lower transport. 0, or a negative code (dropped). */
+static int
+send_gathered(struct tls_tr *t)
+{
+    int rc;
+
+    if (evbuffer_get_length(t->cout) == 0)
+        return 0;
+    rc = t->lower != NULL ? weft_transport_write_buffer(t->lower, t->cout) : -EPIPE;
+    if (rc < 0)
+        evbuffer_drain(t->cout, evbuffer_get_length(t->cout));
+    return rc;
+}
+
+/*
+ * End what cork() began, if it did (corked): with rc 0 the records go down,
+ * else (the call failed, the connection ends) they are dropped. Returns rc,
+ * or the lower write's error.
+ */
+static int
+uncork(struct tls_tr *t, bool corked, int rc)
+{
+    if (!corked)
+        return rc;
+    t->corked = false;
+    if (rc == 0)
+        return send_gathered(t);
+    evbuffer_drain(t->cout, evbuffer_get_length(t->cout));
+    return rc;
+}
+
 /* SSL_write all of data, a record at a time. 0, or a negative code (the connection ends). */
 static int
 encrypt(struct tls_tr *t, const void *data, size_t len)
@@ -271,8 +350,28 @@ encrypt(struct tls_tr *t, const void *data, size_t len)
             return ssl_failure(t, SSL_get_error(t->ssl, r), "write");
         data = (const char *)data + r;
         len -= (size_t)r;
+        if (t->corked && evbuffer_get_length(t->cout) >= GATHER_MAX) {
+            int rc = send_gathered(t);
+
+            if (rc < 0)
+                return rc;
+        }
     }
     return 0;
+}
+
+/* Whether encrypt_buffer() makes a single record of buf (its first step takes it all). */
+static bool
+one_record(struct evbuffer *buf)
+{
+    size_t len = evbuffer_get_length(buf);
+    struct evbuffer_iovec v;
+
+    if (len > TLS_RECORD)
+        return false;
+    if (evbuffer_peek(buf, -1, NULL, &v, 1) < 1)
+        return true;
+    return v.iov_len == len || v.iov_len < PULLUP_BELOW;
 }
 
 /* Encrypt and empty buf, gathering its small first chains into whole records. */
@@ -319,14 +418,25 @@ static int
 tls_write(struct weft_transport *tr, const void *data, size_t len)
 {
     struct tls_tr *t = T(tr);
+    bool corked;
     int rc;
 
     if (len == 0)
         return 0;
     if (t->state != ST_OPEN || gone(t))
         return -EPIPE;
-    rc = encrypt(t, data, len);
+    corked = len > TLS_RECORD && cork(t, len);
+    rc = uncork(t, corked, encrypt(t, data, len));
     return rc < 0 ? write_failed(t, rc) : 0;
+}
+
+/* encrypt_buffer(), corked if it makes more than one record. */
+static int
+encrypt_gathered(struct tls_tr *t, struct evbuffer *buf)
+{
+    bool corked = !one_record(buf) && cork(t, evbuffer_get_length(buf));
+
+    return uncork(t, corked, encrypt_buffer(t, buf));
 }
 
 static int
@@ -339,7 +449,7 @@ tls_write_buffer(struct weft_transport *tr, struct evbuffer *buf)
         return 0;
     if (t->state != ST_OPEN || gone(t))
         return -EPIPE;
-    rc = encrypt_buffer(t, buf);
+    rc = encrypt_gathered(t, buf);
     return rc < 0 ? write_failed(t, rc) : 0;
 }
 
@@ -360,7 +470,7 @@ tls_writelines(struct weft_transport *tr, const struct iovec *iov, int iovcnt)
             return write_failed(t, -ENOMEM);
         }
     }
-    rc = encrypt_buffer(t, t->out);
+    rc = encrypt_gathered(t, t->out);
     if (rc < 0) {
         evbuffer_drain(t->out, evbuffer_get_length(t->out));
         return write_failed(t, rc);
@@ -630,6 +740,7 @@ tls_abort(struct weft_transport *tr)
     struct tls_tr *t = T(tr);
 
     evbuffer_drain(t->out, evbuffer_get_length(t->out));
+    evbuffer_drain(t->cout, evbuffer_get_length(t->cout));
     finish(t, 0, false);
 }
 
@@ -882,6 +993,7 @@ tls_free(struct tls_tr *t)
     SSL_free(t->ssl);       /* and its BIO */
     evbuffer_free(t->in);
     evbuffer_free(t->out);
+    evbuffer_free(t->cout);
     if (t->ctx != NULL)
         t->ctx->wrapper.ops->unref(&t->ctx->wrapper);
     free(t->hostname);
@@ -929,8 +1041,9 @@ tls_new(struct weft_loop *loop, struct weft_tls_context *ctx, const char *hostna
         return NULL;
     t->in = evbuffer_new();
     t->out = evbuffer_new();
+    t->cout = evbuffer_new();
     ERR_clear_error();
-    t->ssl = t->in != NULL && t->out != NULL ? SSL_new(ctx->ctxs[0]) : NULL;
+    t->ssl = t->in != NULL && t->out != NULL && t->cout != NULL ? SSL_new(ctx->ctxs[0]) : NULL;
     bio = t->ssl != NULL ? BIO_new(bio_method) : NULL;
     if (bio == NULL)
         goto nomem;
@@ -975,6 +1088,8 @@ nomem:
         evbuffer_free(t->in);
     if (t->out != NULL)
         evbuffer_free(t->out);
+    if (t->cout != NULL)
+        evbuffer_free(t->cout);
     free(t->hostname);
     free(t);
     return NULL;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <weft/weft.h>
 
 #include "harness.h"
@@ -799,6 +800,300 @@ tls_over_a_unix_socketpair(void **state)
 }
 
 /*
+ * One lower write per call, not one per 16 KiB record: the server's socket is
+ * a SOCK_SEQPACKET socketpair, so each sendmsg arrives as one message, which
+ * a relay in the loop reads whole, parses into TLS records and logs, and then
+ * passes on to the client's SOCK_STREAM socketpair. The client sends a phase
+ * digit; the server answers it with a write of four records (64 KiB), a
+ * writelines of 3 x 20,000 bytes, a write of 100 bytes, a write_buffer of
+ * 40,000 bytes; the client waits for all of each before the next.
+ */
+struct gather_log {
+    int phase, records, full;       /* full: records of 16 KiB of plaintext */
+    size_t bytes;
+};
+
+struct relay {
+    int seq, str;                   /* our ends: the server's (messages), the client's */
+    struct event *from_srv, *from_cli;
+    unsigned char *buf;
+    int phase, nlog;
+    struct gather_log log[64];
+    bool srv_eof;
+};
+
+#define RELAY_BUF (512u * 1024)
+
+static void
+relay_out(int fd, const unsigned char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        assert_true(w > 0);
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+static void
+relay_from_srv(evutil_socket_t fd, short what, void *arg)
+{
+    struct relay *r = arg;
+    ssize_t n;
+
+    (void)what;
+    while ((n = recv(fd, r->buf, RELAY_BUF, MSG_DONTWAIT | MSG_TRUNC)) > 0) {
+        struct gather_log *l = &r->log[r->nlog < 63 ? r->nlog++ : 63];
+        size_t off = 0;
+
+        assert_true((size_t)n <= RELAY_BUF);
+        *l = (struct gather_log){ .phase = r->phase, .bytes = (size_t)n };
+        while (off + 5 <= (size_t)n) {
+            size_t len = (size_t)r->buf[off + 3] << 8 | r->buf[off + 4];
+
+            l->records++;
+            l->full += len >= 16384;
+            off += 5 + len;
+        }
+        assert_int_equal(off, (size_t)n);     /* a message is whole records */
+        relay_out(r->str, r->buf, (size_t)n);
+    }
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+        r->srv_eof = true;
+        event_del(r->from_srv);
+        (void)shutdown(r->str, SHUT_WR);
+    }
+}
+
+static void
+relay_from_cli(evutil_socket_t fd, short what, void *arg)
+{
+    struct relay *r = arg;
+    ssize_t n;
+
+    (void)what;
+    while ((n = read(fd, r->buf, 65536)) > 0)
+        assert_int_equal(send(r->seq, r->buf, (size_t)n, MSG_NOSIGNAL), n);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+        event_del(r->from_cli);
+        (void)shutdown(r->seq, SHUT_WR);
+    }
+}
+
+struct burst {
+    struct weft_protocol base;
+    struct weft_transport *tr;
+    unsigned char *data;
+    bool lost_flag;
+};
+
+static int
+burst_made(struct weft_protocol *p, struct weft_transport *tr)
+{
+    ((struct burst *)p)->tr = tr;
+    return 0;
+}
+
+static int
+burst_data(struct weft_protocol *p, struct evbuffer *in)
+{
+    struct burst *b = (struct burst *)p;
+    unsigned char *d = b->data;
+    struct iovec iov[3] = { { d, 20000 }, { d + 20000, 20000 }, { d + 40000, 20000 } };
+    struct evbuffer *buf;
+    char c;
+
+    while (evbuffer_remove(in, &c, 1) == 1) {
+        switch (c) {
+        case '1':
+            assert_int_equal(weft_transport_write(b->tr, d, 65536), 0);
+            break;
+        case '2':
+            assert_int_equal(weft_transport_writelines(b->tr, iov, 3), 0);
+            break;
+        case '3':
+            assert_int_equal(weft_transport_write(b->tr, d, 100), 0);
+            break;
+        case '4':
+            buf = evbuffer_new();
+            assert_non_null(buf);
+            assert_int_equal(evbuffer_add(buf, d, 40000), 0);
+            assert_int_equal(weft_transport_write_buffer(b->tr, buf), 0);
+            assert_int_equal(evbuffer_get_length(buf), 0);
+            evbuffer_free(buf);
+            break;
+        default:
+            break;
+        }
+    }
+    return 0;
+}
+
+static void
+burst_lost(struct weft_protocol *p, int err)
+{
+    (void)err;
+    ((struct burst *)p)->lost_flag = true;
+}
+
+static const struct weft_protocol_ops burst_ops = {
+    .connection_made = burst_made, .data_received = burst_data, .connection_lost = burst_lost,
+};
+
+static struct weft_protocol *
+given(void *arg)
+{
+    return arg;
+}
+
+/* The client: each phase's answer is the pattern from 0; counts and checks it. */
+struct sink {
+    struct weft_protocol base;
+    struct weft_transport *tr;
+    size_t want, got;               /* of this phase */
+    bool mismatch, done, lost_flag, connected;
+};
+
+static int
+sink_made(struct weft_protocol *p, struct weft_transport *tr)
+{
+    ((struct sink *)p)->tr = tr;
+    return 0;
+}
+
+static int
+sink_data(struct weft_protocol *p, struct evbuffer *in)
+{
+    struct sink *k = (struct sink *)p;
+    unsigned char c;
+
+    while (evbuffer_remove(in, &c, 1) == 1)
+        k->mismatch |= k->got >= k->want || c != pattern(k->got++);
+    k->done = k->got == k->want;
+    return 0;
+}
+
+static void
+sink_lost(struct weft_protocol *p, int err)
+{
+    (void)err;
+    ((struct sink *)p)->lost_flag = true;
+}
+
+static const struct weft_protocol_ops sink_ops = {
+    .connection_made = sink_made, .data_received = sink_data, .connection_lost = sink_lost,
+};
+
+static void
+sink_connected(struct weft_transport *tr, int error, void *arg)
+{
+    struct sink *k = arg;
+
+    (void)error;
+    k->connected = tr != NULL;
+    k->lost_flag = tr == NULL;
+}
+
+/* The relay's messages of one phase: how many, and how many held full records. */
+static int
+phase_messages(const struct relay *r, int phase, int *with_full, const struct gather_log **one)
+{
+    int n = 0;
+
+    *with_full = 0;
+    for (int i = 0; i < r->nlog; i++) {
+        if (r->log[i].phase != phase)
+            continue;
+        n++;
+        *with_full += r->log[i].full > 0;
+        if (r->log[i].full > 0 || *one == NULL)
+            *one = &r->log[i];
+    }
+    return n;
+}
+
+static void
+records_of_a_write_go_down_together(void **state)
+{
+    static const size_t sizes[] = { 65536, 60000, 100, 40000 };
+    struct weft_loop *loop = harness_loop_new();
+    struct event_base *base = weft_loop_get_base(loop);
+    struct weft_tls_context *sctx = default_server_ctx();
+    struct weft_tls_context *cctx = client_ctx(cert("ca.pem"), NULL, NULL);
+    struct burst b = { .base.ops = &burst_ops };
+    struct sink c = { .base.ops = &sink_ops };
+    struct relay r = { .phase = 0 };
+    struct weft_transport *st = NULL, *ct = NULL;
+    const struct gather_log *one;
+    int sp[2], cp[2], full;
+    (void)state;
+
+    b.data = malloc(65536);
+    r.buf = malloc(RELAY_BUF);
+    assert_non_null(b.data);
+    assert_non_null(r.buf);
+    for (size_t i = 0; i < 65536; i++)
+        b.data[i] = pattern(i);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp), 0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, cp), 0);
+    r.seq = sp[1];
+    r.str = cp[0];
+    r.from_srv = event_new(base, r.seq, EV_READ | EV_PERSIST, relay_from_srv, &r);
+    r.from_cli = event_new(base, r.str, EV_READ | EV_PERSIST, relay_from_cli, &r);
+    assert_non_null(r.from_srv);
+    assert_non_null(r.from_cli);
+    assert_int_equal(event_add(r.from_srv, NULL), 0);
+    assert_int_equal(event_add(r.from_cli, NULL), 0);
+    assert_int_equal(weft__transport_new_tls(loop, sp[0], sctx, NULL, given, &b, NULL, NULL,
+                                             NULL, &st), 0);
+    assert_int_equal(weft__transport_new_tls(loop, cp[1], cctx, "a.test", given, &c,
+                                             NULL, sink_connected, &c, &ct), 0);
+    assert_int_equal(harness_run_until(loop, &c.connected, 10000), 0);
+    for (int k = 1; k <= 4; k++) {
+        char digit = (char)('0' + k);
+
+        r.phase = k;
+        c.want = sizes[k - 1];
+        c.got = 0;
+        c.done = false;
+        assert_int_equal(weft_transport_write(ct, &digit, 1), 0);
+        assert_int_equal(harness_run_until(loop, &c.done, 10000), 0);
+        assert_false(c.mismatch);
+        one = NULL;
+        int n = phase_messages(&r, k, &full, &one);
+        if (k == 1) {
+            /* the session tickets may come in this phase, in a message of their own */
+            assert_int_equal(full, 1);
+            assert_int_equal(one->full, 4);
+        } else {
+            assert_int_equal(n, 1);
+            assert_true(one->bytes > sizes[k - 1]);
+            /* 60,000 bytes are at least 4 records (how many: the buffer's chains) */
+            if (k == 2)
+                assert_true(one->records >= 4);
+            else
+                assert_int_equal(one->records, k == 3 ? 1 : 3);
+        }
+    }
+    weft_transport_close(ct);
+    assert_int_equal(harness_run_until(loop, &b.lost_flag, 10000), 0);
+    assert_int_equal(harness_run_until(loop, &c.lost_flag, 10000), 0);
+    assert_false(c.mismatch);
+    event_free(r.from_srv);
+    event_free(r.from_cli);
+    close(sp[1]);
+    close(cp[0]);
+    free(r.buf);
+    free(b.data);
+    weft_tls_context_free(sctx);
+    weft_tls_context_free(cctx);
+    weft_loop_free(loop);
+}
+
+/*
  * weft_start_tls: two plain transports over a socketpair; the client sends
  * "STARTTLS\n" and pushes TLS at once, so its ClientHello is right behind the
  * command and the server finds it in what its transport read already.
@@ -1166,6 +1461,7 @@ main(int argc, char **argv)
         cmocka_unit_test(bad_clients_are_closed_and_logged),
         cmocka_unit_test(stream_layer_both_ends),
         cmocka_unit_test(tls_over_a_unix_socketpair),
+        cmocka_unit_test(records_of_a_write_go_down_together),
         cmocka_unit_test(start_tls_mid_stream),
         cmocka_unit_test(start_tls_refused),
         cmocka_unit_test(stream_start_tls),
