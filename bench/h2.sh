@@ -93,19 +93,6 @@ run_h2load() {
         'BEGIN { printf "%s %s %.2f\n", r, m, (n > 0 ? d * 1e6 / hz / n : 0) }'
 }
 
-# keep_best SERVER REQ/S MIB/S US: over the rounds, a server's highest rates and its lowest
-# CPU per request count (other load on the machine only ever makes a round worse), and the
-# highest CPU per request is kept to show the spread.
-keep_best() {
-    if [ -z "${us[$1]:-}" ]; then
-        rps[$1]=$2 mib[$1]=$3 us[$1]=$4 usmax[$1]=$4
-        return
-    fi
-    read -r rps[$1] mib[$1] us[$1] usmax[$1] < <(awk -v r="${rps[$1]}" -v m="${mib[$1]}" \
-        -v u="${us[$1]}" -v x="${usmax[$1]}" -v r2="$2" -v m2="$3" -v u2="$4" 'BEGIN {
-        print (r2 > r ? r2 : r), (m2 > m ? m2 : m), (u2 < u ? u2 : u), (u2 > x ? u2 : x) }')
-}
-
 echo "h2.sh: $(date -u '+%Y-%m-%d %H:%M UTC'), $(machine_load), ${secs}s per run, $rounds round(s)," \
      "h2load -c$clients -m$streams over TLS on core 1, servers on core 0"
 printf '%-8s %-6s %10s %9s %8s %8s\n' file server req/s MiB/s cpu_us max_us

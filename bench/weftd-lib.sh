@@ -354,3 +354,17 @@ workers_fds() {
 machine_load() {
     echo "load average $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
 }
+
+# keep_best SERVER REQ/S MIB/S US (http.sh, h2.sh; into their arrays rps, mib, us, usmax
+# declared by the caller): over the rounds, a server's highest rates and its lowest
+# CPU per request count (other load on the machine only ever makes a round worse), and the
+# highest CPU per request is kept to show the spread.
+keep_best() {
+    if [ -z "${us[$1]:-}" ]; then
+        rps[$1]=$2 mib[$1]=$3 us[$1]=$4 usmax[$1]=$4
+        return
+    fi
+    read -r rps[$1] mib[$1] us[$1] usmax[$1] < <(awk -v r="${rps[$1]}" -v m="${mib[$1]}" \
+        -v u="${us[$1]}" -v x="${usmax[$1]}" -v r2="$2" -v m2="$3" -v u2="$4" 'BEGIN {
+        print (r2 > r ? r2 : r), (m2 > m ? m2 : m), (u2 < u ? u2 : u), (u2 > x ? u2 : x) }')
+}
