@@ -70,6 +70,8 @@ struct master {
     uint64_t next_deadline;
     bool settling;              /* reloaded; READY=1 once the old workers closed listeners */
     bool reload_pending;        /* SIGHUP during a reload: another one follows it */
+    unsigned aborted;           /* a failed reload's generation, its workers still exiting */
+    char aborted_status[200];   /* what READY=1 says once they are gone */
     uint64_t settle_deadline;
     unsigned last_gen;
     struct proc *procs;
@@ -465,6 +467,7 @@ begin_stop(struct master *m, const char *why, int status)
         return;
     m->stopping = true;
     m->settling = false;
+    m->aborted = 0;
     m->status = status;
     /* The master is gone at most shutdown_timeout + KILL_GRACE_MS from now: one extension
      * covers it (systemd sets the stop timeout to now + this, if that is later). */
@@ -508,15 +511,59 @@ reload_done(struct master *m, const char *fmt, ...)
     m->status_at = now_ms() + STATUS_MS;
 }
 
+/* Workers of generation gen, the draining ones too. */
+static size_t
+count_gen(const struct master *m, unsigned gen)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < m->nprocs; i++)
+        n += m->procs[i].gen == gen;
+    return n;
+}
+
+/*
+ * A reload that failed ends once its workers are gone: whoever sees READY=1
+ * sees only the running config's workers. One not ready yet has no
+ * connection and gets KILL_GRACE_MS to exit; one ready may have accepted
+ * some and drains them as at a stop. Both are bounded by their SIGKILL.
+ */
 static void
 abort_reload(struct master *m, const char *why)
 {
+    uint64_t now = now_ms(), last = now;
+
     log_error("reload failed: %s; the running config goes on", why);
     signal_procs(m, SIGTERM, m->next->id, false);
+    for (size_t i = 0; i < m->nprocs; i++) {
+        struct proc *p = &m->procs[i];
+
+        if (p->gen != m->next->id)
+            continue;
+        if (!p->ready)
+            p->kill_at = now + KILL_GRACE_MS;
+        if (p->kill_at > last)
+            last = p->kill_at;
+    }
+    m->aborted = m->next->id;
+    snprintf(m->aborted_status, sizeof(m->aborted_status), "reload failed: %s; config %u goes on",
+             why, m->cur->id);
     generation_free(m->next);
     m->next = NULL;
     listen_pool_rollback(&m->pool);
-    reload_done(m, "reload failed: %s; config %u goes on", why, m->cur->id);
+    if (last > now)
+        notify(m, "EXTEND_TIMEOUT_USEC=%llu",
+               (unsigned long long)(last - now + SDNOTIFY_EXTEND_MARGIN_MS) * 1000ull);
+}
+
+/* The failed reload's workers are gone (or were SIGKILLed and reaped): it is over. */
+static void
+settle_abort(struct master *m)
+{
+    if (m->aborted == 0 || count_gen(m, m->aborted) > 0)
+        return;
+    m->aborted = 0;
+    reload_done(m, "%s", m->aborted_status);
 }
 
 /* Old workers still holding listening sockets (they have not said they closed them). */
@@ -584,7 +631,7 @@ reload(struct master *m)
 
     if (m->stopping)
         return;
-    if (m->next != NULL || m->settling) {
+    if (m->next != NULL || m->settling || m->aborted != 0) {
         /* The file may have changed again since this reload read it: read it once more
          * when this one is done (several SIGHUPs meanwhile make one reload). */
         if (!m->reload_pending)
@@ -862,7 +909,8 @@ timers(struct master *m)
     }
     if (m->settling)
         settle_reload(m, now);
-    if (m->reload_pending && m->next == NULL && !m->settling) {
+    settle_abort(m);
+    if (m->reload_pending && m->next == NULL && !m->settling && m->aborted == 0) {
         m->reload_pending = false;
         reload(m);
     }
@@ -895,7 +943,7 @@ master_loop(struct master *m)
             if (m->procs[i].fd >= 0)
                 pfd[n++] = (struct pollfd){ .fd = m->procs[i].fd, .events = POLLIN };
         timeout = (m->missing > 0 || m->stopping || m->next != NULL || !m->started ||
-                   m->settling || m->nnotify > 0) ? 50 : 500;
+                   m->settling || m->aborted != 0 || m->nnotify > 0) ? 50 : 500;
         rc = poll(pfd, n, timeout);
         if (rc < 0 && errno != EINTR) {
             log_error("poll: %s", strerror(errno));

@@ -4,7 +4,8 @@
 # and worker_stop), through the test plugin tests/unit/plugins/hooks.c: each worker's
 # worker_start runs before it serves (its state answers every connection), worker_stop runs
 # once in each worker when it ends (stop, or retired by a reload), a failing worker_start
-# stops weftd at start and abandons a reload (the old workers keep serving), and workers = 0
+# stops weftd at start and abandons a reload (the old workers keep serving; READY=1 once the
+# failed reload's workers are gone), and workers = 0
 # runs both hooks in the daemon itself.
 set -uo pipefail
 
@@ -99,11 +100,25 @@ a=$(ask)
 [[ $a =~ ^worker\ ([0-9]+)\ connection\ [12]$ ]] && grep -qx "${BASH_REMATCH[1]}" <<<"$new" ||
     fail "after the failed reload: \"$a\", want a new worker's first or second connection"
 
+# ---- a failed reload is over once its workers are gone: one new worker fails, the other
+# is ready and takes 500 ms to stop; READY=1 comes after it exited ----
+sed -i 's/^fail_start = yes/fail_start = one/; $a stop_delay_ms = 500' "$tmp/weftd.conf"
+reload_weftd
+rc=$?
+[ "$rc" = 1 ] || fail "a reload with one failing worker_start: status $rc ($reload_status), want failed"
+[ "$(workers)" = "$new" ] ||
+    fail "workers after the second failed reload: $(workers | xargs), want $(echo $new)"
+[ "$(lines stop)" = "$(comm -23 <(lines start) <(echo "$new"))" ] ||
+    fail "at READY=1, stop lines $(lines stop | xargs), want every worker but $(echo $new)"
+a=$(ask)
+[[ $a =~ ^worker\ ([0-9]+)\ connection\ [1-3]$ ]] && grep -qx "${BASH_REMATCH[1]}" <<<"$new" ||
+    fail "after the second failed reload: \"$a\", want one of $(echo $new)"
+
 # ---- stop: every worker's stop ----
 stop_weftd || fail "weftd exited with status $? on SIGTERM"
 all=$(lines start)
 [ "$(lines stop)" = "$all" ] || fail "stop lines $(lines stop | xargs), want every started worker $(echo $all)"
-[ "$(served $new)" = 2 ] || fail "the new workers say they served $(served $new), want 2"
+[ "$(served $new)" = 3 ] || fail "the new workers say they served $(served $new), want 3"
 ! grep -q "leaked\|no worker state" "$events" || fail "events: $(grep "leaked\|no worker" "$events")"
 
 # ---- a worker_start that fails at start: weftd stops, status 1, with the reason ----

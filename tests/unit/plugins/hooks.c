@@ -4,13 +4,16 @@
  * worker_start makes the worker's own state and appends "start PID" to the file named by
  * `events`; each connection is answered "worker PID connection N" from that state (or
  * "no worker state" if worker_start never ran) and closed; worker_stop appends
- * "stop PID served N" and frees the state. `fail_start = yes` makes worker_start fail.
+ * "stop PID served N" and frees the state. `fail_start = yes` makes worker_start fail;
+ * `fail_start = one` makes it fail in one worker only (the first to claim the file
+ * EVENTS.fail); `stop_delay_ms = N` makes worker_stop take N ms (a worker slow to exit).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -24,7 +27,8 @@ struct worker {
 
 struct hooks {
     char events[4096];
-    int fail_start;
+    int fail_start;                     /* 0 no, 1 yes, 2 in one worker */
+    long stop_delay_ms;
     struct worker *w;                   /* this process's, from worker_start */
 };
 
@@ -121,7 +125,18 @@ hooks_configure(void *svc, const char *key, const char *value, char *err, size_t
         return 0;
     }
     if (strcmp(key, "fail_start") == 0) {
-        h->fail_start = strcmp(value, "yes") == 0;
+        h->fail_start = strcmp(value, "yes") == 0 ? 1 : strcmp(value, "one") == 0 ? 2 : 0;
+        return 0;
+    }
+    if (strcmp(key, "stop_delay_ms") == 0) {
+        char *end;
+
+        errno = 0;
+        h->stop_delay_ms = strtol(value, &end, 10);
+        if (errno != 0 || *end != '\0' || h->stop_delay_ms < 0 || h->stop_delay_ms > 10000) {
+            snprintf(err, errlen, "want 0 to 10000");
+            return -WEFT_ECONFIG;
+        }
         return 0;
     }
     return -WEFT_ENOKEY;
@@ -144,9 +159,21 @@ hooks_worker_start(void *svc, struct weft_loop *loop, char *err, size_t errlen)
     int rc;
 
     (void)loop;
-    if (h->fail_start) {
+    if (h->fail_start == 1) {
         snprintf(err, errlen, "told to fail (fail_start = yes)");
         return -WEFT_ECONFIG;
+    }
+    if (h->fail_start == 2) {
+        char claim[sizeof(h->events) + 8];
+        int fd;
+
+        snprintf(claim, sizeof(claim), "%s.fail", h->events);
+        fd = open(claim, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            close(fd);
+            snprintf(err, errlen, "told to fail (fail_start = one)");
+            return -WEFT_ECONFIG;
+        }
     }
     if (h->w != NULL) {
         snprintf(err, errlen, "worker_start called twice in process %ld", (long)getpid());
@@ -171,6 +198,12 @@ hooks_worker_stop(void *svc, struct weft_loop *loop)
     struct hooks *h = svc;
 
     (void)loop;
+    if (h->stop_delay_ms > 0) {
+        struct timespec ts = { h->stop_delay_ms / 1000, h->stop_delay_ms % 1000 * 1000000 };
+
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
+    }
     event(h, "stop %lu served %lu\n", (unsigned long)h->w->pid, h->w->served);
     free(h->w);
     h->w = NULL;
