@@ -258,14 +258,34 @@ listen_pool_get_unix(struct listen_pool *p, const struct sockaddr *addr, socklen
     int fd, rc;
 
     if (l != NULL) {
+        struct stat st;
+
         /* Kept by a reload: the new config's mode and owner apply (not to systemd's). */
-        if (l->ino != 0 && (rc = set_perm(sun->sun_path, perm)) < 0)
-            log_warning("unix:%s: %s", sun->sun_path, listen_strerror_unix(rc));
-        return l->fd;
+        if (l->ino == 0 || (lstat(sun->sun_path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+                            st.st_dev == l->dev && st.st_ino == l->ino)) {
+            if (l->ino != 0 && (rc = set_perm(sun->sun_path, perm)) < 0)
+                log_warning("unix:%s: %s", sun->sun_path, listen_strerror_unix(rc));
+            return l->fd;
+        }
+        /*
+         * Our file was removed (or replaced) by hand: nobody can reach the kept socket.
+         * Bind the path again; the old socket goes at the sweep (its file is not ours
+         * now, so it is left alone). If that fails, keep serving what is reachable.
+         */
+        fd = listen_open_unix(addr, len, LISTEN_BACKLOG, perm, &dev, &ino);
+        if (fd < 0) {
+            log_warning("unix:%s: the socket file is gone or replaced, and binding it again "
+                        "failed: %s; the old socket is kept (its clients go on, new ones "
+                        "cannot reach it)", sun->sun_path, listen_strerror_unix(fd));
+            return l->fd;
+        }
+        log_notice("unix:%s: the socket file was removed or replaced: bound again",
+                   sun->sun_path);
+    } else {
+        fd = listen_open_unix(addr, len, LISTEN_BACKLOG, perm, &dev, &ino);
+        if (fd < 0)
+            return fd;
     }
-    fd = listen_open_unix(addr, len, LISTEN_BACKLOG, perm, &dev, &ino);
-    if (fd < 0)
-        return fd;
     l = pool_add(p, fd);
     if (l == NULL) {
         close(fd);

@@ -3,7 +3,7 @@
 # test_unix_weftd.sh: listen = unix:PATH beside a TCP address: echo through `nc -U`, http
 # through `curl --unix-socket` (and an abstract name), the file's mode and owner, a reload
 # that keeps the socket (same inode, a client from before still served, no connect refused
-# meanwhile), the file gone after stop, a killed weftd's stale file replaced, a non-socket
+# meanwhile), a file removed by hand bound again by a reload, the file gone after stop, a killed weftd's stale file replaced, a non-socket
 # file refused and kept, and a socket passed by systemd-socket-activate never removed.
 set -euo pipefail
 
@@ -128,6 +128,15 @@ exec {pw}>&-
 wait "$ncpid" || fail "the client from before the reload did not end cleanly ($?)"
 unix_echo_ok "$esock" || fail "no echo after the reload"
 
+# 2b. A socket file removed by hand: nobody can connect; a reload binds the path again.
+rm -f "$esock"
+reload_weftd || fail "reload after removing the socket file failed: $reload_status"
+[ -S "$esock" ] || fail "the reload did not bind the removed socket file again"
+grep -q "unix:$esock: the socket file was removed or replaced: bound again" "$tmp/weftd.err" ||
+    fail "no log line saying the socket file was bound again"
+[ "$(stat -c %a "$esock")" = 666 ] || fail "the socket bound again has mode $(stat -c %a "$esock")"
+unix_echo_ok "$esock" || fail "no echo on the socket file bound again"
+
 # 3. A killed weftd leaves its files; the next one replaces them, and a stop removes them.
 sv_forget weftd     # SIGKILL to the whole group
 [ -S "$esock" ] || fail "a SIGKILLed weftd left no socket file (the test proves nothing)"
@@ -175,4 +184,4 @@ else
     stop_weftd || fail "activated weftd exited with $?"
     [ -S "$asock" ] || fail "weftd removed the socket systemd made"
 fi
-echo "ok: unix sockets: nc -U, curl --unix-socket and @abstract served beside TCP; mode $owner:$group 660; reload kept inode $ino ($tries connects during it, none refused); removed at stop, stale one replaced, regular file kept, systemd's left alone"
+echo "ok: unix sockets: nc -U, curl --unix-socket and @abstract served beside TCP; mode $owner:$group 660; reload kept inode $ino ($tries connects during it, none refused); a removed file bound again by a reload; removed at stop, stale one replaced, regular file kept, systemd's left alone"
