@@ -534,11 +534,29 @@ bind_service(struct services *ss, struct service *s, struct listen_pool *pool)
     if (s->fds == NULL)
         return -ENOMEM;
     if (named > 0) {
+        const struct weft_plugin *rec = s->plugin != NULL ? s->plugin->rec : NULL;
         size_t j = 0;
 
-        for (size_t i = 0; i < pool->count; i++)
-            if (pool->list[i].name != NULL && strcmp(pool->list[i].name, cs->name) == 0)
-                s->fds[j++] = pool->list[i].fd;
+        for (size_t i = 0; i < pool->count; i++) {
+            const struct listener *l = &pool->list[i];
+
+            if (l->name == NULL || strcmp(l->name, cs->name) != 0)
+                continue;
+            s->fds[j++] = l->fd;
+            /* The kind check_kinds makes of listen lines, for what systemd passed. */
+            if (rec == NULL)
+                continue;           /* no plugin: its error is said already */
+            if (l->type == SOCK_DGRAM && !PLUGIN_SPEAKS_UDP(rec))
+                config_error(ss->conf, cs->line, cs->name, NULL,
+                             "systemd passed a UDP socket (ListenDatagram=, FileDescriptorName=%s) "
+                             "but protocol %s does not speak UDP (its plugin has no datagram_new)",
+                             cs->name, cs->protocol);
+            else if (l->type != SOCK_DGRAM && !PLUGIN_SPEAKS_TCP(rec))
+                config_error(ss->conf, cs->line, cs->name, NULL,
+                             "systemd passed a stream socket (FileDescriptorName=%s) but protocol "
+                             "%s speaks UDP only (its plugin has datagram_new and no protocol_new "
+                             "or client)", cs->name, cs->protocol);
+        }
         log_info("%s: %zu socket%s from systemd (FileDescriptorName=%s) replace its listen "
                  "line", cs->name, named, named == 1 ? "" : "s", cs->name);
         return 0;

@@ -128,6 +128,22 @@ if command -v systemd-socket-activate >/dev/null; then
     grep -q "echo: listening on udp:127.0.0.1:${ports[0]}" "$tmp/weftd.err" ||
         fail "the activated UDP socket is not served"
     stop_weftd || fail "activated weftd exited with $? after SIGTERM"
+
+    # A UDP socket systemd names for a service whose plugin does not speak UDP: weftd says
+    # so at start, naming the section, and exits 1 before any worker runs.
+    printf '[weftd]\nworkers = 1\n[svc]\nprotocol = poem\nlisten = 127.0.0.1:%s\n' \
+        "${ports[0]}" >"$tmp/named.conf"
+    launch -n named systemd-socket-activate -d -l "127.0.0.1:${ports[0]}" --fdname=svc \
+        -E ASAN_OPTIONS -E UBSAN_OPTIONS "$WEFTD" -c "$tmp/named.conf"
+    wait_log -p "${sv_pid[named]}" "$tmp/named.err" "Listening on 127.0.0.1:${ports[0]}" 1 10 ||
+        fail "systemd-socket-activate -d did not listen"
+    python3 -c 'import socket,sys; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("127.0.0.1", int(sys.argv[1])))' "${ports[0]}"
+    wait_event named 'EXIT=*' 20 || fail "weftd with a UDP socket for poem did not exit"
+    [ "${sv_exit[named]}" = 1 ] || fail "weftd with a UDP socket for poem exited ${sv_exit[named]}"
+    grep -q "named.conf:3: \[svc\]: systemd passed a UDP socket (ListenDatagram=, FileDescriptorName=svc) but protocol poem does not speak UDP" \
+        "$tmp/named.err" || fail "no error naming the section: $(cat "$tmp/named.err")"
+    ! grep -q "worker .* started" "$tmp/named.err" || fail "a worker started: $(cat "$tmp/named.err")"
+    sv_forget named
 else
     echo "note: systemd-socket-activate is not installed: socket activation skipped"
 fi
