@@ -86,6 +86,33 @@ await_streams(struct conn_wait *cw, struct weft_connect *c, struct weft_reader *
     return 0;
 }
 
+/* What both opens take from the stream options (checked by the caller). */
+static void
+common_options(const struct weft_stream_options *opts, struct weft_connect_options *co)
+{
+    co->timeout_ms = TIMEOUT_DEFAULT_MS;
+    if (opts == NULL)
+        return;
+    if (opts->connect_timeout_ms > 0)
+        co->timeout_ms = opts->connect_timeout_ms;
+    co->local_addr = opts->local_addr;
+    co->local_addrlen = opts->local_addrlen;
+    co->tls = (struct weft_tls_context *)opts->tls;
+    co->server_hostname = opts->server_hostname;
+}
+
+/* The connect was started (rc 0, c) or refused (rc < 0, cw's future dropped). */
+static int
+started(struct conn_wait *cw, int rc, struct weft_connect *c, struct weft_reader **r,
+        struct weft_writer **w)
+{
+    if (rc < 0) {
+        weft_future_unref(cw->f);
+        return rc;
+    }
+    return await_streams(cw, c, r, w);
+}
+
 int
 weft_open_connection(const char *host, uint16_t port, const struct weft_stream_options *opts,
                      struct weft_reader **r, struct weft_writer **w)
@@ -107,22 +134,17 @@ weft_open_connection(const char *host, uint16_t port, const struct weft_stream_o
     rc = weft__stream_opts(opts, &ca.limit, &ca.high, &ca.low);
     if (rc < 0)
         return rc;
-    co.timeout_ms = TIMEOUT_DEFAULT_MS;
     if (opts != NULL) {
         if (opts->local_addr != NULL && (opts->local_addrlen == 0 ||
                                          opts->local_addrlen > sizeof(struct sockaddr_storage)))
             return -EINVAL;
-        if (opts->connect_timeout_ms > 0)
-            co.timeout_ms = opts->connect_timeout_ms;
+        if (opts->tls != NULL &&
+            !weft_tls_context_is_client((struct weft_tls_context *)opts->tls))
+            return -EINVAL;
         co.happy_eyeballs_delay_ms = opts->happy_eyeballs_ms;
         co.interleave = opts->interleave;
-        co.local_addr = opts->local_addr;
-        co.local_addrlen = opts->local_addrlen;
-        co.tls = (struct weft_tls_context *)opts->tls;
-        co.server_hostname = opts->server_hostname;
-        if (co.tls != NULL && !weft_tls_context_is_client(co.tls))
-            return -EINVAL;
     }
+    common_options(opts, &co);
     loop = weft_future_loop(weft_task_future(cur));
     cw.f = weft_future_new(loop);
     if (cw.f == NULL)
@@ -130,11 +152,7 @@ weft_open_connection(const char *host, uint16_t port, const struct weft_stream_o
     /* ca lives on this stack: the connect is over or cancelled before we return */
     rc = weft_create_connection(loop, client_factory, &ca, host, port, &co, on_connected, &cw,
                                 &c);
-    if (rc < 0) {
-        weft_future_unref(cw.f);
-        return rc;
-    }
-    return await_streams(&cw, c, r, w);
+    return started(&cw, rc, c, r, w);
 }
 
 int
@@ -163,7 +181,6 @@ weft_open_unix_connection(const char *path, const struct weft_stream_options *op
     rc = weft__stream_opts(opts, &ca.limit, &ca.high, &ca.low);
     if (rc < 0)
         return rc;
-    co.timeout_ms = TIMEOUT_DEFAULT_MS;
     if (opts != NULL) {
         if (opts->local_addr != NULL && (opts->local_addr->sa_family != AF_UNIX ||
                                          opts->local_addrlen > sizeof(struct sockaddr_un)))
@@ -171,22 +188,13 @@ weft_open_unix_connection(const char *path, const struct weft_stream_options *op
         if (opts->tls != NULL && (opts->server_hostname == NULL ||
                                   !weft_tls_context_is_client((struct weft_tls_context *)opts->tls)))
             return -EINVAL;         /* no host name to check the certificate against */
-        if (opts->connect_timeout_ms > 0)
-            co.timeout_ms = opts->connect_timeout_ms;
-        co.local_addr = opts->local_addr;
-        co.local_addrlen = opts->local_addrlen;
-        co.tls = (struct weft_tls_context *)opts->tls;
-        co.server_hostname = opts->server_hostname;
     }
+    common_options(opts, &co);
     loop = weft_future_loop(weft_task_future(cur));
     cw.f = weft_future_new(loop);
     if (cw.f == NULL)
         return -ENOMEM;
     rc = weft__connect_addr(loop, client_factory, &ca, (const struct sockaddr *)&sun, len,
                             co.server_hostname, &co, on_connected, &cw, &c);
-    if (rc < 0) {
-        weft_future_unref(cw.f);
-        return rc;
-    }
-    return await_streams(&cw, c, r, w);
+    return started(&cw, rc, c, r, w);
 }
