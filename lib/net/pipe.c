@@ -267,41 +267,18 @@ static const struct weft__transport_ops read_pipe_ops = {
 
 /* ---- write end ---- */
 
-/*
- * writev(2) with SIGPIPE blocked in this thread; a SIGPIPE it raised is
- * taken back (pending for this thread only) unless the caller had it
- * blocked already (a plain writev once weft_ignore_sigpipe() was called).
- * Returns what writev returns, errno kept.
- */
+/* writev(2) with SIGPIPE blocked in this thread (weft__sigpipe_block); errno kept. */
 static ssize_t
 write_nosigpipe(int fd, const struct iovec *iov, int n)
 {
-    sigset_t pipe, old;
+    struct weft__sigpipe_guard g;
     ssize_t w;
-    int err;
 
-    if (weft__sigpipe_is_ignored()) {
-        do
-            w = writev(fd, iov, n);
-        while (w < 0 && errno == EINTR);
-        return w;
-    }
-    sigemptyset(&pipe);
-    sigaddset(&pipe, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe, &old);
+    weft__sigpipe_block(&g);
     do
         w = writev(fd, iov, n);
     while (w < 0 && errno == EINTR);
-    err = errno;
-    if (w < 0 && err == EPIPE && !sigismember(&old, SIGPIPE)) {
-        static const struct timespec zero = { 0, 0 };
-        sigset_t pending;
-
-        if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE))
-            (void)sigtimedwait(&pipe, NULL, &zero);
-    }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    errno = err;
+    weft__sigpipe_restore(&g, w);
     return w;
 }
 

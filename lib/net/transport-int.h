@@ -3,7 +3,9 @@
 #ifndef WEFT_TRANSPORT_INT_H
 #define WEFT_TRANSPORT_INT_H
 
+#include <signal.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "core/internal.h"
 
@@ -291,5 +293,21 @@ weft__sigpipe_is_ignored(void)
 {
     return __atomic_load_n(&weft__sigpipe_ignored, __ATOMIC_RELAXED);
 }
+
+/*
+ * Around a write that has no MSG_NOSIGNAL (sendfile, writev on a pipe):
+ * weft__sigpipe_block blocks SIGPIPE in this thread (nothing once
+ * weft_ignore_sigpipe() was called); weft__sigpipe_restore, given what the
+ * write returned, takes back the SIGPIPE it raised on EPIPE (pending for this
+ * thread only) unless the caller had SIGPIPE blocked already, then restores
+ * the mask. errno is kept across it.
+ */
+struct weft__sigpipe_guard {
+    sigset_t old;
+    bool blocked;
+};
+
+void weft__sigpipe_block(struct weft__sigpipe_guard *g);
+void weft__sigpipe_restore(struct weft__sigpipe_guard *g, ssize_t w);
 
 #endif

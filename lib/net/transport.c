@@ -333,41 +333,51 @@ send_mem(struct weft_transport *tr, size_t limit, int flags, bool *all)
     return w;
 }
 
-/*
- * sendfile(2) has no MSG_NOSIGNAL: block SIGPIPE around it, and take back
- * the one it raised on EPIPE (pending for this thread only) unless the
- * caller had SIGPIPE blocked already. Not needed (two syscalls saved per
- * call) once weft_ignore_sigpipe() has made SIGPIPE ignored for good.
- */
-static ssize_t
-sendfile_nosigpipe(int sock, int fd, off_t *off, size_t len)
+void
+weft__sigpipe_block(struct weft__sigpipe_guard *g)
 {
-    sigset_t pipe, old;
-    ssize_t w;
-    int err;
+    sigset_t pipe;
 
-    if (weft__sigpipe_is_ignored()) {
-        do
-            w = sendfile(sock, fd, off, len);
-        while (w < 0 && errno == EINTR);
-        return w;
-    }
+    g->blocked = !weft__sigpipe_is_ignored();
+    if (!g->blocked)
+        return;
     sigemptyset(&pipe);
     sigaddset(&pipe, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe, &old);
-    do
-        w = sendfile(sock, fd, off, len);
-    while (w < 0 && errno == EINTR);
-    err = errno;
-    if (w < 0 && err == EPIPE && !sigismember(&old, SIGPIPE)) {
-        static const struct timespec zero = { 0, 0 };
-        sigset_t pending;
+    pthread_sigmask(SIG_BLOCK, &pipe, &g->old);
+}
 
+void
+weft__sigpipe_restore(struct weft__sigpipe_guard *g, ssize_t w)
+{
+    int err = errno;
+
+    if (!g->blocked)
+        return;
+    if (w < 0 && err == EPIPE && !sigismember(&g->old, SIGPIPE)) {
+        static const struct timespec zero = { 0, 0 };
+        sigset_t pipe, pending;
+
+        sigemptyset(&pipe);
+        sigaddset(&pipe, SIGPIPE);
         if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE))
             (void)sigtimedwait(&pipe, NULL, &zero);
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_sigmask(SIG_SETMASK, &g->old, NULL);
     errno = err;
+}
+
+/* sendfile(2) has no MSG_NOSIGNAL: SIGPIPE blocked around it (weft__sigpipe_block). */
+static ssize_t
+sendfile_nosigpipe(int sock, int fd, off_t *off, size_t len)
+{
+    struct weft__sigpipe_guard g;
+    ssize_t w;
+
+    weft__sigpipe_block(&g);
+    do
+        w = sendfile(sock, fd, off, len);
+    while (w < 0 && errno == EINTR);
+    weft__sigpipe_restore(&g, w);
     return w;
 }
 
