@@ -548,6 +548,7 @@ struct entry {
     char hdr[400];
     char *path;
     char *buf;
+    struct http_whole whole;        /* pub.whole */
     dev_t dev;
     ino_t ino;
     uint64_t checked_ms;
@@ -614,6 +615,7 @@ entry_unlink(struct http_cache *c, struct entry *e)
     c->count--;
     free(e->path);
     free(e->buf);
+    free(e->whole.buf);
     free(e);
 }
 
@@ -697,6 +699,7 @@ http_cache_put(struct http_cache *c, const char *path, int fd, const struct stat
         goto fail;                          /* an absurd MIME type: serve it uncached */
     e->pub.headers = e->hdr;
     e->pub.headers_len = (size_t)n;
+    e->pub.whole = &e->whole;
     e->dev = st->st_dev;
     e->ino = st->st_ino;
     e->checked_ms = now_ms;

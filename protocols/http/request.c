@@ -540,7 +540,8 @@ fast_head(struct http_parser *p, const char *data, size_t len)
 {
     const char *s = data, *end = data + len;
     enum http_method m;
-    size_t off[S_COUNT] = { 0 }, vend[S_COUNT] = { 0 };
+    size_t ends[S_COUNT + 1];           /* where the NULs go in the copy: target, values */
+    int nends = 0;
 
     if (len >= 4 && memcmp(s, "GET ", 4) == 0) {
         m = HTTP_M_GET;
@@ -559,16 +560,16 @@ fast_head(struct http_parser *p, const char *data, size_t len)
     size_t tlen = (size_t)(s - target);
     if (tlen > p->lim.max_request_line || end - s < 11 || memcmp(s, " HTTP/1.1\r\n", 11) != 0)
         return 0;
-    size_t tend = (size_t)(s - data);
+    ends[nends++] = (size_t)(s - data);
     s += 11;
     size_t bytes = 0, count = 0;
     unsigned hosts = 0;
     for (;;) {
         if (end - s < 2)
-            return 0;
+            goto refuse;
         if (*s == '\r') {
             if (s[1] != '\n')
-                return 0;
+                goto refuse;
             s += 2;
             break;
         }
@@ -577,7 +578,7 @@ fast_head(struct http_parser *p, const char *data, size_t len)
             s++;
         size_t nlen = (size_t)(s - name);
         if (nlen == 0 || s == end || *s != ':')
-            return 0;
+            goto refuse;
         for (s++; s < end && (*s == ' ' || *s == '\t'); s++)
             ;
         const char *v = s;
@@ -586,40 +587,39 @@ fast_head(struct http_parser *p, const char *data, size_t len)
         size_t vlen = (size_t)(s - v);
         if (vlen == 0 || v[vlen - 1] == ' ' || v[vlen - 1] == '\t' || end - s < 2 ||
             s[0] != '\r' || s[1] != '\n')
-            return 0;           /* empty, trailing blanks, a bare CR or LF, a control byte */
+            goto refuse;           /* empty, trailing blanks, a bare CR or LF, a control byte */
         bytes += nlen + 4 + vlen;
         if (++count > p->lim.max_headers || bytes > p->lim.max_header_size)
-            return 0;
+            goto refuse;
         int slot = fast_classify(name, nlen);
         if (slot == FAST_REFUSE || (slot == S_HOST && ++hosts > 1))
-            return 0;
+            goto refuse;
         if (slot >= 0) {
-            off[slot] = (size_t)(v - data) + 1;
-            vend[slot] = (size_t)(s - data);
+            /* (slot_off is all 0 at ST_IDLE; a repeated header: the last one, as llhttp's
+             * path has it; its first NUL is harmless, after the value it ends) */
+            p->slot_off[slot] = (size_t)(v - data) + 1;
+            if (nends <= S_COUNT)
+                ends[nends++] = (size_t)(s - data);
+            else
+                goto refuse;
         }
         s += 2;
     }
     if (hosts == 0)
-        return 0;
+        goto refuse;
     size_t n = (size_t)(s - data);
     if (arena_add(p, data, n) < 0) {
         p->status = 0;
         p->reason = NULL;
-        return 0;               /* llhttp's path says 500 itself */
+        goto refuse;            /* llhttp's path says 500 itself */
     }
     /* NUL-terminate the target and the values read, in the copy (alen was 0: offsets into
      * data are offsets into the arena) */
-    p->arena[tend] = '\0';
-    for (int i = 0; i < S_COUNT; i++) {
-        if (off[i]) {
-            p->arena[vend[i]] = '\0';
-            p->slot_off[i] = off[i];
-        }
-    }
-    if (!host_valid(p->arena + off[S_HOST] - 1)) {
+    for (int i = 0; i < nends; i++)
+        p->arena[ends[i]] = '\0';
+    if (!host_valid(p->arena + p->slot_off[S_HOST] - 1)) {
         p->alen = 0;
-        memset(p->slot_off, 0, sizeof(p->slot_off));
-        return 0;
+        goto refuse;
     }
     struct http_request *r = &p->req;
     r->method = m;
@@ -637,6 +637,9 @@ fast_head(struct http_parser *p, const char *data, size_t len)
     p->event = HTTP_EV_DONE;
     p->fast_heads++;
     return n;
+refuse:
+    memset(p->slot_off, 0, sizeof(p->slot_off));
+    return 0;
 }
 
 void
