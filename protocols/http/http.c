@@ -615,11 +615,11 @@ access_log(struct conn *c, const struct http_request *r, int status, uint64_t by
 }
 
 static struct http_exchange
-exchange(struct conn *c, const struct http_request *r, bool keep_alive)
+exchange(struct conn *c, const struct http_request *r, bool keep_alive, uint64_t now)
 {
     return (struct http_exchange){
         .ops = &h1_ops, .ctx = c, .svc = c->svc, .r = r, .keep_alive = keep_alive,
-        .now_ms = weft_loop_time(c->loop),
+        .now_ms = now,
     };
 }
 
@@ -627,17 +627,19 @@ exchange(struct conn *c, const struct http_request *r, bool keep_alive)
 static void
 send_error(struct conn *c, const struct http_request *r, int status, const char *hint)
 {
-    struct http_exchange x = exchange(c, r, false);
+    struct http_exchange x = exchange(c, r, false, weft_loop_time(c->loop));
 
     http_serve_error(&x, status, NULL, hint);
     access_log(c, r, status, x.bytes);
 }
 
-/* Answer one complete request into c->out; false if the connection must close after. */
+/* Answer one complete request into c->out (now: the loop's time); false if the connection
+ * must close after. */
 static bool
-respond(struct conn *c, const struct http_request *r)
+respond(struct conn *c, const struct http_request *r, uint64_t now)
 {
-    struct http_exchange x = exchange(c, r, r->keep_alive && !r->upgrade && !c->svc->draining);
+    struct http_exchange x = exchange(c, r, r->keep_alive && !r->upgrade && !c->svc->draining,
+                                      now);
 
     http_serve(&x);
     access_log(c, r, x.status, x.bytes);
@@ -649,11 +651,10 @@ respond(struct conn *c, const struct http_request *r)
 static void on_timer(void *arg);
 
 /* One timer per connection at most: a later deadline only moves c->deadline,
- * the pending call notices and re-arms; an earlier one re-schedules. */
+ * the pending call notices and re-arms; an earlier one re-schedules. now: the loop's time. */
 static void
-arm(struct conn *c, enum timer_kind kind, uint64_t delay_ms)
+arm_at(struct conn *c, enum timer_kind kind, uint64_t now, uint64_t delay_ms)
 {
-    uint64_t now = weft_loop_time(c->loop);
     c->kind = kind;
     c->deadline = now + delay_ms;
     if (c->timer && c->timer_due <= c->deadline)
@@ -667,6 +668,12 @@ arm(struct conn *c, enum timer_kind kind, uint64_t delay_ms)
         c->closing = true;
         weft_transport_abort(c->tr);
     }
+}
+
+static void
+arm(struct conn *c, enum timer_kind kind, uint64_t delay_ms)
+{
+    arm_at(c, kind, weft_loop_time(c->loop), delay_ms);
 }
 
 static void
@@ -913,8 +920,10 @@ process(struct conn *c)
         }
     }
 
-    /* the input's length, kept here: nothing else takes from it while this runs */
+    /* the input's length, kept here: nothing else takes from it while this runs; the
+     * loop's time, read once for all the requests of this read */
     size_t have = evbuffer_get_length(in);
+    uint64_t now = weft_loop_time(c->loop);
     while (!c->write_paused && c->file_fd < 0 && !close_after && have > 0) {
         size_t len = evbuffer_get_contiguous_space(in), used = 0;
         const char *data = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
@@ -924,20 +933,20 @@ process(struct conn *c)
         have -= used;
         c->in_left = have;
         if (!was_in && http_parser_in_request(c->parser))
-            arm(c, T_HEAD, c->svc->header_timeout_ms);      /* a head starts: slowloris clock */
+            arm_at(c, T_HEAD, now, c->svc->header_timeout_ms);  /* a head starts: slowloris */
         switch (ev) {
         case HTTP_EV_MORE:
             break;
         case HTTP_EV_HEAD: {
             const struct http_request *r = http_parser_request(c->parser);
             if (r->has_body)
-                arm(c, T_HEAD, c->svc->header_timeout_ms);  /* the body's own allowance */
+                arm_at(c, T_HEAD, now, c->svc->header_timeout_ms);  /* the body's allowance */
             if (r->expect_continue && r->has_body) {
                 /* A static file's answer never depends on the content, so it is known
                  * now: send it instead of "100 Continue" (RFC 9110 §10.1.1), and read and
                  * discard the content if the client sends it anyway. */
                 c->answered = true;
-                if (!respond(c, r)) {
+                if (!respond(c, r, now)) {
                     close_after = unread = true;
                     break;
                 }
@@ -951,9 +960,9 @@ process(struct conn *c)
                 c->answered = false;        /* its content, read: on to the next request */
                 close_after = c->svc->draining;     /* (answered keep-alive before a drain) */
             } else
-                close_after = !respond(c, http_parser_request(c->parser));
+                close_after = !respond(c, http_parser_request(c->parser), now);
             http_parser_next(c->parser);
-            arm(c, T_IDLE, c->svc->keepalive_timeout_ms);
+            arm_at(c, T_IDLE, now, c->svc->keepalive_timeout_ms);
             if (c->file_fd >= 0 && !pump_file(c))
                 return;
             /* A read can hold thousands of pipelined requests: hand over what

@@ -534,7 +534,9 @@ fast_classify(const char *n, size_t len)
 
 static bool host_valid(const char *h);
 
-/* The head at data if the fast path takes it: its length, the request DONE; else 0. */
+/* The head at data if the fast path takes it: its length, the request DONE; else 0. Only a
+ * buffer that ends with "\r\n\r\n" (every pipelined head complete) is tried: no byte class
+ * has CR or LF, so each scan stops at a line end inside the buffer and needs no bound. */
 static size_t
 fast_head(struct http_parser *p, const char *data, size_t len)
 {
@@ -542,8 +544,11 @@ fast_head(struct http_parser *p, const char *data, size_t len)
     enum http_method m;
     size_t ends[S_COUNT + 1];           /* where the NULs go in the copy: target, values */
     int nends = 0;
+    bool literal = false;               /* Host an IP-literal: host_valid() checks it */
 
-    if (len >= 4 && memcmp(s, "GET ", 4) == 0) {
+    if (len < 4 || memcmp(end - 4, "\r\n\r\n", 4) != 0)
+        return 0;
+    if (memcmp(s, "GET ", 4) == 0) {
         m = HTTP_M_GET;
         s += 4;
     } else if (len >= 5 && memcmp(s, "HEAD ", 5) == 0) {
@@ -553,9 +558,9 @@ fast_head(struct http_parser *p, const char *data, size_t len)
         return 0;
     }
     const char *target = s;
-    if (s == end || *s != '/')
+    if (*s != '/')
         return 0;
-    while (s < end && (byte_class[(unsigned char)*s] & C_URL))
+    while (byte_class[(unsigned char)*s] & C_URL)
         s++;
     size_t tlen = (size_t)(s - target);
     if (tlen > p->lim.max_request_line || end - s < 11 || memcmp(s, " HTTP/1.1\r\n", 11) != 0)
@@ -574,16 +579,30 @@ fast_head(struct http_parser *p, const char *data, size_t len)
             break;
         }
         const char *name = s;
-        while (s < end && (byte_class[(unsigned char)*s] & C_TCHAR))
+        while (byte_class[(unsigned char)*s] & C_TCHAR)
             s++;
         size_t nlen = (size_t)(s - name);
-        if (nlen == 0 || s == end || *s != ':')
+        if (nlen == 0 || *s != ':')
             goto refuse;
-        for (s++; s < end && (*s == ' ' || *s == '\t'); s++)
+        int slot = fast_classify(name, nlen);
+        if (slot == FAST_REFUSE || (slot == S_HOST && ++hosts > 1))
+            goto refuse;
+        for (s++; *s == ' ' || *s == '\t'; s++)
             ;
         const char *v = s;
-        while (s < end && (byte_class[(unsigned char)*s] & C_VALUE))
-            s++;
+        if (slot == S_HOST && *s != '[') {
+            /* reg-name or IPv4 [":" port], as host_valid() has it; anything else after it
+             * (a blank, a '/') is not CR: refused below, and llhttp's path says 400 */
+            while (byte_class[(unsigned char)*s] & C_REG)
+                s++;
+            if (*s == ':')
+                for (s++; byte_class[(unsigned char)*s] & C_DIGIT; s++)
+                    ;
+        } else {
+            literal |= slot == S_HOST;
+            while (byte_class[(unsigned char)*s] & C_VALUE)
+                s++;
+        }
         size_t vlen = (size_t)(s - v);
         if (vlen == 0 || v[vlen - 1] == ' ' || v[vlen - 1] == '\t' || end - s < 2 ||
             s[0] != '\r' || s[1] != '\n')
@@ -591,17 +610,13 @@ fast_head(struct http_parser *p, const char *data, size_t len)
         bytes += nlen + 4 + vlen;
         if (++count > p->lim.max_headers || bytes > p->lim.max_header_size)
             goto refuse;
-        int slot = fast_classify(name, nlen);
-        if (slot == FAST_REFUSE || (slot == S_HOST && ++hosts > 1))
-            goto refuse;
         if (slot >= 0) {
             /* (slot_off is all 0 at ST_IDLE; a repeated header: the last one, as llhttp's
              * path has it; its first NUL is harmless, after the value it ends) */
             p->slot_off[slot] = (size_t)(v - data) + 1;
-            if (nends <= S_COUNT)
-                ends[nends++] = (size_t)(s - data);
-            else
+            if (nends > S_COUNT)
                 goto refuse;
+            ends[nends++] = (size_t)(s - data);
         }
         s += 2;
     }
@@ -617,13 +632,13 @@ fast_head(struct http_parser *p, const char *data, size_t len)
      * data are offsets into the arena) */
     for (int i = 0; i < nends; i++)
         p->arena[ends[i]] = '\0';
-    if (!host_valid(p->arena + p->slot_off[S_HOST] - 1)) {
+    if (literal && !host_valid(p->arena + p->slot_off[S_HOST] - 1)) {
         p->alen = 0;
         goto refuse;
     }
     struct http_request *r = &p->req;
     r->method = m;
-    r->method_name = llhttp_method_name(m == HTTP_M_GET ? HTTP_GET : HTTP_HEAD);
+    r->method_name = m == HTTP_M_GET ? "GET" : "HEAD";     /* llhttp_method_name()'s */
     r->major = 1;
     r->minor = 1;
     r->keep_alive = true;
