@@ -544,6 +544,7 @@ fast_head(struct http_parser *p, const char *data, size_t len)
     enum http_method m;
     size_t ends[S_COUNT + 1];           /* where the NULs go in the copy: target, values */
     int nends = 0;
+    unsigned found = 0;                 /* the slots seen, a bit each */
     bool literal = false;               /* Host an IP-literal: host_valid() checks it */
 
     if (len < 4 || memcmp(end - 4, "\r\n\r\n", 4) != 0)
@@ -614,6 +615,7 @@ fast_head(struct http_parser *p, const char *data, size_t len)
             /* (slot_off is all 0 at ST_IDLE; a repeated header: the last one, as llhttp's
              * path has it; its first NUL is harmless, after the value it ends) */
             p->slot_off[slot] = (size_t)(v - data) + 1;
+            found |= 1u << slot;
             if (nends > S_COUNT)
                 goto refuse;
             ends[nends++] = (size_t)(s - data);
@@ -637,6 +639,25 @@ fast_head(struct http_parser *p, const char *data, size_t len)
         goto refuse;
     }
     struct http_request *r = &p->req;
+    /* resolve()'s work, for the slots seen only (the request's strings are NULL at
+     * ST_IDLE; Expect and Transfer-Encoding never come this way) */
+    static const size_t field[S_COUNT] = {
+        [S_HOST] = offsetof(struct http_request, host),
+        [S_INM] = offsetof(struct http_request, if_none_match),
+        [S_IMS] = offsetof(struct http_request, if_modified_since),
+        [S_IM] = offsetof(struct http_request, if_match),
+        [S_IUS] = offsetof(struct http_request, if_unmodified_since),
+        [S_RANGE] = offsetof(struct http_request, range),
+        [S_IF_RANGE] = offsetof(struct http_request, if_range),
+        [S_UA] = offsetof(struct http_request, user_agent),
+        [S_REFERER] = offsetof(struct http_request, referer),
+    };
+    for (; found; found &= found - 1) {
+        int i = __builtin_ctz(found);
+        *(const char **)(void *)((char *)r + field[i]) = p->arena + p->slot_off[i] - 1;
+    }
+    r->target = p->arena + (target - data);
+    r->target_len = tlen;
     r->method = m;
     r->method_name = m == HTTP_M_GET ? "GET" : "HEAD";     /* llhttp_method_name()'s */
     r->major = 1;
@@ -647,7 +668,6 @@ fast_head(struct http_parser *p, const char *data, size_t len)
     p->hosts = hosts;
     p->header_bytes = bytes;
     p->header_count = count;
-    resolve(p);
     p->state = ST_DONE;
     p->event = HTTP_EV_DONE;
     p->fast_heads++;
