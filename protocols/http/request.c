@@ -60,6 +60,7 @@ struct http_parser {
     bool paused;                    /* llhttp is paused and must be resumed */
     bool no_fast;                   /* every head through llhttp (tests) */
     size_t fast_heads;              /* heads the fast path took (tests) */
+    bool after_close;               /* the last request closes: llhttp refuses what follows */
     bool upgraded;                  /* llhttp stopped at an Upgrade/CONNECT */
 
     /* Copies of the target and the interesting values; offsets, since it grows. */
@@ -418,6 +419,7 @@ http_parser_next(struct http_parser *p)
 {
     if (p->state == ST_ERROR)
         return;
+    p->after_close |= !p->req.keep_alive;
     memset(&p->req, 0, sizeof(p->req));
     memset(p->slot_off, 0, sizeof(p->slot_off));
     p->alen = p->target_off = p->target_len = 0;
@@ -492,7 +494,8 @@ status_of(const struct http_parser *p, llhttp_errno_t e, char at)
  * compares the two on every byte in every position); anything else, a head split across
  * reads included, returns 0 and goes to llhttp, which decides as before. llhttp is left
  * where it was: at a message boundary (fresh, or paused after a keep-alive message), so
- * the next head it parses starts clean.
+ * the next head it parses starts clean. Not after a request that closes the connection:
+ * llhttp refuses any byte after it, so the fast path does too.
  */
 
 /* name (len bytes) equals lower, lower-case, ignoring ASCII case */
@@ -705,7 +708,7 @@ http_parser_feed(struct http_parser *p, const char *data, size_t len, size_t *us
         p->reason = "data after an Upgrade or CONNECT request";
         return HTTP_EV_ERROR;
     }
-    if (p->state == ST_IDLE && !p->no_fast) {
+    if (p->state == ST_IDLE && !p->no_fast && !p->after_close) {
         size_t n = fast_head(p, data, len);
         if (n > 0) {
             *used = n;
