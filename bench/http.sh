@@ -16,7 +16,8 @@
 # Environment: SERVERS (default "weft bare nginx h2o lighttpd"), FILES ("13b.txt 4k.bin
 # 1m.bin"), CONNS (100), ROUNDS (1; each file goes round all servers ROUNDS times,
 # interleaved, and each server's best round counts), WARMUP (1 s of wrk before each measured
-# run, not counted).
+# run, not counted), WEFTD2 (another weftd, e.g. a build before a change: server "weft2",
+# added to the default list, with its own weft2/bare ratio: a before/after in one run).
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$here/build-bench}
@@ -26,7 +27,8 @@ bare=$build/bench/http_bare
 conns=${CONNS:-100}
 warmup=${WARMUP:-1}
 rounds=${ROUNDS:-1}
-servers=${SERVERS:-weft bare nginx h2o lighttpd}
+weftd2=${WEFTD2:-}
+servers=${SERVERS:-weft${weftd2:+ weft2} bare nginx h2o lighttpd}
 files=${FILES:-13b.txt 4k.bin 1m.bin}
 . "$here/bench/weftd-lib.sh"
 http_init http.sh wrk nginx h2o lighttpd taskset curl
@@ -39,10 +41,10 @@ head -c 1048576 /dev/urandom > "$tmp/www/1m.bin"
 chmod -R a+rX "$tmp/www"
 
 declare -A port pid
-for s in weft bare nginx h2o lighttpd; do
+for s in weft weft2 bare nginx h2o lighttpd; do
     port[$s]=$(free_port)
 done
-if [ "$(printf '%s\n' "${port[@]}" | sort -u | wc -l)" -ne 5 ]; then
+if [ "$(printf '%s\n' "${port[@]}" | sort -u | wc -l)" -ne 6 ]; then
     echo "http.sh: free_port gave the same port twice; run again" >&2
     exit 1
 fi
@@ -51,16 +53,18 @@ http_confs "${port[weft]}" "${port[nginx]}" "" \
     "    tcp_nopush on;
     open_file_cache_valid 60s;" "" ""
 h2o_conf "${port[h2o]}"
+sed "s/^listen = 127.0.0.1:.*/listen = 127.0.0.1:${port[weft2]}/" "$tmp/weftd.conf" > "$tmp/weftd2.conf"
 lighttpd_conf "${port[lighttpd]}"
 
 for s in $servers; do
     case $s in
     weft) start_pinned weft "$weftd" -c "$tmp/weftd.conf" ;;
+    weft2) start_pinned weft2 "${weftd2:?WEFTD2 is not set}" -c "$tmp/weftd2.conf" ;;
     nginx) start_pinned nginx "$nginx_bin" -c "$tmp/nginx.conf" -p "$tmp/nginx" ;;
     h2o) start_pinned h2o h2o -c "$tmp/h2o.conf" ;;
     lighttpd) start_pinned lighttpd "$lighttpd_bin" -D -f "$tmp/lighttpd.conf" ;;
     bare) start_pinned bare "$bare" 127.0.0.1 "${port[bare]}" ;;
-    *) echo "http.sh: unknown server $s (SERVERS: weft bare nginx h2o lighttpd)" >&2; exit 2 ;;
+    *) echo "http.sh: unknown server $s (SERVERS: weft weft2 bare nginx h2o lighttpd)" >&2; exit 2 ;;
     esac
     eval "pid[$s]=\$pid_$s"
 done
@@ -119,6 +123,9 @@ for f in $files; do
     if [ -n "${us[bare]:-}" ]; then
         line="$line $(awk -v w="${us[weft]}" -v b="${us[bare]}" 'BEGIN {
             printf "weft/bare CPU %.2f (goal <= 1.1);", (b > 0 ? w / b : 0) }')"
+        [ -z "${us[weft2]:-}" ] ||
+            line="$line $(awk -v w="${us[weft2]}" -v b="${us[bare]}" 'BEGIN {
+                printf "weft2/bare CPU %.2f;", (b > 0 ? w / b : 0) }')"
     fi
     frugal="" fast=""
     for s in nginx h2o lighttpd; do

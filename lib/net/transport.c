@@ -856,8 +856,11 @@ send_now(struct weft_transport *tr, const struct iovec *iov, size_t n)
     struct msghdr mh = { .msg_iov = (struct iovec *)iov, .msg_iovlen = n };
     ssize_t w;
 
+    /* one piece: send(2), which the kernel takes without a msghdr and an iovec array to
+     * copy in and check */
     do
-        w = sendmsg(tr->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        w = n == 1 ? send(tr->fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL | MSG_DONTWAIT)
+                   : sendmsg(tr->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
     while (w < 0 && errno == EINTR);
     if (w >= 0)
         return w;

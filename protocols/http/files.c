@@ -41,17 +41,23 @@ hexval(char c)
 static int
 path_plain(const char *s, size_t len, char *out, size_t outlen)
 {
+    /* 1: a byte a plain target may hold ('/' too: 0x21-0x7e but '%', '?', '#', '\\') */
+    static const unsigned char ok[256] = {
+        ['!'] = 1, ['"'] = 1, ['$'] = 1, ['&'] = 1, ['\''] = 1, ['('] = 1, [')'] = 1,
+        ['*'] = 1, ['+'] = 1, [','] = 1, ['-'] = 1, ['.'] = 1, ['/'] = 1,
+        ['0' ... '9'] = 1, [':'] = 1, [';'] = 1, ['<'] = 1, ['='] = 1, ['>'] = 1, ['@'] = 1,
+        ['A' ... 'Z'] = 1, ['['] = 1, [']'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1,
+        ['a' ... 'z'] = 1, ['{'] = 1, ['|'] = 1, ['}'] = 1, ['~'] = 1,
+    };
+
     if (len == 0 || len >= outlen || len > INT_MAX || s[0] != '/')
         return -1;
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)s[i];
-        if (ch == '/') {
-            if (i + 1 < len && (s[i + 1] == '/' || s[i + 1] == '.'))
-                return -1;
-        } else if (ch <= 0x20 || ch >= 0x7f || ch == '%' || ch == '?' || ch == '#' ||
-                   ch == '\\') {
+        if (!ok[ch])
             return -1;
-        }
+        if (ch == '/' && i + 1 < len && (s[i + 1] == '/' || s[i + 1] == '.'))
+            return -1;
     }
     memcpy(out, s, len);
     out[len] = '\0';
@@ -145,8 +151,9 @@ http_path_normalise(const char *target, size_t len, char *out, size_t outlen)
 bool
 http_path_has_dotfile(const char *path)
 {
-    for (const char *c = path; *c; c++) {
-        if (*c == '/' && c[1] == '.')
+    /* the dots, found by strchr (most paths have one, in the extension) */
+    for (const char *c = path; (c = strchr(c, '.')) != NULL; c++) {
+        if (c > path && c[-1] == '/')
             return true;
     }
     return false;
@@ -548,6 +555,7 @@ struct entry {
     char hdr[400];
     char *path;
     char *buf;
+    struct http_whole whole;        /* pub.whole */
     dev_t dev;
     ino_t ino;
     uint64_t checked_ms;
@@ -614,6 +622,7 @@ entry_unlink(struct http_cache *c, struct entry *e)
     c->count--;
     free(e->path);
     free(e->buf);
+    free(e->whole.buf);
     free(e);
 }
 
@@ -697,6 +706,7 @@ http_cache_put(struct http_cache *c, const char *path, int fd, const struct stat
         goto fail;                          /* an absurd MIME type: serve it uncached */
     e->pub.headers = e->hdr;
     e->pub.headers_len = (size_t)n;
+    e->pub.whole = &e->whole;
     e->dev = st->st_dev;
     e->ino = st->st_ino;
     e->checked_ms = now_ms;

@@ -118,6 +118,17 @@ int http_date_parse(const char *s, time_t *t);
  */
 struct http_cache;
 
+/* A cached file's whole HTTP/1.1 answer, made by http.c (h1_cached): status line, Date,
+ * Server, the entry's headers, the Connection line and the body, in one buffer, so that it
+ * leaves with one send from one piece. Made again when the Date second or the variant
+ * (HTTP/1.0 or 1.1, keep-alive or close) differs from the last request's. */
+struct http_whole {
+    char *buf;                  /* malloc'd, the entry frees it; NULL until first made */
+    size_t len, cap;            /* len: head and body; the head alone is len - size */
+    time_t when;                /* the Date second it was made for */
+    unsigned variant;           /* minor * 2 + keep_alive */
+};
+
 struct http_cached {
     const char *data;           /* the file's bytes; NULL in a head (http_cache_head) */
     uint64_t size;
@@ -129,6 +140,7 @@ struct http_cached {
      * lines of a 200 answer, CRLF-terminated, made once when stored */
     const char *headers;
     size_t headers_len;
+    struct http_whole *whole;   /* the entry's, writable; NULL in a head */
 };
 
 /** A cache of files up to max_file bytes, max_total in all. NULL on ENOMEM. */

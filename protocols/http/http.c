@@ -30,6 +30,7 @@
 #define CACHE_MAX_TOTAL (32u * 1024 * 1024)
 #define OUT_FLUSH (64u * 1024)     /* responses batched before a mid-batch flush */
 #define FILE_CHUNK (64u * 1024)    /* a file body read with pread, where there is no sendfile */
+#define WHOLE_MAX (16u * 1024)    /* a cached file's whole answer is kept up to this body */
 #define NC_HINT "This server expects CRLF line endings. With netcat, use nc -C."
 
 
@@ -41,6 +42,7 @@ struct conn {
     struct weft_transport *tr;
     struct weft_loop *loop;
     struct evbuffer *in;        /* the transport's, borrowed */
+    size_t in_left;             /* bytes in `in` behind the request being answered */
     struct evbuffer *out;       /* responses batched within one data_received */
     struct http_parser *parser;
     struct weft_handle *timer, *resume;
@@ -459,10 +461,52 @@ ok_head(struct conn *c, const struct http_cached *mem, unsigned v, bool keep_ali
 }
 
 /*
- * The hot path: a 200 for a cached file with no validator or range in the
- * request. Everything but the Connection line is pre-formatted, so this is
- * four pieces and no printf: handed to the transport as they are, or copied
- * into c->out when responses are being batched.
+ * mem's whole answer for HTTP/1.<v> (keep-alive or close) in mem->whole, made again if the
+ * Date second or the variant changed (ok_prefix ran first); NULL for a body over WHOLE_MAX
+ * (its copy would cost more memory than the pieces cost time) or if a buffer for it cannot
+ * be had: the caller sends the pieces.
+ */
+static const struct http_whole *
+whole_answer(struct http_service *s, const struct http_cached *mem, unsigned v, bool keep_alive)
+{
+    struct http_whole *w = mem->whole;
+    unsigned variant = v * 2 + (keep_alive ? 1u : 0u);
+
+    if (w == NULL || mem->size > WHOLE_MAX)
+        return NULL;
+    if (w->buf != NULL && w->when == s->prefix_time && w->variant == variant)
+        return w;
+    const char *end = keep_alive ? ka_end : close_end;
+    size_t endlen = keep_alive ? sizeof(ka_end) - 1 : sizeof(close_end) - 1;
+    size_t need = s->prefix_len[v] + mem->headers_len + endlen + (size_t)mem->size;
+    if (need > w->cap) {
+        char *b = realloc(w->buf, need);
+        if (b == NULL)
+            return NULL;
+        w->buf = b;
+        w->cap = need;
+    }
+    char *o = w->buf;
+    memcpy(o, s->prefix[v], s->prefix_len[v]);
+    o += s->prefix_len[v];
+    memcpy(o, mem->headers, mem->headers_len);
+    o += mem->headers_len;
+    memcpy(o, end, endlen);
+    o += endlen;
+    if (mem->size > 0)
+        memcpy(o, mem->data, (size_t)mem->size);
+    w->len = need;
+    w->when = s->prefix_time;
+    w->variant = variant;
+    return w;
+}
+
+/*
+ * The hot path: a 200 for a cached file with no validator or range in the request. The
+ * whole answer is kept with the entry (whole_answer: status line to body, made once a
+ * second), so this is one piece: handed to the transport, which sends it with one send
+ * and copies only what the socket does not take, or copied into c->out when responses are
+ * being batched. Without that buffer (no memory), the pieces as iovecs.
  */
 static bool
 h1_cached(struct http_exchange *x, const struct http_cached *mem)
@@ -475,11 +519,25 @@ h1_cached(struct http_exchange *x, const struct http_cached *mem)
     if (!ok_prefix(s, v))
         return false;
     bool body = r->method != HTTP_M_HEAD;
+    bool alone = c->in_left == 0 && evbuffer_get_length(c->out) == 0;
+    const struct http_whole *w = whole_answer(s, mem, v, x->keep_alive);
     x->status = 200;
-    if (evbuffer_get_length(c->out) == 0 && (c->in == NULL || evbuffer_get_length(c->in) == 0)) {
+    if (w != NULL) {
+        /* a HEAD's answer is the head: the whole less the body */
+        size_t len = body ? w->len : w->len - (size_t)mem->size;
         /* Nothing batched before it, no request pipelined behind it (the usual keep-alive
-         * case): straight to the transport, which sends the pieces with one sendmsg and
-         * copies only what the socket does not take; the body is not copied into c->out. */
+         * case): straight to the transport; else into the batch */
+        int rc = alone ? weft_transport_write(c->tr, w->buf, len)
+                       : evbuffer_add(c->out, w->buf, len) < 0 ? -ENOMEM : 0;
+        if (rc < 0) {
+            x->keep_alive = false;
+            x->failed = true;
+            return true;
+        }
+        x->bytes = body ? mem->size : 0;
+        return true;
+    }
+    if (alone) {
         struct iovec iov[4] = {
             { .iov_base = s->prefix[v], .iov_len = s->prefix_len[v] },
             { .iov_base = (void *)mem->headers, .iov_len = mem->headers_len },
@@ -557,11 +615,11 @@ access_log(struct conn *c, const struct http_request *r, int status, uint64_t by
 }
 
 static struct http_exchange
-exchange(struct conn *c, const struct http_request *r, bool keep_alive)
+exchange(struct conn *c, const struct http_request *r, bool keep_alive, uint64_t now)
 {
     return (struct http_exchange){
         .ops = &h1_ops, .ctx = c, .svc = c->svc, .r = r, .keep_alive = keep_alive,
-        .now_ms = weft_loop_time(c->loop),
+        .now_ms = now,
     };
 }
 
@@ -569,17 +627,19 @@ exchange(struct conn *c, const struct http_request *r, bool keep_alive)
 static void
 send_error(struct conn *c, const struct http_request *r, int status, const char *hint)
 {
-    struct http_exchange x = exchange(c, r, false);
+    struct http_exchange x = exchange(c, r, false, weft_loop_time(c->loop));
 
     http_serve_error(&x, status, NULL, hint);
     access_log(c, r, status, x.bytes);
 }
 
-/* Answer one complete request into c->out; false if the connection must close after. */
+/* Answer one complete request into c->out (now: the loop's time); false if the connection
+ * must close after. */
 static bool
-respond(struct conn *c, const struct http_request *r)
+respond(struct conn *c, const struct http_request *r, uint64_t now)
 {
-    struct http_exchange x = exchange(c, r, r->keep_alive && !r->upgrade && !c->svc->draining);
+    struct http_exchange x = exchange(c, r, r->keep_alive && !r->upgrade && !c->svc->draining,
+                                      now);
 
     http_serve(&x);
     access_log(c, r, x.status, x.bytes);
@@ -591,11 +651,10 @@ respond(struct conn *c, const struct http_request *r)
 static void on_timer(void *arg);
 
 /* One timer per connection at most: a later deadline only moves c->deadline,
- * the pending call notices and re-arms; an earlier one re-schedules. */
+ * the pending call notices and re-arms; an earlier one re-schedules. now: the loop's time. */
 static void
-arm(struct conn *c, enum timer_kind kind, uint64_t delay_ms)
+arm_at(struct conn *c, enum timer_kind kind, uint64_t now, uint64_t delay_ms)
 {
-    uint64_t now = weft_loop_time(c->loop);
     c->kind = kind;
     c->deadline = now + delay_ms;
     if (c->timer && c->timer_due <= c->deadline)
@@ -609,6 +668,12 @@ arm(struct conn *c, enum timer_kind kind, uint64_t delay_ms)
         c->closing = true;
         weft_transport_abort(c->tr);
     }
+}
+
+static void
+arm(struct conn *c, enum timer_kind kind, uint64_t delay_ms)
+{
+    arm_at(c, kind, weft_loop_time(c->loop), delay_ms);
 }
 
 static void
@@ -855,27 +920,33 @@ process(struct conn *c)
         }
     }
 
-    while (!c->write_paused && c->file_fd < 0 && !close_after && evbuffer_get_length(in) > 0) {
+    /* the input's length, kept here: nothing else takes from it while this runs; the
+     * loop's time, read once for all the requests of this read */
+    size_t have = evbuffer_get_length(in);
+    uint64_t now = weft_loop_time(c->loop);
+    while (!c->write_paused && c->file_fd < 0 && !close_after && have > 0) {
         size_t len = evbuffer_get_contiguous_space(in), used = 0;
         const char *data = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
         bool was_in = http_parser_in_request(c->parser);
         enum http_parse_event ev = http_parser_feed(c->parser, data, len, &used);
         evbuffer_drain(in, used);
+        have -= used;
+        c->in_left = have;
         if (!was_in && http_parser_in_request(c->parser))
-            arm(c, T_HEAD, c->svc->header_timeout_ms);      /* a head starts: slowloris clock */
+            arm_at(c, T_HEAD, now, c->svc->header_timeout_ms);  /* a head starts: slowloris */
         switch (ev) {
         case HTTP_EV_MORE:
             break;
         case HTTP_EV_HEAD: {
             const struct http_request *r = http_parser_request(c->parser);
             if (r->has_body)
-                arm(c, T_HEAD, c->svc->header_timeout_ms);  /* the body's own allowance */
+                arm_at(c, T_HEAD, now, c->svc->header_timeout_ms);  /* the body's allowance */
             if (r->expect_continue && r->has_body) {
                 /* A static file's answer never depends on the content, so it is known
                  * now: send it instead of "100 Continue" (RFC 9110 §10.1.1), and read and
                  * discard the content if the client sends it anyway. */
                 c->answered = true;
-                if (!respond(c, r)) {
+                if (!respond(c, r, now)) {
                     close_after = unread = true;
                     break;
                 }
@@ -889,15 +960,15 @@ process(struct conn *c)
                 c->answered = false;        /* its content, read: on to the next request */
                 close_after = c->svc->draining;     /* (answered keep-alive before a drain) */
             } else
-                close_after = !respond(c, http_parser_request(c->parser));
+                close_after = !respond(c, http_parser_request(c->parser), now);
             http_parser_next(c->parser);
-            arm(c, T_IDLE, c->svc->keepalive_timeout_ms);
+            arm_at(c, T_IDLE, now, c->svc->keepalive_timeout_ms);
             if (c->file_fd >= 0 && !pump_file(c))
                 return;
             /* A read can hold thousands of pipelined requests: hand over what
              * is ready, so the transport's high-water mark (pause_writing)
              * bounds our memory instead of the client's appetite. */
-            if (evbuffer_get_length(c->out) >= OUT_FLUSH)
+            if (have > 0 && evbuffer_get_length(c->out) >= OUT_FLUSH)
                 flush(c);
             break;
         case HTTP_EV_ERROR:

@@ -64,6 +64,17 @@ struct http_parser;
  */
 struct http_parser *http_parser_new(const struct http_limits *limits);
 
+/**
+ * On (the default) or off: the fast path that parses a complete, plain GET or HEAD head in
+ * one pass instead of through llhttp (request.c says which heads it takes; every other goes
+ * to llhttp, with the same result). Off sends every head through llhttp: for tests that
+ * compare the two.
+ */
+void http_parser_set_fast(struct http_parser *p, bool on);
+
+/** How many heads the fast path has parsed (for tests). */
+size_t http_parser_fast_count(const struct http_parser *p);
+
 /** Free a parser; NULL is a no-op. */
 void http_parser_free(struct http_parser *p);
 

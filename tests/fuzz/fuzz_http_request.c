@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* fuzz_http_request.c: libFuzzer target for the http plugin's request adapter over llhttp. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,8 +10,75 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static bool
+same_str(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
+
 /*
- * The first byte picks the chunk size the input is fed in (1..32, or all),
+ * The fast path against llhttp: the stream (fed whole each time, as a read that holds it
+ * all) through a parser with the fast path and one without, which must agree on every
+ * event, byte count, request and error.
+ */
+static void
+compare_paths(const struct http_limits *lim, const char *s, size_t len)
+{
+    struct http_parser *a = http_parser_new(lim), *b = http_parser_new(lim);
+    size_t pos = 0;
+
+    if (a == NULL || b == NULL)
+        goto out;
+    http_parser_set_fast(b, false);
+    for (int k = 0; k < 64 && pos < len; k++) {
+        size_t pa = pos, pb = pos, used;
+        enum http_parse_event ea = HTTP_EV_MORE, eb = HTTP_EV_MORE;
+        while (pa < len && (ea == HTTP_EV_MORE || ea == HTTP_EV_HEAD)) {
+            ea = http_parser_feed(a, s + pa, len - pa, &used);
+            pa += used;
+            if (used == 0 && ea == HTTP_EV_MORE)
+                break;
+        }
+        while (pb < len && (eb == HTTP_EV_MORE || eb == HTTP_EV_HEAD)) {
+            eb = http_parser_feed(b, s + pb, len - pb, &used);
+            pb += used;
+            if (used == 0 && eb == HTTP_EV_MORE)
+                break;
+        }
+        if (ea != eb || pa != pb)
+            abort();
+        if (ea == HTTP_EV_ERROR) {
+            if (http_parser_status(a) != http_parser_status(b) ||
+                strcmp(http_parser_reason(a), http_parser_reason(b)) != 0)
+                abort();
+            break;
+        }
+        if (ea != HTTP_EV_DONE)
+            break;
+        const struct http_request *x = http_parser_request(a), *y = http_parser_request(b);
+        if (x->method != y->method || !same_str(x->method_name, y->method_name) ||
+            x->major != y->major || x->minor != y->minor || x->keep_alive != y->keep_alive ||
+            x->expect_continue != y->expect_continue || x->has_body != y->has_body ||
+            x->upgrade != y->upgrade || x->content_length != y->content_length ||
+            x->target_len != y->target_len || !same_str(x->target, y->target) ||
+            !same_str(x->host, y->host) || !same_str(x->if_none_match, y->if_none_match) ||
+            !same_str(x->if_modified_since, y->if_modified_since) ||
+            !same_str(x->if_match, y->if_match) ||
+            !same_str(x->if_unmodified_since, y->if_unmodified_since) ||
+            !same_str(x->range, y->range) || !same_str(x->if_range, y->if_range) ||
+            !same_str(x->user_agent, y->user_agent) || !same_str(x->referer, y->referer))
+            abort();
+        http_parser_next(a);
+        http_parser_next(b);
+        pos = pa;
+    }
+out:
+    http_parser_free(a);
+    http_parser_free(b);
+}
+
+/*
+ * Each input first goes through compare_paths() whole. The first byte picks the chunk size the input is fed in (1..32, or all),
  * so splits inside tokens are explored; the rest is the byte stream of a
  * connection. Every request that completes goes through the path normaliser
  * and the validators as the plugin would use them.
@@ -25,6 +93,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     step = data[0] & 0x1f ? (size_t)(data[0] & 0x1f) : size;
+    compare_paths(&lim, (const char *)data + 1, size - 1);
     p = http_parser_new(&lim);
     if (p == NULL)
         return 0;

@@ -361,6 +361,158 @@ test_h2_preface_is_505_with_our_reason(void **state)
     }
 }
 
+/* ---- the fast path against llhttp ---- */
+
+static bool
+same_str(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Everything a caller can see of one parsed message, equal in both parsers. */
+static bool
+same_request(const struct http_request *a, const struct http_request *b)
+{
+    return a->method == b->method && same_str(a->method_name, b->method_name) &&
+           a->major == b->major && a->minor == b->minor && a->keep_alive == b->keep_alive &&
+           a->expect_continue == b->expect_continue && a->has_body == b->has_body &&
+           a->upgrade == b->upgrade && a->content_length == b->content_length &&
+           a->target_len == b->target_len &&
+           (a->target == NULL ? b->target == NULL
+                              : b->target && memcmp(a->target, b->target, a->target_len) == 0) &&
+           same_str(a->host, b->host) && same_str(a->if_none_match, b->if_none_match) &&
+           same_str(a->if_modified_since, b->if_modified_since) &&
+           same_str(a->if_match, b->if_match) &&
+           same_str(a->if_unmodified_since, b->if_unmodified_since) &&
+           same_str(a->range, b->range) && same_str(a->if_range, b->if_range) &&
+           same_str(a->user_agent, b->user_agent) && same_str(a->referer, b->referer);
+}
+
+/* Parse s (pipelined requests, cut into pieces of at most step bytes) with the fast path on
+ * and off: every event, byte count, request and error the same. Returns the heads the fast
+ * path took. */
+static size_t
+compare_paths(const char *s, size_t len, size_t step, const struct http_limits *lim)
+{
+    struct http_parser *on = http_parser_new(lim), *off = http_parser_new(lim);
+    size_t pos = 0;
+
+    http_parser_set_fast(off, false);
+    for (int k = 0; k < 64 && pos < len; k++) {
+        size_t a_pos = pos, b_pos = pos, used;
+        enum http_parse_event ea = HTTP_EV_MORE, eb = HTTP_EV_MORE;
+        while (a_pos < len && (ea == HTTP_EV_MORE || ea == HTTP_EV_HEAD)) {
+            size_t n = len - a_pos < step ? len - a_pos : step;
+            ea = http_parser_feed(on, s + a_pos, n, &used);
+            a_pos += used;
+        }
+        while (b_pos < len && (eb == HTTP_EV_MORE || eb == HTTP_EV_HEAD)) {
+            size_t n = len - b_pos < step ? len - b_pos : step;
+            eb = http_parser_feed(off, s + b_pos, n, &used);
+            b_pos += used;
+        }
+        if (ea != eb || a_pos != b_pos) {
+            fprintf(stderr, "differ on %zu bytes, step %zu: events %d %d, used %zu %zu\n", len,
+                    step, ea, eb, a_pos, b_pos);
+            fail();
+        }
+        if (ea == HTTP_EV_ERROR) {
+            assert_int_equal(http_parser_status(on), http_parser_status(off));
+            assert_string_equal(http_parser_reason(on), http_parser_reason(off));
+            break;
+        }
+        if (ea != HTTP_EV_DONE)
+            break;
+        if (!same_request(http_parser_request(on), http_parser_request(off))) {
+            fprintf(stderr, "requests differ on %zu bytes: \"%.*s\"\n", len, (int)len, s);
+            fail();
+        }
+        http_parser_next(on);
+        http_parser_next(off);
+        pos = a_pos;
+    }
+    size_t fast = http_parser_fast_count(on);
+    assert_int_equal(http_parser_fast_count(off), 0);
+    http_parser_free(on);
+    http_parser_free(off);
+    return fast;
+}
+
+static const char fast_small[] = "GET /13b.txt HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n";
+static const char fast_big[] =
+    "HEAD /a/b.c?x=1&y=%20;z=(~)*'!$+,:@ HTTP/1.1\r\nhOST: [::1]:80\r\nUser-Agent: wrk/4 x\r\n"
+    "Accept: */*\r\nIf-None-Match: \"x\", W/\"y\"\r\nRange: bytes=0-1\r\nReferer: http://r/\r\n"
+    "If-Modified-Since: Sat, 01 Jan 2000 00:00:00 GMT\r\nIf-Range: \"y\"\r\nIf-Match: *\r\n"
+    "If-Unmodified-Since: x\r\nX-a_b.c~d!#$%&'*+-^`|: \t<v>{}[]\\\"\t.\r\n\r\n";
+
+static void
+test_fast_path_takes_plain_heads(void **state)
+{
+    char two[512];
+    (void)state;
+    assert_int_equal(compare_paths(fast_small, sizeof(fast_small) - 1, 4096, NULL), 1);
+    assert_int_equal(compare_paths(fast_big, sizeof(fast_big) - 1, 4096, NULL), 1);
+    /* pipelined, and between heads llhttp parses (Connection, 1.0 keep-alive) */
+    const char *mid = "GET /k HTTP/1.1\r\nHost: h\r\nConnection: keep-alive\r\n\r\n";
+    const char *ten = "GET /t HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
+    int n = snprintf(two, sizeof(two), "%s%s%s%s%s", fast_small, mid, fast_small, ten, fast_big);
+    assert_int_equal(compare_paths(two, (size_t)n, 4096, NULL), 3);
+    /* after a request that closes (1.0 without keep-alive), llhttp refuses what follows:
+     * the fast path takes nothing then either */
+    n = snprintf(two, sizeof(two), "GET /c HTTP/1.0\r\n\r\n%s", fast_small);
+    assert_int_equal(compare_paths(two, (size_t)n, 4096, NULL), 0);
+    n = snprintf(two, sizeof(two), "%s%s%s%s%s", fast_small, mid, fast_small, ten, fast_big);
+    /* split heads go to llhttp, and the same comes out */
+    for (size_t step = 1; step < sizeof(fast_small); step++)
+        compare_paths(two, (size_t)n, step, NULL);
+}
+
+/* Every byte value in every position of both heads, replacing and inserting, and a byte
+ * deleted at each: the fast path never disagrees with llhttp. */
+static void
+test_fast_path_agrees_with_llhttp_on_every_byte(void **state)
+{
+    const char *bases[] = { fast_small, fast_big };
+    char buf[1024];
+    (void)state;
+    for (size_t b = 0; b < 2; b++) {
+        size_t len = strlen(bases[b]);
+        for (size_t i = 0; i < len; i++) {
+            for (int c = 0; c < 256; c++) {
+                memcpy(buf, bases[b], len);
+                buf[i] = (char)c;
+                compare_paths(buf, len, 4096, NULL);
+                memcpy(buf, bases[b], i);
+                buf[i] = (char)c;
+                memcpy(buf + i + 1, bases[b] + i, len - i);
+                compare_paths(buf, len + 1, 4096, NULL);
+            }
+            memcpy(buf, bases[b], i);
+            memcpy(buf + i, bases[b] + i + 1, len - i - 1);
+            compare_paths(buf, len - 1, 4096, NULL);
+        }
+    }
+}
+
+/* At and around each limit: the fast path leaves the verdict (414, 431) to llhttp. */
+static void
+test_fast_path_keeps_the_limits(void **state)
+{
+    (void)state;
+    for (size_t v = 60; v <= 200; v++) {
+        struct http_limits lim = HTTP_LIMITS_DEFAULT;
+        lim.max_request_line = v - 50;
+        lim.max_header_size = v;
+        compare_paths(fast_big, sizeof(fast_big) - 1, 4096, &lim);
+        compare_paths(fast_small, sizeof(fast_small) - 1, 4096, &lim);
+    }
+    for (size_t k = 1; k <= 13; k++) {
+        struct http_limits lim = HTTP_LIMITS_DEFAULT;
+        lim.max_headers = k;
+        compare_paths(fast_big, sizeof(fast_big) - 1, 4096, &lim);
+    }
+}
+
 int
 main(void)
 {
@@ -380,6 +532,9 @@ main(void)
         cmocka_unit_test(test_connection_close_wins_over_keep_alive),
         cmocka_unit_test(test_upgrade_is_ignored_and_http_goes_on),
         cmocka_unit_test(test_h2_preface_is_505_with_our_reason),
+        cmocka_unit_test(test_fast_path_takes_plain_heads),
+        cmocka_unit_test(test_fast_path_agrees_with_llhttp_on_every_byte),
+        cmocka_unit_test(test_fast_path_keeps_the_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
