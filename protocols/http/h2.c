@@ -36,6 +36,9 @@
 #endif
 
 #define OUT_FLUSH (64u * 1024)      /* frames collected before they go to the transport */
+/* h->obuf: OUT_FLUSH, then a whole DATA frame of the largest payload nghttp2 asks for
+ * (NGHTTP2_DATA_PAYLOADLEN, 16 KiB) or a chunk of its own frame buffer */
+#define OBUF_CAP (OUT_FLUSH + 20u * 1024)
 /* A request answered, and a DATA frame sent, each allow the client this many more control
  * frames (Envoy's max_inbound_priority_frames_per_stream and
  * max_inbound_window_update_frames_per_data_frame_sent): see next_frame. */
@@ -130,7 +133,11 @@ struct h2conn {
     nghttp2_session *ng;
     nghttp2_mem mem;                /* the pool, for nghttp2 */
     struct h2pool pool;
-    struct evbuffer *out;           /* frames on their way to the transport */
+    /* frames on their way to the transport: one flat buffer, so that the TLS layer
+     * encrypts whole records straight from it (an evbuffer's short chains it would pull
+     * up: a copy of each record); allocated at the first frame, freed when idle */
+    uint8_t *obuf;
+    size_t olen;
     struct weft_handle *timer, *kick;
     uint64_t idle_since;            /* when the last stream ended (or the connection began) */
     uint64_t stall_since;           /* write_paused: when the transport last took a byte */
@@ -152,6 +159,7 @@ struct h2conn {
 
 static void h2_flush(struct h2conn *h);
 static int out_push(struct h2conn *h);
+static int out_room(struct h2conn *h, size_t n);
 static void h2_close(struct h2conn *h, bool abort);
 
 /* ---- the block pool ---- */
@@ -673,39 +681,20 @@ read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length, uint32_t
 }
 
 /*
- * send_data's file case: the frame head and length bytes of the file, read with preadv
- * into the end of h->out (the tail of its last chain and a new one, so frames keep
- * filling chains). Nothing is committed unless all of it was read: a short read (the
- * file shrank) or an error resets the stream. 0 or an nghttp2 error code.
+ * send_data's file case: the frame head and length bytes of the file, read with pread
+ * into the end of h->obuf (room made by the caller). Nothing is committed unless all of
+ * it was read: a short read (the file shrank) or an error resets the stream. 0 or an
+ * nghttp2 error code.
  */
 static int
 send_file_frame(struct h2conn *h, struct h2stream *st, const uint8_t *framehd, size_t length)
 {
-    struct evbuffer_iovec v[2];
-    struct iovec iov[2];
-    size_t head = 9, used = 0;
-    int nv, niov = 0;
+    uint8_t *p = h->obuf + h->olen;
     ssize_t n;
 
-    nv = evbuffer_reserve_space(h->out, (ev_ssize_t)(9 + length), v, 2);
-    if (nv < 1)
-        return NGHTTP2_ERR_CALLBACK_FAILURE;
-    /* the head first (it may straddle the two extents), then the file's bytes */
-    for (int i = 0; i < nv; i++) {
-        size_t room = v[i].iov_len, take = head < room ? head : room;
-        memcpy(v[i].iov_base, framehd + (9 - head), take);
-        head -= take;
-        size_t want = 9 + length - used - take;
-        size_t data = room - take < want ? room - take : want;
-        if (data > 0)
-            iov[niov++] = (struct iovec){ (char *)v[i].iov_base + take, data };
-        v[i].iov_len = take + data;     /* 0: an extent not needed */
-        used += take + data;
-    }
-    if (used != 9 + length)
-        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    memcpy(p, framehd, 9);
     do
-        n = niov > 0 ? preadv(st->fd, iov, niov, (off_t)st->off) : 0;
+        n = length > 0 ? pread(st->fd, p + 9, length, (off_t)st->off) : 0;
     while (n < 0 && errno == EINTR);
     if (n < 0 || (size_t)n != length) {
         weft_log(WEFT_LOG_WARNING, "http: %s at byte %" PRIu64 " of a file being sent: "
@@ -719,19 +708,17 @@ send_file_frame(struct h2conn *h, struct h2stream *st, const uint8_t *framehd, s
         close(st->fd);
         st->fd = -1;
     }
-    for (int i = 0; i < nv; i++)
-        if (v[i].iov_len == 0)
-            nv = i;             /* only the extents used */
-    return evbuffer_commit_space(h->out, v, nv) < 0 ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
+    h->olen += 9 + length;
+    return 0;
 }
 
 /*
  * The DATA frames read_body left to us (NGHTTP2_DATA_FLAG_NO_COPY): the 9-byte frame head
- * and the body bytes go straight into h->out, from the stream's copy or read from the file
- * into h->out's space, instead of through nghttp2's frame buffer first: one copy of every
- * body byte less (bench/h2.sh). nghttp2 calls this from nghttp2_session_mem_send and goes
- * on to further frames without returning, so h->out is handed to the transport here when
- * it is full, and a paused transport makes nghttp2 wait (WOULDBLOCK: called again with the
+ * and the body bytes go straight into h->obuf, from the stream's copy or read from the
+ * file, instead of through nghttp2's frame buffer first: one copy of every body byte less
+ * (bench/h2.sh). nghttp2 calls this from nghttp2_session_mem_send and goes on to further
+ * frames without returning, so h->obuf is handed to the transport here when it is full,
+ * and a paused transport makes nghttp2 wait (WOULDBLOCK: called again with the
  * same frame after resume_writing). A file that shrank ends that stream with RST_STREAM;
  * the client sees a short body, never a wrong one, and the connection goes on.
  */
@@ -747,19 +734,24 @@ send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *framehd, siz
         return NGHTTP2_ERR_CALLBACK_FAILURE;        /* we never ask for padding */
     if (h->write_paused || h->closing)
         return NGHTTP2_ERR_WOULDBLOCK;
-    if (st->data != NULL) {
-        /* appended, not reserved: frames fill the buffer's chains, so the TLS layer
-         * still makes whole records of them */
-        if (evbuffer_add(h->out, framehd, 9) < 0 ||
-            evbuffer_add(h->out, st->data + st->data_off, length) < 0)
-            return NGHTTP2_ERR_CALLBACK_FAILURE;
-        st->data_off += length;
-    } else {
-        int rc = send_file_frame(h, st, framehd, length);
-        if (rc != 0)
-            return rc;
+    int rc = out_room(h, 9 + length);
+    if (rc < 0) {
+        if (h->obuf == NULL)
+            return NGHTTP2_ERR_CALLBACK_FAILURE;    /* no memory: the connection ends */
+        h2_close(h, true);      /* the transport is gone: h2_flush stops */
+        return 0;
     }
-    if (evbuffer_get_length(h->out) >= OUT_FLUSH && out_push(h) < 0)
+    if (rc == 0)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;        /* (no DATA frame is so long) */
+    if (st->data != NULL) {
+        memcpy(h->obuf + h->olen, framehd, 9);
+        memcpy(h->obuf + h->olen + 9, st->data + st->data_off, length);
+        h->olen += 9 + length;
+        st->data_off += length;
+    } else if ((rc = send_file_frame(h, st, framehd, length)) != 0) {
+        return rc;
+    }
+    if (h->olen >= OUT_FLUSH && out_push(h) < 0)
         h2_close(h, true);      /* the transport is gone: h2_flush stops (as its own push) */
     return 0;
 }
@@ -902,16 +894,29 @@ h2_close(struct h2conn *h, bool abort)
         weft_transport_close(h->tr);
 }
 
-/* Hand h->out to the transport. */
+/* Hand h->obuf to the transport (which copies or encrypts it at once): empty again. */
 static int
 out_push(struct h2conn *h)
 {
-    if (evbuffer_get_length(h->out) == 0)
+    if (h->olen == 0)
         return 0;
-    int rc = weft_transport_write_buffer(h->tr, h->out);
-    if (rc < 0)
-        evbuffer_drain(h->out, evbuffer_get_length(h->out));
+    int rc = weft_transport_write(h->tr, h->obuf, h->olen);
+    h->olen = 0;
     return rc;
+}
+
+/* Room for n more bytes in h->obuf: allocated, or pushed to the transport first if it is
+ * too full. 1; 0 when n is more than it can ever hold; -1 (no memory, the transport gone). */
+static int
+out_room(struct h2conn *h, size_t n)
+{
+    if (h->obuf == NULL && (h->obuf = malloc(OBUF_CAP)) == NULL)
+        return -1;
+    if (OBUF_CAP - h->olen >= n)
+        return 1;
+    if (out_push(h) < 0)
+        return -1;
+    return n <= OBUF_CAP;
 }
 
 /* Frames from nghttp2 to the transport until there are none or the transport is full;
@@ -930,12 +935,23 @@ h2_flush(struct h2conn *h)
         }
         if (n == 0)
             break;
-        if (evbuffer_add(h->out, data, (size_t)n) < 0) {
-            weft_log(WEFT_LOG_ERR, "http: out of memory: closing the connection");
+        int rc = out_room(h, (size_t)n);
+        if (rc < 0) {
+            if (h->obuf == NULL)
+                weft_log(WEFT_LOG_ERR, "http: out of memory: closing the connection");
             h2_close(h, true);
             return;
         }
-        if (evbuffer_get_length(h->out) >= OUT_FLUSH && out_push(h) < 0) {
+        if (rc == 0) {              /* a chunk bigger than obuf (none is): as it is */
+            if (weft_transport_write(h->tr, data, (size_t)n) < 0) {
+                h2_close(h, true);
+                return;
+            }
+            continue;
+        }
+        memcpy(h->obuf + h->olen, data, (size_t)n);
+        h->olen += (size_t)n;
+        if (h->olen >= OUT_FLUSH && out_push(h) < 0) {
             h2_close(h, true);
             return;
         }
@@ -1048,8 +1064,13 @@ on_tick(void *arg)
     }
     if (reset)
         h2_flush(h);
-    if (h->streams == 0)
-        pool_trim(&h->pool);            /* an idle connection keeps no spare blocks */
+    if (h->streams == 0) {              /* an idle connection keeps no spare memory */
+        pool_trim(&h->pool);
+        if (h->olen == 0) {
+            free(h->obuf);
+            h->obuf = NULL;
+        }
+    }
     if (!h->closing && h->streams == 0 && now - h->idle_since >= svc->keepalive_timeout_ms) {
         goaway(h);
         h2_flush(h);
@@ -1212,7 +1233,7 @@ h2_lost(struct weft_protocol *p, int error)
     while (h->list)
         stream_free(h->list);
     pool_trim(&h->pool);
-    evbuffer_free(h->out);
+    free(h->obuf);
     free(h);
 }
 
@@ -1285,8 +1306,7 @@ h2_conn_start(struct http_service *svc, struct weft_transport *tr, struct evbuff
     h->svc = svc;
     h->tr = tr;
     h->loop = weft_transport_get_loop(tr);
-    h->out = evbuffer_new();
-    if (h->out == NULL || session_new(h) < 0)
+    if (session_new(h) < 0)
         goto fail;
     h->idle_since = weft_loop_time(h->loop);
     h->preface_left = H2_PREFACE_LEN;
@@ -1313,8 +1333,6 @@ fail:
     if (h->ng)
         nghttp2_session_del(h->ng);
     pool_trim(&h->pool);
-    if (h->out)
-        evbuffer_free(h->out);
     free(h);
     return NULL;
 }
