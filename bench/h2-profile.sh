@@ -7,6 +7,7 @@
 # top symbols. cpu-clock is a software event, so it works on VMs without hardware counters.
 # The recording stays in PERF_DATA (default /tmp/weft-h2-profile.data) for `perf report -i`.
 # SERVER=nginx or SERVER=h2o profiles that server instead (its worker process, or h2o).
+# WEFT_SUITES: weftd's tls_ciphersuites, as in bench/h2.sh.
 # MODE=callgrind (weft only): weftd with workers = 0 under valgrind's callgrind instead,
 # counted from the third second of the load for SECONDS: instructions per request (the
 # calls of http_serve), deterministic on a busy machine, and the top functions (self cost);
@@ -31,7 +32,8 @@ chmod -R a+rX "$tmp/www"
 
 p=$(free_port)
 http_confs "$p" "$p" "tls_certificate = $tmp/certs/a.pem
-tls_key = $tmp/certs/a.key" "" " ssl http2" \
+tls_key = $tmp/certs/a.key${WEFT_SUITES:+
+tls_ciphersuites = $WEFT_SUITES}" "" " ssl http2" \
     "        ssl_certificate $tmp/certs/a.pem;
         ssl_certificate_key $tmp/certs/a.key;"
 h2o_conf "$p" "$tmp/certs/a.pem" "$tmp/certs/a.key"
