@@ -7,6 +7,11 @@
 # top symbols. cpu-clock is a software event, so it works on VMs without hardware counters.
 # The recording stays in PERF_DATA (default /tmp/weft-h2-profile.data) for `perf report -i`.
 # SERVER=nginx or SERVER=h2o profiles that server instead (its worker process, or h2o).
+# WEFT_SUITES: weftd's tls_ciphersuites, as in bench/h2.sh.
+# MODE=callgrind (weft only): weftd with workers = 0 under valgrind's callgrind instead,
+# counted from the third second of the load for SECONDS: instructions per request (the
+# calls of http_serve), deterministic on a busy machine, and the top functions (self cost);
+# the profile stays in CG_OUT (default /tmp/weft-h2-callgrind.out) for callgrind_annotate.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$here/build-bench}
@@ -27,10 +32,52 @@ chmod -R a+rX "$tmp/www"
 
 p=$(free_port)
 http_confs "$p" "$p" "tls_certificate = $tmp/certs/a.pem
-tls_key = $tmp/certs/a.key" "" " ssl http2" \
+tls_key = $tmp/certs/a.key${WEFT_SUITES:+
+tls_ciphersuites = $WEFT_SUITES}" "" " ssl http2" \
     "        ssl_certificate $tmp/certs/a.pem;
         ssl_certificate_key $tmp/certs/a.key;"
 h2o_conf "$p" "$tmp/certs/a.pem" "$tmp/certs/a.key"
+url="https://127.0.0.1:$p/$file"
+if [ "${MODE:-perf}" = callgrind ]; then
+    need_tools h2-profile.sh valgrind callgrind_control callgrind_annotate
+    cgout=${CG_OUT:-/tmp/weft-h2-callgrind.out}
+    sed -i 's/^workers = 1$/workers = 0/' "$tmp/weftd.conf"
+    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$cgout" -q \
+        "$weftd" -c "$tmp/weftd.conf" 2> "$tmp/srv.err" &
+    pid_srv=$!
+    STARTED="$STARTED $pid_srv"
+    for _ in $(seq 1200); do        # valgrind starts slowly
+        curl -sfk --http2 -o /dev/null "$url" && break
+        kill -0 "$pid_srv" 2>/dev/null || { cat "$tmp/srv.err" >&2; exit 1; }
+        sleep 0.1
+    done
+    taskset -c 1 h2load -c10 -m10 -D$((secs + 3)) "$url" > "$tmp/h2load.out" 2>&1 &
+    load=$!
+    STARTED="$STARTED $load"
+    sleep 2
+    callgrind_control -i on "$pid_srv" > /dev/null
+    sleep "$secs"
+    callgrind_control -i off "$pid_srv" > /dev/null
+    wait "$load" || :
+    forget "$load"
+    stop_pid "$pid_srv"
+    forget "$pid_srv"
+    ir=$(awk '/^totals:/ {print $2}' "$cgout")
+    n=$(awk '/^c?fn=\(/ { s = $0; sub(/^c?fn=/, "", s); id = s; sub(/ .*/, "", id)
+            nm = s; if (sub(/^[^ ]* /, "", nm)) names[id] = nm
+            if ($0 ~ /^cfn/) cur = names[id]; next }
+        /^calls=/ { if (cur == "http_serve") { split($1, a, "="); n += a[2] }
+            cur = ""; next }
+        END { print n + 0 }' "$cgout")
+    echo "== callgrind, $file, h2load -c10 -m10: $n requests," \
+         "$((ir / (n > 0 ? n : 1))) instructions per request; the top functions (self):"
+    callgrind_annotate "$cgout" 2>/dev/null | awk -v ir="$ir" -v n="$n" -v top="${TOP:-30}" '
+        /^-+$/ { sep++; next }
+        sep >= 3 && $1 ~ /^[0-9,]+$/ && k < top {
+            v = $1; gsub(",", "", v); name = $0; sub(/^ *[0-9,]+ +(\([^)]*\) +)?/, "", name)
+            printf "%6.2f%% %7.0f/req  %s\n", 100 * v / ir, v / n, name; k++ }'
+    exit 0
+fi
 case $server in
 weft) start_pinned srv "$weftd" -c "$tmp/weftd.conf" ;;
 nginx) start_pinned srv "$nginx_bin" -c "$tmp/nginx.conf" -p "$tmp/nginx" ;;
@@ -47,7 +94,6 @@ if [ "$server" != h2o ]; then
 fi
 [ -n "$target" ] || { echo "h2-profile.sh: no worker under $pid_srv" >&2; exit 1; }
 
-url="https://127.0.0.1:$p/$file"
 taskset -c 1 h2load -c10 -m10 -D1 "$url" >/dev/null 2>&1 || :
 taskset -c 1 h2load -c10 -m10 -D$((secs + 2)) "$url" > "$tmp/h2load.out" 2>&1 &
 load=$!

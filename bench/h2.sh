@@ -11,7 +11,11 @@
 # (10), STREAMS (10), ROUNDS (1; each file goes round all servers ROUNDS times, interleaved,
 # and each server's best round counts), WARMUP (1 s of h2load before each measured run, not
 # counted), WEFTD2 (another weftd, e.g. a build before a change: server "weft2", added to
-# the default list).
+# the default list), WEFT_SUITES (tls_ciphersuites for weft and weft2; unset: weftd's
+# default, OpenSSL's, which picks TLS_AES_256_GCM_SHA384 whatever the client prefers, where
+# h2o picks TLS_AES_128_GCM_SHA256: "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:
+# TLS_CHACHA20_POLY1305_SHA256" offers the same suites, AES-128 first, so both do the same
+# AES work). The cipher each server negotiated is printed under the table.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$here/build-bench}
@@ -44,7 +48,8 @@ if [ "$(printf '%s\n' "${port[@]}" | sort -u | wc -l)" -ne 4 ]; then
 fi
 
 http_confs "${port[weft]}" "${port[nginx]}" "tls_certificate = $tmp/certs/a.pem
-tls_key = $tmp/certs/a.key" "" " ssl http2" \
+tls_key = $tmp/certs/a.key${WEFT_SUITES:+
+tls_ciphersuites = $WEFT_SUITES}" "" " ssl http2" \
     "        ssl_certificate $tmp/certs/a.pem;
         ssl_certificate_key $tmp/certs/a.key;
         ssl_protocols TLSv1.2 TLSv1.3;"
@@ -70,7 +75,8 @@ done
 
 hz=$(getconf CLK_TCK)
 
-# run_h2load URL SERVER_PID: req/s, MiB/s and the server's CPU microseconds per request.
+# run_h2load URL SERVER_PID SERVER: req/s, MiB/s and the server's CPU microseconds per request
+# (the cipher h2load negotiated in TMP/cipher.SERVER).
 # h2load must report application protocol h2 and no failed or errored request.
 run_h2load() {
     local out rps mib n t0 t1 bad
@@ -81,6 +87,7 @@ run_h2load() {
     t1=$(tree_ticks "$2")
     grep -q '^Application protocol: h2$' <<<"$out" ||
         { echo "h2.sh: $1: not h2:" >&2; echo "$out" >&2; }
+    awk '/^Cipher:/ {print $2}' <<<"$out" > "$tmp/cipher.$3"
     bad=$(awk '/^requests:/ && ($10 + $12 + $14) > 0' <<<"$out")
     [ -z "$bad" ] || echo "h2.sh: $1: $bad" >&2
     # "finished in 10.00s, 61234.50 req/s, 4.12MB/s"
@@ -101,7 +108,7 @@ for f in $files; do
     declare -A rps=() mib=() us=() usmax=()
     for ((round = 1; round <= rounds; round++)); do
         for s in $servers; do
-            read -r r m u < <(run_h2load "https://127.0.0.1:${port[$s]}/$f" "${pid[$s]}")
+            read -r r m u < <(run_h2load "https://127.0.0.1:${port[$s]}/$f" "${pid[$s]}" "$s")
             kill -0 "${pid[$s]}" 2>/dev/null ||
                 { echo "h2.sh: $s died; its stderr:" >&2; cat "$tmp/$s.err" >&2; exit 1; }
             keep_best "$s" "$r" "$m" "$u"
@@ -127,6 +134,7 @@ for f in $files; do
 "
 done
 printf '%s' "$summary"
+echo "ciphers:$(for s in $servers; do printf ' %s %s' "$s" "$(cat "$tmp/cipher.$s" 2>/dev/null)"; done)"
 echo "(cpu_us: server CPU microseconds per request, all its processes and threads, lowest of the" \
      "rounds, max_us the highest; after the run $(machine_load);" \
      "weftd: $(grep -c . "$tmp/weft.err" 2>/dev/null || :) stderr lines)"

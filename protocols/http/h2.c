@@ -3,6 +3,7 @@
  * answered by serve.c through the h2 framing ops (HEADERS and DATA instead of HTTP/1.1). */
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,27 @@
 #include "h2.h"
 #include "serve.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
+#ifndef ASAN_POISON_MEMORY_REGION
+#define ASAN_POISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))
+#define ASAN_UNPOISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))
+#endif
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#endif
+#endif
+#ifndef VALGRIND_MAKE_MEM_NOACCESS
+#define VALGRIND_MAKE_MEM_NOACCESS(p, n) ((void)(p), (void)(n))
+#define VALGRIND_MAKE_MEM_UNDEFINED(p, n) ((void)(p), (void)(n))
+#endif
+
 #define OUT_FLUSH (64u * 1024)      /* frames collected before they go to the transport */
+/* h->obuf: OUT_FLUSH, then a whole DATA frame of the largest payload nghttp2 asks for
+ * (NGHTTP2_DATA_PAYLOADLEN, 16 KiB) or a chunk of its own frame buffer */
+#define OBUF_CAP (OUT_FLUSH + 20u * 1024)
 /* A request answered, and a DATA frame sent, each allow the client this many more control
  * frames (Envoy's max_inbound_priority_frames_per_stream and
  * max_inbound_window_update_frames_per_data_frame_sent): see next_frame. */
@@ -37,11 +58,47 @@ static const char *const h2slot_names[H_COUNT] = {
 
 struct h2conn;
 
+/*
+ * The connection's block pool: nghttp2's allocations (through an nghttp2_mem), the streams
+ * and their answers' buffers. A block freed goes on its size class's free list and is
+ * handed out again, so a stream's dozen allocations (nghttp2's stream, its outbound items,
+ * the response's name/value copy, ours) cost a list pop each instead of malloc and free.
+ * Classes 32, 48, 64, 96 ... 3072, 4096 bytes (two a power of two); a larger block is
+ * malloc's. Each block has a 16-byte head (its class, the free list's link), so free needs
+ * no size. The lists keep at most POOL_KEEP bytes (more goes back to free()), and are
+ * emptied when the connection has no stream at a tick (on_tick) and when it ends. Under
+ * ASan and memcheck a listed block is poisoned: a use after free is still caught.
+ */
+#define POOL_CLASSES 15
+#define POOL_MAX 4096
+#define POOL_BIG 0xffu
+#define POOL_KEEP (96u * 1024)
+
+struct pool_block {
+    struct pool_block *next;        /* on a free list */
+    uint32_t cls;                   /* POOL_BIG: malloc's */
+    uint32_t unused;
+};
+
+struct h2pool {
+    struct pool_block *free[POOL_CLASSES];
+    size_t kept;                    /* bytes on the lists */
+};
+
+/* A request's header values (the slots) are cut from the stream's own hbuf, then from
+ * chunks of the pool: one free at the stream's end. */
+struct hchunk {
+    struct hchunk *next;
+    size_t cap, used;
+    char data[];
+};
+
 struct h2stream {
     struct h2conn *h;
     struct h2stream *next, **pprev;     /* h->list: nghttp2_session_del frees none */
     int32_t id;
     char *slot[H_COUNT];            /* copies, NUL-terminated; NULL when absent */
+    uint32_t slot_len[H_COUNT];
     size_t header_bytes;            /* RFC 9113 §6.5.2's count: name + value + 32 each */
     bool too_big;                   /* past max_header_list_size: 431 */
     bool answered;
@@ -63,6 +120,9 @@ struct h2stream {
     char *data;
     size_t data_len, data_off;
     char small[64];
+    size_t hused;                   /* of hbuf */
+    struct hchunk *hmore;           /* the chunks after hbuf, the newest first */
+    char hbuf[320];
 };
 
 struct h2conn {
@@ -71,7 +131,13 @@ struct h2conn {
     struct weft_transport *tr;
     struct weft_loop *loop;
     nghttp2_session *ng;
-    struct evbuffer *out;           /* frames on their way to the transport */
+    nghttp2_mem mem;                /* the pool, for nghttp2 */
+    struct h2pool pool;
+    /* frames on their way to the transport: one flat buffer, so that the TLS layer
+     * encrypts whole records straight from it (an evbuffer's short chains it would pull
+     * up: a copy of each record); allocated at the first frame, freed when idle */
+    uint8_t *obuf;
+    size_t olen;
     struct weft_handle *timer, *kick;
     uint64_t idle_since;            /* when the last stream ended (or the connection began) */
     uint64_t stall_since;           /* write_paused: when the transport last took a byte */
@@ -93,7 +159,131 @@ struct h2conn {
 
 static void h2_flush(struct h2conn *h);
 static int out_push(struct h2conn *h);
+static int out_room(struct h2conn *h, size_t n);
 static void h2_close(struct h2conn *h, bool abort);
+
+/* ---- the block pool ---- */
+
+/* The class of n bytes (1 .. POOL_MAX): 0 for up to 32, then 48, 64, 96, 128 ... */
+static unsigned
+pool_class(size_t n)
+{
+    if (n <= 32)
+        return 0;
+    unsigned b = 63u - (unsigned)__builtin_clzll((unsigned long long)(n - 1));
+    return 2 * (b - 5) + 1 + (n > ((size_t)3 << (b - 1)));
+}
+
+static size_t
+pool_class_size(unsigned c)
+{
+    if (c == 0)
+        return 32;
+    unsigned k = (c - 1) / 2;
+    return c & 1 ? (size_t)3 << (k + 4) : (size_t)1 << (k + 6);
+}
+
+static void *
+pool_malloc(struct h2pool *pl, size_t n)
+{
+    struct pool_block *b;
+
+    if (n > POOL_MAX) {
+        if (n > SIZE_MAX - sizeof(*b) || (b = malloc(sizeof(*b) + n)) == NULL)
+            return NULL;
+        b->cls = POOL_BIG;
+        return b + 1;
+    }
+    unsigned c = pool_class(n ? n : 1);
+    size_t size = pool_class_size(c);
+    if ((b = pl->free[c]) != NULL) {
+        pl->free[c] = b->next;
+        pl->kept -= size;
+        ASAN_UNPOISON_MEMORY_REGION(b + 1, size);
+        VALGRIND_MAKE_MEM_UNDEFINED(b + 1, size);
+        return b + 1;
+    }
+    if ((b = malloc(sizeof(*b) + size)) == NULL)
+        return NULL;
+    b->cls = c;
+    return b + 1;
+}
+
+static void
+pool_free(struct h2pool *pl, void *p)
+{
+    if (p == NULL)
+        return;
+    struct pool_block *b = (struct pool_block *)p - 1;
+    size_t size = b->cls == POOL_BIG ? 0 : pool_class_size(b->cls);
+    if (size == 0 || pl->kept + size > POOL_KEEP) {
+        free(b);
+        return;
+    }
+    ASAN_POISON_MEMORY_REGION(p, size);
+    VALGRIND_MAKE_MEM_NOACCESS(p, size);
+    b->next = pl->free[b->cls];
+    pl->free[b->cls] = b;
+    pl->kept += size;
+}
+
+static void *
+pool_calloc(struct h2pool *pl, size_t k, size_t n)
+{
+    if (n != 0 && k > SIZE_MAX / n)
+        return NULL;
+    void *p = pool_malloc(pl, k * n);
+    if (p != NULL)
+        memset(p, 0, k * n);
+    return p;
+}
+
+static void *
+pool_realloc(struct h2pool *pl, void *p, size_t n)
+{
+    if (p == NULL)
+        return pool_malloc(pl, n);
+    if (n == 0) {
+        pool_free(pl, p);
+        return NULL;
+    }
+    struct pool_block *b = (struct pool_block *)p - 1;
+    if (b->cls == POOL_BIG) {
+        if (n > SIZE_MAX - sizeof(*b) || (b = realloc(b, sizeof(*b) + n)) == NULL)
+            return NULL;
+        return b + 1;
+    }
+    size_t size = pool_class_size(b->cls);
+    if (n <= size)
+        return p;
+    void *q = pool_malloc(pl, n);
+    if (q == NULL)
+        return NULL;
+    memcpy(q, p, size);
+    pool_free(pl, p);
+    return q;
+}
+
+/* The lists emptied (the blocks in use stay as they are). */
+static void
+pool_trim(struct h2pool *pl)
+{
+    for (unsigned c = 0; c < POOL_CLASSES; c++) {
+        while (pl->free[c] != NULL) {
+            struct pool_block *b = pl->free[c];
+            ASAN_UNPOISON_MEMORY_REGION(b + 1, pool_class_size(c));
+            pl->free[c] = b->next;
+            free(b);
+        }
+    }
+    pl->kept = 0;
+}
+
+/* nghttp2's allocations (ud is the connection) */
+static void *mem_malloc(size_t n, void *ud) { return pool_malloc(ud, n); }
+static void mem_free(void *p, void *ud) { pool_free(ud, p); }
+static void *mem_calloc(size_t k, size_t n, void *ud) { return pool_calloc(ud, k, n); }
+static void *mem_realloc(void *p, size_t n, void *ud) { return pool_realloc(ud, p, n); }
 
 /* A stream's or the write's stall: http2_send_timeout, or keepalive + header timeouts. */
 static uint64_t
@@ -134,18 +324,22 @@ stream_free(struct h2stream *st)
         st->next->pprev = st->pprev;
     if (--st->h->streams == 0)
         st->h->idle_since = weft_loop_time(st->h->loop);
-    for (size_t i = 0; i < H_COUNT; i++)
-        free(st->slot[i]);
+    struct h2pool *pl = &st->h->pool;
+    while (st->hmore != NULL) {
+        struct hchunk *c = st->hmore;
+        st->hmore = c->next;
+        pool_free(pl, c);
+    }
     if (st->nv != st->fast_nv)
-        free(st->nv);
-    free(st->nvbuf);
+        pool_free(pl, st->nv);
+    pool_free(pl, st->nvbuf);
     if (st->data != st->small)
-        free(st->data);
+        pool_free(pl, st->data);
     if (st->body)
         evbuffer_free(st->body);
     if (st->fd >= 0)
         close(st->fd);
-    free(st);
+    pool_free(pl, st);
 }
 
 /* DATA frames sent count for next_frame; a GOAWAY with an error that nghttp2 sent on its
@@ -185,15 +379,16 @@ on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void *ud)
 
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
-    struct h2stream *st = calloc(1, sizeof(*st));
+    struct h2stream *st = pool_malloc(&h->pool, sizeof(*st));
     if (st == NULL)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;      /* RST_STREAM for this one */
+    memset(st, 0, offsetof(struct h2stream, hbuf));     /* (hbuf is cut as it is used) */
     st->h = h;
     st->id = frame->hd.stream_id;
     st->begun_ms = weft_loop_time(h->loop);
     st->fd = -1;
     if (nghttp2_session_set_stream_user_data(ng, st->id, st) != 0) {
-        free(st);
+        pool_free(&h->pool, st);
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     }
     st->next = h->list;
@@ -203,6 +398,33 @@ on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void *ud)
     h->list = st;
     h->streams++;
     return 0;
+}
+
+/* n bytes for a header value: from st->hbuf, else from its newest chunk, else from a new
+ * chunk (1 KiB, or n). NULL: no memory. */
+static char *
+header_space(struct h2stream *st, size_t n)
+{
+    char *p;
+
+    if (sizeof(st->hbuf) - st->hused >= n) {
+        p = st->hbuf + st->hused;
+        st->hused += n;
+        return p;
+    }
+    struct hchunk *c = st->hmore;
+    if (c == NULL || c->cap - c->used < n) {
+        size_t cap = n > 1024 - sizeof(*c) ? n : 1024 - sizeof(*c);
+        if ((c = pool_malloc(&st->h->pool, sizeof(*c) + cap)) == NULL)
+            return NULL;
+        c->cap = cap;
+        c->used = 0;
+        c->next = st->hmore;
+        st->hmore = c;
+    }
+    p = c->data + c->used;
+    c->used += n;
+    return p;
 }
 
 static int
@@ -221,23 +443,38 @@ on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *name, 
         st->too_big = true;                 /* answered 431 once the headers are in */
         return 0;
     }
-    for (size_t i = 0; i < H_COUNT; i++) {
-        if (strlen(h2slot_names[i]) != namelen || memcmp(h2slot_names[i], name, namelen) != 0)
-            continue;
+    /* the slots by length, then by a byte where two have that length */
+    enum h2slot i;
+    switch (namelen) {
+    case 4: i = H_HOST; break;
+    case 5: i = name[1] == 'p' ? H_PATH : H_RANGE; break;
+    case 7: i = name[0] == ':' ? H_METHOD : H_REFERER; break;
+    case 8: i = name[3] == 'm' ? H_IM : H_IF_RANGE; break;
+    case 10: i = name[0] == ':' ? H_AUTHORITY : H_UA; break;
+    case 13: i = H_INM; break;
+    case 17: i = H_IMS; break;
+    case 19: i = H_IUS; break;
+    default: return 0;
+    }
+    if (memcmp(h2slot_names[i], name, namelen) == 0) {
         /* a list header sent as several fields (RFC 9110 §5.3): one, comma-separated */
         bool list = i == H_INM || i == H_IM;
         if (st->slot[i] != NULL && !list)
             return 0;                       /* the first wins (nghttp2 refuses repeated
                                              * pseudo-headers itself) */
-        size_t old = st->slot[i] ? strlen(st->slot[i]) : 0;
-        char *v = realloc(st->slot[i], old + (old ? 2 : 0) + valuelen + 1);
+        size_t old = st->slot[i] ? st->slot_len[i] : 0;
+        char *v = header_space(st, old + (old ? 2 : 0) + valuelen + 1);
         if (v == NULL)
             return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-        if (old)
-            memcpy(v + old, ", ", 2), old += 2;
+        if (old) {
+            memcpy(v, st->slot[i], old);    /* (its old copy stays until the stream ends) */
+            memcpy(v + old, ", ", 2);
+            old += 2;
+        }
         memcpy(v + old, value, valuelen);
         v[old + valuelen] = '\0';
         st->slot[i] = v;
+        st->slot_len[i] = (uint32_t)(old + valuelen);  /* (below max_header_list_size) */
         return 0;
     }
     return 0;
@@ -264,11 +501,12 @@ h2_head(struct http_exchange *x, const struct http_head *hd)
     size_t room = strlen(extra) + 1;
     for (size_t i = 0; i < 5; i++)
         room += fixed[i][1] ? strlen(fixed[i][0]) + strlen(fixed[i][1]) + 2 : 0;
-    free(st->nv);
-    free(st->nvbuf);
+    struct h2pool *pl = &st->h->pool;
+    pool_free(pl, st->nv);
+    pool_free(pl, st->nvbuf);
     st->nnv = 0;
-    st->nv = calloc(cap, sizeof(*st->nv));
-    st->nvbuf = malloc(room);
+    st->nv = pool_calloc(pl, cap, sizeof(*st->nv));
+    st->nvbuf = pool_malloc(pl, room);
     if (st->nv == NULL || st->nvbuf == NULL)
         return -ENOMEM;
     char *b = st->nvbuf;
@@ -369,7 +607,8 @@ h2_cached(struct http_exchange *x, const struct http_cached *mem)
     if (st->nv != NULL || st->data != NULL)
         return false;
     if (body) {
-        char *d = mem->size <= sizeof(st->small) ? st->small : malloc((size_t)mem->size);
+        char *d = mem->size <= sizeof(st->small) ? st->small
+                                                 : pool_malloc(&st->h->pool, (size_t)mem->size);
         if (d == NULL)
             return false;
         memcpy(d, mem->data, (size_t)mem->size);
@@ -377,20 +616,22 @@ h2_cached(struct http_exchange *x, const struct http_cached *mem)
         st->data_len = (size_t)mem->size;
         st->data_off = 0;
     }
-    const char *fields[][2] = {
-        { ":status", "200" }, { "date", http_date_now() }, { "server", server },
-        { "content-type", mem->mime },
-        { "content-length", u64_decimal(st->fast_length, mem->size) },
-        { "last-modified", mem->last_modified }, { "etag", mem->etag },
-        { "accept-ranges", "bytes" },
+#define F(n) n, sizeof(n) - 1
+    const struct { const char *name; size_t len; const char *value; } fields[] = {
+        { F(":status"), "200" }, { F("date"), http_date_now() }, { F("server"), server },
+        { F("content-type"), mem->mime },
+        { F("content-length"), u64_decimal(st->fast_length, mem->size) },
+        { F("last-modified"), mem->last_modified }, { F("etag"), mem->etag },
+        { F("accept-ranges"), "bytes" },
     };
+#undef F
     st->nnv = 0;
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-        if (fields[i][1] == NULL)
+        if (fields[i].value == NULL)
             continue;
         st->fast_nv[st->nnv++] = (nghttp2_nv){
-            (uint8_t *)fields[i][0], (uint8_t *)fields[i][1], strlen(fields[i][0]),
-            strlen(fields[i][1]), NGHTTP2_NV_FLAG_NO_COPY_NAME,
+            (uint8_t *)fields[i].name, (uint8_t *)fields[i].value, fields[i].len,
+            strlen(fields[i].value), NGHTTP2_NV_FLAG_NO_COPY_NAME,
         };
     }
     st->nv = st->fast_nv;
@@ -440,39 +681,20 @@ read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length, uint32_t
 }
 
 /*
- * send_data's file case: the frame head and length bytes of the file, read with preadv
- * into the end of h->out (the tail of its last chain and a new one, so frames keep
- * filling chains). Nothing is committed unless all of it was read: a short read (the
- * file shrank) or an error resets the stream. 0 or an nghttp2 error code.
+ * send_data's file case: the frame head and length bytes of the file, read with pread
+ * into the end of h->obuf (room made by the caller). Nothing is committed unless all of
+ * it was read: a short read (the file shrank) or an error resets the stream. 0 or an
+ * nghttp2 error code.
  */
 static int
 send_file_frame(struct h2conn *h, struct h2stream *st, const uint8_t *framehd, size_t length)
 {
-    struct evbuffer_iovec v[2];
-    struct iovec iov[2];
-    size_t head = 9, used = 0;
-    int nv, niov = 0;
+    uint8_t *p = h->obuf + h->olen;
     ssize_t n;
 
-    nv = evbuffer_reserve_space(h->out, (ev_ssize_t)(9 + length), v, 2);
-    if (nv < 1)
-        return NGHTTP2_ERR_CALLBACK_FAILURE;
-    /* the head first (it may straddle the two extents), then the file's bytes */
-    for (int i = 0; i < nv; i++) {
-        size_t room = v[i].iov_len, take = head < room ? head : room;
-        memcpy(v[i].iov_base, framehd + (9 - head), take);
-        head -= take;
-        size_t want = 9 + length - used - take;
-        size_t data = room - take < want ? room - take : want;
-        if (data > 0)
-            iov[niov++] = (struct iovec){ (char *)v[i].iov_base + take, data };
-        v[i].iov_len = take + data;     /* 0: an extent not needed */
-        used += take + data;
-    }
-    if (used != 9 + length)
-        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    memcpy(p, framehd, 9);
     do
-        n = niov > 0 ? preadv(st->fd, iov, niov, (off_t)st->off) : 0;
+        n = length > 0 ? pread(st->fd, p + 9, length, (off_t)st->off) : 0;
     while (n < 0 && errno == EINTR);
     if (n < 0 || (size_t)n != length) {
         weft_log(WEFT_LOG_WARNING, "http: %s at byte %" PRIu64 " of a file being sent: "
@@ -486,19 +708,17 @@ send_file_frame(struct h2conn *h, struct h2stream *st, const uint8_t *framehd, s
         close(st->fd);
         st->fd = -1;
     }
-    for (int i = 0; i < nv; i++)
-        if (v[i].iov_len == 0)
-            nv = i;             /* only the extents used */
-    return evbuffer_commit_space(h->out, v, nv) < 0 ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
+    h->olen += 9 + length;
+    return 0;
 }
 
 /*
  * The DATA frames read_body left to us (NGHTTP2_DATA_FLAG_NO_COPY): the 9-byte frame head
- * and the body bytes go straight into h->out, from the stream's copy or read from the file
- * into h->out's space, instead of through nghttp2's frame buffer first: one copy of every
- * body byte less (bench/h2.sh). nghttp2 calls this from nghttp2_session_mem_send and goes
- * on to further frames without returning, so h->out is handed to the transport here when
- * it is full, and a paused transport makes nghttp2 wait (WOULDBLOCK: called again with the
+ * and the body bytes go straight into h->obuf, from the stream's copy or read from the
+ * file, instead of through nghttp2's frame buffer first: one copy of every body byte less
+ * (bench/h2.sh). nghttp2 calls this from nghttp2_session_mem_send and goes on to further
+ * frames without returning, so h->obuf is handed to the transport here when it is full,
+ * and a paused transport makes nghttp2 wait (WOULDBLOCK: called again with the
  * same frame after resume_writing). A file that shrank ends that stream with RST_STREAM;
  * the client sees a short body, never a wrong one, and the connection goes on.
  */
@@ -514,19 +734,24 @@ send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *framehd, siz
         return NGHTTP2_ERR_CALLBACK_FAILURE;        /* we never ask for padding */
     if (h->write_paused || h->closing)
         return NGHTTP2_ERR_WOULDBLOCK;
-    if (st->data != NULL) {
-        /* appended, not reserved: frames fill the buffer's chains, so the TLS layer
-         * still makes whole records of them */
-        if (evbuffer_add(h->out, framehd, 9) < 0 ||
-            evbuffer_add(h->out, st->data + st->data_off, length) < 0)
-            return NGHTTP2_ERR_CALLBACK_FAILURE;
-        st->data_off += length;
-    } else {
-        int rc = send_file_frame(h, st, framehd, length);
-        if (rc != 0)
-            return rc;
+    int rc = out_room(h, 9 + length);
+    if (rc < 0) {
+        if (h->obuf == NULL)
+            return NGHTTP2_ERR_CALLBACK_FAILURE;    /* no memory: the connection ends */
+        h2_close(h, true);      /* the transport is gone: h2_flush stops */
+        return 0;
     }
-    if (evbuffer_get_length(h->out) >= OUT_FLUSH && out_push(h) < 0)
+    if (rc == 0)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;        /* (no DATA frame is so long) */
+    if (st->data != NULL) {
+        memcpy(h->obuf + h->olen, framehd, 9);
+        memcpy(h->obuf + h->olen + 9, st->data + st->data_off, length);
+        h->olen += 9 + length;
+        st->data_off += length;
+    } else if ((rc = send_file_frame(h, st, framehd, length)) != 0) {
+        return rc;
+    }
+    if (h->olen >= OUT_FLUSH && out_push(h) < 0)
         h2_close(h, true);      /* the transport is gone: h2_flush stops (as its own push) */
     return 0;
 }
@@ -549,7 +774,7 @@ answer(struct h2conn *h, struct h2stream *st)
     r.method = m && !strcmp(m, "GET") ? HTTP_M_GET : m && !strcmp(m, "HEAD") ? HTTP_M_HEAD
              : HTTP_M_OTHER;
     r.target = st->slot[H_PATH];
-    r.target_len = r.target ? strlen(r.target) : 0;
+    r.target_len = r.target ? st->slot_len[H_PATH] : 0;
     r.host = st->slot[H_AUTHORITY] ? st->slot[H_AUTHORITY] : st->slot[H_HOST];
     r.if_none_match = st->slot[H_INM];
     r.if_modified_since = st->slot[H_IMS];
@@ -669,16 +894,29 @@ h2_close(struct h2conn *h, bool abort)
         weft_transport_close(h->tr);
 }
 
-/* Hand h->out to the transport. */
+/* Hand h->obuf to the transport (which copies or encrypts it at once): empty again. */
 static int
 out_push(struct h2conn *h)
 {
-    if (evbuffer_get_length(h->out) == 0)
+    if (h->olen == 0)
         return 0;
-    int rc = weft_transport_write_buffer(h->tr, h->out);
-    if (rc < 0)
-        evbuffer_drain(h->out, evbuffer_get_length(h->out));
+    int rc = weft_transport_write(h->tr, h->obuf, h->olen);
+    h->olen = 0;
     return rc;
+}
+
+/* Room for n more bytes in h->obuf: allocated, or pushed to the transport first if it is
+ * too full. 1; 0 when n is more than it can ever hold; -1 (no memory, the transport gone). */
+static int
+out_room(struct h2conn *h, size_t n)
+{
+    if (h->obuf == NULL && (h->obuf = malloc(OBUF_CAP)) == NULL)
+        return -1;
+    if (OBUF_CAP - h->olen >= n)
+        return 1;
+    if (out_push(h) < 0)
+        return -1;
+    return n <= OBUF_CAP;
 }
 
 /* Frames from nghttp2 to the transport until there are none or the transport is full;
@@ -697,12 +935,23 @@ h2_flush(struct h2conn *h)
         }
         if (n == 0)
             break;
-        if (evbuffer_add(h->out, data, (size_t)n) < 0) {
-            weft_log(WEFT_LOG_ERR, "http: out of memory: closing the connection");
+        int rc = out_room(h, (size_t)n);
+        if (rc < 0) {
+            if (h->obuf == NULL)
+                weft_log(WEFT_LOG_ERR, "http: out of memory: closing the connection");
             h2_close(h, true);
             return;
         }
-        if (evbuffer_get_length(h->out) >= OUT_FLUSH && out_push(h) < 0) {
+        if (rc == 0) {              /* a chunk bigger than obuf (none is): as it is */
+            if (weft_transport_write(h->tr, data, (size_t)n) < 0) {
+                h2_close(h, true);
+                return;
+            }
+            continue;
+        }
+        memcpy(h->obuf + h->olen, data, (size_t)n);
+        h->olen += (size_t)n;
+        if (h->olen >= OUT_FLUSH && out_push(h) < 0) {
             h2_close(h, true);
             return;
         }
@@ -815,6 +1064,13 @@ on_tick(void *arg)
     }
     if (reset)
         h2_flush(h);
+    if (h->streams == 0) {              /* an idle connection keeps no spare memory */
+        pool_trim(&h->pool);
+        if (h->olen == 0) {
+            free(h->obuf);
+            h->obuf = NULL;
+        }
+    }
     if (!h->closing && h->streams == 0 && now - h->idle_since >= svc->keepalive_timeout_ms) {
         goaway(h);
         h2_flush(h);
@@ -976,7 +1232,8 @@ h2_lost(struct weft_protocol *p, int error)
     nghttp2_session_del(h->ng);         /* calls no on_stream_close: ours go here */
     while (h->list)
         stream_free(h->list);
-    evbuffer_free(h->out);
+    pool_trim(&h->pool);
+    free(h->obuf);
     free(h);
 }
 
@@ -986,16 +1243,6 @@ static const struct weft_protocol_ops h2_conn_ops = {
     .connection_lost = h2_lost,         /* the last callback: frees the connection */
     .pause_writing = h2_pause_writing,
     .resume_writing = h2_resume_writing,
-};
-
-/* nghttp2's allocations through ours (so tests/fault's allocation walk reaches them) */
-static void *mem_malloc(size_t n, void *ud) { (void)ud; return malloc(n); }
-static void mem_free(void *p, void *ud) { (void)ud; free(p); }
-static void *mem_calloc(size_t k, size_t n, void *ud) { (void)ud; return calloc(k, n); }
-static void *mem_realloc(void *p, size_t n, void *ud) { (void)ud; return realloc(p, n); }
-
-static nghttp2_mem h2_mem = {
-    .malloc = mem_malloc, .free = mem_free, .calloc = mem_calloc, .realloc = mem_realloc,
 };
 
 static int
@@ -1028,7 +1275,11 @@ session_new(struct h2conn *h)
     nghttp2_option_set_max_continuations(opt, 8);
     nghttp2_option_set_max_outbound_ack(opt, 1000);
     nghttp2_option_set_max_settings(opt, 32);
-    rc = nghttp2_session_server_new3(&h->ng, cb, h, opt, &h2_mem);
+    /* nghttp2's allocations from the pool (malloc underneath: tests/fault's allocation
+     * walk still reaches them) */
+    h->mem = (nghttp2_mem){ .mem_user_data = &h->pool, .malloc = mem_malloc, .free = mem_free,
+                            .calloc = mem_calloc, .realloc = mem_realloc };
+    rc = nghttp2_session_server_new3(&h->ng, cb, h, opt, &h->mem);
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
     if (rc != 0)
@@ -1055,8 +1306,7 @@ h2_conn_start(struct http_service *svc, struct weft_transport *tr, struct evbuff
     h->svc = svc;
     h->tr = tr;
     h->loop = weft_transport_get_loop(tr);
-    h->out = evbuffer_new();
-    if (h->out == NULL || session_new(h) < 0)
+    if (session_new(h) < 0)
         goto fail;
     h->idle_since = weft_loop_time(h->loop);
     h->preface_left = H2_PREFACE_LEN;
@@ -1082,8 +1332,7 @@ fail:
         weft_handle_cancel(h->timer);
     if (h->ng)
         nghttp2_session_del(h->ng);
-    if (h->out)
-        evbuffer_free(h->out);
+    pool_trim(&h->pool);
     free(h);
     return NULL;
 }
