@@ -589,11 +589,12 @@ ctx_common(SSL_CTX *c, int min_version, const char *ciphers, const char *suites,
                                SSL_OP_NO_COMPRESSION);
     /*
      * Partial and moving writes let the transport hand SSL_write the front
-     * of its queue; released buffers keep idle connections small; read-ahead
-     * reads whole socket buffers instead of a header and then a record.
+     * of its queue; read-ahead reads whole socket buffers instead of a
+     * header and then a record. No SSL_MODE_RELEASE_BUFFERS: the transport
+     * frees the buffers of a connection idle for a second (tls_transport.c,
+     * note_busy), not after every record.
      */
-    SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                            SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_read_ahead(c, 1);
     if (!SSL_CTX_set_min_proto_version(c, min_version))
         return fail(err, errlen, "tls_min_version: %s", weft__tls_reason(why, sizeof(why)));
