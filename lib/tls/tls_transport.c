@@ -433,6 +433,43 @@ one_record(struct evbuffer *buf)
     return v.iov_len == len || v.iov_len < PULLUP_BELOW;
 }
 
+/*
+ * Where small chains are gathered into a record's plaintext: one 16 KiB block
+ * per thread (freed when the thread ends), instead of evbuffer_pullup's new
+ * chain of 16 KiB a record, a large malloc (and a glibc malloc_consolidate)
+ * each time. The same one copy either way. SSL_write is done with it before
+ * the BIO's lower write, the one place that could call a protocol (its
+ * pause_writing) and so nest a write. NULL without memory: pullup then.
+ */
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static bool scratch_ok;
+
+static void
+scratch_init(void)
+{
+    scratch_ok = pthread_key_create(&scratch_key, free) == 0;
+}
+
+static unsigned char *
+scratch(void)
+{
+    unsigned char *p;
+
+    (void)pthread_once(&scratch_once, scratch_init);
+    if (!scratch_ok)
+        return NULL;
+    p = pthread_getspecific(scratch_key);
+    if (p == NULL) {
+        p = malloc(TLS_RECORD);
+        if (p != NULL && pthread_setspecific(scratch_key, p) != 0) {
+            free(p);
+            p = NULL;
+        }
+    }
+    return p;
+}
+
 /* Encrypt and empty buf, gathering its small first chains into whole records. */
 static int
 encrypt_buffer(struct tls_tr *t, struct evbuffer *buf)
@@ -450,8 +487,13 @@ encrypt_buffer(struct tls_tr *t, struct evbuffer *buf)
         n = v.iov_len;
         p = v.iov_base;
         if (n < PULLUP_BELOW && len > n) {
+            unsigned char *g = scratch();
+
             n = len < TLS_RECORD ? len : TLS_RECORD;
-            p = evbuffer_pullup(buf, (ev_ssize_t)n);
+            if (g != NULL && evbuffer_copyout(buf, g, n) == (ev_ssize_t)n)
+                p = g;
+            else
+                p = evbuffer_pullup(buf, (ev_ssize_t)n);
             if (p == NULL)
                 return -ENOMEM;
         } else if (n > TLS_RECORD) {
