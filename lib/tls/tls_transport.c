@@ -57,6 +57,7 @@
 #define PULLUP_BELOW 4096       /* gather a queue's small first chains into one record */
 #define GATHER_MAX (256u * 1024) /* corked ciphertext handed down mid-write past this */
 #define RECORD_SLACK 64         /* a record's header, tag and padding: more than any suite adds */
+#define BUFFERS_IDLE_MS 1000    /* OpenSSL's buffers freed after 1-2 such spans without a record */
 
 enum { ST_HANDSHAKE, ST_OPEN, ST_SHUTDOWN, ST_PLAIN };
 
@@ -81,6 +82,8 @@ struct tls_tr {
     uint8_t state;
     bool lower_eof;                 /* the lower transport's EOF came */
     bool corked;                    /* the BIO appends to cout (cork() .. uncork()) */
+    bool busy;                      /* OPEN: records read or written since the timer's start */
+    bool sweeping;                  /* OPEN: timer runs for buffers_idle() */
 };
 
 const char *
@@ -270,6 +273,61 @@ again_later(struct tls_tr *t)
     event_active(&t->later, EV_TIMEOUT, 1);
 }
 
+/*
+ * OpenSSL's record buffers (16 KiB and more each way) are kept while the
+ * connection moves records and freed once it has not for a whole
+ * BUFFERS_IDLE_MS (timer, free in OPEN, runs buffers_idle()). The contexts
+ * leave SSL_MODE_RELEASE_BUFFERS off: with it, OpenSSL frees the write buffer
+ * after every SSL_write and the read buffer whenever it is empty, two
+ * mallocs of 17 KiB a turn of each connection, and each a glibc
+ * malloc_consolidate() of the small blocks nghttp2 and the protocols just freed.
+ * An idle connection ends up as small as with the mode.
+ */
+static void
+sweep_later(struct tls_tr *t)
+{
+    struct timeval tv = { .tv_sec = 0, .tv_usec = BUFFERS_IDLE_MS * 1000 };
+
+    /* If it fails, the buffers stay until a later record arms the timer. */
+    t->sweeping = evtimer_add(&t->timer, &tv) == 0;
+}
+
+/* Records move: the buffers stay. Two tests on the hot path, a timer once a span. */
+static inline void
+note_busy(struct tls_tr *t)
+{
+    t->busy = true;
+    if (!t->sweeping && t->state == ST_OPEN)
+        sweep_later(t);
+}
+
+/* The timer in OPEN: free the buffers of a connection idle since its last run. */
+static void
+buffers_idle(struct tls_tr *t)
+{
+    t->sweeping = false;
+    if (t->busy) {
+        t->busy = false;
+        sweep_later(t);
+        return;
+    }
+    /* Nothing is freed while the read buffer holds ciphertext or a record not read. */
+    (void)SSL_free_buffers(t->ssl);
+}
+
+/*
+ * An empty error queue before an SSL call, so SSL_get_error() sees only its
+ * errors. Every failure path here clears the queue already, so it is nearly
+ * always empty: a peek (the thread's error state, top == bottom) is a fifth of
+ * what ERR_clear_error() costs (it resets all 16 slots), twice a record.
+ */
+static inline void
+clear_errors(void)
+{
+    if (ERR_peek_error() != 0)
+        ERR_clear_error();
+}
+
 /* ---- writing: plaintext into records, records into the lower transport ---- */
 
 /*
@@ -340,11 +398,12 @@ uncork(struct tls_tr *t, bool corked, int rc)
 static int
 encrypt(struct tls_tr *t, const void *data, size_t len)
 {
+    note_busy(t);
     while (len > 0) {
         int n = len > TLS_RECORD ? TLS_RECORD : (int)len;
         int r;
 
-        ERR_clear_error();
+        clear_errors();
         r = SSL_write(t->ssl, data, n);
         if (r <= 0)
             return ssl_failure(t, SSL_get_error(t->ssl, r), "write");
@@ -374,6 +433,43 @@ one_record(struct evbuffer *buf)
     return v.iov_len == len || v.iov_len < PULLUP_BELOW;
 }
 
+/*
+ * Where small chains are gathered into a record's plaintext: one 16 KiB block
+ * per thread (freed when the thread ends), instead of evbuffer_pullup's new
+ * chain of 16 KiB a record, a large malloc (and a glibc malloc_consolidate)
+ * each time. The same one copy either way. SSL_write is done with it before
+ * the BIO's lower write, the one place that could call a protocol (its
+ * pause_writing) and so nest a write. NULL without memory: pullup then.
+ */
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static bool scratch_ok;
+
+static void
+scratch_init(void)
+{
+    scratch_ok = pthread_key_create(&scratch_key, free) == 0;
+}
+
+static unsigned char *
+scratch(void)
+{
+    unsigned char *p;
+
+    (void)pthread_once(&scratch_once, scratch_init);
+    if (!scratch_ok)
+        return NULL;
+    p = pthread_getspecific(scratch_key);
+    if (p == NULL) {
+        p = malloc(TLS_RECORD);
+        if (p != NULL && pthread_setspecific(scratch_key, p) != 0) {
+            free(p);
+            p = NULL;
+        }
+    }
+    return p;
+}
+
 /* Encrypt and empty buf, gathering its small first chains into whole records. */
 static int
 encrypt_buffer(struct tls_tr *t, struct evbuffer *buf)
@@ -391,8 +487,13 @@ encrypt_buffer(struct tls_tr *t, struct evbuffer *buf)
         n = v.iov_len;
         p = v.iov_base;
         if (n < PULLUP_BELOW && len > n) {
+            unsigned char *g = scratch();
+
             n = len < TLS_RECORD ? len : TLS_RECORD;
-            p = evbuffer_pullup(buf, (ev_ssize_t)n);
+            if (g != NULL && evbuffer_copyout(buf, g, n) == (ev_ssize_t)n)
+                p = g;
+            else
+                p = evbuffer_pullup(buf, (ev_ssize_t)n);
             if (p == NULL)
                 return -ENOMEM;
         } else if (n > TLS_RECORD) {
@@ -507,23 +608,44 @@ drop_empty_chain(struct evbuffer *in)
         evbuffer_drain(in, 1);
 }
 
+/*
+ * Whether an SSL_read now could only say WANT_READ: no ciphertext in the lower
+ * input, nothing buffered in OpenSSL, no EOF to report. Such a read is not
+ * free: OpenSSL allocates its 16 KiB read buffer, asks the BIO, and frees the
+ * buffer again (SSL_MODE_RELEASE_BUFFERS), every turn of every connection.
+ */
+static bool
+nothing_to_read(struct tls_tr *t)
+{
+    return t->lower != NULL && !t->lower_eof &&
+           (t->cin == NULL || evbuffer_get_length(t->cin) == 0) && !SSL_has_pending(t->ssl);
+}
+
 static void
 read_records(struct tls_tr *t)
 {
     struct weft_transport *tr = &t->base;
     struct evbuffer *in = t->in;
     size_t total = 0;
-    int e = SSL_ERROR_NONE, i;
+    bool reserved = false;
+    int e = SSL_ERROR_NONE;
 
-    for (i = 0; i < READS_PER_WAKE; i++) {
+    for (int i = 0; i < READS_PER_WAKE; i++) {
         struct evbuffer_iovec v;
         int r;
 
+        if (nothing_to_read(t)) {
+            e = SSL_ERROR_WANT_READ;
+            break;
+        }
+        if (!reserved)
+            note_busy(t);
         if (evbuffer_reserve_space(in, TLS_RECORD, &v, 1) < 1) {
             weft__transport_failed(tr, "cannot allocate the read buffer", -ENOMEM);
             return;
         }
-        ERR_clear_error();
+        reserved = true;
+        clear_errors();
         r = SSL_read(t->ssl, v.iov_base, v.iov_len > INT32_MAX ? INT32_MAX : (int)v.iov_len);
         if (r <= 0) {
             e = SSL_get_error(t->ssl, r);
@@ -533,7 +655,7 @@ read_records(struct tls_tr *t)
         evbuffer_commit_space(in, &v, 1);
         total += (size_t)r;
     }
-    if (total == 0)
+    if (total == 0 && reserved)
         drop_empty_chain(in);
     if (total > 0) {
         tr->flags |= TR_ACTIVE;
@@ -867,6 +989,10 @@ on_timer(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (gone(t))
         return;
+    if (t->state == ST_OPEN) {
+        buffers_idle(t);
+        return;
+    }
     if (t->state == ST_HANDSHAKE) {
         weft_log(WEFT_LOG_INFO, "TLS handshake with %s timed out after %u ms",
                  weft_transport_peer_string(&t->base, peer, sizeof(peer)),

@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -1093,6 +1094,70 @@ records_of_a_write_go_down_together(void **state)
     weft_loop_free(loop);
 }
 
+/* glibc's bytes in use; 0 where malloc is not glibc's (valgrind, ASan). */
+static size_t
+heap_in_use(void)
+{
+    return mallinfo2().uordblks;
+}
+
+/*
+ * OpenSSL's record buffers (16 KiB and more each way, each end) stay while
+ * records move and are freed once the connection has moved none for a second
+ * or two (tls_transport.c, note_busy); the connection works on after that. The
+ * heap is measured where glibc's allocator is the one in use. Also: a client
+ * offering OpenSSL's default order (AES-256-GCM first) gets AES-128-GCM.
+ */
+static void
+idle_connection_frees_record_buffers(void **state)
+{
+    struct weft_loop *loop = harness_loop_new();
+    struct weft_tls_context *sctx = default_server_ctx();
+    struct weft_tls_context *cctx = client_ctx(cert("ca.pem"), NULL, NULL);
+    struct burst b = { .base.ops = &burst_ops };
+    struct sink c = { .base.ops = &sink_ops };
+    struct weft_transport *st = NULL, *ct = NULL;
+    char cipher[64];
+    size_t base, busy, idle, len = sizeof(cipher);
+    int sv[2];
+    (void)state;
+
+    b.data = malloc(65536);
+    assert_non_null(b.data);
+    for (size_t i = 0; i < 65536; i++)
+        b.data[i] = pattern(i);
+    base = heap_in_use();
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    assert_int_equal(weft__transport_new_tls(loop, sv[0], sctx, NULL, given, &b, NULL, NULL,
+                                             NULL, &st), 0);
+    assert_int_equal(weft__transport_new_tls(loop, sv[1], cctx, "a.test", given, &c,
+                                             NULL, sink_connected, &c, &ct), 0);
+    assert_int_equal(harness_run_until(loop, &c.connected, 10000), 0);
+    assert_int_equal(weft_transport_get_extra_info(ct, "cipher", cipher, &len), 0);
+    assert_string_equal(cipher, "TLS_AES_128_GCM_SHA256");
+    for (int k = 0; k < 2; k++) {
+        c.want = 65536;
+        c.got = 0;
+        c.done = false;
+        assert_int_equal(weft_transport_write(ct, "1", 1), 0);
+        assert_int_equal(harness_run_until(loop, &c.done, 10000), 0);
+        assert_false(c.mismatch);
+        busy = heap_in_use();
+        harness_run_for(loop, 2300);
+        idle = heap_in_use();
+        /* four buffers of about 17 KiB, the server's two and the client's */
+        if (busy > base + 4 * 16384)
+            assert_true(idle + 3 * 16384 <= busy);
+    }
+    weft_transport_close(ct);
+    assert_int_equal(harness_run_until(loop, &b.lost_flag, 10000), 0);
+    assert_int_equal(harness_run_until(loop, &c.lost_flag, 10000), 0);
+    free(b.data);
+    weft_tls_context_free(sctx);
+    weft_tls_context_free(cctx);
+    weft_loop_free(loop);
+}
+
 /*
  * weft_start_tls: two plain transports over a socketpair; the client sends
  * "STARTTLS\n" and pushes TLS at once, so its ClientHello is right behind the
@@ -1462,6 +1527,7 @@ main(int argc, char **argv)
         cmocka_unit_test(stream_layer_both_ends),
         cmocka_unit_test(tls_over_a_unix_socketpair),
         cmocka_unit_test(records_of_a_write_go_down_together),
+        cmocka_unit_test(idle_connection_frees_record_buffers),
         cmocka_unit_test(start_tls_mid_stream),
         cmocka_unit_test(start_tls_refused),
         cmocka_unit_test(stream_start_tls),

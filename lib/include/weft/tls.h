@@ -63,7 +63,10 @@ WEFT_EXPORT void weft_tls_config_free(struct weft_tls_config *cfg);
  *                          file).
  *   tls_min_version        TLSv1.2 (default) or TLSv1.3 (also "1.2", "1.3")
  *   tls_ciphers            OpenSSL cipher list for TLS 1.2
- *   tls_ciphersuites       OpenSSL ciphersuites for TLS 1.3
+ *   tls_ciphersuites       OpenSSL ciphersuites for TLS 1.3 (default:
+ *                          TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:
+ *                          TLS_CHACHA20_POLY1305_SHA256; the server's order
+ *                          wins, but a client listing ChaCha20 first gets it)
  *   tls_client_ca          PEM file of the CAs that sign client certificates
  *   tls_verify_client      required (default once tls_client_ca is set),
  *                          optional, or none
