@@ -12,6 +12,11 @@
 # counted from the third second of the load for SECONDS: instructions per request (the
 # calls of http_serve), deterministic on a busy machine, and the top functions (self cost);
 # the profile stays in CG_OUT (default /tmp/weft-h2-callgrind.out) for callgrind_annotate.
+# Debian's libnghttp2.so has no symbols for its internal functions, so callgrind mode relinks
+# weftd (from the build's own link line, into the temporary directory) with libnghttp2.a
+# (libnghttp2-dev) linked whole and exported: http.so's nghttp2 calls then resolve to that
+# copy, whose functions have names (nghttp2_hd_inflate_hd_nv, ...). NGHTTP2_NAMES=0 keeps the
+# shared library (the profile then shows addresses).
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$here/build-bench}
@@ -42,6 +47,20 @@ if [ "${MODE:-perf}" = callgrind ]; then
     need_tools h2-profile.sh valgrind callgrind_control callgrind_annotate
     cgout=${CG_OUT:-/tmp/weft-h2-callgrind.out}
     sed -i 's/^workers = 1$/workers = 0/' "$tmp/weftd.conf"
+    ng_a=/usr/lib/x86_64-linux-gnu/libnghttp2.a
+    link=$build/daemon/CMakeFiles/weftd.dir/link.txt
+    if [ "${NGHTTP2_NAMES:-1}" != 0 ] && [ -f "$ng_a" ] && [ -f "$link" ]; then
+        # the non-PIC archive needs a non-PIE executable
+        cmd=$(sed -e "s| -o weftd | -no-pie -rdynamic -o $tmp/weftd |" \
+                  -e "s|\$| -Wl,--whole-archive $ng_a -Wl,--no-whole-archive|" "$link")
+        if (cd "$build/daemon" && eval "$cmd") 2> "$tmp/link.err"; then
+            weftd=$tmp/weftd
+            export WEFT_PLUGIN_DIR=$build/plugins   # (found beside the build's weftd only)
+        else
+            echo "h2-profile.sh: relinking with $ng_a failed, nghttp2 stays unnamed:" >&2
+            cat "$tmp/link.err" >&2
+        fi
+    fi
     valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$cgout" -q \
         "$weftd" -c "$tmp/weftd.conf" 2> "$tmp/srv.err" &
     pid_srv=$!
