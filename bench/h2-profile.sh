@@ -81,20 +81,7 @@ if [ "${MODE:-perf}" = callgrind ]; then
     forget "$load"
     stop_pid "$pid_srv"
     forget "$pid_srv"
-    ir=$(awk '/^totals:/ {print $2}' "$cgout")
-    n=$(awk '/^c?fn=\(/ { s = $0; sub(/^c?fn=/, "", s); id = s; sub(/ .*/, "", id)
-            nm = s; if (sub(/^[^ ]* /, "", nm)) names[id] = nm
-            if ($0 ~ /^cfn/) cur = names[id]; next }
-        /^calls=/ { if (cur == "http_serve") { split($1, a, "="); n += a[2] }
-            cur = ""; next }
-        END { print n + 0 }' "$cgout")
-    echo "== callgrind, $file, h2load -c10 -m10: $n requests," \
-         "$((ir / (n > 0 ? n : 1))) instructions per request; the top functions (self):"
-    callgrind_annotate "$cgout" 2>/dev/null | awk -v ir="$ir" -v n="$n" -v top="${TOP:-30}" '
-        /^-+$/ { sep++; next }
-        sep >= 3 && $1 ~ /^[0-9,]+$/ && k < top {
-            v = $1; gsub(",", "", v); name = $0; sub(/^ *[0-9,]+ +(\([^)]*\) +)?/, "", name)
-            printf "%6.2f%% %7.0f/req  %s\n", 100 * v / ir, v / n, name; k++ }'
+    callgrind_report "$cgout" "$file, h2load -c10 -m10" "${TOP:-30}"
     exit 0
 fi
 case $server in

@@ -83,20 +83,7 @@ for mode in $modes; do
         callgrind_control -i off "$pid" > /dev/null
         wait "$wpid"
         stop
-        ir=$(awk '/^totals:/ {print $2}' "$TMP/cg.out")
-        n=$(awk '/^c?fn=\(/ { s = $0; sub(/^c?fn=/, "", s); id = s; sub(/ .*/, "", id)
-                nm = s; if (sub(/^[^ ]* /, "", nm)) names[id] = nm
-                if ($0 ~ /^cfn/) cur = names[id]; next }
-            /^calls=/ { if (cur == "http_serve") { split($1, a, "="); n += a[2] }
-                cur = ""; next }
-            END { print n + 0 }' "$TMP/cg.out")
-        echo "== callgrind, $file, $conns connections: $n requests," \
-             "$((ir / (n > 0 ? n : 1))) instructions per request; the top functions (self):"
-        callgrind_annotate "$TMP/cg.out" 2>/dev/null | awk -v ir="$ir" -v n="$n" '
-            /^-+$/ { sep++; next }
-            sep >= 3 && $1 ~ /^[0-9,]+$/ && k < 25 {
-                v = $1; gsub(",", "", v); name = $0; sub(/^ *[0-9,]+ +(\([^)]*\) +)?/, "", name)
-                printf "%6.2f%% %7.0f/req  %s\n", 100 * v / ir, v / n, name; k++ }'
+        callgrind_report "$TMP/cg.out" "$file, $conns connections" 25
         ;;
     strace)
         start taskset -c 0

@@ -368,3 +368,23 @@ keep_best() {
         -v u="${us[$1]}" -v x="${usmax[$1]}" -v r2="$2" -v m2="$3" -v u2="$4" 'BEGIN {
         print (r2 > r ? r2 : r), (m2 > m ? m2 : m), (u2 < u ? u2 : u), (u2 > x ? u2 : x) }')
 }
+
+# callgrind_report OUT LABEL TOP: from callgrind's OUT, the requests (the calls of
+# http_serve), the instructions per request, and the TOP functions by self cost, each as a
+# share of all and per request; LABEL names the load in the heading line.
+callgrind_report() {
+    _ir=$(awk '/^totals:/ {print $2}' "$1")
+    _n=$(awk '/^c?fn=\(/ { s = $0; sub(/^c?fn=/, "", s); id = s; sub(/ .*/, "", id)
+            nm = s; if (sub(/^[^ ]* /, "", nm)) names[id] = nm
+            if ($0 ~ /^cfn/) cur = names[id]; next }
+        /^calls=/ { if (cur == "http_serve") { split($1, a, "="); n += a[2] }
+            cur = ""; next }
+        END { print n + 0 }' "$1")
+    echo "== callgrind, $2: $_n requests," \
+         "$((_ir / (_n > 0 ? _n : 1))) instructions per request; the top functions (self):"
+    callgrind_annotate "$1" 2>/dev/null | awk -v ir="$_ir" -v n="$_n" -v top="$3" '
+        /^-+$/ { sep++; next }
+        sep >= 3 && $1 ~ /^[0-9,]+$/ && k < top {
+            v = $1; gsub(",", "", v); name = $0; sub(/^ *[0-9,]+ +(\([^)]*\) +)?/, "", name)
+            printf "%6.2f%% %7.0f/req  %s\n", 100 * v / ir, v / n, name; k++ }'
+}
